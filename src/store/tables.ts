@@ -1,0 +1,11 @@
+/**
+ * Table names. The deployment (infra/) creates exactly these; a test checks that they agree.
+ * - conversations: one entity per conversation reference (personal chat, group chat, channel).
+ * - userchats: index (user aadObjectId, tenant) -> personal chat conversation id; point lookups only.
+ * - deliveries: one entity per outbound job id: status, attempts, outcome.
+ */
+export const TABLES = Object.freeze({
+  conversations: 'conversations',
+  userChats: 'userchats',
+  deliveries: 'deliveries',
+} as const);

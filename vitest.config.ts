@@ -1,0 +1,20 @@
+import path from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+// Local HTTPS stubs (OpenID metadata, Entra token endpoint, Bot Connector) use a test-only
+// self-signed certificate. Node reads NODE_EXTRA_CA_CERTS when a process starts, so it is set here,
+// before vitest forks its workers, and inherited by every child process the tests start.
+process.env.NODE_EXTRA_CA_CERTS ??= path.resolve(__dirname, 'host/emulator/certs/localhost.crt');
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration and end-to-end files each start their own Azurite and stubs on free ports.
+    fileParallelism: true,
+    maxWorkers: 2,
+    restoreMocks: true,
+  },
+});
