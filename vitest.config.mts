@@ -1,10 +1,10 @@
-import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Local HTTPS stubs (OpenID metadata, Entra token endpoint, Bot Connector) use a test-only
 // self-signed certificate. Node reads NODE_EXTRA_CA_CERTS when a process starts, so it is set here,
 // before vitest forks its workers, and inherited by every child process the tests start.
-process.env.NODE_EXTRA_CA_CERTS ??= path.resolve(__dirname, 'host/emulator/certs/localhost.crt');
+process.env.NODE_EXTRA_CA_CERTS ??= fileURLToPath(new URL('./host/emulator/certs/localhost.crt', import.meta.url));
 
 export default defineConfig({
   test: {

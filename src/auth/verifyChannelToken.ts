@@ -1,0 +1,122 @@
+/**
+ * Verifies the JWT the Bot Connector sends with every activity (channel -> bot). There is no switch
+ * to turn this off: "Implementers shouldn't expose a way to disable validation" (bot-connector.md §1.2).
+ *
+ * Checks, each from bot-connector.md §1 / docs/authentication.md:
+ * 1. `Authorization: Bearer <jwt>`; 2. a well-formed JWS; 3. `iss` is the cloud's Bot Framework
+ * issuer; 4. `aud` is MicrosoftAppId; 5. `exp`/`nbf` with 5 minutes of clock skew; 6. the signature
+ * verifies with a key from the OpenID metadata's JWKS using RS256/RS384/RS512; then, once the body
+ * is parsed: 7. the key's `endorsements` contain the activity's channelId (else 403); 8. the
+ * `serviceurl` claim equals the activity's serviceUrl, a trailing slash aside.
+ *
+ * A `cty: "JWT"` header is legal (§1.5); jose does not reject it.
+ */
+import { errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import { AuthError } from '../errors';
+import type { BotJwk, OpenIdKeyCache } from './openIdKeys';
+
+export const ALLOWED_ALGORITHMS = Object.freeze(['RS256', 'RS384', 'RS512']);
+export const CLOCK_TOLERANCE_SECONDS = 5 * 60;
+
+export interface ChannelTokenVerifierOptions {
+  readonly appId: string;
+  readonly issuer: string;
+  readonly keys: OpenIdKeyCache;
+  /** Seconds since the epoch; for tests. */
+  readonly currentDate?: () => Date;
+}
+
+export interface VerifiedChannelToken {
+  readonly claims: JWTPayload;
+  readonly header: JWTHeaderParameters;
+  /** The JWK that signed the token (with its endorsements). */
+  readonly key: BotJwk;
+}
+
+export interface ChannelTokenVerifier {
+  /** Checks 1-6. Throws AuthError (401) with a loggable reason; never includes the token. */
+  verify(authorization: string | null | undefined): Promise<VerifiedChannelToken>;
+}
+
+/** Checks 7-8, which need the activity. Throws AuthError (403 endorsement, 401 serviceurl). */
+export function assertActivityMatchesToken(token: VerifiedChannelToken, activity: { channelId: string; serviceUrl: string }): void {
+  const endorsements = token.key.endorsements;
+  // botbuilder's EndorsementsValidator: a key with endorsements must endorse the activity's channel.
+  if (Array.isArray(endorsements) && endorsements.length > 0 && activity.channelId !== '' && !endorsements.includes(activity.channelId)) {
+    throw new AuthError('AUTH_ENDORSEMENT', `signing key is not endorsed for channel "${activity.channelId}"`);
+  }
+  const claim = token.claims.serviceurl;
+  if (typeof claim !== 'string' || claim === '') throw new AuthError('AUTH_INVALID', 'token has no serviceurl claim');
+  if (stripTrailingSlash(claim) !== stripTrailingSlash(activity.serviceUrl)) {
+    throw new AuthError('AUTH_INVALID', 'serviceurl claim does not match the activity serviceUrl');
+  }
+}
+
+function stripTrailingSlash(url: string): string {
+  return url.endsWith('/') ? url.slice(0, -1) : url;
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim "${err.claim}" failed: ${err.reason}`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature verification failed';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'signing algorithm not allowed';
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'token is malformed';
+  if (err instanceof joseErrors.JOSENotSupported) return 'token uses an unsupported algorithm or key';
+  return 'token could not be verified';
+}
+
+export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions): ChannelTokenVerifier {
+  // Imported CryptoKeys, per kid and algorithm: importing is the costly part of a warm verification.
+  const imported = new Map<string, ReturnType<typeof importJWK>>();
+
+  return {
+    async verify(authorization) {
+      if (authorization === null || authorization === undefined || authorization.trim() === '') {
+        throw new AuthError('AUTH_MISSING', 'no Authorization header');
+      }
+      const parts = authorization.trim().split(/\s+/);
+      if (parts.length !== 2 || parts[0] !== 'Bearer' || parts[1] === undefined) {
+        throw new AuthError('AUTH_MISSING', 'Authorization header is not "Bearer <token>"');
+      }
+      const jwt = parts[1];
+
+      let signingKey: BotJwk | undefined;
+      try {
+        const { payload, protectedHeader } = await jwtVerify(
+          jwt,
+          async (header) => {
+            if (typeof header.kid !== 'string') throw new AuthError('AUTH_INVALID', 'token header has no kid');
+            if (!ALLOWED_ALGORITHMS.includes(header.alg)) throw new AuthError('AUTH_INVALID', `signing algorithm "${header.alg}" not allowed`);
+            const jwk = await options.keys.getKey(header.kid);
+            if (jwk === undefined) throw new AuthError('AUTH_INVALID', 'token signed with an unknown key id');
+            if (jwk.kty !== 'RSA') throw new AuthError('AUTH_INVALID', 'signing key is not an RSA key');
+            signingKey = jwk;
+            const cacheKey = `${header.kid}\u0000${header.alg}`;
+            let key = imported.get(cacheKey);
+            if (key === undefined) {
+              key = importJWK({ kty: 'RSA', n: jwk.n, e: jwk.e }, header.alg);
+              imported.set(cacheKey, key);
+              key.catch(() => imported.delete(cacheKey));
+            }
+            return key;
+          },
+          {
+            issuer: options.issuer,
+            audience: options.appId,
+            algorithms: [...ALLOWED_ALGORITHMS],
+            clockTolerance: CLOCK_TOLERANCE_SECONDS,
+            requiredClaims: ['exp'],
+            ...(options.currentDate === undefined ? {} : { currentDate: options.currentDate() }),
+          },
+        );
+        if (signingKey === undefined) throw new AuthError('AUTH_INVALID', 'no signing key resolved');
+        return { claims: payload, header: protectedHeader, key: signingKey };
+      } catch (err) {
+        if (err instanceof AuthError) throw err;
+        if (err instanceof Error && 'code' in err && err.code === 'AUTH_METADATA_UNAVAILABLE') throw err;
+        throw new AuthError('AUTH_INVALID', describeJoseError(err), { cause: err });
+      }
+    },
+  };
+}

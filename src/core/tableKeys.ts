@@ -1,0 +1,26 @@
+/**
+ * Table Storage keys. PartitionKey and RowKey may not contain `/`, `\`, `#`, `?` or control
+ * characters (U+0000-U+001F, U+007F-U+009F) and are limited to 1 KiB. Conversation ids contain
+ * `:`, `;`, `@`, `=` and may contain anything Teams chooses, so every key goes through here.
+ *
+ * The encoding is percent-style and reversible: `%` itself is escaped first, so two different ids
+ * can never map to the same key.
+ */
+
+// 1 KiB of UTF-16 is 512 code units.
+export const MAX_KEY_LENGTH = 512;
+
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN = /[%/\\#?\u0000-\u001f\u007f-\u009f]/g;
+
+export function toTableKey(value: string): string {
+  const key = value.replace(FORBIDDEN, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new RangeError(`key is ${key.length} characters after escaping; Table Storage allows ${MAX_KEY_LENGTH}`);
+  }
+  return key;
+}
+
+export function fromTableKey(key: string): string {
+  return key.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}

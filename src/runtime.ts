@@ -1,0 +1,104 @@
+/**
+ * The composition root: the one place that reads `process.env` (through loadConfig) and builds
+ * clients. Everything is built on first use and reused across invocations; nothing throws at
+ * import time. Heavy modules are required lazily so each path loads only what it needs: the
+ * inbound path never loads @azure/identity or undici, which keeps cold starts short.
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { Config } from './config';
+import type { ChannelTokenVerifier } from './auth/verifyChannelToken';
+import type { ConversationStore } from './store/conversationStore';
+import type { TableClient } from './store/tableClients';
+
+let config: Config | undefined;
+
+export function getConfig(): Config {
+  if (config === undefined) {
+    const { loadConfig } = require('./config') as typeof import('./config');
+    config = loadConfig(process.env);
+  }
+  return config;
+}
+
+/** For tests and the local host: forget everything built so far. */
+export function resetRuntime(): void {
+  config = undefined;
+  storageCredential = undefined;
+  tables.clear();
+  conversationStore = undefined;
+  verifier = undefined;
+  for (const reset of resetHooks) reset();
+}
+
+const resetHooks: (() => void)[] = [];
+/** Lets lazily-loaded parts of the root register their own reset. */
+export function onReset(reset: () => void): void {
+  resetHooks.push(reset);
+}
+
+let storageCredential: TokenCredential | undefined;
+function getStorageCredential(): TokenCredential {
+  if (storageCredential === undefined) {
+    const storage = getConfig().storage;
+    const identity = require('@azure/identity') as typeof import('@azure/identity');
+    storageCredential =
+      storage.kind === 'identity' && storage.credential === 'managedidentity'
+        ? new identity.ManagedIdentityCredential(storage.clientId === undefined ? {} : { clientId: storage.clientId })
+        : new identity.DefaultAzureCredential();
+  }
+  return storageCredential;
+}
+
+const tables = new Map<string, TableClient>();
+export function getTableClient(name: string): TableClient {
+  let client = tables.get(name);
+  if (client === undefined) {
+    const { createTableClient } = require('./store/tableClients') as typeof import('./store/tableClients');
+    client = createTableClient(getConfig().storage, name, getStorageCredential);
+    tables.set(name, client);
+  }
+  return client;
+}
+
+let conversationStore: ConversationStore | undefined;
+export function getConversationStore(): ConversationStore {
+  if (conversationStore === undefined) {
+    const { createConversationStore } = require('./store/conversationStore') as typeof import('./store/conversationStore');
+    const { TABLES } = require('./store/tables') as typeof import('./store/tables');
+    conversationStore = createConversationStore({
+      conversations: getTableClient(TABLES.conversations),
+      userChats: getTableClient(TABLES.userChats),
+    });
+  }
+  return conversationStore;
+}
+
+const METADATA_TIMEOUT_MS = 10_000;
+const METADATA_MAX_BYTES = 1024 * 1024;
+
+/** GET a small JSON document (OpenID metadata, JWKS) with a timeout and a size cap. */
+async function fetchJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/json' } });
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`GET ${url} answered ${response.status}`);
+  }
+  const text = await response.text();
+  if (text.length > METADATA_MAX_BYTES) throw new Error(`GET ${url} returned more than ${METADATA_MAX_BYTES} bytes`);
+  return JSON.parse(text) as unknown;
+}
+
+let verifier: ChannelTokenVerifier | undefined;
+export function getChannelTokenVerifier(): ChannelTokenVerifier {
+  if (verifier === undefined) {
+    const { inbound } = getConfig();
+    const { createOpenIdKeyCache } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
+    const { createChannelTokenVerifier } = require('./auth/verifyChannelToken') as typeof import('./auth/verifyChannelToken');
+    verifier = createChannelTokenVerifier({
+      appId: inbound.appId,
+      issuer: inbound.tokenIssuer,
+      keys: createOpenIdKeyCache({ metadataUrl: inbound.openIdMetadataUrl, fetchJson }),
+    });
+  }
+  return verifier;
+}

@@ -1,0 +1,58 @@
+/**
+ * Table clients built from the same storage setting the Functions host uses (`AzureWebJobsStorage`,
+ * or its identity-based `__` form). The only place that constructs `@azure/data-tables` clients.
+ */
+import { TableClient, RestError } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
+import type { StorageConfig } from '../config';
+import { StorageUnavailableError } from '../errors';
+
+export type { TableClient };
+
+export function createTableClient(storage: StorageConfig, tableName: string, credential?: () => TokenCredential): TableClient {
+  if (storage.kind === 'connectionString') {
+    // `UseDevelopmentStorage=true` is mapped to Azurite by the SDK; explicit http endpoints (Azurite
+    // on other ports) need allowInsecureConnection, which the SDK only sets for the shorthand.
+    const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|TableEndpoint=http:)/i.test(storage.connectionString);
+    return TableClient.fromConnectionString(storage.connectionString, tableName, insecure ? { allowInsecureConnection: true } : {});
+  }
+  if (credential === undefined) throw new Error('identity-based storage needs a credential');
+  return new TableClient(storage.tableServiceUri, tableName, credential());
+}
+
+/** HTTP status of a storage error, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  if (err instanceof RestError) return err.statusCode;
+  if (typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number') return err.statusCode;
+  return undefined;
+}
+
+/**
+ * Wraps an operation so network failures, timeouts and 5xx become StorageUnavailableError (callers
+ * answer 503 / retry later); 4xx are programming or data errors and pass through.
+ */
+export async function guardStorage<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === undefined || status >= 500 || status === 408) {
+      throw new StorageUnavailableError(`Table Storage unavailable during ${operation}${status === undefined ? '' : ` (HTTP ${status})`}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+const ensured = new WeakSet<TableClient>();
+
+/** Creates the table on first use (idempotent; the deployment creates it too). */
+export async function ensureTable(client: TableClient): Promise<void> {
+  if (ensured.has(client)) return;
+  try {
+    await guardStorage('createTable', () => client.createTable());
+  } catch (err) {
+    // An identity with data-plane rights only may not create tables; the deployment already did.
+    if (statusOf(err) !== 403) throw err;
+  }
+  ensured.add(client);
+}
