@@ -102,3 +102,66 @@ export function getChannelTokenVerifier(): ChannelTokenVerifier {
   }
   return verifier;
 }
+
+// ---- Outbound -------------------------------------------------------------------------------
+
+import type { SenderDeps } from './outbound/processJob';
+import type { Logger } from './log';
+
+interface SenderParts {
+  readonly deliveries: SenderDeps['deliveries'];
+  readonly queue: SenderDeps['queue'];
+  readonly connector: SenderDeps['connector'];
+  readonly tokens: SenderDeps['tokens'];
+  readonly limiter: SenderDeps['limiter'];
+}
+
+let senderParts: SenderParts | undefined;
+onReset(() => {
+  const parts = senderParts;
+  senderParts = undefined;
+  void parts?.connector.close();
+});
+
+function getSenderParts(): SenderParts {
+  if (senderParts === undefined) {
+    const { outbound, storage } = getConfig();
+    const { createBotCredential, createBotTokenProvider } = require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
+    const { createConnectorClient } = require('./connector/connectorClient') as typeof import('./connector/connectorClient');
+    const { createDeliveryStore } = require('./store/deliveryStore') as typeof import('./store/deliveryStore');
+    const { createJobQueue, createQueueClient } = require('./store/jobQueue') as typeof import('./store/jobQueue');
+    const { createRateLimiter, tenantWindows } = require('./core/rateLimiter') as typeof import('./core/rateLimiter');
+    const { TABLES } = require('./store/tables') as typeof import('./store/tables');
+
+    const tokens = createBotTokenProvider({ credential: createBotCredential(outbound), scope: outbound.oauthScope });
+    senderParts = {
+      tokens,
+      deliveries: createDeliveryStore(getTableClient(TABLES.deliveries)),
+      queue: createJobQueue({
+        jobs: createQueueClient(storage, outbound.queueName, getStorageCredential),
+        poison: createQueueClient(storage, outbound.poisonQueueName, getStorageCredential),
+      }),
+      connector: createConnectorClient({
+        trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
+        getToken: () => tokens.getToken(),
+        timeoutMs: outbound.connectorTimeoutMs,
+      }),
+      // One limiter per process, shared by every invocation on this instance.
+      limiter: createRateLimiter({ tenantWindows: tenantWindows(outbound.tenantRatePerSecond) }),
+    };
+  }
+  return senderParts;
+}
+
+export function getSenderDeps(log: Logger): SenderDeps {
+  const { outbound } = getConfig();
+  return {
+    ...getSenderParts(),
+    conversations: getConversationStore(),
+    config: outbound,
+    now: () => new Date(),
+    random: Math.random,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    log,
+  };
+}

@@ -35,6 +35,8 @@ export interface ConversationStore {
   findPersonalChat(aadObjectId: string, tenantId?: string): Promise<PersonalChatLookup>;
   /** Records a permanent delivery refusal on the reference (kept, so later sends can say why). */
   markUndeliverable(conversationId: string, reason: string, now: Date): Promise<void>;
+  /** A serviceUrl Teams used for this tenant (to create a chat in the right region), if any. */
+  findServiceUrlForTenant(tenantId: string): Promise<string | undefined>;
   /** Stores a reference learned outside an inbound activity (a personal chat the sender created). */
   upsertCreated(reference: ConversationReference): Promise<void>;
 }
@@ -208,6 +210,18 @@ export function createConversationStore(clients: { conversations: TableClient; u
           ? undefined
           : { ...existing, undeliverableReason: reason, undeliverableAt: now.toISOString() },
       );
+    },
+
+    async findServiceUrlForTenant(tenantId) {
+      await ensureReady();
+      // Only when creating a chat for a user never seen: a filtered query, stopped at the first hit.
+      const rows = conversations.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`tenantId eq ${tenantId} and installed eq true`, select: ['serviceUrl'] },
+      });
+      return guardStorage('listEntities', async () => {
+        for await (const row of rows) if (typeof row.serviceUrl === 'string' && row.serviceUrl !== '') return row.serviceUrl;
+        return undefined;
+      });
     },
 
     async upsertCreated(reference) {

@@ -1,0 +1,142 @@
+/**
+ * Bot Connector REST client (bot-connector.md §6) over one keep-alive undici Agent with explicit
+ * timeouts. The serviceUrl is checked against the trusted hosts BEFORE the bot's token is attached:
+ * the token never leaves for a host we do not trust, whatever a stored reference says.
+ */
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { CourierError } from '../errors';
+import type { ConnectorAnswer, ConnectorFailure } from '../core/deliveryDecision';
+
+export interface TrustPolicy {
+  /** Hosts trusted over https on the default port (the cloud's Bot Connector hosts). */
+  readonly trustedHosts: readonly string[];
+  /** Extra origins (`https://host[:port]`) from BOT_TRUSTED_SERVICE_URLS. */
+  readonly trustedOrigins: readonly string[];
+}
+
+/** Throws UNTRUSTED_SERVICE_URL unless `serviceUrl` is https on a trusted host or origin. */
+export function assertTrustedServiceUrl(serviceUrl: string, policy: TrustPolicy): URL {
+  let url: URL;
+  try {
+    url = new URL(serviceUrl);
+  } catch {
+    throw new CourierError('UNTRUSTED_SERVICE_URL', 'serviceUrl is not a valid URL');
+  }
+  const trusted =
+    url.protocol === 'https:' &&
+    url.username === '' &&
+    url.password === '' &&
+    ((url.port === '' && policy.trustedHosts.includes(url.hostname.toLowerCase())) || policy.trustedOrigins.includes(url.origin));
+  if (!trusted) throw new CourierError('UNTRUSTED_SERVICE_URL', `serviceUrl host "${url.host}" is not a trusted Bot Connector host`);
+  return url;
+}
+
+/** `{serviceUrl}v3/conversations/{id}/...` with every path segment encoded. */
+export function connectorUrl(serviceUrl: URL, ...segments: string[]): URL {
+  const base = serviceUrl.href.endsWith('/') ? serviceUrl.href : `${serviceUrl.href}/`;
+  return new URL(`v3/${segments.map(encodeURIComponent).join('/')}`, base);
+}
+
+export class ConnectorNetworkError extends CourierError {
+  readonly failure: ConnectorFailure;
+  constructor(failure: ConnectorFailure, options?: { cause?: unknown }) {
+    super('CONNECTOR_NETWORK', failure.message, options);
+    this.failure = failure;
+  }
+}
+
+export interface ConnectorClientOptions {
+  readonly trust: TrustPolicy;
+  readonly getToken: () => Promise<string>;
+  /** Connect, headers and body timeouts, each. */
+  readonly timeoutMs: number;
+  readonly dispatcher?: Dispatcher;
+}
+
+export interface ConnectorClient {
+  sendToConversation(serviceUrl: string, conversationId: string, activity: unknown): Promise<ConnectorAnswer>;
+  createConversation(serviceUrl: string, parameters: unknown): Promise<ConnectorAnswer>;
+  updateActivity(serviceUrl: string, conversationId: string, activityId: string, activity: unknown): Promise<ConnectorAnswer>;
+  deleteActivity(serviceUrl: string, conversationId: string, activityId: string): Promise<ConnectorAnswer>;
+  close(): Promise<void>;
+}
+
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+function classifyNetworkError(err: unknown): ConnectorFailure {
+  if (err instanceof undiciErrors.ConnectTimeoutError) return { kind: 'timeout', message: 'connect timeout' };
+  if (err instanceof undiciErrors.HeadersTimeoutError) return { kind: 'timeout', message: 'no response headers before the timeout' };
+  if (err instanceof undiciErrors.BodyTimeoutError) return { kind: 'timeout', message: 'response body timeout' };
+  if (err instanceof undiciErrors.SocketError) return { kind: 'reset', message: 'connection closed before the response completed' };
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') return { kind: 'reset', message: `connection reset (${code})` };
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') return { kind: 'connect', message: `cannot connect (${code})` };
+  return { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : 'network error' };
+}
+
+async function readAnswer(response: Dispatcher.ResponseData<unknown>): Promise<ConnectorAnswer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body) {
+    const buffer = chunk as Buffer;
+    if (total < MAX_ERROR_BODY_BYTES) chunks.push(buffer);
+    total += buffer.length;
+  }
+  const text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY_BYTES);
+  let body: unknown = text;
+  if (text.trim() !== '') {
+    try {
+      body = JSON.parse(text) as unknown;
+    } catch {
+      body = text;
+    }
+  }
+  return { status: response.statusCode, headers: response.headers, body };
+}
+
+export function createConnectorClient(options: ConnectorClientOptions): ConnectorClient {
+  const dispatcher =
+    options.dispatcher ??
+    new Agent({
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 60_000,
+      connections: 64,
+      connectTimeout: options.timeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+
+  async function call(method: 'POST' | 'PUT' | 'DELETE', serviceUrl: string, segments: string[], body?: unknown): Promise<ConnectorAnswer> {
+    const base = assertTrustedServiceUrl(serviceUrl, options.trust);
+    const url = connectorUrl(base, ...segments);
+    const token = await options.getToken();
+    try {
+      const response = await request(url, {
+        method,
+        dispatcher,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+          accept: 'application/json',
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // Non-idempotent POSTs must not be replayed by the client: the sender decides on retries.
+        idempotent: false,
+      } as Parameters<typeof request>[1]);
+      return await readAnswer(response);
+    } catch (err) {
+      throw new ConnectorNetworkError(classifyNetworkError(err), { cause: err });
+    }
+  }
+
+  return {
+    sendToConversation: (serviceUrl, conversationId, activity) => call('POST', serviceUrl, ['conversations', conversationId, 'activities'], activity),
+    createConversation: (serviceUrl, parameters) => call('POST', serviceUrl, ['conversations'], parameters),
+    updateActivity: (serviceUrl, conversationId, activityId, activity) =>
+      call('PUT', serviceUrl, ['conversations', conversationId, 'activities', activityId], activity),
+    deleteActivity: (serviceUrl, conversationId, activityId) => call('DELETE', serviceUrl, ['conversations', conversationId, 'activities', activityId]),
+    close: async () => {
+      if (options.dispatcher === undefined) await dispatcher.close();
+    },
+  };
+}

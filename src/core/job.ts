@@ -1,0 +1,258 @@
+/**
+ * Outbound jobs: the public contract flows write to the queue (schemas/job.schema.json).
+ * `decodeQueueMessage` accepts what the queue trigger hands over (already-parsed JSON, plain JSON
+ * text, or base64-encoded JSON); `parseJob` validates and reports every problem at once, each naming
+ * the field. Pure.
+ */
+import { JobValidationError, type Problem } from '../errors';
+
+export type TextFormat = 'markdown' | 'plain' | 'xml';
+
+export type JobTarget =
+  | { readonly kind: 'conversation'; readonly conversationId: string }
+  | { readonly kind: 'user'; readonly aadObjectId: string; readonly tenantId?: string }
+  | { readonly kind: 'channel'; readonly channelId: string; readonly threadId?: string };
+
+export interface Mention {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface Job {
+  /** Idempotency key: a job id that was delivered is never sent again. */
+  readonly id: string;
+  readonly to: JobTarget;
+  readonly text?: string;
+  readonly textFormat: TextFormat;
+  readonly adaptiveCard?: Record<string, unknown>;
+  readonly summary?: string;
+  readonly mentions: readonly Mention[];
+  /** Raw Bot Framework activity fields, merged last. */
+  readonly activity?: Record<string, unknown>;
+}
+
+/** What teams-courier adds when it re-enqueues a job (retry later, rate-limit deferral). */
+export interface Envelope {
+  readonly jobId: string;
+  /** Times the job was put back without a send attempt (rate limit, another worker's lease). */
+  readonly deferrals: number;
+}
+
+export interface DecodedMessage {
+  readonly body: unknown;
+  readonly envelope?: Envelope;
+}
+
+export const ENVELOPE_KEY = 'teamsCourier';
+export const MAX_JOB_ID_LENGTH = 128;
+const TEXT_FORMATS: readonly TextFormat[] = ['markdown', 'plain', 'xml'];
+const BASE64 = /^[A-Za-z0-9+/\r\n]+={0,2}\s*$/;
+
+type Json = Record<string, unknown>;
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(path: string, message: string): never {
+  throw new JobValidationError([{ path, message }]);
+}
+
+/**
+ * The queue trigger parses JSON text itself (so plain JSON arrives as an object); base64 arrives as a
+ * string. Both encodings must work: Logic Apps and @azure/storage-queue write plain text, Functions
+ * output bindings write base64.
+ */
+export function decodeQueueMessage(input: unknown): DecodedMessage {
+  let body: unknown = input;
+  if (Buffer.isBuffer(input) || input instanceof Uint8Array) body = Buffer.from(input).toString('utf8');
+  if (typeof body === 'string') {
+    const text = body.trim();
+    if (text === '') invalid('(message)', 'is empty');
+    if (text.startsWith('{') || text.startsWith('[')) {
+      body = parseJsonText(text, 'is not valid JSON');
+    } else if (BASE64.test(text)) {
+      const decoded = Buffer.from(text, 'base64').toString('utf8');
+      body = parseJsonText(decoded.trim(), 'is base64 but does not decode to JSON');
+    } else {
+      invalid('(message)', 'is neither JSON nor base64-encoded JSON');
+    }
+  }
+  if (!isObject(body)) invalid('(message)', `must be a JSON object (got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body})`);
+  const envelopeRaw = body[ENVELOPE_KEY];
+  if (isObject(envelopeRaw) && isObject(body.job) && typeof envelopeRaw.jobId === 'string') {
+    const deferrals = typeof envelopeRaw.deferrals === 'number' && Number.isInteger(envelopeRaw.deferrals) ? envelopeRaw.deferrals : 0;
+    return { body: body.job, envelope: { jobId: envelopeRaw.jobId, deferrals } };
+  }
+  return { body };
+}
+
+function parseJsonText(text: string, message: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return invalid('(message)', message);
+  }
+}
+
+/** Wraps a job for re-enqueueing, keeping its resolved id (the queue message id changes). */
+export function toEnvelope(body: unknown, envelope: Envelope): string {
+  return JSON.stringify({ [ENVELOPE_KEY]: envelope, job: body });
+}
+
+function checkString(body: Json, key: string, path: string, problems: Problem[], opts: { max?: number; required?: boolean } = {}): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) {
+    if (opts.required) problems.push({ path, message: 'is required' });
+    return undefined;
+  }
+  if (typeof value !== 'string') {
+    problems.push({ path, message: `must be a string (got ${Array.isArray(value) ? 'array' : typeof value})` });
+    return undefined;
+  }
+  if (value.trim() === '') {
+    problems.push({ path, message: 'must not be empty' });
+    return undefined;
+  }
+  if (opts.max !== undefined && value.length > opts.max) {
+    problems.push({ path, message: `must be at most ${opts.max} characters (got ${value.length})` });
+    return undefined;
+  }
+  return value;
+}
+
+const TARGET_FORMS = 'exactly one of {conversationId}, {aadObjectId, tenantId?} or {channelId, threadId?}';
+
+function parseTarget(to: unknown, problems: Problem[]): JobTarget | undefined {
+  if (!isObject(to)) {
+    problems.push({ path: 'to', message: to === undefined ? `is required: ${TARGET_FORMS}` : `must be an object: ${TARGET_FORMS}` });
+    return undefined;
+  }
+  const forms = (['conversationId', 'aadObjectId', 'channelId'] as const).filter((k) => to[k] !== undefined);
+  if (forms.length !== 1) {
+    problems.push({ path: 'to', message: forms.length === 0 ? `has no target: ${TARGET_FORMS}` : `has conflicting targets (${forms.join(', ')}): ${TARGET_FORMS}` });
+    return undefined;
+  }
+  const allowed: Record<string, readonly string[]> = {
+    conversationId: ['conversationId'],
+    aadObjectId: ['aadObjectId', 'tenantId'],
+    channelId: ['channelId', 'threadId'],
+  };
+  for (const key of Object.keys(to)) {
+    if (!allowed[forms[0]!]!.includes(key)) problems.push({ path: `to.${key}`, message: `is not allowed with to.${forms[0]}` });
+  }
+  const before = problems.length;
+  switch (forms[0]) {
+    case 'conversationId': {
+      const conversationId = checkString(to, 'conversationId', 'to.conversationId', problems, { max: 400 });
+      return problems.length === before && conversationId ? { kind: 'conversation', conversationId } : undefined;
+    }
+    case 'aadObjectId': {
+      const aadObjectId = checkString(to, 'aadObjectId', 'to.aadObjectId', problems, { max: 128 });
+      const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
+      return problems.length === before && aadObjectId ? { kind: 'user', aadObjectId, ...(tenantId ? { tenantId } : {}) } : undefined;
+    }
+    default: {
+      const channelId = checkString(to, 'channelId', 'to.channelId', problems, { max: 400 });
+      const threadId = checkString(to, 'threadId', 'to.threadId', problems, { max: 64 });
+      if (channelId !== undefined && channelId.includes(';messageid=')) {
+        problems.push({ path: 'to.channelId', message: 'must be the channel id without ";messageid=" (put the thread root id in to.threadId)' });
+      }
+      return problems.length === before && channelId ? { kind: 'channel', channelId, ...(threadId ? { threadId } : {}) } : undefined;
+    }
+  }
+}
+
+function parseMentions(value: unknown, problems: Problem[]): Mention[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problems.push({ path: 'mentions', message: 'must be an array of {id, name}' });
+    return [];
+  }
+  if (value.length > 50) problems.push({ path: 'mentions', message: `must have at most 50 entries (got ${value.length})` });
+  const mentions: Mention[] = [];
+  value.slice(0, 50).forEach((entry, i) => {
+    if (!isObject(entry)) {
+      problems.push({ path: `mentions[${i}]`, message: 'must be an object {id, name}' });
+      return;
+    }
+    const id = checkString(entry, 'id', `mentions[${i}].id`, problems, { required: true, max: 200 });
+    const name = checkString(entry, 'name', `mentions[${i}].name`, problems, { required: true, max: 200 });
+    if (id && name) mentions.push({ id, name });
+  });
+  return mentions;
+}
+
+/** The tutorial's form: a raw Bot Framework message activity addressed by conversation.id. */
+function isRawActivity(body: Json): boolean {
+  return body.type === 'message' && isObject(body.conversation) && body.to === undefined;
+}
+
+const RAW_ACTIVITY_ROUTING = new Set(['id', 'type', 'from', 'recipient', 'conversation', 'serviceUrl', 'channelId', 'replyToId']);
+
+/**
+ * Validates a job. `defaultId` is the queue message id (used when the job has no `id`).
+ * Throws JobValidationError listing every problem.
+ */
+export function parseJob(body: unknown, defaultId: string): Job {
+  if (!isObject(body)) throw new JobValidationError([{ path: '(job)', message: 'must be a JSON object' }]);
+  const problems: Problem[] = [];
+  const id = checkString(body, 'id', 'id', problems, { max: MAX_JOB_ID_LENGTH }) ?? defaultId;
+
+  if (isRawActivity(body)) {
+    const conversation = body.conversation as Json;
+    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400 });
+    const activity: Json = {};
+    for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) activity[key] = value;
+    if (problems.length > 0 || conversationId === undefined) throw new JobValidationError(problems);
+    return { id, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
+  }
+
+  const known = new Set(['id', 'to', 'text', 'textFormat', 'adaptiveCard', 'summary', 'mentions', 'activity']);
+  for (const key of Object.keys(body)) {
+    if (!known.has(key)) problems.push({ path: key, message: 'is not a job field (see schemas/job.schema.json)' });
+  }
+  const to = parseTarget(body.to, problems);
+  const text = checkString(body, 'text', 'text', problems);
+  let textFormat: TextFormat = 'markdown';
+  if (body.textFormat !== undefined) {
+    if (typeof body.textFormat === 'string' && (TEXT_FORMATS as readonly string[]).includes(body.textFormat)) textFormat = body.textFormat as TextFormat;
+    else problems.push({ path: 'textFormat', message: `must be one of ${TEXT_FORMATS.join(', ')}` });
+  }
+  let adaptiveCard: Json | undefined;
+  if (body.adaptiveCard !== undefined) {
+    if (!isObject(body.adaptiveCard)) problems.push({ path: 'adaptiveCard', message: 'must be an Adaptive Card JSON object' });
+    else if (body.adaptiveCard.type !== 'AdaptiveCard') problems.push({ path: 'adaptiveCard.type', message: 'must be "AdaptiveCard"' });
+    else adaptiveCard = body.adaptiveCard;
+  }
+  const summary = checkString(body, 'summary', 'summary', problems, { max: 1000 });
+  const mentions = parseMentions(body.mentions, problems);
+  let activity: Json | undefined;
+  if (body.activity !== undefined) {
+    if (!isObject(body.activity)) problems.push({ path: 'activity', message: 'must be an object of Bot Framework activity fields' });
+    else activity = body.activity;
+  }
+  const activityHasContent = activity !== undefined && (activity.text !== undefined || activity.attachments !== undefined);
+  if (text === undefined && adaptiveCard === undefined && !activityHasContent && !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))) {
+    problems.push({ path: 'text', message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)' });
+  }
+  if (mentions.length > 0 && text === undefined) problems.push({ path: 'mentions', message: 'need text to place the <at> tags in' });
+
+  if (problems.length > 0 || to === undefined) throw new JobValidationError(problems);
+  return {
+    id,
+    to,
+    textFormat,
+    mentions,
+    ...(text === undefined ? {} : { text }),
+    ...(adaptiveCard === undefined ? {} : { adaptiveCard }),
+    ...(summary === undefined ? {} : { summary }),
+    ...(activity === undefined ? {} : { activity }),
+  };
+}
+
+/** The job id, if the body has a usable one, for recording a job that failed validation. */
+export function peekJobId(body: unknown): string | undefined {
+  if (!isObject(body)) return undefined;
+  const id = body.id;
+  return typeof id === 'string' && id.trim() !== '' && id.length <= MAX_JOB_ID_LENGTH ? id : undefined;
+}

@@ -1,0 +1,143 @@
+/**
+ * Stay under Teams' limits instead of discovering them (bot-connector.md §4):
+ * - per bot per conversation: 7 per 1 s, 8 per 2 s, 60 per 30 s, 1800 per hour;
+ * - per bot per tenant: 50 per second (configurable; older docs say 30).
+ * Sliding windows over exact send times; a 429 pauses its scope for the Retry-After.
+ *
+ * Per process: with N instances the worst case is N times the limit. See README "Rate limits"
+ * for why that holds in practice (host.json batch sizes, 429 pauses, per-conversation ordering).
+ * Pure apart from the clock passed in.
+ */
+
+export interface Window {
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export const CONVERSATION_WINDOWS: readonly Window[] = Object.freeze([
+  { limit: 7, windowMs: 1_000 },
+  { limit: 8, windowMs: 2_000 },
+  { limit: 60, windowMs: 30_000 },
+  { limit: 1800, windowMs: 3_600_000 },
+]);
+
+export function tenantWindows(perSecond: number): readonly Window[] {
+  return [{ limit: perSecond, windowMs: 1_000 }];
+}
+
+interface Scope {
+  /** Send times, oldest first, kept for the longest window. */
+  times: number[];
+  pausedUntil: number;
+  lastUsed: number;
+}
+
+export interface RateLimiterOptions {
+  readonly conversationWindows?: readonly Window[];
+  readonly tenantWindows: readonly Window[];
+  readonly now?: () => number;
+  /** Idle scopes are forgotten after this long; default: the longest window. */
+  readonly idleMs?: number;
+  /** Upper bound on remembered scopes (memory bound); default 50,000. */
+  readonly maxScopes?: number;
+}
+
+export interface RateLimiter {
+  /**
+   * Reserves a send to `conversationId` in `tenantId` if both scopes allow it now (returns 0 and
+   * records it), else returns how many ms to wait before asking again (records nothing).
+   */
+  tryAcquire(conversationId: string, tenantId: string): number;
+  /** A 429: stop sending to this scope until `untilMs`. */
+  pause(scope: { conversationId?: string; tenantId?: string }, untilMs: number): void;
+  /** Remembered scopes (for tests and diagnostics). */
+  readonly size: number;
+}
+
+function waitFor(scope: Scope | undefined, windows: readonly Window[], now: number): number {
+  if (scope === undefined) return 0;
+  let wait = Math.max(0, scope.pausedUntil - now);
+  const times = scope.times;
+  for (const { limit, windowMs } of windows) {
+    // Count sends inside (now - windowMs, now]; if at the limit, wait until the oldest of them leaves.
+    let inWindow = 0;
+    for (let i = times.length - 1; i >= 0 && times[i]! > now - windowMs; i -= 1) inWindow += 1;
+    if (inWindow >= limit) {
+      const oldestInWindow = times[times.length - limit]!;
+      wait = Math.max(wait, oldestInWindow + windowMs - now);
+    }
+  }
+  return wait;
+}
+
+export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
+  const now = options.now ?? Date.now;
+  const conversationWindows = options.conversationWindows ?? CONVERSATION_WINDOWS;
+  const longest = (windows: readonly Window[]): number => Math.max(...windows.map((w) => w.windowMs));
+  const idleMs = options.idleMs ?? Math.max(longest(conversationWindows), longest(options.tenantWindows));
+  const maxScopes = options.maxScopes ?? 50_000;
+  const conversations = new Map<string, Scope>();
+  const tenants = new Map<string, Scope>();
+  let lastSweep = now();
+
+  function sweep(t: number): void {
+    if (t - lastSweep < 60_000 && conversations.size + tenants.size <= maxScopes) return;
+    lastSweep = t;
+    for (const map of [conversations, tenants]) {
+      for (const [key, scope] of map) if (t - scope.lastUsed > idleMs && scope.pausedUntil <= t) map.delete(key);
+    }
+    // Still too many: forget the least recently used (Map iteration order is insertion order).
+    for (const map of [conversations, tenants]) {
+      while (conversations.size + tenants.size > maxScopes && map.size > 0) map.delete(map.keys().next().value!);
+    }
+  }
+
+  function record(map: Map<string, Scope>, key: string, t: number, windows: readonly Window[]): void {
+    let scope = map.get(key);
+    if (scope === undefined) {
+      scope = { times: [], pausedUntil: 0, lastUsed: t };
+      map.set(key, scope);
+    }
+    scope.times.push(t);
+    scope.lastUsed = t;
+    const keepMs = longest(windows);
+    const maxKeep = Math.max(...windows.map((w) => w.limit));
+    let drop = 0;
+    while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep)) drop += 1;
+    if (drop > 0) scope.times.splice(0, drop);
+    // Refresh recency for the LRU bound.
+    map.delete(key);
+    map.set(key, scope);
+  }
+
+  return {
+    get size() {
+      return conversations.size + tenants.size;
+    },
+    tryAcquire(conversationId, tenantId) {
+      const t = now();
+      sweep(t);
+      const wait = Math.max(
+        waitFor(conversations.get(conversationId), conversationWindows, t),
+        waitFor(tenants.get(tenantId), options.tenantWindows, t),
+      );
+      if (wait > 0) return wait;
+      record(conversations, conversationId, t, conversationWindows);
+      record(tenants, tenantId, t, options.tenantWindows);
+      return 0;
+    },
+    pause(scope, untilMs) {
+      const t = now();
+      for (const [map, key] of [
+        [conversations, scope.conversationId],
+        [tenants, scope.tenantId],
+      ] as const) {
+        if (key === undefined) continue;
+        const existing = map.get(key) ?? { times: [], pausedUntil: 0, lastUsed: t };
+        existing.pausedUntil = Math.max(existing.pausedUntil, untilMs);
+        existing.lastUsed = t;
+        map.set(key, existing);
+      }
+    },
+  };
+}

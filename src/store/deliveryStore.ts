@@ -1,0 +1,243 @@
+/**
+ * Delivery records: table `deliveries`, PartitionKey = toTableKey(job id), RowKey = "job".
+ *
+ * At most once per job id: before any call to the Bot Connector a worker claims the job by writing
+ * `status: sending` with a lease, conditional on the ETag it read. Another worker (a redelivery, a
+ * second instance) that reads `sending` with a live lease backs off; one that reads `sent` or
+ * `failed` does nothing. The only way to send twice is the ambiguous window: the Connector accepted
+ * the POST but the worker died (or timed out) before writing `sent`; when its lease expires the job
+ * is sent again and the record says `ambiguousResends`.
+ */
+import type { TableEntityResult } from '@azure/data-tables';
+import { toTableKey } from '../core/tableKeys';
+import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
+
+export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly at: string;
+  readonly outcome: 'sent' | 'retry' | 'failed';
+  readonly code?: string;
+  readonly status?: number;
+}
+
+export interface DeliveryRecord {
+  readonly jobId: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly conversationId?: string;
+  readonly activityId?: string;
+  readonly lastErrorCode?: string;
+  readonly lastErrorReason?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly sentAt?: string;
+  readonly failedAt?: string;
+  readonly nextAttemptAt?: string;
+  readonly leaseUntil?: string;
+  readonly ambiguousResends: number;
+  /** The last attempts, newest last (at most MAX_HISTORY). */
+  readonly history: readonly AttemptRecord[];
+}
+
+export const MAX_HISTORY = 20;
+const ROW = 'job';
+
+export type ClaimResult =
+  | { readonly kind: 'claimed'; readonly record: DeliveryRecord; readonly etag: string; readonly ambiguous: boolean }
+  | { readonly kind: 'busy'; readonly record: DeliveryRecord; readonly retryInMs: number }
+  | { readonly kind: 'done'; readonly record: DeliveryRecord };
+
+export interface Outcome {
+  readonly status: 'sent' | 'retrying' | 'failed';
+  readonly conversationId?: string;
+  readonly activityId?: string;
+  readonly code?: string;
+  readonly reason?: string;
+  readonly httpStatus?: number;
+  readonly nextAttemptAt?: Date;
+}
+
+export interface DeliveryStore {
+  get(jobId: string): Promise<DeliveryRecord | undefined>;
+  /** Claims the job for one attempt, or says why not. */
+  claim(jobId: string, options: { now: Date; leaseMs: number }): Promise<ClaimResult>;
+  /** Records the attempt's outcome. A `sent` outcome is written even if the lease was lost. */
+  finish(jobId: string, etag: string, outcome: Outcome, now: Date): Promise<DeliveryRecord | undefined>;
+  /** Records a job that can never be sent (invalid), unless that id was already delivered. */
+  recordRejected(jobId: string, code: string, reason: string, now: Date): Promise<void>;
+}
+
+type Entity = TableEntityResult<Record<string, unknown>>;
+
+function fromEntity(jobId: string, e: Entity): DeliveryRecord {
+  const str = (k: string): string | undefined => (typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined);
+  let history: AttemptRecord[] = [];
+  try {
+    const parsed = JSON.parse(str('history') ?? '[]') as unknown;
+    if (Array.isArray(parsed)) history = parsed as AttemptRecord[];
+  } catch {
+    history = [];
+  }
+  const record: Record<string, unknown> = {
+    jobId,
+    status: str('status') as DeliveryStatus,
+    attempts: Number(e.attempts ?? 0),
+    createdAt: str('createdAt') ?? '',
+    updatedAt: str('updatedAt') ?? '',
+    ambiguousResends: Number(e.ambiguousResends ?? 0),
+    history,
+  };
+  for (const k of ['conversationId', 'activityId', 'lastErrorCode', 'lastErrorReason', 'sentAt', 'failedAt', 'nextAttemptAt', 'leaseUntil']) {
+    const v = str(k);
+    if (v !== undefined) record[k] = v;
+  }
+  return record as unknown as DeliveryRecord;
+}
+
+function toEntity(record: DeliveryRecord): Record<string, unknown> & { partitionKey: string; rowKey: string } {
+  const { history, jobId, ...rest } = record;
+  const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
+    partitionKey: toTableKey(jobId),
+    rowKey: ROW,
+    jobId,
+    history: JSON.stringify(history.slice(-MAX_HISTORY)),
+  };
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) entity[k] = v;
+  return entity;
+}
+
+export function createDeliveryStore(table: TableClient): DeliveryStore {
+  let ready: Promise<void> | undefined;
+  const ensureReady = (): Promise<void> => {
+    ready ??= ensureTable(table).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
+    return ready;
+  };
+
+  async function read(jobId: string): Promise<Entity | undefined> {
+    try {
+      return await guardStorage('getEntity', () => table.getEntity<Record<string, unknown>>(toTableKey(jobId), ROW));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Create (no etag) or conditional replace. Returns the new etag, or undefined on a lost race. */
+  async function write(record: DeliveryRecord, etag: string | undefined): Promise<string | undefined> {
+    const entity = toEntity(record);
+    try {
+      const response =
+        etag === undefined
+          ? await guardStorage('createEntity', () => table.createEntity(entity))
+          : await guardStorage('updateEntity', () => table.updateEntity(entity, 'Replace', { etag }));
+      return response.etag ?? '*';
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 409 || status === 412) return undefined;
+      throw err;
+    }
+  }
+
+  return {
+    async get(jobId) {
+      await ensureReady();
+      const entity = await read(jobId);
+      return entity === undefined ? undefined : fromEntity(jobId, entity);
+    },
+
+    async claim(jobId, { now, leaseMs }) {
+      await ensureReady();
+      for (let attempt = 0; attempt < 4; attempt += 1) {
+        const entity = await read(jobId);
+        const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+        if (existing?.status === 'sent' || existing?.status === 'failed') return { kind: 'done', record: existing };
+        let ambiguous = false;
+        if (existing?.status === 'sending' && existing.leaseUntil !== undefined) {
+          const remaining = Date.parse(existing.leaseUntil) - now.getTime();
+          if (remaining > 0) return { kind: 'busy', record: existing, retryInMs: remaining };
+          // The previous worker claimed, maybe sent, and never recorded an outcome.
+          ambiguous = true;
+        }
+        const nowIso = now.toISOString();
+        const next: DeliveryRecord = {
+          ...(existing ?? { jobId, createdAt: nowIso, ambiguousResends: 0, history: [] }),
+          jobId,
+          status: 'sending',
+          attempts: (existing?.attempts ?? 0) + 1,
+          updatedAt: nowIso,
+          leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
+          ambiguousResends: (existing?.ambiguousResends ?? 0) + (ambiguous ? 1 : 0),
+          nextAttemptAt: undefined,
+        } as DeliveryRecord;
+        const etag = await write(next, entity?.etag);
+        if (etag !== undefined) return { kind: 'claimed', record: next, etag, ambiguous };
+      }
+      const latest = await this.get(jobId);
+      return { kind: 'busy', record: latest!, retryInMs: leaseMs };
+    },
+
+    async finish(jobId, etag, outcome, now) {
+      await ensureReady();
+      for (let attempt = 0; attempt < 4; attempt += 1) {
+        const entity = await read(jobId);
+        if (entity === undefined) return undefined;
+        const existing = fromEntity(jobId, entity);
+        // Someone else took over after our lease expired: only a delivery is worth overwriting with.
+        if (entity.etag !== etag && outcome.status !== 'sent') return undefined;
+        if (existing.status === 'sent') return existing;
+        const nowIso = now.toISOString();
+        const history: AttemptRecord[] = [
+          ...existing.history,
+          {
+            attempt: existing.attempts,
+            at: nowIso,
+            outcome: (outcome.status === 'retrying' ? 'retry' : outcome.status) as AttemptRecord['outcome'],
+            ...(outcome.code === undefined ? {} : { code: outcome.code }),
+            ...(outcome.httpStatus === undefined ? {} : { status: outcome.httpStatus }),
+          },
+        ].slice(-MAX_HISTORY);
+        const next: DeliveryRecord = {
+          ...existing,
+          status: outcome.status,
+          updatedAt: nowIso,
+          leaseUntil: undefined,
+          history,
+          ...(outcome.conversationId === undefined ? {} : { conversationId: outcome.conversationId }),
+          ...(outcome.activityId === undefined ? {} : { activityId: outcome.activityId }),
+          ...(outcome.status === 'sent' ? { sentAt: nowIso } : {}),
+          ...(outcome.status === 'failed' ? { failedAt: nowIso } : {}),
+          ...(outcome.code === undefined ? {} : { lastErrorCode: outcome.code }),
+          ...(outcome.reason === undefined ? {} : { lastErrorReason: outcome.reason.slice(0, 1000) }),
+          nextAttemptAt: outcome.nextAttemptAt?.toISOString(),
+        } as DeliveryRecord;
+        if ((await write(next, entity.etag)) !== undefined) return next;
+      }
+      return undefined;
+    },
+
+    async recordRejected(jobId, code, reason, now) {
+      await ensureReady();
+      const nowIso = now.toISOString();
+      for (let attempt = 0; attempt < 4; attempt += 1) {
+        const entity = await read(jobId);
+        const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+        if (existing?.status === 'sent') return;
+        const next: DeliveryRecord = {
+          ...(existing ?? { jobId, createdAt: nowIso, attempts: 0, ambiguousResends: 0, history: [] }),
+          status: 'failed',
+          updatedAt: nowIso,
+          failedAt: nowIso,
+          lastErrorCode: code,
+          lastErrorReason: reason.slice(0, 1000),
+          leaseUntil: undefined,
+        } as DeliveryRecord;
+        if ((await write(next, entity?.etag)) !== undefined) return;
+      }
+    },
+  };
+}

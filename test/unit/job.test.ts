@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { decodeQueueMessage, parseJob, toEnvelope } from '../../src/core/job';
+import { JobValidationError } from '../../src/errors';
+
+const USER = { aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1', tenantId: '72f988bf-0000-4000-8000-00000000c0de' };
+
+function problems(body: unknown): string[] {
+  try {
+    parseJob(body, 'msg-1');
+  } catch (err) {
+    expect(err).toBeInstanceOf(JobValidationError);
+    return (err as JobValidationError).problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  throw new Error('expected a JobValidationError');
+}
+
+describe('decodeQueueMessage', () => {
+  const job = { id: 'j1', to: { conversationId: 'a:1' }, text: 'hi' };
+
+  it('takes the object the trigger already parsed', () => {
+    expect(decodeQueueMessage(job).body).toEqual(job);
+  });
+
+  it('takes plain JSON text', () => {
+    expect(decodeQueueMessage(JSON.stringify(job)).body).toEqual(job);
+  });
+
+  it('takes base64-encoded JSON (Functions output bindings)', () => {
+    expect(decodeQueueMessage(Buffer.from(JSON.stringify(job)).toString('base64')).body).toEqual(job);
+  });
+
+  it('unwraps its own envelope, keeping the resolved id', () => {
+    const decoded = decodeQueueMessage(JSON.parse(toEnvelope(job, { jobId: 'j1', deferrals: 2 })));
+    expect(decoded).toEqual({ body: job, envelope: { jobId: 'j1', deferrals: 2 } });
+  });
+
+  it.each([
+    ['', 'is empty'],
+    ['not json at all!', 'neither JSON nor base64'],
+    ['{"broken":', 'is not valid JSON'],
+    [Buffer.from('plain words').toString('base64'), 'does not decode to JSON'],
+    [42, 'must be a JSON object (got number)'],
+    [[1, 2], 'must be a JSON object (got an array)'],
+    [null, 'got null'],
+  ])('rejects %j with a reason', (input, message) => {
+    expect(() => decodeQueueMessage(input)).toThrow(message);
+  });
+});
+
+describe('parseJob', () => {
+  it('parses the documented example', () => {
+    expect(parseJob({ id: 'invoice-4711-reminder', to: USER, text: 'Invoice **4711** is overdue.', textFormat: 'markdown' }, 'msg-1')).toEqual({
+      id: 'invoice-4711-reminder',
+      to: { kind: 'user', ...USER },
+      text: 'Invoice **4711** is overdue.',
+      textFormat: 'markdown',
+      mentions: [],
+    });
+  });
+
+  it('defaults the id to the queue message id and the format to markdown', () => {
+    expect(parseJob({ to: { conversationId: 'a:1' }, text: 'x' }, 'msg-9')).toMatchObject({ id: 'msg-9', textFormat: 'markdown' });
+  });
+
+  it('takes a user without tenant, a channel post and a thread reply', () => {
+    expect(parseJob({ to: { aadObjectId: 'u1' }, text: 'x' }, 'm').to).toEqual({ kind: 'user', aadObjectId: 'u1' });
+    expect(parseJob({ to: { channelId: '19:c@thread.tacv2' }, text: 'x' }, 'm').to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2' });
+    expect(parseJob({ to: { channelId: '19:c@thread.tacv2', threadId: '1763660000000' }, text: 'x' }, 'm').to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2', threadId: '1763660000000' });
+  });
+
+  it('takes a card, summary, mentions and raw activity fields', () => {
+    const job = parseJob(
+      {
+        to: { conversationId: 'a:1' },
+        text: 'Hi <at>Ana</at>',
+        adaptiveCard: { type: 'AdaptiveCard', version: '1.5', body: [] },
+        summary: 'Reminder',
+        mentions: [{ id: '29:ana', name: 'Ana' }],
+        activity: { importance: 'high' },
+      },
+      'm',
+    );
+    expect(job).toMatchObject({ summary: 'Reminder', mentions: [{ id: '29:ana', name: 'Ana' }], activity: { importance: 'high' } });
+  });
+
+  it("accepts the original tutorial's raw activity as a message to its conversation", () => {
+    const raw = {
+      type: 'message',
+      from: { id: '28:bot', name: 'Bot' },
+      conversation: { id: 'a:1tutorial' },
+      recipient: { id: '29:user' },
+      text: 'Hello, Human!',
+    };
+    expect(parseJob(raw, 'msg-7')).toEqual({ id: 'msg-7', to: { kind: 'conversation', conversationId: 'a:1tutorial' }, textFormat: 'markdown', mentions: [], activity: { text: 'Hello, Human!' } });
+  });
+
+  it('lists every problem, each naming its field', () => {
+    expect(
+      problems({
+        id: 'x'.repeat(129),
+        to: { conversationId: 'a:1', aadObjectId: 'u' },
+        textFormat: 'html',
+        adaptiveCard: { type: 'HeroCard' },
+        mentions: [{ id: 1 }],
+        extra: true,
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        'id: must be at most 128 characters (got 129)',
+        expect.stringMatching(/^to: has conflicting targets \(conversationId, aadObjectId\)/),
+        'textFormat: must be one of markdown, plain, xml',
+        'adaptiveCard.type: must be "AdaptiveCard"',
+        'mentions[0].id: must be a string (got number)',
+        'mentions[0].name: is required',
+        'extra: is not a job field (see schemas/job.schema.json)',
+      ]),
+    );
+  });
+
+  it.each([
+    [{ text: 'x' }, 'to: is required'],
+    [{ to: {}, text: 'x' }, 'to: has no target'],
+    [{ to: 'a:1', text: 'x' }, 'to: must be an object'],
+    [{ to: { conversationId: '' }, text: 'x' }, 'to.conversationId: must not be empty'],
+    [{ to: { conversationId: 'a:1', tenantId: 't' }, text: 'x' }, 'to.tenantId: is not allowed with to.conversationId'],
+    [{ to: { channelId: '19:c;messageid=1' }, text: 'x' }, 'to.channelId: must be the channel id without ";messageid="'],
+    [{ to: { conversationId: 'a:1' } }, 'text: a job needs content'],
+    [{ to: { conversationId: 'a:1' }, text: 5 }, 'text: must be a string (got number)'],
+    [{ to: { conversationId: 'a:1' }, adaptiveCard: 'card' }, 'adaptiveCard: must be an Adaptive Card JSON object'],
+    [{ to: { conversationId: 'a:1' }, mentions: [{ id: '29:a', name: 'A' }], adaptiveCard: { type: 'AdaptiveCard' } }, 'mentions: need text'],
+  ])('rejects %j', (body, message) => {
+    expect(problems(body).join('\n')).toContain(message);
+  });
+});
