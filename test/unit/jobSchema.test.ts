@@ -1,0 +1,41 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { parseJob } from '../../src/core/job';
+import { JobValidationError } from '../../src/errors';
+
+const root = path.resolve(__dirname, '../..');
+const schema = JSON.parse(readFileSync(path.join(root, 'schemas/job.schema.json'), 'utf8')) as object;
+const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+const samplesDir = path.join(root, 'samples/jobs');
+const samples = readdirSync(samplesDir).filter((f) => f.endsWith('.json'));
+
+describe('schemas/job.schema.json', () => {
+  it('has a sample for every documented form', () => {
+    expect(samples.sort()).toEqual(['card.json', 'channel.json', 'conversation.json', 'raw-activity.json', 'thread-reply.json', 'user.json']);
+  });
+
+  it.each(samples)('accepts samples/jobs/%s, and so does the sender', (file) => {
+    const job = JSON.parse(readFileSync(path.join(samplesDir, file), 'utf8')) as unknown;
+    expect(validate(job), JSON.stringify(validate.errors)).toBe(true);
+    expect(() => parseJob(job, 'queue-message-id')).not.toThrow();
+  });
+
+  // The schema and the sender must agree on what is invalid, so a flow that validates with
+  // Parse JSON never writes a job the sender rejects.
+  it.each([
+    ['no target', { text: 'x' }],
+    ['two targets', { to: { conversationId: 'a:1', aadObjectId: 'u' }, text: 'x' }],
+    ['unknown field', { to: { conversationId: 'a:1' }, text: 'x', colour: 'red' }],
+    ['no content', { to: { conversationId: 'a:1' } }],
+    ['bad format', { to: { conversationId: 'a:1' }, text: 'x', textFormat: 'html' }],
+    ['id too long', { id: 'x'.repeat(129), to: { conversationId: 'a:1' }, text: 'x' }],
+    ['thread in channel id', { to: { channelId: '19:c;messageid=1' }, text: 'x' }],
+    ['not a card', { to: { conversationId: 'a:1' }, adaptiveCard: { type: 'HeroCard' } }],
+    ['mention without name', { to: { conversationId: 'a:1' }, text: 'x', mentions: [{ id: '29:a' }] }],
+  ])('rejects %s, as the sender does', (_label, job) => {
+    expect(validate(job)).toBe(false);
+    expect(() => parseJob(job, 'm')).toThrow(JobValidationError);
+  });
+});
