@@ -11,7 +11,7 @@
  *
  * A `cty: "JWT"` header is legal (§1.5); jose does not reject it.
  */
-import { errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import { decodeJwt, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import { AuthError } from '../errors';
 import type { BotJwk, OpenIdKeyCache } from './openIdKeys';
 
@@ -66,6 +66,18 @@ function describeJoseError(err: unknown): string {
   return 'token could not be verified';
 }
 
+const ENTRA_ISSUER = /^https:\/\/(sts\.windows\.net|login\.microsoftonline\.(com|us))\//;
+
+/** The unverified issuer when it is an Entra one (for the log reason only; never trusted). */
+function entraIssuerOf(jwt: string): string | undefined {
+  try {
+    const iss = decodeJwt(jwt).iss;
+    return typeof iss === 'string' && ENTRA_ISSUER.test(iss) ? new URL(iss).origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions): ChannelTokenVerifier {
   // Imported CryptoKeys, per kid and algorithm: importing is the costly part of a warm verification.
   const imported = new Map<string, ReturnType<typeof importJWK>>();
@@ -113,6 +125,11 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
         if (signingKey === undefined) throw new AuthError('AUTH_INVALID', 'no signing key resolved');
         return { claims: payload, header: protectedHeader, key: signingKey };
       } catch (err) {
+        const entra = entraIssuerOf(jwt);
+        if (entra !== undefined) {
+          // docs/authentication.md: Entra-issued tokens are not accepted on the channel path.
+          throw new AuthError('AUTH_INVALID', `entra_issuer: token issued by ${entra} is not accepted (only ${options.issuer}); see docs/authentication.md`, { cause: err });
+        }
         if (err instanceof AuthError) throw err;
         if (err instanceof Error && 'code' in err && err.code === 'AUTH_METADATA_UNAVAILABLE') throw err;
         throw new AuthError('AUTH_INVALID', describeJoseError(err), { cause: err });

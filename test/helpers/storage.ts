@@ -1,0 +1,62 @@
+/**
+ * A real Azurite per test file (in memory, free ports) and clients for it.
+ * Never mock storage: the ETag, key-escaping and query behaviour under test is the service's.
+ */
+import { TableClient } from '@azure/data-tables';
+import { QueueClient } from '@azure/storage-queue';
+import { afterAll, beforeAll } from 'vitest';
+import { startAzurite, type AzuriteInstance } from '../../host/azurite';
+import type { StorageConfig } from '../../src/config';
+import { createConversationStore } from '../../src/store/conversationStore';
+import { createDeliveryStore } from '../../src/store/deliveryStore';
+import { createTableClient } from '../../src/store/tableClients';
+import { TABLES } from '../../src/store/tables';
+
+export interface TestStorage {
+  readonly azurite: AzuriteInstance;
+  readonly storage: StorageConfig;
+  table(name: string): TableClient;
+  queue(name: string): QueueClient;
+}
+
+/** Starts Azurite before the file's tests and stops it after. Use the getter inside tests. */
+export function useAzurite(): () => TestStorage {
+  let current: TestStorage | undefined;
+  beforeAll(async () => {
+    const azurite = await startAzurite();
+    const storage: StorageConfig = { kind: 'connectionString', connectionString: azurite.connectionString };
+    current = {
+      azurite,
+      storage,
+      table: (name) => createTableClient(storage, name),
+      queue: (name) => new QueueClient(azurite.connectionString, name),
+    };
+  });
+  afterAll(async () => {
+    await current?.azurite.stop();
+  });
+  return () => {
+    if (current === undefined) throw new Error('Azurite is not started (call useAzurite() at file level)');
+    return current;
+  };
+}
+
+export function storesFor(s: TestStorage) {
+  return {
+    conversations: createConversationStore({ conversations: s.table(TABLES.conversations), userChats: s.table(TABLES.userChats) }),
+    deliveries: createDeliveryStore(s.table(TABLES.deliveries)),
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 20;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 250);
+  }
+}
