@@ -125,12 +125,13 @@ describe('conversation store against Azurite', () => {
     // Each activity carries a different change; a lost update would drop one of them.
     const { locale: _locale, ...noLocale } = base;
     const bot = { id: '28:00000000-0000-4000-8000-0000000000b0' };
+    const user = { id: (base.from as Record<string, string>).id, aadObjectId: (base.from as Record<string, string>).aadObjectId };
     await Promise.all([
-      conversations.capture(captureOf({ ...base, recipient: bot, locale: 'fr-FR' }), at(1000)),
-      conversations.capture(captureOf({ ...noLocale, recipient: { ...bot, name: 'Courier v2' } }), at(1000)),
-      conversations.capture(captureOf({ ...noLocale, recipient: bot, type: 'installationUpdate', action: 'remove' }), at(1000)),
+      conversations.capture(captureOf({ ...base, from: user, recipient: bot, locale: 'fr-FR' }), at(1000)),
+      conversations.capture(captureOf({ ...noLocale, from: user, recipient: { ...bot, name: 'Courier v2' } }), at(1000)),
+      conversations.capture(captureOf({ ...noLocale, from: { ...user, name: 'B. Martinez' }, recipient: bot }), at(1000)),
     ]);
-    expect(await conversations.get(id)).toMatchObject({ locale: 'fr-FR', botName: 'Courier v2', installed: false });
+    expect(await conversations.get(id)).toMatchObject({ locale: 'fr-FR', botName: 'Courier v2', userName: 'B. Martinez' });
   });
 
   it('round-trips conversation ids with characters keys and URLs treat specially', async () => {
