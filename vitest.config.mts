@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 
 // Local HTTPS stubs (OpenID metadata, Entra token endpoint, Bot Connector) use a test-only
 // self-signed certificate. Node reads NODE_EXTRA_CA_CERTS when a process starts, so it is set here,
-// before vitest forks its workers, and inherited by every child process the tests start.
-process.env.NODE_EXTRA_CA_CERTS ??= fileURLToPath(new URL('./host/emulator/certs/localhost.crt', import.meta.url));
+// before vitest forks its workers, and inherited by every child process the tests start. It is set
+// unconditionally: machines often point it at the system bundle already, which tests do not need.
+process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./host/emulator/certs/localhost.crt', import.meta.url));
 
 export default defineConfig({
   test: {
