@@ -73,31 +73,16 @@ export function getConversationStore(): ConversationStore {
   return conversationStore;
 }
 
-const METADATA_TIMEOUT_MS = 10_000;
-const METADATA_MAX_BYTES = 1024 * 1024;
-
-/** GET a small JSON document (OpenID metadata, JWKS) with a timeout and a size cap. */
-async function fetchJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/json' } });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`GET ${url} answered ${response.status}`);
-  }
-  const text = await response.text();
-  if (text.length > METADATA_MAX_BYTES) throw new Error(`GET ${url} returned more than ${METADATA_MAX_BYTES} bytes`);
-  return JSON.parse(text) as unknown;
-}
-
 let verifier: ChannelTokenVerifier | undefined;
 export function getChannelTokenVerifier(): ChannelTokenVerifier {
   if (verifier === undefined) {
     const { inbound } = getConfig();
-    const { createOpenIdKeyCache } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
+    const { createOpenIdKeyCache, fetchJsonDocument } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
     const { createChannelTokenVerifier } = require('./auth/verifyChannelToken') as typeof import('./auth/verifyChannelToken');
     verifier = createChannelTokenVerifier({
       appId: inbound.appId,
       issuer: inbound.tokenIssuer,
-      keys: createOpenIdKeyCache({ metadataUrl: inbound.openIdMetadataUrl, fetchJson }),
+      keys: createOpenIdKeyCache({ metadataUrl: inbound.openIdMetadataUrl, fetchJson: fetchJsonDocument }),
     });
   }
   return verifier;

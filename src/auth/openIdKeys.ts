@@ -22,6 +22,24 @@ export interface BotJwk {
 
 export type FetchJson = (url: string) => Promise<unknown>;
 
+const METADATA_TIMEOUT_MS = 10_000;
+const METADATA_MAX_BYTES = 1024 * 1024;
+
+/**
+ * GET a small JSON document (OpenID metadata, JWKS) with a timeout and a size cap. Uses Node's
+ * built-in fetch: the inbound path needs no HTTP client package, which keeps cold starts short.
+ */
+export async function fetchJsonDocument(url: string): Promise<unknown> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/json' } });
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`GET ${url} answered ${response.status}`);
+  }
+  const text = await response.text();
+  if (text.length > METADATA_MAX_BYTES) throw new Error(`GET ${url} returned more than ${METADATA_MAX_BYTES} bytes`);
+  return JSON.parse(text) as unknown;
+}
+
 export interface OpenIdKeyCacheOptions {
   readonly metadataUrl: string;
   readonly fetchJson: FetchJson;

@@ -9,15 +9,19 @@ import { StorageUnavailableError } from '../errors';
 
 export type { TableClient };
 
+// Inbound activities must be answered well inside Teams' 10-15 s: fail over to a 503 (which makes
+// the Connector retry) after a few quick retries instead of the SDK's default long backoff.
+const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 200, maxRetryDelayInMs: 1_000 };
+
 export function createTableClient(storage: StorageConfig, tableName: string, credential?: () => TokenCredential): TableClient {
   if (storage.kind === 'connectionString') {
     // `UseDevelopmentStorage=true` is mapped to Azurite by the SDK; explicit http endpoints (Azurite
     // on other ports) need allowInsecureConnection, which the SDK only sets for the shorthand.
     const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|TableEndpoint=http:)/i.test(storage.connectionString);
-    return TableClient.fromConnectionString(storage.connectionString, tableName, insecure ? { allowInsecureConnection: true } : {});
+    return TableClient.fromConnectionString(storage.connectionString, tableName, { retryOptions: RETRY_OPTIONS, ...(insecure ? { allowInsecureConnection: true } : {}) });
   }
   if (credential === undefined) throw new Error('identity-based storage needs a credential');
-  return new TableClient(storage.tableServiceUri, tableName, credential());
+  return new TableClient(storage.tableServiceUri, tableName, credential(), { retryOptions: RETRY_OPTIONS });
 }
 
 /** HTTP status of a storage error, if it has one. */
