@@ -1,0 +1,31 @@
+// Log Analytics + workspace-based Application Insights. Local (instrumentation key) auth is off:
+// telemetry is accepted only with an Entra token (APPLICATIONINSIGHTS_AUTHENTICATION_STRING on the
+// app, Monitoring Metrics Publisher in rbac.bicep).
+param logAnalyticsName string
+param applicationInsightsName string
+param location string
+param tags object
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2026-03-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    DisableLocalAuth: true
+  }
+}
+
+output applicationInsightsName string = applicationInsights.name
