@@ -1,0 +1,63 @@
+/**
+ * `npm start`: runs the function app in the current directory on the local Functions host, like
+ * `func start` (which cannot be installed here).
+ *
+ * Environment: PORT (default 7071), HOST (default 127.0.0.1), HOST_LOG_LEVEL (debug|info|warning|error),
+ * plus the app settings (local.settings.json `Values`; the environment wins). With
+ * AzureWebJobsStorage=UseDevelopmentStorage=true and nothing on 127.0.0.1:10000-10002, Azurite is
+ * started with its data in ./.azurite. With no MicrosoftAppId, the local Bot Connector emulator
+ * (host/emulator) is started and its settings are used.
+ *
+ * SIGINT / SIGTERM: stop taking work, drain, run appTerminate hooks, stop what was started, exit 0.
+ * A second signal exits at once with 1.
+ */
+import { describeError } from './functionsCore';
+import { oneLine } from './log';
+import { startHost, type RunningHost } from './host';
+
+export { startHost } from './host';
+export type { HostFunctionInfo, RunningHost, StartHostOptions } from './host';
+
+function fatal(event: string, error: unknown): void {
+  console.error(`[host] ${new Date().toISOString()} error ${event} ${oneLine(describeError(error))}`);
+}
+
+export async function main(): Promise<void> {
+  let host: RunningHost;
+  try {
+    host = await startHost({ rootDir: process.cwd(), embeddedAzurite: true, emulator: 'auto' });
+  } catch (error) {
+    fatal('host.start.failed', error);
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const stop = (reason: string, exitCode: number): void => {
+    if (stopping) {
+      console.log(`[host] ${new Date().toISOString()} warning host.forcedExit reason=${reason}`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`[host] ${new Date().toISOString()} info host.signal reason=${reason}`);
+    host.close().then(
+      () => process.exit(exitCode),
+      (error: unknown) => {
+        fatal('host.stop.failed', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  // As in the worker, an exception nobody caught ends the process (Azure would restart the worker).
+  process.on('uncaughtException', (error) => {
+    fatal('host.uncaughtException', error);
+    stop('uncaughtException', 1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    fatal('host.unhandledRejection', reason);
+    stop('unhandledRejection', 1);
+  });
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,65 @@
+/* global require */
+const { app, output } = require('@azure/functions');
+
+const workQueue = output.storageQueue({ queueName: '%WORK_QUEUE%', connection: 'AzureWebJobsStorage' });
+
+app.http('getItem', {
+  methods: ['GET', 'PUT'],
+  route: 'items/{id:int}/{detail?}',
+  handler: async (request, context) => {
+    context.log('getItem called with id', request.params.id);
+    return {
+      status: Number(request.query.get('status') ?? 200),
+      headers: { 'x-fixture': 'yes' },
+      jsonBody: {
+        id: request.params.id,
+        detail: request.params.detail,
+        q: request.query.get('q'),
+        multi: request.query.get('multi'),
+        header: request.headers.get('x-test'),
+        method: request.method,
+        url: request.url,
+        functionName: context.functionName,
+        invocationId: context.invocationId,
+        triggerMetadata: context.triggerMetadata ?? null,
+      },
+    };
+  },
+});
+
+app.http('echo', {
+  methods: ['POST'],
+  handler: async (request) => ({
+    status: 201,
+    headers: { 'content-type': request.headers.get('content-type') ?? 'application/octet-stream' },
+    body: new Uint8Array(await request.arrayBuffer()),
+  }),
+});
+
+app.http('boom', {
+  methods: ['GET'],
+  handler: async (_request, context) => {
+    context.error('about to fail');
+    throw new Error('secret internal detail');
+  },
+});
+
+app.http('silent', { methods: ['GET'], handler: async () => undefined });
+
+app.http('cookies', {
+  methods: ['GET'],
+  handler: async () => ({
+    status: 200,
+    body: 'with cookies',
+    cookies: [{ name: 'session', value: 'abc', httpOnly: true, sameSite: 'Strict', maxAge: 60, secure: true }],
+  }),
+});
+
+app.http('enqueue', {
+  methods: ['POST'],
+  extraOutputs: [workQueue],
+  handler: async (request, context) => {
+    context.extraOutputs.set(workQueue, await request.json());
+    return { status: 202 };
+  },
+});

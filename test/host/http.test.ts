@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startAzurite, type AzuriteInstance } from '../../host/azurite';
+import { records, startFixtureHost, waitFor, type FixtureHost } from './helpers';
+
+let azurite: AzuriteInstance;
+let fixture: FixtureHost;
+let base: string;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  fixture = await startFixtureHost(azurite.connectionString);
+  base = fixture.host.url;
+});
+
+afterAll(async () => {
+  await fixture?.host.close();
+  await azurite?.stop();
+});
+
+describe('routing', () => {
+  test('route params, query and headers reach the handler; status, headers and body come back', async () => {
+    const res = await fetch(`${base}/api/items/42?q=hello&multi=a&multi=b`, { headers: { 'x-test': 'abc' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-fixture')).toBe('yes');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      id: '42',
+      detail: '',
+      q: 'hello',
+      // The host joins repeated query values with "," before the worker sees them.
+      multi: 'a,b',
+      header: 'abc',
+      method: 'GET',
+      url: `${base}/api/items/42?q=hello&multi=a&multi=b`,
+      functionName: 'getItem',
+      triggerMetadata: null,
+    });
+    expect(body.invocationId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('routes match case-insensitively, fill optional params and ignore a trailing slash', async () => {
+    const res = await fetch(`${base}/API/Items/7/More/`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ id: '7', detail: 'More' });
+  });
+
+  test('the function can set the status', async () => {
+    const res = await fetch(`${base}/api/items/1?status=418`);
+    expect(res.status).toBe(418);
+  });
+
+  test('a route constraint that fails is a 404', async () => {
+    expect((await fetch(`${base}/api/items/abc`)).status).toBe(404);
+  });
+
+  test('unknown paths are 404', async () => {
+    const res = await fetch(`${base}/api/nothing-here`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe('');
+  });
+
+  test('a known route with a method it does not allow is 405 with Allow', async () => {
+    const res = await fetch(`${base}/api/items/1`, { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'PUT']);
+  });
+
+  test('the default route is the function name, and "**" in main loads nested files', async () => {
+    const res = await fetch(`${base}/api/nested/ping`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('pong');
+  });
+
+  test('the landing page and host status answer', async () => {
+    expect((await fetch(`${base}/`)).status).toBe(200);
+    const status = await fetch(`${base}/admin/host/status`);
+    expect(await status.json()).toMatchObject({ state: 'Running' });
+  });
+});
+
+describe('bodies and responses', () => {
+  test('binary request bodies arrive byte for byte and come back', async () => {
+    const bytes = Buffer.from([0, 1, 2, 250, 255, 10, 13]);
+    const res = await fetch(`${base}/api/echo`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/x-test' } });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('content-type')).toBe('application/x-test');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+  });
+
+  test('a body over the cap is 413 and the function does not run', async () => {
+    const before = records('postInvocation').length;
+    const res = await fetch(`${base}/api/echo`, { method: 'POST', body: Buffer.alloc(4 * 1024 * 1024 + 1, 1) });
+    expect(res.status).toBe(413);
+    expect(records('postInvocation').length).toBe(before);
+  });
+
+  test('a function that returns nothing gives 200 with an empty body', async () => {
+    const res = await fetch(`${base}/api/silent`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('');
+  });
+
+  test('cookies become Set-Cookie headers', async () => {
+    const res = await fetch(`${base}/api/cookies`);
+    expect(res.status).toBe(200);
+    expect(res.headers.getSetCookie()).toEqual(['session=abc; max-age=60; path=/; secure; samesite=strict; httponly']);
+  });
+
+  test('an exception is a 500 with a generic body; the details only go to the log', async () => {
+    const res = await fetch(`${base}/api/boom`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('Internal Server Error');
+    const failure = await waitFor(() => fixture.lines.find((l) => l.includes('http.invocation.failed') && l.includes('function=boom')), 'failure log');
+    expect(failure).toContain('secret internal detail');
+    // The app's own log line, with level, function and invocation id.
+    expect(fixture.lines.some((l) => /^\[func\] \S+ error function=boom invocationId=[0-9a-f-]{36} about to fail$/.test(l))).toBe(true);
+  });
+});
+
+describe('host behaviour', () => {
+  test('one log line per request with method, path, status, duration and invocation id', async () => {
+    await fetch(`${base}/api/items/5`);
+    const line = await waitFor(() => fixture.lines.find((l) => l.includes('http.request method=GET path=/api/items/5 ')), 'request log');
+    expect(line).toMatch(/^\[host\] \S+ info http\.request method=GET path=\/api\/items\/5 status=200 durationMs=\d+ function=getItem invocationId=[0-9a-f-]{36}$/);
+  });
+
+  test('appStart ran before serving, and invocation hooks share hookData', async () => {
+    expect(records('appStart')).toHaveLength(1);
+    await fetch(`${base}/api/items/9`);
+    await waitFor(() => records('postInvocation').some((r) => r.functionName === 'getItem' && r.sawPre === true), 'postInvocation hook');
+    expect(records('postInvocation').find((r) => r.functionName === 'boom')).toMatchObject({ error: 'secret internal detail' });
+  });
+
+  test('the startup log lists every function like func start', () => {
+    expect(fixture.lines).toContain(`[host]   getItem: [GET,PUT] ${base}/api/items/{id:int}/{detail?}`);
+    expect(fixture.lines.some((l) => l.startsWith('[host]   recorder: queueTrigger queue=work-items connection=AzureWebJobsStorage'))).toBe(true);
+    expect(fixture.host.functions.map((f) => f.name).sort()).toEqual(['alwaysFails', 'boom', 'cookies', 'echo', 'enqueue', 'getItem', 'ping', 'recorder', 'silent']);
+    expect(fixture.host.functionErrors).toEqual([]);
+  });
+});
