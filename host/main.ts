@@ -11,6 +11,8 @@
  * SIGINT / SIGTERM: stop taking work, drain, run appTerminate hooks, stop what was started, exit 0.
  * A second signal exits at once with 1.
  */
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
 import { describeError } from './functionsCore';
 import { oneLine } from './log';
 import { startHost, type RunningHost } from './host';
@@ -22,9 +24,22 @@ function fatal(event: string, error: unknown): void {
   console.error(`[host] ${new Date().toISOString()} error ${event} ${oneLine(describeError(error))}`);
 }
 
+/**
+ * A fresh clone has no local.settings.json (it is git-ignored: it holds secrets). Like the Functions
+ * templates, start from the committed example, so `npm start` works with nothing set by hand.
+ */
+export function ensureLocalSettings(rootDir: string, log: (line: string) => void): void {
+  const settings = path.join(rootDir, 'local.settings.json');
+  const example = path.join(rootDir, 'local.settings.example.json');
+  if (existsSync(settings) || !existsSync(example)) return;
+  copyFileSync(example, settings);
+  log(`[host] ${new Date().toISOString()} info host.settings created local.settings.json from local.settings.example.json`);
+}
+
 export async function main(): Promise<void> {
   let host: RunningHost;
   try {
+    ensureLocalSettings(process.cwd(), (line) => console.log(line));
     host = await startHost({ rootDir: process.cwd(), embeddedAzurite: true, emulator: 'auto' });
   } catch (error) {
     fatal('host.start.failed', error);
