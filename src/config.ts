@@ -5,7 +5,7 @@
  * `SETTINGS` is the single source of truth for setting names: the README table, the Bicep app
  * settings test and the local host all derive from it.
  */
-import { CLOUDS, type CloudName, type CloudPreset, isCloudName } from './clouds';
+import { CLOUDS, GCC_GLOBAL_SERVICE_URL, type CloudName, type CloudPreset, isCloudName } from './clouds';
 import { ConfigError, type Problem } from './errors';
 
 export type AppType = 'MultiTenant' | 'SingleTenant' | 'UserAssignedMSI';
@@ -79,6 +79,8 @@ export interface OutboundConfig {
   readonly authorityOverridden: boolean;
   readonly oauthScope: string;
   readonly globalServiceUrl: string;
+  /** Where to retry after 403 InvalidBotApiHost (a GCC tenant called on the public host). */
+  readonly gccServiceUrl: string;
   readonly trustedHosts: readonly string[];
   /** Extra trusted origins, normalised to `scheme://host[:port]`. */
   readonly trustedOrigins: readonly string[];
@@ -279,6 +281,7 @@ export function loadConfig(env: Env): Config {
       authorityOverridden: authorityOverride !== undefined,
       oauthScope: read(env, 'BOT_OAUTH_SCOPE') ?? cloud.oauthScope,
       globalServiceUrl: globalServiceUrl!,
+      gccServiceUrl: GCC_GLOBAL_SERVICE_URL,
       trustedHosts: cloud.trustedServiceHosts,
       trustedOrigins: Object.freeze(trustedOrigins),
       tenantRatePerSecond,

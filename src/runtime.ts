@@ -118,7 +118,7 @@ function getSenderParts(): SenderParts {
     const { createRateLimiter, tenantWindows } = require('./core/rateLimiter') as typeof import('./core/rateLimiter');
     const { TABLES } = require('./store/tables') as typeof import('./store/tables');
 
-    const tokens = createBotTokenProvider({ credential: createBotCredential(outbound), scope: outbound.oauthScope });
+    const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(outbound), scope: outbound.oauthScope });
     senderParts = {
       tokens,
       deliveries: createDeliveryStore(getTableClient(TABLES.deliveries)),

@@ -39,15 +39,20 @@ export function createBotCredential(config: OutboundConfig): TokenCredential {
   }
 }
 
-export function createBotTokenProvider(options: { credential: TokenCredential; scope: string; now?: () => number }): BotTokenProvider {
+/**
+ * `createCredential` is called again by `invalidate()`: @azure/identity keeps its own (MSAL) token
+ * cache per credential, so only a new credential guarantees a new token after a 401.
+ */
+export function createBotTokenProvider(options: { createCredential: () => TokenCredential; scope: string; now?: () => number }): BotTokenProvider {
   const now = options.now ?? Date.now;
+  let credential = options.createCredential();
   let cached: AccessToken | undefined;
   let inFlight: Promise<AccessToken> | undefined;
 
   async function fetchToken(): Promise<AccessToken> {
     let token: AccessToken | null;
     try {
-      token = await options.credential.getToken(options.scope);
+      token = await credential.getToken(options.scope);
     } catch (err) {
       // @azure/identity messages name the tenant and app, never the secret.
       throw new CourierError('TOKEN_UNAVAILABLE', `could not get a Bot Connector token: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`, { cause: err });
@@ -67,6 +72,7 @@ export function createBotTokenProvider(options: { credential: TokenCredential; s
     },
     invalidate() {
       cached = undefined;
+      credential = options.createCredential();
     },
   };
 }

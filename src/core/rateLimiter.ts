@@ -54,11 +54,18 @@ export interface RateLimiter {
   readonly size: number;
 }
 
+/**
+ * Teams counts requests when they arrive, we count them when they leave: network jitter can put one
+ * more request into Teams' window than into ours. Each window is treated as this much longer.
+ */
+export const WINDOW_SAFETY_MS = 50;
+
 function waitFor(scope: Scope | undefined, windows: readonly Window[], now: number): number {
   if (scope === undefined) return 0;
   let wait = Math.max(0, scope.pausedUntil - now);
   const times = scope.times;
-  for (const { limit, windowMs } of windows) {
+  for (const { limit, windowMs: declared } of windows) {
+    const windowMs = declared + WINDOW_SAFETY_MS;
     // Count sends inside (now - windowMs, now]; if at the limit, wait until the oldest of them leaves.
     let inWindow = 0;
     for (let i = times.length - 1; i >= 0 && times[i]! > now - windowMs; i -= 1) inWindow += 1;
@@ -100,7 +107,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
     scope.times.push(t);
     scope.lastUsed = t;
-    const keepMs = longest(windows);
+    const keepMs = longest(windows) + WINDOW_SAFETY_MS;
     const maxKeep = Math.max(...windows.map((w) => w.limit));
     let drop = 0;
     while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep)) drop += 1;

@@ -18,7 +18,6 @@ import { decodeQueueMessage, parseJob, peekJobId, toEnvelope, type Job } from '.
 import { toOutgoingActivity, utf16Size, MAX_ACTIVITY_UTF16_BYTES } from '../core/outgoing';
 import type { RateLimiter } from '../core/rateLimiter';
 import { mergeReference, type ConversationReference } from '../core/reference';
-import { GCC_GLOBAL_SERVICE_URL } from '../clouds';
 import type { OutboundConfig } from '../config';
 import { ConnectorNetworkError, type ConnectorClient } from '../connector/connectorClient';
 import type { BotTokenProvider } from '../auth/botTokenProvider';
@@ -30,6 +29,8 @@ import type { JobQueue } from '../store/jobQueue';
 
 /** Longest rate-limit wait spent in process; longer waits put the job back on the queue. */
 export const MAX_INLINE_WAIT_MS = 2_000;
+/** How soon a job whose id another worker holds is looked at again. */
+export const BUSY_RECHECK_MS = 2_000;
 
 export interface SenderDeps {
   readonly conversations: ConversationStore;
@@ -38,7 +39,9 @@ export interface SenderDeps {
   readonly connector: ConnectorClient;
   readonly tokens: Pick<BotTokenProvider, 'invalidate'>;
   readonly limiter: RateLimiter;
-  readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'connectorTimeoutMs'>;
+  readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'gccServiceUrl' | 'connectorTimeoutMs'>;
+  /** First retry delay (doubles per attempt, with jitter); default 2 s. */
+  readonly backoffBaseMs?: number;
   readonly now: () => Date;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -215,9 +218,11 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
     return { status: 'skipped', jobId: job.id, existing: claim.record.status };
   }
   if (claim.kind === 'busy') {
-    await putBack(claim.retryInMs, true);
-    log.info('job.deferred', { why: 'another worker holds the job', delayMs: claim.retryInMs });
-    return { status: 'deferred', jobId: job.id, delayMs: claim.retryInMs, why: 'lease held' };
+    // The holder usually finishes within a request or two: look again soon, not at lease expiry.
+    const delayMs = Math.min(claim.retryInMs, BUSY_RECHECK_MS);
+    await putBack(delayMs, true);
+    log.info('job.deferred', { why: 'another worker holds the job', delayMs });
+    return { status: 'deferred', jobId: job.id, delayMs, why: 'lease held' };
   }
   const { etag } = claim;
   const attempts = claim.record.attempts;
@@ -300,7 +305,7 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
       if (attempts >= deps.config.maxAttempts) {
         return failJob(decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, etag, recordConversation);
       }
-      const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random });
+      const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random, ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }) });
       await deps.deliveries.finish(job.id, etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...(httpStatus === undefined ? {} : { httpStatus }), ...(recordConversation === undefined ? {} : { conversationId: recordConversation }) }, now);
       await putBack(delayMs, false);
       log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs });
@@ -313,7 +318,8 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
       if (decision.kind === 'fail' && decision.undeliverable && recordConversation !== undefined && target.create === undefined) {
         await deps.conversations.markUndeliverable(target.conversationId.replace(/;messageid=.*$/, ''), `${code}: ${reason}`.slice(0, 500), now);
       }
-      if (code === 'Unauthorized' || code === 'BotNotRegistered') log.error('connector.unauthorized', { code, reason });
+      // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
+      if (httpStatus === 401) log.error('connector.unauthorized', { code, reason });
       return failJob(code, reason, attempts, etag, recordConversation);
     }
   }
@@ -340,7 +346,7 @@ async function callWithRecovery(
       continue;
     }
     if (decision.kind === 'retryOnGcc') {
-      serviceUrl = GCC_GLOBAL_SERVICE_URL;
+      serviceUrl = deps.config.gccServiceUrl;
       onGccHost = true;
       continue;
     }
