@@ -3,6 +3,7 @@
  * through the control endpoint named in .azurite/emulator-control.json.
  *
  *   say <text...>     send a signed personal-chat message from the emulator user to the app
+ *   send <text...>    put a job for the emulator user on the app's queue and wait for the bot's message
  *   install           send installationUpdate (add): the app stores the personal chat reference
  *   uninstall         send installationUpdate (remove)
  *   status            show the emulator's endpoints, counters and the bot's recent messages
@@ -10,6 +11,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
+import type { QueueClient } from '@azure/storage-queue';
+import { createQueueClient } from '../../src/store/jobQueue';
+import { EMULATOR_USER } from './activities';
 import type { ControlFile, EmulatorStatus, InboundResult } from './index';
 import { loadTestCertificate } from './localServer';
 
@@ -22,6 +26,7 @@ export interface CliIo {
 const USAGE = [
   'usage: npm run emulator -- <command>',
   '  say <text...>   send a personal-chat message from the emulator user to the app',
+  '  send <text...>  put a job for the emulator user on the queue; prints what the bot sent',
   '  install         send installationUpdate (add) so the app stores the conversation',
   '  uninstall       send installationUpdate (remove)',
   '  status          show endpoints, counters and what the bot sent recently',
@@ -82,6 +87,45 @@ function printStatus(status: EmulatorStatus, io: CliIo): void {
   for (const r of status.recent) io.out(`  ${r.time} ${r.operation} ${r.conversationId} #${r.activityId}${r.text !== undefined ? ` : ${r.text}` : ''}`);
 }
 
+/** The app's storage and queue, read as the host reads them: environment first, then local.settings.json. */
+function appQueue(cwd: string): QueueClient {
+  let values: Record<string, string> = {};
+  try {
+    values = (JSON.parse(readFileSync(path.join(cwd, 'local.settings.json'), 'utf8')) as { Values?: Record<string, string> }).Values ?? {};
+  } catch {
+    // no local settings: defaults below
+  }
+  const setting = (name: string): string | undefined => process.env[name] || values[name] || undefined;
+  const storage = setting('AzureWebJobsStorage') ?? 'UseDevelopmentStorage=true';
+  return createQueueClient({ kind: 'connectionString', connectionString: storage }, setting('OUTBOUND_QUEUE') ?? 'outbound-messages');
+}
+
+/** Enqueues a job for the emulator user, then waits (bounded) for the bot's message at the emulator. */
+async function sendJob(control: ControlFile, text: string, io: CliIo): Promise<number> {
+  if (text === '') {
+    io.err('send needs a message, e.g. npm run emulator -- send "Invoice 4711 is overdue"');
+    return 1;
+  }
+  const id = `emulator-${Date.now()}`;
+  const queue = appQueue(io.cwd);
+  await queue.createIfNotExists();
+  await queue.sendMessage(JSON.stringify({ id, to: { aadObjectId: EMULATOR_USER.aadObjectId }, text }));
+  io.out(`queued job ${id} for ${EMULATOR_USER.aadObjectId} on ${queue.name}`);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const { status, json } = await call(control, 'GET', 'status');
+    const recent = status === 200 ? (json as EmulatorStatus).recent : [];
+    const hit = recent.find((r) => r.text === text);
+    if (hit !== undefined) {
+      io.out(`bot -> ${hit.conversationId}: ${hit.text}`);
+      return 0;
+    }
+  }
+  io.err(`no message from the bot within 20 s; is npm start running? The delivery record is ${id} in the deliveries table.`);
+  return 1;
+}
+
 /** Runs one CLI command; returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
@@ -89,7 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.out(USAGE);
     return command === undefined ? 1 : 0;
   }
-  if (!['say', 'install', 'uninstall', 'status'].includes(command)) {
+  if (!['say', 'send', 'install', 'uninstall', 'status'].includes(command)) {
     io.err(`unknown command "${command}"\n${USAGE}`);
     return 1;
   }
@@ -105,6 +149,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       printStatus(json as EmulatorStatus, io);
       return 0;
     }
+    if (command === 'send') return await sendJob(control, rest.join(' ').trim(), io);
     let response: { status: number; json: unknown };
     if (command === 'say') {
       const text = rest.join(' ').trim();
