@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SETTINGS } from '../../src/config';
+
+const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+
+describe('README', () => {
+  it.each(SETTINGS.map((s) => s.name))('documents the setting %s', (name) => {
+    // `AzureWebJobsStorage__queueServiceUri` may be documented in the grouped row as `__queueServiceUri`.
+    const short = name.includes('__') ? `__${name.split('__')[1]}` : name;
+    expect(readme.includes(`\`${name}\``) || readme.includes(`\`${short}\``)).toBe(true);
+  });
+
+  it('gives the two commands and the test command CI runs', () => {
+    expect(readme).toContain('npm start');
+    expect(readme).toContain('npm test');
+    expect(readFileSync(path.resolve(__dirname, '../../.ci/run'), 'utf8')).toMatch(/^npm test$/m);
+  });
+});
