@@ -38,6 +38,8 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   { name: 'OUTBOUND_QUEUE', description: 'The queue jobs are read from; failed jobs go to `<name>-poison`.', default: 'outbound-messages', deployed: true },
   { name: 'DELIVERY_MAX_ATTEMPTS', description: 'Attempts per job for transient failures before it fails.', default: '8' },
   { name: 'CONNECTOR_TIMEOUT_MS', description: 'Timeout of one Bot Connector request (connect, headers and body each).', default: '15000' },
+  { name: 'WELCOME_MESSAGE', description: 'Optional: text (markdown) sent to a conversation right after the app is installed there.' },
+  { name: 'WELCOME_CARD', description: 'Optional: an Adaptive Card (JSON) sent on install, alone or after WELCOME_MESSAGE text.' },
   { name: 'AzureWebJobsStorage', description: 'Storage for the Functions host, the queue trigger and the tables: a connection string (`UseDevelopmentStorage=true` locally) or the identity-based `AzureWebJobsStorage__*` settings.', secret: true },
   { name: 'AzureWebJobsStorage__accountName', description: 'Identity-based storage: the account name (public cloud endpoints).' },
   { name: 'AzureWebJobsStorage__tableServiceUri', description: 'Identity-based storage: the table endpoint.', deployed: true },
@@ -91,8 +93,15 @@ export interface OutboundConfig {
   readonly connectorTimeoutMs: number;
 }
 
+export interface WelcomeConfig {
+  readonly text?: string;
+  readonly adaptiveCard?: Record<string, unknown>;
+}
+
 export interface Config {
   readonly cloud: CloudPreset;
+  /** Sent on install when set (WELCOME_MESSAGE / WELCOME_CARD). */
+  readonly welcome?: WelcomeConfig;
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;
   readonly storage: StorageConfig;
@@ -225,6 +234,26 @@ function loadCredential(env: Env, appType: AppType, appId: string, cloud: CloudP
   return { kind: 'secret', tenantId, clientSecret: password ?? '' };
 }
 
+function loadWelcome(env: Env, problems: Problem[]): WelcomeConfig | undefined {
+  const text = read(env, 'WELCOME_MESSAGE');
+  const cardRaw = read(env, 'WELCOME_CARD');
+  let adaptiveCard: Record<string, unknown> | undefined;
+  if (cardRaw !== undefined) {
+    try {
+      const parsed = JSON.parse(cardRaw) as unknown;
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && (parsed as { type?: unknown }).type === 'AdaptiveCard') {
+        adaptiveCard = parsed as Record<string, unknown>;
+      } else {
+        problems.push({ path: 'WELCOME_CARD', message: 'must be an Adaptive Card JSON object ({"type":"AdaptiveCard", ...})' });
+      }
+    } catch {
+      problems.push({ path: 'WELCOME_CARD', message: 'is not valid JSON' });
+    }
+  }
+  if (text === undefined && adaptiveCard === undefined) return undefined;
+  return { ...(text === undefined ? {} : { text }), ...(adaptiveCard === undefined ? {} : { adaptiveCard }) };
+}
+
 /** Reads and validates every setting. Throws one ConfigError naming every bad setting. */
 export function loadConfig(env: Env): Config {
   const problems: Problem[] = [];
@@ -267,11 +296,13 @@ export function loadConfig(env: Env): Config {
   const connectorTimeoutMs = parseInteger(env, 'CONNECTOR_TIMEOUT_MS', 15_000, 100, 120_000, problems);
 
   const storage = loadStorage(env, problems);
+  const welcome = loadWelcome(env, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
     cloud,
+    ...(welcome === undefined ? {} : { welcome: Object.freeze(welcome) }),
     inbound: Object.freeze({ appId: appId!, openIdMetadataUrl: openIdMetadataUrl!, tokenIssuer: cloud.tokenIssuer }),
     outbound: Object.freeze({
       appId: appId!,

@@ -9,6 +9,7 @@ import type { Config } from './config';
 import type { ChannelTokenVerifier } from './auth/verifyChannelToken';
 import type { ConversationStore } from './store/conversationStore';
 import type { TableClient } from './store/tableClients';
+import { TABLES } from './store/tables';
 
 let config: Config | undefined;
 
@@ -64,7 +65,6 @@ let conversationStore: ConversationStore | undefined;
 export function getConversationStore(): ConversationStore {
   if (conversationStore === undefined) {
     const { createConversationStore } = require('./store/conversationStore') as typeof import('./store/conversationStore');
-    const { TABLES } = require('./store/tables') as typeof import('./store/tables');
     conversationStore = createConversationStore({
       conversations: getTableClient(TABLES.conversations),
       userChats: getTableClient(TABLES.userChats),
@@ -102,30 +102,49 @@ interface SenderParts {
 }
 
 let senderParts: SenderParts | undefined;
+let jobQueue: SenderDeps['queue'] | undefined;
 onReset(() => {
   const parts = senderParts;
   senderParts = undefined;
+  jobQueue = undefined;
+  deliveryStore = undefined;
   void parts?.connector.close();
 });
 
+let deliveryStore: SenderDeps['deliveries'] | undefined;
+function getDeliveryStore(): SenderDeps['deliveries'] {
+  if (deliveryStore === undefined) {
+    const { createDeliveryStore } = require('./store/deliveryStore') as typeof import('./store/deliveryStore');
+    deliveryStore = createDeliveryStore(getTableClient(TABLES.deliveries));
+  }
+  return deliveryStore;
+}
+
+/** The job queue and its poison queue (the sender's retries, the HTTP API, the welcome). */
+function getJobQueue(): SenderDeps['queue'] {
+  if (jobQueue === undefined) {
+    const { outbound, storage } = getConfig();
+    const { createJobQueue, createQueueClient } = require('./store/jobQueue') as typeof import('./store/jobQueue');
+    jobQueue = createJobQueue({
+      jobs: createQueueClient(storage, outbound.queueName, getStorageCredential),
+      poison: createQueueClient(storage, outbound.poisonQueueName, getStorageCredential),
+    });
+  }
+  return jobQueue;
+}
+
 function getSenderParts(): SenderParts {
   if (senderParts === undefined) {
-    const { outbound, storage } = getConfig();
+    const { outbound } = getConfig();
     const { createBotCredential, createBotTokenProvider } = require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
     const { createConnectorClient } = require('./connector/connectorClient') as typeof import('./connector/connectorClient');
-    const { createDeliveryStore } = require('./store/deliveryStore') as typeof import('./store/deliveryStore');
-    const { createJobQueue, createQueueClient } = require('./store/jobQueue') as typeof import('./store/jobQueue');
     const { createRateLimiter, tenantWindows } = require('./core/rateLimiter') as typeof import('./core/rateLimiter');
-    const { TABLES } = require('./store/tables') as typeof import('./store/tables');
 
     const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(outbound), scope: outbound.oauthScope });
     senderParts = {
       tokens,
-      deliveries: createDeliveryStore(getTableClient(TABLES.deliveries)),
-      queue: createJobQueue({
-        jobs: createQueueClient(storage, outbound.queueName, getStorageCredential),
-        poison: createQueueClient(storage, outbound.poisonQueueName, getStorageCredential),
-      }),
+      deliveries: getDeliveryStore(),
+      queue: getJobQueue(),
       connector: createConnectorClient({
         trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
         getToken: () => tokens.getToken(),
@@ -138,11 +157,27 @@ function getSenderParts(): SenderParts {
   return senderParts;
 }
 
+/** The inbound welcome hook, when a welcome is configured; loads the queue client only then. */
+export function getWelcome(): import('./inbound/handleMessages').MessagesDeps['welcome'] {
+  const { welcome } = getConfig();
+  if (welcome === undefined) return undefined;
+  const queue = getJobQueue();
+  return { content: welcome, enqueue: (job) => queue.requeue(JSON.stringify(job), 0) };
+}
+
+/** What the HTTP API needs: the delivery records and the job queue, nothing that sends. */
+export function getNotifyDeps(log: Logger): import('./flows/notifyApi').NotifyDeps {
+  return { deliveries: getDeliveryStore(), queue: getJobQueue(), now: () => new Date(), log };
+}
+
 export function getSenderDeps(log: Logger): SenderDeps {
   const { outbound } = getConfig();
+  const { listConversations } = require('./store/conversationList') as typeof import('./store/conversationList');
+  const conversationsTable = getTableClient(TABLES.conversations);
   return {
     ...getSenderParts(),
     conversations: getConversationStore(),
+    listConversations: (filter, page) => listConversations(conversationsTable, filter, page),
     config: outbound,
     now: () => new Date(),
     random: Math.random,

@@ -18,10 +18,8 @@ export interface Mention {
   readonly name: string;
 }
 
-export interface Job {
-  /** Idempotency key: a job id that was delivered is never sent again. */
-  readonly id: string;
-  readonly to: JobTarget;
+/** What a message says. Shared by message, update and broadcast jobs. */
+export interface MessageContent {
   readonly text?: string;
   readonly textFormat: TextFormat;
   readonly adaptiveCard?: Record<string, unknown>;
@@ -31,11 +29,55 @@ export interface Job {
   readonly activity?: Record<string, unknown>;
 }
 
-/** What teams-courier adds when it re-enqueues a job (retry later, rate-limit deferral). */
+export type BroadcastTarget =
+  | { readonly kind: 'users'; readonly aadObjectIds: readonly string[]; readonly tenantId?: string }
+  | { readonly kind: 'allInstalled'; readonly tenantId?: string; readonly conversationType?: 'personal' | 'groupChat' | 'channel' };
+
+interface JobBase {
+  /** Idempotency key: a job id that was delivered is never sent again. */
+  readonly id: string;
+  /** Deliver no earlier than this (the queue holds a message for at most 7 days). */
+  readonly notBefore?: Date;
+}
+
+/** A new message to one conversation. */
+export interface MessageJob extends JobBase, MessageContent {
+  readonly kind: 'message';
+  readonly to: JobTarget;
+}
+/** Replaces what an earlier job sent (PUT on its activity). */
+export interface UpdateJob extends JobBase, MessageContent {
+  readonly kind: 'update';
+  /** The earlier job's id. */
+  readonly target: string;
+}
+/** Removes what an earlier job sent (DELETE on its activity). */
+export interface DeleteJob extends JobBase {
+  readonly kind: 'delete';
+  readonly target: string;
+}
+/** One message to many conversations: fanned out into one child job per recipient. */
+export interface BroadcastJob extends JobBase, MessageContent {
+  readonly kind: 'broadcast';
+  readonly to: BroadcastTarget;
+}
+
+export type Job = MessageJob | UpdateJob | DeleteJob | BroadcastJob;
+
+/** The queue holds an invisible message for at most 7 days. */
+export const MAX_SCHEDULE_MS = 7 * 24 * 60 * 60 * 1000;
+/** A queue message is at most 64 KB; a recipient list must fit in one job. */
+export const MAX_BROADCAST_USERS = 1000;
+
+/** What teams-courier adds when it re-enqueues a job (retry later, rate-limit deferral, fan-out). */
 export interface Envelope {
   readonly jobId: string;
   /** Times the job was put back without a send attempt (rate limit, another worker's lease). */
   readonly deferrals: number;
+  /** The broadcast or batch this job belongs to. */
+  readonly parentId?: string;
+  /** Fan-out progress of a broadcast: where to continue. */
+  readonly cursor?: string;
 }
 
 export interface DecodedMessage {
@@ -81,7 +123,12 @@ export function decodeQueueMessage(input: unknown): DecodedMessage {
   const envelopeRaw = body[ENVELOPE_KEY];
   if (isObject(envelopeRaw) && isObject(body.job) && typeof envelopeRaw.jobId === 'string') {
     const deferrals = typeof envelopeRaw.deferrals === 'number' && Number.isInteger(envelopeRaw.deferrals) ? envelopeRaw.deferrals : 0;
-    return { body: body.job, envelope: { jobId: envelopeRaw.jobId, deferrals } };
+    const parentId = typeof envelopeRaw.parentId === 'string' ? envelopeRaw.parentId : undefined;
+    const cursor = typeof envelopeRaw.cursor === 'string' ? envelopeRaw.cursor : undefined;
+    return {
+      body: body.job,
+      envelope: { jobId: envelopeRaw.jobId, deferrals, ...(parentId === undefined ? {} : { parentId }), ...(cursor === undefined ? {} : { cursor }) },
+    };
   }
   return { body };
 }
@@ -120,14 +167,14 @@ function checkString(body: Json, key: string, path: string, problems: Problem[],
   return value;
 }
 
-const TARGET_FORMS = 'exactly one of {conversationId}, {aadObjectId, tenantId?} or {channelId, threadId?}';
+const TARGET_FORMS = 'exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}';
 
-function parseTarget(to: unknown, problems: Problem[]): JobTarget | undefined {
+function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTarget | undefined {
   if (!isObject(to)) {
     problems.push({ path: 'to', message: to === undefined ? `is required: ${TARGET_FORMS}` : `must be an object: ${TARGET_FORMS}` });
     return undefined;
   }
-  const forms = (['conversationId', 'aadObjectId', 'channelId'] as const).filter((k) => to[k] !== undefined);
+  const forms = (['conversationId', 'aadObjectId', 'channelId', 'aadObjectIds', 'allInstalled'] as const).filter((k) => to[k] !== undefined);
   if (forms.length !== 1) {
     problems.push({ path: 'to', message: forms.length === 0 ? `has no target: ${TARGET_FORMS}` : `has conflicting targets (${forms.join(', ')}): ${TARGET_FORMS}` });
     return undefined;
@@ -136,6 +183,8 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | undefined {
     conversationId: ['conversationId'],
     aadObjectId: ['aadObjectId', 'tenantId'],
     channelId: ['channelId', 'threadId'],
+    aadObjectIds: ['aadObjectIds', 'tenantId'],
+    allInstalled: ['allInstalled', 'tenantId', 'conversationType'],
   };
   for (const key of Object.keys(to)) {
     if (!allowed[forms[0]!]!.includes(key)) problems.push({ path: `to.${key}`, message: `is not allowed with to.${forms[0]}` });
@@ -150,6 +199,31 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | undefined {
       const aadObjectId = checkString(to, 'aadObjectId', 'to.aadObjectId', problems, { max: 128 });
       const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
       return problems.length === before && aadObjectId ? { kind: 'user', aadObjectId, ...(tenantId ? { tenantId } : {}) } : undefined;
+    }
+    case 'aadObjectIds': {
+      const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
+      const ids = to.aadObjectIds;
+      if (!Array.isArray(ids) || ids.length === 0) {
+        problems.push({ path: 'to.aadObjectIds', message: 'must be a non-empty array of Entra object ids' });
+        return undefined;
+      }
+      if (ids.length > MAX_BROADCAST_USERS) problems.push({ path: 'to.aadObjectIds', message: `must have at most ${MAX_BROADCAST_USERS} entries (got ${ids.length}); split the list or use allInstalled` });
+      ids.slice(0, MAX_BROADCAST_USERS).forEach((id, i) => {
+        if (typeof id !== 'string' || id.trim() === '' || id.length > 128) problems.push({ path: `to.aadObjectIds[${i}]`, message: 'must be a non-empty string of at most 128 characters' });
+      });
+      const unique = [...new Set(ids as string[])];
+      return problems.length === before ? { kind: 'users', aadObjectIds: unique, ...(tenantId ? { tenantId } : {}) } : undefined;
+    }
+    case 'allInstalled': {
+      if (to.allInstalled !== true) problems.push({ path: 'to.allInstalled', message: 'must be true' });
+      const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
+      const type = to.conversationType;
+      if (type !== undefined && type !== 'personal' && type !== 'groupChat' && type !== 'channel') {
+        problems.push({ path: 'to.conversationType', message: 'must be personal, groupChat or channel' });
+      }
+      return problems.length === before
+        ? { kind: 'allInstalled', ...(tenantId ? { tenantId } : {}), ...(type === undefined ? {} : { conversationType: type as 'personal' | 'groupChat' | 'channel' }) }
+        : undefined;
     }
     default: {
       const channelId = checkString(to, 'channelId', 'to.channelId', problems, { max: 400 });
@@ -188,30 +262,9 @@ function isRawActivity(body: Json): boolean {
 }
 
 const RAW_ACTIVITY_ROUTING = new Set(['id', 'type', 'from', 'recipient', 'conversation', 'serviceUrl', 'channelId', 'replyToId']);
+const CONTENT_FIELDS = ['text', 'textFormat', 'adaptiveCard', 'summary', 'mentions', 'activity'] as const;
 
-/**
- * Validates a job. `defaultId` is the queue message id (used when the job has no `id`).
- * Throws JobValidationError listing every problem.
- */
-export function parseJob(body: unknown, defaultId: string): Job {
-  if (!isObject(body)) throw new JobValidationError([{ path: '(job)', message: 'must be a JSON object' }]);
-  const problems: Problem[] = [];
-  const id = checkString(body, 'id', 'id', problems, { max: MAX_JOB_ID_LENGTH }) ?? defaultId;
-
-  if (isRawActivity(body)) {
-    const conversation = body.conversation as Json;
-    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400 });
-    const activity: Json = {};
-    for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) activity[key] = value;
-    if (problems.length > 0 || conversationId === undefined) throw new JobValidationError(problems);
-    return { id, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
-  }
-
-  const known = new Set(['id', 'to', 'text', 'textFormat', 'adaptiveCard', 'summary', 'mentions', 'activity']);
-  for (const key of Object.keys(body)) {
-    if (!known.has(key)) problems.push({ path: key, message: 'is not a job field (see schemas/job.schema.json)' });
-  }
-  const to = parseTarget(body.to, problems);
+function parseContent(body: Json, problems: Problem[], required: boolean): MessageContent {
   const text = checkString(body, 'text', 'text', problems);
   let textFormat: TextFormat = 'markdown';
   if (body.textFormat !== undefined) {
@@ -232,15 +285,11 @@ export function parseJob(body: unknown, defaultId: string): Job {
     else activity = body.activity;
   }
   const activityHasContent = activity !== undefined && (activity.text !== undefined || activity.attachments !== undefined);
-  if (text === undefined && adaptiveCard === undefined && !activityHasContent && !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))) {
+  if (required && text === undefined && adaptiveCard === undefined && !activityHasContent && !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))) {
     problems.push({ path: 'text', message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)' });
   }
   if (mentions.length > 0 && text === undefined) problems.push({ path: 'mentions', message: 'need text to place the <at> tags in' });
-
-  if (problems.length > 0 || to === undefined) throw new JobValidationError(problems);
   return {
-    id,
-    to,
     textFormat,
     mentions,
     ...(text === undefined ? {} : { text }),
@@ -248,6 +297,68 @@ export function parseJob(body: unknown, defaultId: string): Job {
     ...(summary === undefined ? {} : { summary }),
     ...(activity === undefined ? {} : { activity }),
   };
+}
+
+function parseNotBefore(body: Json, problems: Problem[]): Date | undefined {
+  if (body.notBefore === undefined) return undefined;
+  const raw = body.notBefore;
+  // ISO 8601 with a date and a time zone; Date.parse alone would accept "5" or "Tuesday".
+  if (typeof raw !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) || Number.isNaN(Date.parse(raw))) {
+    problems.push({ path: 'notBefore', message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:00:00Z' });
+    return undefined;
+  }
+  return new Date(raw);
+}
+
+/**
+ * Validates a job. `defaultId` is the queue message id (used when the job has no `id`).
+ * Throws JobValidationError listing every problem.
+ */
+export function parseJob(body: unknown, defaultId: string): Job {
+  if (!isObject(body)) throw new JobValidationError([{ path: '(job)', message: 'must be a JSON object' }]);
+  const problems: Problem[] = [];
+  const id = checkString(body, 'id', 'id', problems, { max: MAX_JOB_ID_LENGTH }) ?? defaultId;
+
+  if (isRawActivity(body)) {
+    const conversation = body.conversation as Json;
+    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400 });
+    const activity: Json = {};
+    for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) activity[key] = value;
+    if (problems.length > 0 || conversationId === undefined) throw new JobValidationError(problems);
+    return { kind: 'message', id, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
+  }
+
+  const operation = body.update !== undefined ? 'update' : body.delete !== undefined ? 'delete' : undefined;
+  const known = new Set<string>(['id', 'notBefore', ...(operation === undefined ? ['to', ...CONTENT_FIELDS] : operation === 'update' ? ['update', ...CONTENT_FIELDS] : ['delete'])]);
+  if (body.update !== undefined && body.delete !== undefined) problems.push({ path: 'delete', message: 'cannot be combined with update' });
+  for (const key of Object.keys(body)) {
+    if (known.has(key) || (key === 'delete' && body.update !== undefined)) continue;
+    const reason =
+      operation === 'delete' ? 'is not allowed in a delete job (it only names the earlier job)' :
+      operation === 'update' && key === 'to' ? 'is not allowed in an update job (the earlier job says where)' :
+      'is not a job field (see schemas/job.schema.json)';
+    problems.push({ path: key, message: reason });
+  }
+  const notBefore = parseNotBefore(body, problems);
+  const timing = { id, ...(notBefore === undefined ? {} : { notBefore }) };
+
+  if (operation !== undefined) {
+    const target = checkString(body, operation, operation, problems, { required: true, max: MAX_JOB_ID_LENGTH });
+    if (target !== undefined && target === id) problems.push({ path: operation, message: 'must name an earlier job, not this one' });
+    if (operation === 'delete') {
+      if (problems.length > 0 || target === undefined) throw new JobValidationError(problems);
+      return { kind: 'delete', ...timing, target };
+    }
+    const content = parseContent(body, problems, true);
+    if (problems.length > 0 || target === undefined) throw new JobValidationError(problems);
+    return { kind: 'update', ...timing, target, ...content };
+  }
+
+  const to = parseTarget(body.to, problems);
+  const content = parseContent(body, problems, true);
+  if (problems.length > 0 || to === undefined) throw new JobValidationError(problems);
+  if (to.kind === 'users' || to.kind === 'allInstalled') return { kind: 'broadcast', ...timing, to, ...content };
+  return { kind: 'message', ...timing, to, ...content };
 }
 
 /** The job id, if the body has a usable one, for recording a job that failed validation. */

@@ -2,7 +2,7 @@
  * The activity teams-courier POSTs for a job. Pure. Shapes follow the connector's `Activity`
  * definition (../shared/reference/ConnectorAPI.swagger.json) and bot-connector.md §5.
  */
-import type { Job } from './job';
+import type { MessageContent } from './job';
 
 export const ADAPTIVE_CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
 /** Teams refuses payloads over 100 KB, counted as UTF-16 (bot-connector.md §5). */
@@ -23,7 +23,7 @@ function escapeXml(text: string): string {
  * Teams ignores a mention entity whose `text` is not part of the message text, so each mention
  * gets an `<at>Name</at>` tag: kept where the author wrote one, prepended otherwise.
  */
-function withMentions(text: string, job: Job): { text: string; entities: Record<string, unknown>[] } {
+function withMentions(text: string, job: MessageContent): { text: string; entities: Record<string, unknown>[] } {
   let out = text;
   const entities: Record<string, unknown>[] = [];
   const prefix: string[] = [];
@@ -36,7 +36,7 @@ function withMentions(text: string, job: Job): { text: string; entities: Record<
   return { text: out, entities };
 }
 
-export function toOutgoingActivity(job: Job, context: OutgoingContext): Record<string, unknown> {
+export function toOutgoingActivity(job: MessageContent, context: OutgoingContext): Record<string, unknown> {
   const activity: Record<string, unknown> = {
     type: 'message',
     from: { id: context.botId, ...(context.botName === undefined ? {} : { name: context.botName }) },

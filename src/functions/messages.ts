@@ -5,7 +5,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { handleMessages } from '../inbound/handleMessages';
 import { invocationLogger } from '../log';
-import { getChannelTokenVerifier, getConversationStore } from '../runtime';
+import { getChannelTokenVerifier, getConversationStore, getWelcome } from '../runtime';
 import { withConfig } from '../startup';
 
 app.http('messages', {
@@ -15,13 +15,15 @@ app.http('messages', {
   authLevel: 'anonymous', // Authentication is the Bot Framework JWT, checked on every request.
   handler: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const log = invocationLogger(context);
-    return withConfig(log, async () =>
-      handleMessages(request, {
+    return withConfig(log, async () => {
+      const welcome = getWelcome();
+      return handleMessages(request, {
         verifier: getChannelTokenVerifier(),
         store: getConversationStore(),
         now: () => new Date(),
         log,
-      }),
-    );
+        ...(welcome === undefined ? {} : { welcome }),
+      });
+    });
   },
 });

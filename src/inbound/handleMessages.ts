@@ -8,8 +8,9 @@
  */
 import type { ChannelTokenVerifier } from '../auth/verifyChannelToken';
 import { assertActivityMatchesToken } from '../auth/verifyChannelToken';
-import { parseActivity, toCapturePlan } from '../core/activity';
+import { parseActivity, toCapturePlan, type InboundActivity } from '../core/activity';
 import { AuthError, BadRequestError, CourierError } from '../errors';
+import type { WelcomeConfig } from '../config';
 import type { Logger } from '../log';
 import type { ConversationStore } from '../store/conversationStore';
 
@@ -32,6 +33,24 @@ export interface MessagesDeps {
   readonly store: ConversationStore;
   readonly now: () => Date;
   readonly log: Logger;
+  /** The welcome for a fresh install (only when WELCOME_MESSAGE / WELCOME_CARD is set). */
+  readonly welcome?: { readonly content: WelcomeConfig; enqueue(job: Record<string, unknown>): Promise<void> };
+}
+
+/**
+ * The welcome job for an install, or undefined. Its id comes from the install activity's id, so a
+ * redelivered activity queues the same id and the sender sends it once.
+ */
+export function toWelcomeJob(activity: InboundActivity, conversationId: string, welcome: WelcomeConfig): Record<string, unknown> | undefined {
+  // installationUpdate `add` only: `add-upgrade` is an update of an app already there, and Teams
+  // also sends a conversationUpdate for the same install, which would welcome twice.
+  if (activity.type !== 'installationUpdate' || activity.action !== 'add') return undefined;
+  return {
+    id: `welcome-${activity.id ?? conversationId}`.slice(0, 128),
+    to: { conversationId },
+    ...(welcome.text === undefined ? {} : { text: welcome.text }),
+    ...(welcome.adaptiveCard === undefined ? {} : { adaptiveCard: welcome.adaptiveCard }),
+  };
 }
 
 /** Reads at most `limit` bytes; stops reading and throws 413 past it. */
@@ -122,6 +141,16 @@ export async function handleMessages(request: MessagesRequest, deps: MessagesDep
       installed: plan.reference.installed,
       teamUpdated: result.teamUpdated || undefined,
     });
+    if (deps.welcome !== undefined) {
+      const job = toWelcomeJob(activity, plan.reference.conversationId, deps.welcome.content);
+      if (job !== undefined) {
+        // The reference is stored: a failed welcome must not make Teams resend the install.
+        await deps.welcome.enqueue(job).then(
+          () => activityLog.info('welcome.queued', { jobId: job.id }),
+          (err: unknown) => activityLog.warn('welcome.failed', { error: err }),
+        );
+      }
+    }
     return { status: 200 };
   } catch (err) {
     return toErrorResponse(err, log);

@@ -1,31 +1,36 @@
 /**
- * One queue message -> at most one message in Teams. Independent of the Functions runtime.
+ * One queue message -> at most one operation in Teams. Independent of the Functions runtime.
  *
  *   decode + validate -> (invalid: record, dead-letter, done)
- *   resolve the target from the store (read-only)
- *   rate limit: wait briefly in process, or put the job back for later (not an attempt)
- *   claim the job id (ETag + lease): a delivered or failed id is never sent again
- *   [create the personal chat] -> POST the activity -> decide (deliveryDecision.ts)
- *   sent: record the activity id | transient: record, put back with Retry-After/backoff |
- *   permanent: record the reason, mark the reference undeliverable, dead-letter.
+ *   already handled? -> skip (and repair the parent's count)
+ *   notBefore in the future -> put back until then (not an attempt)
+ *   broadcast -> fan out one chunk of child jobs (fanOut.ts)
+ *   message / update / delete:
+ *     resolve the target from the store (read-only)
+ *     rate limit: wait briefly in process, or put the job back for later (not an attempt)
+ *     claim the job id (ETag + lease): a delivered or failed id is never acted on again
+ *     [create the personal chat] -> POST / PUT / DELETE -> decide (deliveryDecision.ts)
+ *     sent: record the activity id | transient: record, put back with Retry-After/backoff |
+ *     permanent: record the reason, mark the reference undeliverable, dead-letter.
  *
  * Storage failures are thrown: the Functions host makes the message visible again and, after
  * maxDequeueCount, moves it to the poison queue itself.
  */
-import type { ConversationType } from '../core/activity';
-import { backoffMs, decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
-import { decodeQueueMessage, parseJob, peekJobId, toEnvelope, type Job } from '../core/job';
-import { toOutgoingActivity, utf16Size, MAX_ACTIVITY_UTF16_BYTES } from '../core/outgoing';
-import type { RateLimiter } from '../core/rateLimiter';
-import { mergeReference, type ConversationReference } from '../core/reference';
+import type { BotTokenProvider } from '../auth/botTokenProvider';
 import type { OutboundConfig } from '../config';
 import { ConnectorNetworkError, type ConnectorClient } from '../connector/connectorClient';
-import type { BotTokenProvider } from '../auth/botTokenProvider';
+import { backoffMs, decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
+import { decodeQueueMessage, MAX_SCHEDULE_MS, parseJob, peekJobId, toEnvelope, type Envelope, type Job, type MessageContent } from '../core/job';
+import { MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../core/outgoing';
+import type { RateLimiter } from '../core/rateLimiter';
+import { mergeReference, type ConversationReference } from '../core/reference';
 import { CourierError, JobValidationError } from '../errors';
 import type { Logger } from '../log';
+import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
 import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore';
 import type { JobQueue } from '../store/jobQueue';
+import { fanOut } from './fanOut';
 
 /** Longest rate-limit wait spent in process; longer waits put the job back on the queue. */
 export const MAX_INLINE_WAIT_MS = 2_000;
@@ -39,13 +44,14 @@ export interface SenderDeps {
   readonly connector: ConnectorClient;
   readonly tokens: Pick<BotTokenProvider, 'invalidate'>;
   readonly limiter: RateLimiter;
+  readonly listConversations: (filter: ListFilter, page: { pageSize: number; continuationToken?: string }) => Promise<ConversationPage>;
   readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'gccServiceUrl' | 'connectorTimeoutMs'>;
-  /** First retry delay (doubles per attempt, with jitter); default 2 s. */
-  readonly backoffBaseMs?: number;
   readonly now: () => Date;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly log: Logger;
+  /** First retry delay (doubles per attempt, with jitter); default 2 s. */
+  readonly backoffBaseMs?: number;
 }
 
 export interface QueueMessageMeta {
@@ -59,19 +65,22 @@ export type JobResult =
   | { readonly status: 'retrying'; readonly jobId: string; readonly code: string; readonly delayMs: number }
   | { readonly status: 'deferred'; readonly jobId: string; readonly delayMs: number; readonly why: string }
   | { readonly status: 'failed'; readonly jobId: string; readonly code: string; readonly reason: string }
-  | { readonly status: 'skipped'; readonly jobId: string; readonly existing: DeliveryRecord['status'] };
+  | { readonly status: 'skipped'; readonly jobId: string; readonly existing: DeliveryRecord['status'] }
+  | { readonly status: 'fannedOut'; readonly jobId: string; readonly children: number; readonly complete: boolean };
 
-/** A permanent failure found before any Connector call (target unknown, uninstalled...). */
+/** A failure found before any Connector call: permanent, or (retry) worth trying again later. */
 class TargetError extends CourierError {
   readonly teamsCode: string;
-  constructor(code: 'TARGET_NOT_FOUND' | 'TARGET_UNINSTALLED' | 'JOB_INVALID', teamsCode: string, message: string) {
-    super(code, message);
+  readonly retry: boolean;
+  constructor(teamsCode: string, message: string, retry = false) {
+    super(retry ? 'TARGET_NOT_FOUND' : 'TARGET_UNINSTALLED', message);
     this.teamsCode = teamsCode;
+    this.retry = retry;
   }
 }
 
 interface ResolvedTarget {
-  /** Where to POST (a thread reply adds `;messageid=`). */
+  /** Where to act (a thread reply adds `;messageid=`). */
   readonly conversationId: string;
   readonly tenantId: string;
   readonly serviceUrl: string;
@@ -79,32 +88,64 @@ interface ResolvedTarget {
   readonly botName?: string;
   /** Set when the personal chat must be created first. */
   readonly create?: { readonly aadObjectId: string };
+  /** Update and delete: Teams' id of the earlier job's message. */
+  readonly activityId?: string;
+}
+
+/** Everything one invocation knows about the job it is working on. */
+export interface JobContext {
+  readonly job: Job;
+  readonly body: unknown;
+  readonly envelope?: Envelope;
+  readonly started: Date;
+  log: Logger;
+  /** Puts the job back on the queue (plain JSON, with its resolved id). */
+  putBack(delayMs: number, deferred: boolean, cursor?: string): Promise<void>;
 }
 
 function usable(reference: ConversationReference, what: string): void {
   if (!reference.installed) {
-    throw new TargetError('TARGET_UNINSTALLED', 'BotUninstalled', `the bot was removed from ${what} at ${reference.installedChangedAt}; it can send again once it is installed there`);
+    throw new TargetError('BotUninstalled', `the bot was removed from ${what} at ${reference.installedChangedAt}; it can send again once it is installed there`);
   }
   if (reference.undeliverableReason !== undefined) {
-    throw new TargetError('TARGET_UNINSTALLED', 'Undeliverable', `${what} refused delivery at ${reference.undeliverableAt ?? 'an earlier send'} (${reference.undeliverableReason}); it becomes deliverable again when the bot hears from it`);
+    throw new TargetError('Undeliverable', `${what} refused delivery at ${reference.undeliverableAt ?? 'an earlier send'} (${reference.undeliverableReason}); it becomes deliverable again when the bot hears from it`);
   }
 }
 
-async function resolveTarget(job: Job, deps: SenderDeps): Promise<ResolvedTarget> {
-  const { conversations, config } = deps;
-  const fromReference = (reference: ConversationReference, conversationId = reference.conversationId): ResolvedTarget => ({
+function fromReference(reference: ConversationReference, conversationId = reference.conversationId): ResolvedTarget {
+  return {
     conversationId,
     tenantId: reference.tenantId,
     serviceUrl: reference.serviceUrl,
     botId: reference.botId,
     ...(reference.botName === undefined ? {} : { botName: reference.botName }),
-  });
+  };
+}
+
+const channelOf = (conversationId: string): string => conversationId.replace(/;messageid=.*$/, '');
+
+async function resolveTarget(job: Exclude<Job, { kind: 'broadcast' }>, deps: SenderDeps): Promise<ResolvedTarget> {
+  const { conversations, config } = deps;
+  if (job.kind === 'update' || job.kind === 'delete') {
+    const earlier = await deps.deliveries.get(job.target);
+    if (earlier === undefined) throw new TargetError('TargetJobUnknown', `${job.kind}: no job "${job.target}" is known`);
+    if (earlier.status === 'failed') throw new TargetError('TargetJobFailed', `${job.kind}: job "${job.target}" failed (${earlier.lastErrorCode ?? 'no code'}), so there is nothing to ${job.kind}`);
+    if (earlier.kind === 'broadcast' || earlier.kind === 'batch') throw new TargetError('TargetJobIsParent', `${job.kind}: job "${job.target}" is a ${earlier.kind}; ${job.kind} its child jobs one by one`);
+    if (earlier.status !== 'sent') throw new TargetError('TargetJobNotSent', `${job.kind}: job "${job.target}" is not delivered yet (${earlier.status})`, true);
+    if (earlier.activityId === undefined || earlier.conversationId === undefined) {
+      throw new TargetError('TargetJobNoActivityId', `${job.kind}: Teams returned no activity id for job "${job.target}", so its message cannot be changed`);
+    }
+    const reference = await conversations.get(channelOf(earlier.conversationId));
+    if (reference === undefined) throw new TargetError('ConversationUnknown', `${job.kind}: the conversation of job "${job.target}" is no longer stored`);
+    usable(reference, `conversation ${reference.conversationId}`);
+    return { ...fromReference(reference, earlier.conversationId), activityId: earlier.activityId };
+  }
 
   switch (job.to.kind) {
     case 'conversation': {
       const reference = await conversations.get(job.to.conversationId);
       if (reference === undefined) {
-        throw new TargetError('TARGET_NOT_FOUND', 'ConversationUnknown', `no conversation reference is stored for to.conversationId "${job.to.conversationId}" (the bot learns conversations from the activities Teams sends it)`);
+        throw new TargetError('ConversationUnknown', `no conversation reference is stored for to.conversationId "${job.to.conversationId}" (the bot learns conversations from the activities Teams sends it)`);
       }
       usable(reference, `conversation ${job.to.conversationId}`);
       return fromReference(reference);
@@ -112,7 +153,7 @@ async function resolveTarget(job: Job, deps: SenderDeps): Promise<ResolvedTarget
     case 'channel': {
       const reference = await conversations.get(job.to.channelId);
       if (reference === undefined || reference.conversationType !== 'channel') {
-        throw new TargetError('TARGET_NOT_FOUND', 'ChannelUnknown', `no channel reference is stored for to.channelId "${job.to.channelId}" (install the bot in the team first)`);
+        throw new TargetError('ChannelUnknown', `no channel reference is stored for to.channelId "${job.to.channelId}" (install the bot in the team first)`);
       }
       usable(reference, `channel ${job.to.channelId}`);
       // Teams' id for a thread is the channel id with ;messageid=<root>; POSTing to
@@ -127,200 +168,268 @@ async function resolveTarget(job: Job, deps: SenderDeps): Promise<ResolvedTarget
         return fromReference(lookup.reference);
       }
       if (lookup.kind === 'ambiguous') {
-        throw new TargetError('JOB_INVALID', 'TenantRequired', `to.tenantId is required: user ${aadObjectId} is known in ${lookup.tenantIds.length} tenants (${lookup.tenantIds.join(', ')})`);
+        throw new TargetError('TenantRequired', `to.tenantId is required: user ${aadObjectId} is known in ${lookup.tenantIds.length} tenants (${lookup.tenantIds.join(', ')})`);
       }
       if (tenantId === undefined) {
-        throw new TargetError('JOB_INVALID', 'TenantRequired', `to.tenantId is required: no personal chat is stored for user ${aadObjectId}, and creating one needs the tenant`);
+        throw new TargetError('TenantRequired', `to.tenantId is required: no personal chat is stored for user ${aadObjectId}, and creating one needs the tenant`);
       }
       const known = await conversations.findServiceUrlForTenant(tenantId);
-      return {
-        conversationId: '',
-        tenantId,
-        serviceUrl: known ?? config.globalServiceUrl,
-        botId: `28:${config.appId}`,
-        create: { aadObjectId },
-      };
+      return { conversationId: '', tenantId, serviceUrl: known ?? config.globalServiceUrl, botId: `28:${config.appId}`, create: { aadObjectId } };
     }
   }
 }
 
-function scopeKey(target: ResolvedTarget, job: Job): string {
-  return target.create === undefined ? target.conversationId : `create:${target.tenantId}:${job.to.kind === 'user' ? job.to.aadObjectId : ''}`;
+function scopeKey(target: ResolvedTarget): string {
+  return target.create === undefined ? channelOf(target.conversationId) : `create:${target.tenantId}:${target.create.aadObjectId}`;
 }
 
 export async function processJobMessage(input: unknown, meta: QueueMessageMeta, deps: SenderDeps): Promise<JobResult> {
   const started = deps.now();
-  let log = deps.log.child({ queueMessageId: meta.messageId, dequeueCount: meta.dequeueCount });
+  const baseLog = deps.log.child({ queueMessageId: meta.messageId, dequeueCount: meta.dequeueCount });
 
   // 1. Decode and validate. An invalid job is never retried.
-  let decoded: ReturnType<typeof decodeQueueMessage>;
+  let decoded: ReturnType<typeof decodeQueueMessage> | undefined;
   let job: Job;
   try {
     decoded = decodeQueueMessage(input);
     job = parseJob(decoded.body, decoded.envelope?.jobId ?? meta.messageId);
   } catch (err) {
     if (!(err instanceof JobValidationError)) throw err;
-    const jobId = peekJobId(typeof input === 'object' ? input : undefined) ?? meta.messageId;
-    log.warn('job.invalid', { jobId, reason: err.message });
+    const jobId = decoded?.envelope?.jobId ?? peekJobId(decoded?.body ?? input) ?? meta.messageId;
+    baseLog.warn('job.invalid', { jobId, reason: err.message });
     await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
-    await deps.queue.poison(input, { jobId, code: 'InvalidJob', reason: err.message, attempts: 0, failedAt: started.toISOString() });
+    await deps.queue.poison(decoded?.body ?? input, { jobId, code: 'InvalidJob', reason: err.message, attempts: 0, failedAt: started.toISOString() });
+    if (decoded?.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(decoded.envelope.parentId, jobId, 'failed');
     return { status: 'failed', jobId, code: 'InvalidJob', reason: err.message };
   }
-  log = log.child({ jobId: job.id });
-
-  const putBack = async (delayMs: number, deferred: boolean): Promise<void> => {
-    const deferrals = (decoded.envelope?.deferrals ?? 0) + (deferred ? 1 : 0);
-    await deps.queue.requeue(toEnvelope(decoded.body, { jobId: job.id, deferrals }), delayMs);
+  const { body, envelope } = decoded;
+  const ctx: JobContext = {
+    job,
+    body,
+    ...(envelope === undefined ? {} : { envelope }),
+    started,
+    log: baseLog.child({ jobId: job.id, jobKind: job.kind, parentId: envelope?.parentId }),
+    putBack: async (delayMs, deferred, cursor) => {
+      const next: Envelope = {
+        jobId: job.id,
+        deferrals: (envelope?.deferrals ?? 0) + (deferred ? 1 : 0),
+        ...(envelope?.parentId === undefined ? {} : { parentId: envelope.parentId }),
+        ...(cursor === undefined ? {} : { cursor }),
+      };
+      await deps.queue.requeue(toEnvelope(body, next), delayMs);
+    },
   };
 
-  const failJob = async (code: string, reason: string, attempts: number, etag?: string, conversationId?: string): Promise<JobResult> => {
-    log.warn('job.failed', { code, reason, attempts, conversationId });
-    if (etag === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
-    else await deps.deliveries.finish(job.id, etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now());
-    await deps.queue.poison(decoded.body, { jobId: job.id, code, reason, attempts, failedAt: deps.now().toISOString() });
-    return { status: 'failed', jobId: job.id, code, reason };
-  };
-
-  // 2. Already handled? (cheap check before any other work; the claim below is the real guard)
+  // 2. Already handled? (cheap; the claim below is the real guard)
   const existing = await deps.deliveries.get(job.id);
   if (existing?.status === 'sent' || existing?.status === 'failed') {
-    log.info('job.skipped', { existing: existing.status, reason: 'job id already handled' });
-    return { status: 'skipped', jobId: job.id, existing: existing.status };
+    if (job.kind !== 'broadcast' || existing.status === 'failed') {
+      // A crash between the outcome and the parent's count is repaired by the redelivery.
+      if (envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(envelope.parentId, job.id, existing.status);
+      ctx.log.info('job.skipped', { existing: existing.status, reason: 'job id already handled' });
+      return { status: 'skipped', jobId: job.id, existing: existing.status };
+    }
   }
 
-  // 3. Resolve the target from the store.
-  let target: ResolvedTarget;
+  // 3. Scheduled for later?
+  if (job.notBefore !== undefined) {
+    const waitMs = job.notBefore.getTime() - started.getTime();
+    if (waitMs > MAX_SCHEDULE_MS) {
+      return failJob(ctx, deps, 'ScheduleTooFar', `notBefore ${job.notBefore.toISOString()} is more than 7 days ahead; a queue cannot hold a message that long`, existing?.attempts ?? 0);
+    }
+    if (waitMs > 0) {
+      await ctx.putBack(waitMs, true);
+      ctx.log.info('job.scheduled', { notBefore: job.notBefore.toISOString(), delayMs: waitMs });
+      return { status: 'deferred', jobId: job.id, delayMs: waitMs, why: 'notBefore' };
+    }
+  }
+
+  if (job.kind === 'broadcast') return fanOut(job, ctx, deps, existing);
+  return deliver(job, ctx, deps, existing);
+}
+
+async function failJob(ctx: JobContext, deps: SenderDeps, code: string, reason: string, attempts: number, etag?: string, conversationId?: string): Promise<JobResult> {
+  const { job } = ctx;
+  ctx.log.warn('job.failed', { code, reason, attempts, conversationId });
+  if (etag === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
+  else await deps.deliveries.finish(job.id, etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now());
+  await deps.queue.poison(ctx.body, { jobId: job.id, code, reason, attempts, failedAt: deps.now().toISOString() });
+  if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'failed');
+  return { status: 'failed', jobId: job.id, code, reason };
+}
+
+async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext, deps: SenderDeps, existing: DeliveryRecord | undefined): Promise<JobResult> {
+  // Resolve the target from the store.
+  let target: ResolvedTarget | undefined;
+  let notReady: TargetError | undefined;
   try {
     target = await resolveTarget(job, deps);
   } catch (err) {
-    if (err instanceof TargetError) return failJob(err.teamsCode, err.message, existing?.attempts ?? 0);
-    throw err;
+    if (!(err instanceof TargetError)) throw err;
+    if (!err.retry) return failJob(ctx, deps, err.teamsCode, err.message, existing?.attempts ?? 0);
+    notReady = err;
   }
-  log = log.child({ conversationId: target.create === undefined ? target.conversationId : undefined, tenantId: target.tenantId });
+  if (target !== undefined) {
+    ctx.log = ctx.log.child({ conversationId: target.create === undefined ? target.conversationId : undefined, tenantId: target.tenantId });
+    // Stay under Teams' limits: short waits in process, long ones back on the queue.
+    let wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+    for (let i = 0; wait > 0 && wait <= MAX_INLINE_WAIT_MS && i < 5; i += 1) {
+      await deps.sleep(wait);
+      wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+    }
+    if (wait > 0) {
+      await ctx.putBack(wait, true);
+      ctx.log.info('job.deferred', { why: 'rate limit', delayMs: wait });
+      return { status: 'deferred', jobId: job.id, delayMs: wait, why: 'rate limit' };
+    }
+  }
 
-  // 4. Stay under Teams' limits: short waits in process, long ones back on the queue.
-  let wait = deps.limiter.tryAcquire(scopeKey(target, job), target.tenantId);
-  for (let i = 0; wait > 0 && wait <= MAX_INLINE_WAIT_MS && i < 5; i += 1) {
-    await deps.sleep(wait);
-    wait = deps.limiter.tryAcquire(scopeKey(target, job), target.tenantId);
-  }
-  if (wait > 0) {
-    await putBack(wait, true);
-    log.info('job.deferred', { why: 'rate limit', delayMs: wait });
-    return { status: 'deferred', jobId: job.id, delayMs: wait, why: 'rate limit' };
-  }
-
-  // 5. Claim the job id: at most once across redeliveries and instances.
+  // Claim the job id: at most once across redeliveries and instances.
   const leaseMs = deps.config.connectorTimeoutMs * 3 + 15_000;
   const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs });
   if (claim.kind === 'done') {
-    log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
+    ctx.log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: claim.record.status };
   }
   if (claim.kind === 'busy') {
     // The holder usually finishes within a request or two: look again soon, not at lease expiry.
     const delayMs = Math.min(claim.retryInMs, BUSY_RECHECK_MS);
-    await putBack(delayMs, true);
-    log.info('job.deferred', { why: 'another worker holds the job', delayMs });
+    await ctx.putBack(delayMs, true);
+    ctx.log.info('job.deferred', { why: 'another worker holds the job', delayMs });
     return { status: 'deferred', jobId: job.id, delayMs, why: 'lease held' };
   }
   const { etag } = claim;
   const attempts = claim.record.attempts;
-  if (claim.ambiguous) log.warn('job.ambiguous', { reason: 'a previous attempt claimed the job but recorded no outcome; sending again' });
+  if (claim.ambiguous) ctx.log.warn('job.ambiguous', { reason: 'a previous attempt claimed the job but recorded no outcome; acting again' });
   if (attempts > deps.config.maxAttempts) {
-    return failJob(claim.record.lastErrorCode ?? 'TooManyAttempts', `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`, attempts - 1, etag);
+    return failJob(ctx, deps, claim.record.lastErrorCode ?? 'TooManyAttempts', `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`, attempts - 1, etag);
   }
 
-  // 6. Create the personal chat if needed, then send.
-  let conversationId = target.conversationId;
   let decision: Decision;
   let httpStatus: number | undefined;
-  try {
-    if (target.create !== undefined) {
-      const created = await callWithRecovery(deps, target, (serviceUrl) =>
-        deps.connector.createConversation(serviceUrl, {
-          bot: { id: target.botId },
-          members: [{ id: target.create!.aadObjectId }],
-          channelData: { tenant: { id: target.tenantId } },
-          tenantId: target.tenantId,
-          isGroup: false,
-        }),
-      );
-      httpStatus = created.answer.status;
-      decision = created.decision;
-      const body = created.answer.body as { id?: unknown; serviceUrl?: unknown } | undefined;
-      if (decision.kind === 'sent') {
-        if (typeof body?.id !== 'string') {
-          decision = { kind: 'fail', code: 'CreateConversationNoId', reason: 'create conversation answered without an id', undeliverable: false };
-        } else {
-          conversationId = body.id;
-          const serviceUrl = typeof body.serviceUrl === 'string' && body.serviceUrl !== '' ? body.serviceUrl : created.serviceUrl;
-          const reference = mergeReference(
-            undefined,
-            { conversationId, conversationType: 'personal' as ConversationType, tenantId: target.tenantId, serviceUrl, botId: target.botId, userAadObjectId: target.create.aadObjectId, installed: true },
-            deps.now(),
-          )!;
-          await deps.conversations.upsertCreated(reference);
-          log = log.child({ conversationId });
-          log.info('conversation.created', { serviceUrl });
-          target = { ...target, conversationId, serviceUrl };
-        }
-      }
-    } else {
-      decision = { kind: 'sent' };
+  let conversationId = target?.conversationId ?? '';
+  if (notReady !== undefined || target === undefined) {
+    decision = { kind: 'retry', code: notReady?.teamsCode ?? 'NotReady', reason: notReady?.message ?? 'target not ready', throttled: false };
+  } else {
+    try {
+      const acted = await act(job, target, ctx, deps);
+      decision = acted.decision;
+      httpStatus = acted.httpStatus;
+      conversationId = acted.conversationId;
+      target = acted.target;
+    } catch (err) {
+      if (err instanceof ConnectorNetworkError) decision = decideFailure(err.failure);
+      else if (err instanceof CourierError && err.code === 'UNTRUSTED_SERVICE_URL') decision = { kind: 'fail', code: 'UntrustedServiceUrl', reason: err.message, undeliverable: true };
+      else if (err instanceof CourierError && err.code === 'TOKEN_UNAVAILABLE') {
+        ctx.log.error('token.unavailable', { reason: err.message });
+        decision = { kind: 'retry', code: 'TokenUnavailable', reason: err.message, throttled: false };
+      } else throw err;
     }
-    if (decision.kind === 'sent') {
-      const activity = toOutgoingActivity(job, { botId: target.botId, conversationId, tenantId: target.tenantId, ...(target.botName === undefined ? {} : { botName: target.botName }) });
-      const size = utf16Size(activity);
-      if (size > MAX_ACTIVITY_UTF16_BYTES) {
-        decision = { kind: 'fail', code: 'MessageSizeTooBig', reason: `the message is ${size} bytes as UTF-16; Teams accepts at most ${MAX_ACTIVITY_UTF16_BYTES}`, undeliverable: false };
-      } else {
-        const sent = await callWithRecovery(deps, target, (serviceUrl) => deps.connector.sendToConversation(serviceUrl, conversationId, activity));
-        decision = sent.decision;
-        httpStatus = sent.answer.status;
-      }
-    }
-  } catch (err) {
-    if (err instanceof ConnectorNetworkError) decision = decideFailure(err.failure);
-    else if (err instanceof CourierError && err.code === 'UNTRUSTED_SERVICE_URL') decision = { kind: 'fail', code: 'UntrustedServiceUrl', reason: err.message, undeliverable: true };
-    else if (err instanceof CourierError && err.code === 'TOKEN_UNAVAILABLE') {
-      log.error('token.unavailable', { reason: err.message });
-      decision = { kind: 'retry', code: 'TokenUnavailable', reason: err.message, throttled: false };
-    } else throw err;
+  }
+  return record(job, ctx, deps, { decision, etag, attempts, ambiguous: claim.ambiguous, ...(httpStatus === undefined ? {} : { httpStatus }), conversationId, ...(target === undefined ? {} : { target }) });
+}
+
+/** The Connector calls for one job: [create the chat +] POST, or PUT, or DELETE. */
+async function act(
+  job: Exclude<Job, { kind: 'broadcast' }>,
+  target: ResolvedTarget,
+  ctx: JobContext,
+  deps: SenderDeps,
+): Promise<{ decision: Decision; httpStatus?: number; conversationId: string; target: ResolvedTarget }> {
+  if (job.kind === 'delete') {
+    const deleted = await callWithRecovery(deps, target, (serviceUrl) => deps.connector.deleteActivity(serviceUrl, target.conversationId, target.activityId!));
+    return { decision: keepActivityId(deleted.decision, target.activityId), httpStatus: deleted.answer.status, conversationId: target.conversationId, target };
   }
 
-  // 7. Record the outcome.
+  let conversationId = target.conversationId;
+  let current = target;
+  if (target.create !== undefined) {
+    const created = await callWithRecovery(deps, target, (serviceUrl) =>
+      deps.connector.createConversation(serviceUrl, {
+        bot: { id: target.botId },
+        members: [{ id: target.create!.aadObjectId }],
+        channelData: { tenant: { id: target.tenantId } },
+        tenantId: target.tenantId,
+        isGroup: false,
+      }),
+    );
+    if (created.decision.kind !== 'sent') return { decision: created.decision, httpStatus: created.answer.status, conversationId: '', target };
+    const body = created.answer.body as { id?: unknown; serviceUrl?: unknown } | undefined;
+    if (typeof body?.id !== 'string') {
+      return { decision: { kind: 'fail', code: 'CreateConversationNoId', reason: 'create conversation answered without an id', undeliverable: false }, httpStatus: created.answer.status, conversationId: '', target };
+    }
+    conversationId = body.id;
+    const serviceUrl = typeof body.serviceUrl === 'string' && body.serviceUrl !== '' ? body.serviceUrl : created.serviceUrl;
+    const reference = mergeReference(
+      undefined,
+      { conversationId, conversationType: 'personal', tenantId: target.tenantId, serviceUrl, botId: target.botId, userAadObjectId: target.create.aadObjectId, installed: true },
+      deps.now(),
+    )!;
+    await deps.conversations.upsertCreated(reference);
+    ctx.log = ctx.log.child({ conversationId });
+    ctx.log.info('conversation.created', { serviceUrl });
+    current = { ...target, conversationId, serviceUrl };
+  }
+
+  const content: MessageContent = job;
+  const activity = toOutgoingActivity(content, { botId: current.botId, conversationId, tenantId: current.tenantId, ...(current.botName === undefined ? {} : { botName: current.botName }) });
+  const size = utf16Size(activity);
+  if (size > MAX_ACTIVITY_UTF16_BYTES) {
+    return { decision: { kind: 'fail', code: 'MessageSizeTooBig', reason: `the message is ${size} bytes as UTF-16; Teams accepts at most ${MAX_ACTIVITY_UTF16_BYTES}`, undeliverable: false }, conversationId, target: current };
+  }
+  const sent =
+    job.kind === 'update'
+      ? await callWithRecovery(deps, current, (serviceUrl) => deps.connector.updateActivity(serviceUrl, conversationId, current.activityId!, { ...activity, id: current.activityId }))
+      : await callWithRecovery(deps, current, (serviceUrl) => deps.connector.sendToConversation(serviceUrl, conversationId, activity));
+  const decision = job.kind === 'update' ? keepActivityId(sent.decision, current.activityId) : sent.decision;
+  return { decision, httpStatus: sent.answer.status, conversationId, target: current };
+}
+
+/** An update or delete keeps pointing at the original message, whatever Teams echoes back. */
+function keepActivityId(decision: Decision, activityId: string | undefined): Decision {
+  return decision.kind === 'sent' && activityId !== undefined ? { kind: 'sent', activityId } : decision;
+}
+
+async function record(
+  job: Exclude<Job, { kind: 'broadcast' }>,
+  ctx: JobContext,
+  deps: SenderDeps,
+  outcome: { decision: Decision; etag: string; attempts: number; ambiguous: boolean; httpStatus?: number; conversationId: string; target?: ResolvedTarget },
+): Promise<JobResult> {
+  const { decision, etag, attempts, httpStatus } = outcome;
   const now = deps.now();
-  const recordConversation = conversationId === '' ? undefined : conversationId;
+  const conversationId = outcome.conversationId === '' ? undefined : outcome.conversationId;
   switch (decision.kind) {
     case 'sent': {
-      await deps.deliveries.finish(job.id, etag, { status: 'sent', conversationId, ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now);
-      log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: claim.ambiguous || undefined, ms: now.getTime() - started.getTime() });
-      return { status: 'sent', jobId: job.id, conversationId, ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: claim.ambiguous };
+      await deps.deliveries.finish(job.id, etag, { status: 'sent', ...(conversationId === undefined ? {} : { conversationId }), ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now);
+      if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
+      ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: outcome.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime() });
+      return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: outcome.ambiguous };
     }
     case 'retry': {
-      if (decision.throttled && decision.retryAfterMs !== undefined && recordConversation !== undefined) {
-        deps.limiter.pause({ conversationId: recordConversation }, now.getTime() + decision.retryAfterMs);
+      if (decision.throttled && decision.retryAfterMs !== undefined && conversationId !== undefined) {
+        deps.limiter.pause({ conversationId: channelOf(conversationId) }, now.getTime() + decision.retryAfterMs);
       }
       if (attempts >= deps.config.maxAttempts) {
-        return failJob(decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, etag, recordConversation);
+        return failJob(ctx, deps, decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, etag, conversationId);
       }
       const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random, ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }) });
-      await deps.deliveries.finish(job.id, etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...(httpStatus === undefined ? {} : { httpStatus }), ...(recordConversation === undefined ? {} : { conversationId: recordConversation }) }, now);
-      await putBack(delayMs, false);
-      log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs });
+      await deps.deliveries.finish(job.id, etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...(httpStatus === undefined ? {} : { httpStatus }), ...(conversationId === undefined ? {} : { conversationId }) }, now);
+      await ctx.putBack(delayMs, false);
+      ctx.log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs });
       return { status: 'retrying', jobId: job.id, code: decision.code, delayMs };
     }
     default: {
-      // 'fail' (and the recovery kinds, which callWithRecovery has already resolved).
-      const code = decision.code;
-      const reason = decision.reason;
-      if (decision.kind === 'fail' && decision.undeliverable && recordConversation !== undefined && target.create === undefined) {
-        await deps.conversations.markUndeliverable(target.conversationId.replace(/;messageid=.*$/, ''), `${code}: ${reason}`.slice(0, 500), now);
+      // 'fail' (the recovery kinds are resolved by callWithRecovery).
+      const { code, reason } = decision;
+      // A message refused for good marks the conversation; an update or delete of a message that
+      // is gone says nothing about the conversation.
+      if (decision.kind === 'fail' && decision.undeliverable && job.kind === 'message' && conversationId !== undefined && outcome.target?.create === undefined) {
+        await deps.conversations.markUndeliverable(channelOf(conversationId), `${code}: ${reason}`.slice(0, 500), now);
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
-      if (httpStatus === 401) log.error('connector.unauthorized', { code, reason });
-      return failJob(code, reason, attempts, etag, recordConversation);
+      if (httpStatus === 401) ctx.log.error('connector.unauthorized', { code, reason });
+      return failJob(ctx, deps, code, reason, attempts, etag, conversationId);
     }
   }
 }
@@ -337,7 +446,7 @@ async function callWithRecovery(
   let serviceUrl = target.serviceUrl;
   let tokenRefreshed = false;
   let onGccHost = false;
-  for (let i = 0; i < 3; i += 1) {
+  for (;;) {
     const answer = await call(serviceUrl);
     const decision = decide(answer, { now: deps.now(), tokenRefreshed, onGccHost });
     if (decision.kind === 'refreshToken') {
@@ -352,6 +461,4 @@ async function callWithRecovery(
     }
     return { answer, decision, serviceUrl };
   }
-  const answer = await call(serviceUrl);
-  return { answer, decision: decide(answer, { now: deps.now(), tokenRefreshed: true, onGccHost: true }), serviceUrl };
 }

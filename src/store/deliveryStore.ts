@@ -8,7 +8,7 @@
  * the POST but the worker died (or timed out) before writing `sent`; when its lease expires the job
  * is sent again and the record says `ambiguousResends`.
  */
-import type { TableEntityResult } from '@azure/data-tables';
+import { odata, type TableEntityResult } from '@azure/data-tables';
 import { toTableKey } from '../core/tableKeys';
 import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
 
@@ -22,9 +22,19 @@ export interface AttemptRecord {
   readonly status?: number;
 }
 
+export type JobKind = 'message' | 'update' | 'delete' | 'broadcast' | 'batch';
+
 export interface DeliveryRecord {
   readonly jobId: string;
   readonly status: DeliveryStatus;
+  /** Set when known (records created by the HTTP API or the sender). */
+  readonly kind?: JobKind;
+  /** The broadcast or batch this job belongs to. */
+  readonly parentId?: string;
+  /** Broadcasts and batches: the number of child jobs, once fan-out is complete. */
+  readonly total?: number;
+  readonly fanOutComplete?: boolean;
+  readonly notBefore?: string;
   readonly attempts: number;
   readonly conversationId?: string;
   readonly activityId?: string;
@@ -59,8 +69,28 @@ export interface Outcome {
   readonly nextAttemptAt?: Date;
 }
 
+export interface ChildCounts {
+  readonly total: number;
+  readonly pending: number;
+  readonly sent: number;
+  readonly failed: number;
+}
+
 export interface DeliveryStore {
   get(jobId: string): Promise<DeliveryRecord | undefined>;
+  /**
+   * Records an accepted job before it is queued (HTTP API): `pending`, so a status poll finds it at
+   * once. Returns false when the id exists already (a repeated submission; nothing is changed).
+   */
+  createPending(jobId: string, fields: { kind: JobKind; parentId?: string; notBefore?: Date; total?: number; fanOutComplete?: boolean }, now: Date): Promise<boolean>;
+  /** Sets fields of a broadcast or batch record (fan-out progress). */
+  updateParent(jobId: string, fields: { total?: number; fanOutComplete?: boolean; status?: DeliveryStatus }, now: Date): Promise<void>;
+  /** Registers children of a broadcast or batch (idempotent: existing outcomes are kept). */
+  addChildren(parentId: string, childIds: readonly string[]): Promise<void>;
+  /** Records a child's final outcome on its parent (idempotent). */
+  setChildOutcome(parentId: string, childId: string, status: 'sent' | 'failed'): Promise<void>;
+  /** Exact counts over the registered children: one single-partition query. */
+  countChildren(parentId: string): Promise<ChildCounts>;
   /** Claims the job for one attempt, or says why not. */
   claim(jobId: string, options: { now: Date; leaseMs: number }): Promise<ClaimResult>;
   /** Records the attempt's outcome. A `sent` outcome is written even if the lease was lost. */
@@ -89,10 +119,12 @@ function fromEntity(jobId: string, e: Entity): DeliveryRecord {
     ambiguousResends: Number(e.ambiguousResends ?? 0),
     history,
   };
-  for (const k of ['conversationId', 'activityId', 'lastErrorCode', 'lastErrorReason', 'sentAt', 'failedAt', 'nextAttemptAt', 'leaseUntil']) {
+  for (const k of ['conversationId', 'activityId', 'lastErrorCode', 'lastErrorReason', 'sentAt', 'failedAt', 'nextAttemptAt', 'leaseUntil', 'kind', 'parentId', 'notBefore']) {
     const v = str(k);
     if (v !== undefined) record[k] = v;
   }
+  if (typeof e.total === 'number') record.total = e.total;
+  if (typeof e.fanOutComplete === 'boolean') record.fanOutComplete = e.fanOutComplete;
   return record as unknown as DeliveryRecord;
 }
 
@@ -143,11 +175,77 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
     }
   }
 
+  // Children live in the parent's partition (RowKey `child:<escaped id>`), so counting them is one
+  // single-partition query and registering them uses batch transactions of 100.
+  const CHILD_PREFIX = 'child:';
+  const childRow = (childId: string): string => `${CHILD_PREFIX}${toTableKey(childId)}`;
+
   return {
     async get(jobId) {
       await ensureReady();
       const entity = await read(jobId);
       return entity === undefined ? undefined : fromEntity(jobId, entity);
+    },
+
+    async createPending(jobId, fields, now) {
+      await ensureReady();
+      const nowIso = now.toISOString();
+      const record: DeliveryRecord = {
+        jobId,
+        status: 'pending',
+        kind: fields.kind,
+        attempts: 0,
+        createdAt: nowIso,
+        updatedAt: nowIso,
+        ambiguousResends: 0,
+        history: [],
+        ...(fields.parentId === undefined ? {} : { parentId: fields.parentId }),
+        ...(fields.notBefore === undefined ? {} : { notBefore: fields.notBefore.toISOString() }),
+        ...(fields.total === undefined ? {} : { total: fields.total }),
+        ...(fields.fanOutComplete === undefined ? {} : { fanOutComplete: fields.fanOutComplete }),
+      };
+      return (await write(record, undefined)) !== undefined;
+    },
+
+    async updateParent(jobId, fields, now) {
+      await ensureReady();
+      const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = { partitionKey: toTableKey(jobId), rowKey: ROW, updatedAt: now.toISOString() };
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) entity[k] = v;
+      await guardStorage('upsertEntity', () => table.upsertEntity(entity, 'Merge'));
+    },
+
+    async addChildren(parentId, childIds) {
+      await ensureReady();
+      const partitionKey = toTableKey(parentId);
+      for (let i = 0; i < childIds.length; i += 100) {
+        // Merge without a status: a child that already finished keeps its outcome.
+        const actions = childIds.slice(i, i + 100).map((id) => ['upsert', { partitionKey, rowKey: childRow(id), childId: id }, 'Merge'] as const);
+        await guardStorage('submitTransaction', () => table.submitTransaction(actions as never));
+      }
+    },
+
+    async setChildOutcome(parentId, childId, status) {
+      await ensureReady();
+      await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(parentId), rowKey: childRow(childId), childId, status }, 'Merge'));
+    },
+
+    async countChildren(parentId) {
+      await ensureReady();
+      const partitionKey = toTableKey(parentId);
+      let total = 0;
+      let sent = 0;
+      let failed = 0;
+      const rows = table.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${partitionKey} and RowKey ge ${CHILD_PREFIX} and RowKey lt ${'child;'}`, select: ['status'] },
+      });
+      await guardStorage('listEntities', async () => {
+        for await (const row of rows) {
+          total += 1;
+          if (row.status === 'sent') sent += 1;
+          else if (row.status === 'failed') failed += 1;
+        }
+      });
+      return { total, pending: total - sent - failed, sent, failed };
     },
 
     async claim(jobId, { now, leaseMs }) {

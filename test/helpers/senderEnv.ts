@@ -16,7 +16,9 @@ import { createLogger } from '../../src/log';
 import { processJobMessage, type JobResult, type SenderDeps } from '../../src/outbound/processJob';
 import type { ConversationStore } from '../../src/store/conversationStore';
 import type { DeliveryStore } from '../../src/store/deliveryStore';
+import { listConversations } from '../../src/store/conversationList';
 import { createJobQueue } from '../../src/store/jobQueue';
+import { TABLES } from '../../src/store/tables';
 import { storesFor, useAzurite, type TestStorage } from './storage';
 
 export const APP_ID = '00000000-0000-4000-8000-0000000000b0';
@@ -89,6 +91,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
 
     const deps = (overrides: Partial<SenderDeps> = {}): SenderDeps => ({
       conversations,
+      listConversations: (filter, page) => listConversations(s.table(TABLES.conversations), filter, page),
       deliveries,
       queue,
       connector: client,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeQueueMessage, parseJob, toEnvelope } from '../../src/core/job';
+import { decodeQueueMessage, parseJob, toEnvelope, type MessageJob } from '../../src/core/job';
 import { JobValidationError } from '../../src/errors';
 
 const USER = { aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1', tenantId: '72f988bf-0000-4000-8000-00000000c0de' };
@@ -50,6 +50,7 @@ describe('decodeQueueMessage', () => {
 describe('parseJob', () => {
   it('parses the documented example', () => {
     expect(parseJob({ id: 'invoice-4711-reminder', to: USER, text: 'Invoice **4711** is overdue.', textFormat: 'markdown' }, 'msg-1')).toEqual({
+      kind: 'message',
       id: 'invoice-4711-reminder',
       to: { kind: 'user', ...USER },
       text: 'Invoice **4711** is overdue.',
@@ -63,9 +64,9 @@ describe('parseJob', () => {
   });
 
   it('takes a user without tenant, a channel post and a thread reply', () => {
-    expect(parseJob({ to: { aadObjectId: 'u1' }, text: 'x' }, 'm').to).toEqual({ kind: 'user', aadObjectId: 'u1' });
-    expect(parseJob({ to: { channelId: '19:c@thread.tacv2' }, text: 'x' }, 'm').to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2' });
-    expect(parseJob({ to: { channelId: '19:c@thread.tacv2', threadId: '1763660000000' }, text: 'x' }, 'm').to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2', threadId: '1763660000000' });
+    expect((parseJob({ to: { aadObjectId: 'u1' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'user', aadObjectId: 'u1' });
+    expect((parseJob({ to: { channelId: '19:c@thread.tacv2' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2' });
+    expect((parseJob({ to: { channelId: '19:c@thread.tacv2', threadId: '1763660000000' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2', threadId: '1763660000000' });
   });
 
   it('takes a card, summary, mentions and raw activity fields', () => {
@@ -91,7 +92,7 @@ describe('parseJob', () => {
       recipient: { id: '29:user' },
       text: 'Hello, Human!',
     };
-    expect(parseJob(raw, 'msg-7')).toEqual({ id: 'msg-7', to: { kind: 'conversation', conversationId: 'a:1tutorial' }, textFormat: 'markdown', mentions: [], activity: { text: 'Hello, Human!' } });
+    expect(parseJob(raw, 'msg-7')).toEqual({ kind: 'message', id: 'msg-7', to: { kind: 'conversation', conversationId: 'a:1tutorial' }, textFormat: 'markdown', mentions: [], activity: { text: 'Hello, Human!' } });
   });
 
   it('lists every problem, each naming its field', () => {
@@ -131,4 +132,29 @@ describe('parseJob', () => {
   ])('rejects %j', (body, message) => {
     expect(problems(body).join('\n')).toContain(message);
   });
+
+  it('parses update, delete, schedules and broadcasts', () => {
+    expect(parseJob({ id: 'u1', update: 'j1', text: 'step 3 of 5 done' }, 'm')).toMatchObject({ kind: 'update', id: 'u1', target: 'j1', text: 'step 3 of 5 done' });
+    expect(parseJob({ id: 'd1', delete: 'j1' }, 'm')).toEqual({ kind: 'delete', id: 'd1', target: 'j1' });
+    expect(parseJob({ to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-12-01T08:00:00Z' }, 'm')).toMatchObject({ notBefore: new Date('2026-12-01T08:00:00Z') });
+    expect(parseJob({ to: { aadObjectIds: ['a', 'b', 'a'], tenantId: 't' }, text: 'x' }, 'm')).toMatchObject({ kind: 'broadcast', to: { kind: 'users', aadObjectIds: ['a', 'b'], tenantId: 't' } });
+    expect(parseJob({ to: { allInstalled: true, conversationType: 'personal' }, text: 'x' }, 'm')).toMatchObject({ kind: 'broadcast', to: { kind: 'allInstalled', conversationType: 'personal' } });
+  });
+
+  it.each([
+    [{ update: 'j1', to: { conversationId: 'a:1' }, text: 'x' }, 'to: is not allowed in an update job'],
+    [{ update: 'j1' }, 'text: a job needs content'],
+    [{ delete: 'j1', text: 'x' }, 'text: is not allowed in a delete job'],
+    [{ id: 'same', delete: 'same' }, 'delete: must name an earlier job'],
+    [{ update: 'a', delete: 'b', text: 'x' }, 'delete: cannot be combined with update'],
+    [{ to: { conversationId: 'a:1' }, text: 'x', notBefore: 'tomorrow' }, 'notBefore: must be an ISO 8601 date-time'],
+    [{ to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-12-01' }, 'notBefore: must be an ISO 8601 date-time'],
+    [{ to: { aadObjectIds: [] }, text: 'x' }, 'to.aadObjectIds: must be a non-empty array'],
+    [{ to: { aadObjectIds: ['ok', 5] }, text: 'x' }, 'to.aadObjectIds[1]: must be a non-empty string'],
+    [{ to: { allInstalled: false }, text: 'x' }, 'to.allInstalled: must be true'],
+    [{ to: { allInstalled: true, conversationType: 'meeting' }, text: 'x' }, 'to.conversationType: must be personal, groupChat or channel'],
+  ])('rejects %j', (body, message) => {
+    expect(problems(body).join('\n')).toContain(message);
+  });
 });
+

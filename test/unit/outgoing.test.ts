@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseJob } from '../../src/core/job';
+import { parseJob as parseAnyJob, type MessageJob } from '../../src/core/job';
+
+const parseJob = (body: unknown, id: string) => parseAnyJob(body, id) as MessageJob;
 import { ADAPTIVE_CARD_CONTENT_TYPE, toOutgoingActivity, utf16Size } from '../../src/core/outgoing';
 
 const context = { botId: '28:bot', botName: 'Courier', conversationId: 'a:1', tenantId: 't1' };
