@@ -48,6 +48,8 @@ export interface RateLimiter {
    * records it), else returns how many ms to wait before asking again (records nothing).
    */
   tryAcquire(conversationId: string, tenantId: string): number;
+  /** How long `tryAcquire` would ask to wait right now; records nothing. */
+  waitTime(conversationId: string, tenantId: string): number;
   /** A 429: stop sending to this scope until `untilMs`. */
   pause(scope: { conversationId?: string; tenantId?: string }, untilMs: number): void;
   /** Remembered scopes (for tests and diagnostics). */
@@ -55,17 +57,20 @@ export interface RateLimiter {
 }
 
 /**
- * Teams counts requests when they arrive, we count them when they leave: network jitter can put one
- * more request into Teams' window than into ours. Each window is treated as this much longer.
+ * Teams counts requests when they arrive, we count them when they leave: jitter on the way can put
+ * one more request into Teams' window than into ours. Each window is treated as this much longer:
+ * more for a conversation (7 per second leaves no slack, and a 429 there stalls one chat) than for
+ * a tenant (50 per second, where the margin costs throughput).
  */
 export const WINDOW_SAFETY_MS = 50;
+export const CONVERSATION_WINDOW_SAFETY_MS = 150;
 
-function waitFor(scope: Scope | undefined, windows: readonly Window[], now: number): number {
+function waitFor(scope: Scope | undefined, windows: readonly Window[], now: number, safetyMs: number): number {
   if (scope === undefined) return 0;
   let wait = Math.max(0, scope.pausedUntil - now);
   const times = scope.times;
   for (const { limit, windowMs: declared } of windows) {
-    const windowMs = declared + WINDOW_SAFETY_MS;
+    const windowMs = declared + safetyMs;
     // Count sends inside (now - windowMs, now]; if at the limit, wait until the oldest of them leaves.
     let inWindow = 0;
     for (let i = times.length - 1; i >= 0 && times[i]! > now - windowMs; i -= 1) inWindow += 1;
@@ -107,7 +112,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
     scope.times.push(t);
     scope.lastUsed = t;
-    const keepMs = longest(windows) + WINDOW_SAFETY_MS;
+    const keepMs = longest(windows) + CONVERSATION_WINDOW_SAFETY_MS;
     const maxKeep = Math.max(...windows.map((w) => w.limit));
     let drop = 0;
     while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep)) drop += 1;
@@ -121,13 +126,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     get size() {
       return conversations.size + tenants.size;
     },
+    waitTime(conversationId, tenantId) {
+      const t = now();
+      return Math.max(
+        waitFor(conversations.get(conversationId), conversationWindows, t, CONVERSATION_WINDOW_SAFETY_MS),
+        waitFor(tenants.get(tenantId), options.tenantWindows, t, WINDOW_SAFETY_MS),
+      );
+    },
     tryAcquire(conversationId, tenantId) {
       const t = now();
       sweep(t);
-      const wait = Math.max(
-        waitFor(conversations.get(conversationId), conversationWindows, t),
-        waitFor(tenants.get(tenantId), options.tenantWindows, t),
-      );
+      const wait = this.waitTime(conversationId, tenantId);
       if (wait > 0) return wait;
       record(conversations, conversationId, t, conversationWindows);
       record(tenants, tenantId, t, options.tenantWindows);

@@ -271,13 +271,11 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
   }
   if (target !== undefined) {
     ctx.log = ctx.log.child({ conversationId: target.create === undefined ? target.conversationId : undefined, tenantId: target.tenantId });
-    // Stay under Teams' limits: short waits in process, long ones back on the queue.
-    let wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
-    for (let i = 0; wait > 0 && wait <= MAX_INLINE_WAIT_MS && i < 5; i += 1) {
-      await deps.sleep(wait);
-      wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
-    }
-    if (wait > 0) {
+    // A long rate-limit wait puts the job back before it is claimed (not an attempt). The slot
+    // itself is taken after the claim, right before the request: Teams counts requests when they
+    // arrive, so the time between counting and sending must not depend on storage latency.
+    const wait = deps.limiter.waitTime(scopeKey(target), target.tenantId);
+    if (wait > MAX_INLINE_WAIT_MS) {
       await ctx.putBack(wait, true);
       ctx.log.info('job.deferred', { why: 'rate limit', delayMs: wait });
       return { status: 'deferred', jobId: job.id, delayMs: wait, why: 'rate limit' };
@@ -308,8 +306,12 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
   let decision: Decision;
   let httpStatus: number | undefined;
   let conversationId = target?.conversationId ?? '';
+  const slotWait = target === undefined ? 0 : await acquireSlot(deps, target);
   if (notReady !== undefined || target === undefined) {
     decision = { kind: 'retry', code: notReady?.teamsCode ?? 'NotReady', reason: notReady?.message ?? 'target not ready', throttled: false };
+  } else if (slotWait > 0) {
+    // Other workers on this instance took the slots meanwhile: try again when one is free.
+    decision = { kind: 'retry', code: 'RateLimited', reason: 'no send slot free within the in-process wait', throttled: false, retryAfterMs: slotWait };
   } else {
     try {
       const acted = await act(job, target, ctx, deps);
@@ -327,6 +329,17 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
     }
   }
   return record(job, ctx, deps, { decision, etag, attempts, ambiguous: claim.ambiguous, ...(httpStatus === undefined ? {} : { httpStatus }), conversationId, ...(target === undefined ? {} : { target }) });
+}
+
+/** Takes a rate-limit slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
+async function acquireSlot(deps: SenderDeps, target: ResolvedTarget): Promise<number> {
+  const deadline = Date.now() + MAX_INLINE_WAIT_MS;
+  let wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+  for (let i = 0; wait > 0 && i < 20 && Date.now() + wait <= deadline + 50; i += 1) {
+    await deps.sleep(wait);
+    wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+  }
+  return wait;
 }
 
 /** The Connector calls for one job: [create the chat +] POST, or PUT, or DELETE. */

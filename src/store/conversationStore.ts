@@ -110,10 +110,16 @@ export function createConversationStore(clients: { conversations: TableClient; u
     return ready;
   };
 
-  /** Read-merge-write with optimistic concurrency. */
+  /**
+   * Read-merge-write with optimistic concurrency. `beforeWrite` runs before each write of the
+   * reference: what must exist whenever the reference does (the user -> chat index) is written
+   * first, so a failure in between never leaves a stored reference without it. A retried activity
+   * that finds the reference unchanged would otherwise never write the index again.
+   */
   async function update(
     conversationId: string,
     merge: (existing: ConversationReference | undefined) => ConversationReference | undefined,
+    beforeWrite?: (next: ConversationReference, existing: ConversationReference | undefined) => Promise<void>,
   ): Promise<{ outcome: CaptureResult['outcome']; reference?: ConversationReference }> {
     const partitionKey = toTableKey(conversationId);
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt += 1) {
@@ -121,6 +127,7 @@ export function createConversationStore(clients: { conversations: TableClient; u
       const existing = entity === undefined ? undefined : fromEntity(entity);
       const next = merge(existing);
       if (next === undefined) return { outcome: 'unchanged', ...(existing === undefined ? {} : { reference: existing }) };
+      if (beforeWrite !== undefined) await beforeWrite(next, existing);
       if (await writeReference(conversations, next, entity?.etag)) {
         return { outcome: entity === undefined ? 'created' : 'updated', reference: next };
       }
@@ -164,12 +171,7 @@ export function createConversationStore(clients: { conversations: TableClient; u
   return {
     async capture(plan, now) {
       await ensureReady();
-      let previous: ConversationReference | undefined;
-      const { outcome, reference } = await update(plan.reference.conversationId, (existing) => {
-        previous = existing;
-        return mergeReference(existing, plan.reference, now);
-      });
-      if (reference !== undefined && outcome !== 'unchanged') await indexPersonalChat(reference, previous);
+      const { outcome } = await update(plan.reference.conversationId, (existing) => mergeReference(existing, plan.reference, now), indexPersonalChat);
       const teamUpdated = plan.team === undefined ? 0 : await setTeamInstallState(plan.team.teamId, plan.reference.tenantId, plan.team.installed, plan.reference.conversationId, now);
       return { outcome, teamUpdated };
     },
@@ -226,12 +228,7 @@ export function createConversationStore(clients: { conversations: TableClient; u
 
     async upsertCreated(reference) {
       await ensureReady();
-      let previous: ConversationReference | undefined;
-      const { outcome, reference: stored } = await update(reference.conversationId, (existing) => {
-        previous = existing;
-        return existing === undefined ? reference : undefined;
-      });
-      if (stored !== undefined && outcome !== 'unchanged') await indexPersonalChat(stored, previous);
+      await update(reference.conversationId, (existing) => (existing === undefined ? reference : undefined), indexPersonalChat);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRateLimiter, tenantWindows, WINDOW_SAFETY_MS } from '../../src/core/rateLimiter';
+import { CONVERSATION_WINDOW_SAFETY_MS, createRateLimiter, tenantWindows } from '../../src/core/rateLimiter';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -11,7 +11,7 @@ describe('rate limiter', () => {
     const c = clock();
     const limiter = createRateLimiter({ tenantWindows: tenantWindows(50), now: c.now });
     for (let i = 0; i < 7; i += 1) expect(limiter.tryAcquire('a:1', 't')).toBe(0);
-    expect(limiter.tryAcquire('a:1', 't')).toBe(1000 + WINDOW_SAFETY_MS);
+    expect(limiter.tryAcquire('a:1', 't')).toBe(1000 + CONVERSATION_WINDOW_SAFETY_MS);
     expect(limiter.tryAcquire('a:2', 't')).toBe(0); // another conversation is unaffected
   });
 
@@ -19,7 +19,7 @@ describe('rate limiter', () => {
     const c = clock();
     const limiter = createRateLimiter({ tenantWindows: tenantWindows(1000), now: c.now });
     for (let i = 0; i < 7; i += 1) limiter.tryAcquire('a:1', 't');
-    c.advance(1000 + WINDOW_SAFETY_MS);
+    c.advance(1000 + CONVERSATION_WINDOW_SAFETY_MS);
     expect(limiter.tryAcquire('a:1', 't')).toBe(0); // 8th within 2 s
     expect(limiter.tryAcquire('a:1', 't')).toBe(1000); // 9th must wait for the first to leave the 2 s window
     // Sustained: count how many sends fit into 30 s at the best pace.

@@ -1,0 +1,89 @@
+/**
+ * The CLI's storage clients, built on first use from the same settings as the app (the store
+ * modules do the construction). Identity-based storage uses DefaultAzureCredential (an `az login`
+ * works), or a managed identity when AzureWebJobsStorage__credential=managedidentity, as
+ * src/runtime.ts does.
+ *
+ * Permissions: `send` needs Storage Queue Data Message Sender on the queue; `status` and
+ * `conversations list` need Storage Table Data Reader. The CLI never creates tables, and creates the
+ * queue only when it does not exist (local Azurite).
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { QueueClient } from '@azure/storage-queue';
+import { createDeliveryStore, type DeliveryStore } from '../store/deliveryStore';
+import { createQueueClient } from '../store/jobQueue';
+import { createTableClient, statusOf, type TableClient } from '../store/tableClients';
+import { TABLES } from '../store/tables';
+import type { CliSettings } from './settings';
+
+export interface CliStorage {
+  readonly settings: CliSettings;
+  deliveries(): DeliveryStore;
+  conversationsTable(): TableClient;
+  /** Puts one message on the job queue, invisible for `visibilitySeconds`. */
+  enqueue(text: string, visibilitySeconds: number): Promise<void>;
+}
+
+export function createCliStorage(settings: CliSettings): CliStorage {
+  let credential: TokenCredential | undefined;
+  const getCredential = (): TokenCredential => {
+    if (credential === undefined) {
+      const storage = settings.storage;
+      const identity = require('@azure/identity') as typeof import('@azure/identity');
+      credential =
+        storage.kind === 'identity' && storage.credential === 'managedidentity'
+          ? new identity.ManagedIdentityCredential(storage.clientId === undefined ? {} : { clientId: storage.clientId })
+          : new identity.DefaultAzureCredential();
+    }
+    return credential;
+  };
+
+  let deliveries: DeliveryStore | undefined;
+  let conversations: TableClient | undefined;
+  let queue: QueueClient | undefined;
+  let queueChecked = false;
+
+  return {
+    settings,
+    deliveries() {
+      deliveries ??= createDeliveryStore(createTableClient(settings.storage, TABLES.deliveries, getCredential));
+      return deliveries;
+    },
+    conversationsTable() {
+      conversations ??= createTableClient(settings.storage, TABLES.conversations, getCredential);
+      return conversations;
+    },
+    async enqueue(text, visibilitySeconds) {
+      queue ??= createQueueClient(settings.storage, settings.queueName, getCredential);
+      const client = queue;
+      const send = (): Promise<unknown> => client.sendMessage(text, { visibilityTimeout: Math.max(0, Math.ceil(visibilitySeconds)) });
+      try {
+        await send();
+      } catch (error) {
+        // The deployment creates the queue; a fresh local emulator has none yet.
+        if (queueChecked || statusOf(error) !== 404) throw error;
+        queueChecked = true;
+        await client.createIfNotExists();
+        await send();
+      }
+      queueChecked = true;
+    },
+  };
+}
+
+/** A storage error as one line that says what to do; never a secret (the caller redacts too). */
+export function describeStorageError(error: unknown, action: 'queue' | 'table'): string {
+  const status = statusOf(error);
+  const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  if (status === 403 || status === 401) {
+    const role = action === 'queue' ? 'Storage Queue Data Message Sender on the queue' : 'Storage Table Data Reader on the storage account';
+    return `storage refused the request (HTTP ${status}${code ? ` ${code}` : ''}): the signed-in identity needs ${role} (docs/deploy.md); new role assignments take a few minutes`;
+  }
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  const detail = cause === undefined ? '' : `: ${cause.message.split('\n')[0]}`;
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message + detail)) {
+    return `storage is not reachable (${(message + detail).split('\n')[0]}); is the emulator running, or is AzureWebJobsStorage right?`;
+  }
+  return `${message.split('\n')[0]}${detail}`;
+}
