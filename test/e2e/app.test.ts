@@ -24,6 +24,7 @@ import {
   type OpenIdServer,
 } from '../../host/emulator';
 import { toTableKey } from '../../src/core/tableKeys';
+import { createConversationStore } from '../../src/store/conversationStore';
 import { eventually } from '../helpers/storage';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -204,6 +205,102 @@ describe('npm start, end to end', () => {
     expect(message.teamsCourier.reason).toContain('to: has conflicting targets (conversationId, channelId)');
     const record = await tables().deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-bad'), 'job');
     expect(record).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob' });
+  });
+
+});
+
+describe('flows through npm start: the HTTP API, update and delete, broadcast, scheduling', () => {
+  async function http(method: 'GET' | 'POST', pathOrUrl: string, body?: unknown) {
+    const res = await request(pathOrUrl.startsWith('http') ? pathOrUrl : `${baseUrl}${pathOrUrl}`, {
+      method,
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, json: (text === '' ? undefined : JSON.parse(text)) as Record<string, unknown> };
+  }
+
+  /** Polls a status URL as Logic Apps does: while 202, wait Retry-After (capped for the test). */
+  async function pollUntilDone(url: string, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await http('GET', url);
+      if (res.status !== 202) return res;
+      if (Date.now() > deadline) throw new Error(`still pending after ${timeoutMs} ms: ${JSON.stringify(res.json)}`);
+      await new Promise((r) => setTimeout(r, Math.min(1_000, Number(res.headers['retry-after'] ?? 1) * 1000)));
+    }
+  }
+
+  async function capture(conversationId: string, tenantId = '72f988bf-0000-4000-8000-00000000c0de') {
+    const serviceUrl = connector.serviceUrl('amer');
+    const activity = fixtureActivity('message.personal', { serviceUrl, appId: APP_ID, conversationId });
+    (activity.conversation as Record<string, string>).tenantId = tenantId;
+    expect(await postActivity(activity, await issuer.mintChannelToken({ appId: APP_ID, serviceUrl }))).toBe(200);
+  }
+
+  it('POST /api/notify answers 202 + Location, and polling it ends in sent', async () => {
+    await capture('a:e2e-api');
+    const accepted = await http('POST', '/api/notify', { id: 'e2e-api-1', to: { conversationId: 'a:e2e-api' }, text: 'Deploy 12: step 1 of 3' });
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.location).toBe(`${baseUrl}/api/notify/e2e-api-1`);
+    const done = await pollUntilDone(String(accepted.headers.location));
+    expect(done).toMatchObject({ status: 200, json: { id: 'e2e-api-1', status: 'sent', conversationId: 'a:e2e-api' } });
+  });
+
+  it('update and delete by job id reach Teams as PUT and DELETE on the right activity', async () => {
+    const activityId = (await http('GET', '/api/notify/e2e-api-1')).json.activityId as string;
+    expect(activityId).toBeTruthy();
+    const update = await http('POST', '/api/notify', { id: 'e2e-api-1-u', update: 'e2e-api-1', text: 'Deploy 12: step 2 of 3' });
+    expect((await pollUntilDone(String(update.headers.location))).json).toMatchObject({ status: 'sent', activityId });
+    const del = await http('POST', '/api/notify', { id: 'e2e-api-1-d', delete: 'e2e-api-1' });
+    expect((await pollUntilDone(String(del.headers.location))).json).toMatchObject({ status: 'sent' });
+    const put = connector.requests.find((r) => r.method === 'PUT' && r.conversationId === 'a:e2e-api');
+    const remove = connector.requests.find((r) => r.method === 'DELETE' && r.conversationId === 'a:e2e-api');
+    expect(put).toMatchObject({ activityId, status: 200 });
+    expect((put!.body as { text: string }).text).toBe('Deploy 12: step 2 of 3');
+    expect(remove).toMatchObject({ activityId, status: 200 });
+  });
+
+  it('a 500-recipient broadcast completes with correct counts, within Teams limits', async () => {
+    const tenantId = 'e2e-broadcast-tenant';
+    const store = createConversationStore({ conversations: tables().conversations, userChats: TableClient.fromConnectionString(azurite.connectionString, 'userchats', { allowInsecureConnection: true }) });
+    const ids = Array.from({ length: 500 }, (_, i) => `a:e2e-broadcast-${i}`);
+    for (let i = 0; i < ids.length; i += 25) {
+      await Promise.all(
+        ids.slice(i, i + 25).map((conversationId) =>
+          store.capture({ kind: 'capture', reference: { conversationId, conversationType: 'personal', tenantId, serviceUrl: connector.serviceUrl('amer'), botId: `28:${APP_ID}`, installed: true } }, new Date()),
+        ),
+      );
+    }
+    const throttledBefore = connector.stats.throttled;
+    const accepted = await http('POST', '/api/notify', { id: 'e2e-broadcast', to: { allInstalled: true, tenantId }, text: 'Office closed Friday' });
+    expect(accepted.status).toBe(202);
+    const done = await pollUntilDone(String(accepted.headers.location), 90_000);
+    expect(done.json).toMatchObject({ kind: 'broadcast', status: 'sent', total: 500, sent: 500, failed: 0, pending: 0 });
+    const delivered = connector.delivered.filter((d) => d.activity?.text === 'Office closed Friday');
+    expect(delivered).toHaveLength(500);
+    expect(new Set(delivered.map((d) => d.conversationId)).size).toBe(500);
+    console.log(`e2e broadcast: 500 recipients, ${connector.stats.throttled - throttledBefore} throttled (429) by the stub's Teams limits`);
+  }, 120_000);
+
+  it('a scheduled job is not delivered before notBefore', async () => {
+    await capture('a:e2e-scheduled');
+    const notBefore = new Date(Date.now() + 3_000);
+    const accepted = await http('POST', '/api/notify', { id: 'e2e-scheduled', to: { conversationId: 'a:e2e-scheduled' }, text: 'later', notBefore: notBefore.toISOString() });
+    expect((await http('GET', String(accepted.headers.location))).json).toMatchObject({ status: 'pending', notBefore: notBefore.toISOString() });
+    const done = await pollUntilDone(String(accepted.headers.location));
+    expect(done.json).toMatchObject({ status: 'sent' });
+    const delivered = connector.delivered.find((d) => d.conversationId === 'a:e2e-scheduled')!;
+    expect(delivered.time).toBeGreaterThanOrEqual(notBefore.getTime());
+  });
+
+  it('a bad request gets 400 with every problem listed', async () => {
+    const res = await http('POST', '/api/notify', [{ to: {}, text: 5 }, { delete: 'x', text: 'no' }]);
+    expect(res.status).toBe(400);
+    expect((res.json.problems as { path: string }[]).map((p) => p.path).sort()).toEqual(['[0].text', '[0].to', '[1].text']);
+    expect((await http('POST', '/api/notify', 'not json' as unknown)).status).toBe(400);
+    expect((await http('GET', '/api/notify/never-submitted')).status).toBe(404);
   });
 
   it('stops cleanly on Ctrl-C (SIGINT to the process group)', async () => {
