@@ -8,23 +8,8 @@ import type { ConversationType, ObservedReference } from './activity';
 
 export const LAST_SEEN_RESOLUTION_MS = 60 * 60 * 1000;
 
-export interface ConversationReference {
-  readonly conversationId: string;
-  readonly conversationType: ConversationType;
-  readonly tenantId: string;
-  /** Exactly as Teams sent it: never parsed, never rebuilt. */
-  readonly serviceUrl: string;
-  readonly botId: string;
-  readonly botName?: string;
-  readonly userId?: string;
-  readonly userAadObjectId?: string;
-  readonly userName?: string;
-  readonly teamId?: string;
-  readonly teamName?: string;
-  readonly teamAadGroupId?: string;
-  readonly channelId?: string;
-  readonly channelName?: string;
-  readonly locale?: string;
+/** A stored reference: everything observed, plus what the store tracks over time. */
+export interface ConversationReference extends Omit<ObservedReference, 'installed'> {
   readonly installed: boolean;
   /** When `installed` last changed (ISO 8601). */
   readonly installedChangedAt: string;
