@@ -11,7 +11,12 @@
  *
  * A `cty: "JWT"` header is legal (§1.5); jose does not reject it.
  */
-import { decodeJwt, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import type { JWTHeaderParameters, JWTPayload } from 'jose';
+
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+/** jose is loaded on the first verification, not at start-up: cold starts load only what a path uses. */
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 import { AuthError } from '../errors';
 import type { BotJwk, OpenIdKeyCache } from './openIdKeys';
 
@@ -56,7 +61,7 @@ function stripTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
-function describeJoseError(err: unknown): string {
+function describeJoseError(err: unknown, { errors: joseErrors }: Jose): string {
   if (err instanceof joseErrors.JWTExpired) return 'token has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim "${err.claim}" failed: ${err.reason}`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature verification failed';
@@ -69,7 +74,7 @@ function describeJoseError(err: unknown): string {
 const ENTRA_ISSUER = /^https:\/\/(sts\.windows\.net|login\.microsoftonline\.(com|us))\//;
 
 /** The unverified issuer when it is an Entra one (for the log reason only; never trusted). */
-function entraIssuerOf(jwt: string): string | undefined {
+function entraIssuerOf(jwt: string, { decodeJwt }: Jose): string | undefined {
   try {
     const iss = decodeJwt(jwt).iss;
     return typeof iss === 'string' && ENTRA_ISSUER.test(iss) ? new URL(iss).origin : undefined;
@@ -80,7 +85,7 @@ function entraIssuerOf(jwt: string): string | undefined {
 
 export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions): ChannelTokenVerifier {
   // Imported CryptoKeys, per kid and algorithm: importing is the costly part of a warm verification.
-  const imported = new Map<string, ReturnType<typeof importJWK>>();
+  const imported = new Map<string, ReturnType<Jose['importJWK']>>();
 
   return {
     async verify(authorization) {
@@ -92,6 +97,8 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
         throw new AuthError('AUTH_MISSING', 'Authorization header is not "Bearer <token>"');
       }
       const jwt = parts[1];
+      const lib = await loadJose();
+      const { importJWK, jwtVerify } = lib;
 
       let signingKey: BotJwk | undefined;
       try {
@@ -125,14 +132,14 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
         if (signingKey === undefined) throw new AuthError('AUTH_INVALID', 'no signing key resolved');
         return { claims: payload, header: protectedHeader, key: signingKey };
       } catch (err) {
-        const entra = entraIssuerOf(jwt);
+        const entra = entraIssuerOf(jwt, lib);
         if (entra !== undefined) {
           // docs/authentication.md: Entra-issued tokens are not accepted on the channel path.
           throw new AuthError('AUTH_INVALID', `entra_issuer: token issued by ${entra} is not accepted (only ${options.issuer}); see docs/authentication.md`, { cause: err });
         }
         if (err instanceof AuthError) throw err;
         if (err instanceof Error && 'code' in err && err.code === 'AUTH_METADATA_UNAVAILABLE') throw err;
-        throw new AuthError('AUTH_INVALID', describeJoseError(err), { cause: err });
+        throw new AuthError('AUTH_INVALID', describeJoseError(err, lib), { cause: err });
       }
     },
   };

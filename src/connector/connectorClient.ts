@@ -6,6 +6,9 @@
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import { CourierError } from '../errors';
 import type { ConnectorAnswer, ConnectorFailure } from '../core/deliveryDecision';
+import { ConnectorNetworkError } from './networkError';
+
+export { ConnectorNetworkError };
 
 export interface TrustPolicy {
   /** Hosts trusted over https on the default port (the cloud's Bot Connector hosts). */
@@ -37,13 +40,6 @@ export function connectorUrl(serviceUrl: URL, ...segments: string[]): URL {
   return new URL(`v3/${segments.map(encodeURIComponent).join('/')}`, base);
 }
 
-export class ConnectorNetworkError extends CourierError {
-  readonly failure: ConnectorFailure;
-  constructor(failure: ConnectorFailure, options?: { cause?: unknown }) {
-    super('CONNECTOR_NETWORK', failure.message, options);
-    this.failure = failure;
-  }
-}
 
 export interface ConnectorClientOptions {
   readonly trust: TrustPolicy;

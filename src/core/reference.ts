@@ -4,7 +4,7 @@
  * A repeat of the same activity must not rewrite the row: `lastSeenAt` is kept coarse (it moves
  * only when it is an hour old), so identical traffic costs one read and no write.
  */
-import type { ConversationType, ObservedReference } from './activity';
+import type { ObservedReference } from './activity';
 
 export const LAST_SEEN_RESOLUTION_MS = 60 * 60 * 1000;
 

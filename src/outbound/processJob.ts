@@ -18,7 +18,8 @@
  */
 import type { BotTokenProvider } from '../auth/botTokenProvider';
 import type { OutboundConfig } from '../config';
-import { ConnectorNetworkError, type ConnectorClient } from '../connector/connectorClient';
+import type { ConnectorClient } from '../connector/connectorClient';
+import { ConnectorNetworkError } from '../connector/networkError';
 import { backoffMs, decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
 import { decodeQueueMessage, MAX_SCHEDULE_MS, parseJob, peekJobId, toEnvelope, type Envelope, type Job, type MessageContent } from '../core/job';
 import { MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../core/outgoing';
@@ -28,7 +29,7 @@ import { CourierError, JobValidationError } from '../errors';
 import type { Logger } from '../log';
 import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
-import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore';
+import type { DeliveryRecord, DeliveryStore, KnownRecord } from '../store/deliveryStore';
 import type { JobQueue } from '../store/jobQueue';
 import { fanOut } from './fanOut';
 
@@ -220,8 +221,9 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
     },
   };
 
-  // 2. Already handled? (cheap; the claim below is the real guard)
-  const existing = await deps.deliveries.get(job.id);
+  // 2. Already handled? (cheap; the claim below is the real guard, and reuses this read)
+  const known = await deps.deliveries.read(job.id);
+  const existing = known?.record;
   if (existing?.status === 'sent' || existing?.status === 'failed') {
     if (job.kind !== 'broadcast' || existing.status === 'failed') {
       // A crash between the outcome and the parent's count is repaired by the redelivery.
@@ -245,20 +247,26 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   }
 
   if (job.kind === 'broadcast') return fanOut(job, ctx, deps, existing);
-  return deliver(job, ctx, deps, existing);
+  return deliver(job, ctx, deps, known);
 }
 
-async function failJob(ctx: JobContext, deps: SenderDeps, code: string, reason: string, attempts: number, etag?: string, conversationId?: string): Promise<JobResult> {
+interface Claimed {
+  readonly etag: string;
+  readonly record: DeliveryRecord;
+}
+
+async function failJob(ctx: JobContext, deps: SenderDeps, code: string, reason: string, attempts: number, claimed?: Claimed, conversationId?: string): Promise<JobResult> {
   const { job } = ctx;
   ctx.log.warn('job.failed', { code, reason, attempts, conversationId });
-  if (etag === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
-  else await deps.deliveries.finish(job.id, etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now());
+  if (claimed === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
+  else await deps.deliveries.finish(job.id, claimed.etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now(), claimed.record);
   await deps.queue.poison(ctx.body, { jobId: job.id, code, reason, attempts, failedAt: deps.now().toISOString() });
   if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'failed');
   return { status: 'failed', jobId: job.id, code, reason };
 }
 
-async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext, deps: SenderDeps, existing: DeliveryRecord | undefined): Promise<JobResult> {
+async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext, deps: SenderDeps, known: KnownRecord): Promise<JobResult> {
+  const existing = known?.record;
   // Resolve the target from the store.
   let target: ResolvedTarget | undefined;
   let notReady: TargetError | undefined;
@@ -284,7 +292,7 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
 
   // Claim the job id: at most once across redeliveries and instances.
   const leaseMs = deps.config.connectorTimeoutMs * 3 + 15_000;
-  const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs });
+  const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs, known });
   if (claim.kind === 'done') {
     ctx.log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: claim.record.status };
@@ -296,22 +304,27 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
     ctx.log.info('job.deferred', { why: 'another worker holds the job', delayMs });
     return { status: 'deferred', jobId: job.id, delayMs, why: 'lease held' };
   }
-  const { etag } = claim;
+  const claimed: Claimed = { etag: claim.etag, record: claim.record };
   const attempts = claim.record.attempts;
   if (claim.ambiguous) ctx.log.warn('job.ambiguous', { reason: 'a previous attempt claimed the job but recorded no outcome; acting again' });
   if (attempts > deps.config.maxAttempts) {
-    return failJob(ctx, deps, claim.record.lastErrorCode ?? 'TooManyAttempts', `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`, attempts - 1, etag);
+    return failJob(ctx, deps, claim.record.lastErrorCode ?? 'TooManyAttempts', `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`, attempts - 1, claimed);
   }
 
   let decision: Decision;
   let httpStatus: number | undefined;
   let conversationId = target?.conversationId ?? '';
   const slotWait = target === undefined ? 0 : await acquireSlot(deps, target);
+  if (slotWait > 0) {
+    // Other workers on this instance took the slots meanwhile. Nothing was sent: give the claim
+    // back (no attempt used) and come back when a slot is free.
+    await deps.deliveries.release(job.id, claimed.etag, existing);
+    await ctx.putBack(slotWait, true);
+    ctx.log.info('job.deferred', { why: 'rate limit', delayMs: slotWait });
+    return { status: 'deferred', jobId: job.id, delayMs: slotWait, why: 'rate limit' };
+  }
   if (notReady !== undefined || target === undefined) {
     decision = { kind: 'retry', code: notReady?.teamsCode ?? 'NotReady', reason: notReady?.message ?? 'target not ready', throttled: false };
-  } else if (slotWait > 0) {
-    // Other workers on this instance took the slots meanwhile: try again when one is free.
-    decision = { kind: 'retry', code: 'RateLimited', reason: 'no send slot free within the in-process wait', throttled: false, retryAfterMs: slotWait };
   } else {
     try {
       const acted = await act(job, target, ctx, deps);
@@ -328,7 +341,7 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
       } else throw err;
     }
   }
-  return record(job, ctx, deps, { decision, etag, attempts, ambiguous: claim.ambiguous, ...(httpStatus === undefined ? {} : { httpStatus }), conversationId, ...(target === undefined ? {} : { target }) });
+  return record(job, ctx, deps, { decision, claimed, attempts, ambiguous: claim.ambiguous, ...(httpStatus === undefined ? {} : { httpStatus }), conversationId, ...(target === undefined ? {} : { target }) });
 }
 
 /** Takes a rate-limit slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
@@ -407,14 +420,14 @@ async function record(
   job: Exclude<Job, { kind: 'broadcast' }>,
   ctx: JobContext,
   deps: SenderDeps,
-  outcome: { decision: Decision; etag: string; attempts: number; ambiguous: boolean; httpStatus?: number; conversationId: string; target?: ResolvedTarget },
+  outcome: { decision: Decision; claimed: Claimed; attempts: number; ambiguous: boolean; httpStatus?: number; conversationId: string; target?: ResolvedTarget },
 ): Promise<JobResult> {
-  const { decision, etag, attempts, httpStatus } = outcome;
+  const { decision, claimed, attempts, httpStatus } = outcome;
   const now = deps.now();
   const conversationId = outcome.conversationId === '' ? undefined : outcome.conversationId;
   switch (decision.kind) {
     case 'sent': {
-      await deps.deliveries.finish(job.id, etag, { status: 'sent', ...(conversationId === undefined ? {} : { conversationId }), ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now);
+      await deps.deliveries.finish(job.id, claimed.etag, { status: 'sent', ...(conversationId === undefined ? {} : { conversationId }), ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now, claimed.record);
       if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
       ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: outcome.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime() });
       return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: outcome.ambiguous };
@@ -424,10 +437,10 @@ async function record(
         deps.limiter.pause({ conversationId: channelOf(conversationId) }, now.getTime() + decision.retryAfterMs);
       }
       if (attempts >= deps.config.maxAttempts) {
-        return failJob(ctx, deps, decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, etag, conversationId);
+        return failJob(ctx, deps, decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, claimed, conversationId);
       }
       const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random, ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }) });
-      await deps.deliveries.finish(job.id, etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...(httpStatus === undefined ? {} : { httpStatus }), ...(conversationId === undefined ? {} : { conversationId }) }, now);
+      await deps.deliveries.finish(job.id, claimed.etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...(httpStatus === undefined ? {} : { httpStatus }), ...(conversationId === undefined ? {} : { conversationId }) }, now, claimed.record);
       await ctx.putBack(delayMs, false);
       ctx.log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs });
       return { status: 'retrying', jobId: job.id, code: decision.code, delayMs };
@@ -442,7 +455,7 @@ async function record(
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
       if (httpStatus === 401) ctx.log.error('connector.unauthorized', { code, reason });
-      return failJob(ctx, deps, code, reason, attempts, etag, conversationId);
+      return failJob(ctx, deps, code, reason, attempts, claimed, conversationId);
     }
   }
 }

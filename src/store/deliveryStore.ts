@@ -76,8 +76,13 @@ export interface ChildCounts {
   readonly failed: number;
 }
 
+/** A record with the ETag it was read at; `null` says the caller read it and it did not exist. */
+export type KnownRecord = { readonly record: DeliveryRecord; readonly etag: string } | null;
+
 export interface DeliveryStore {
   get(jobId: string): Promise<DeliveryRecord | undefined>;
+  /** `get` with the ETag, to pass to `claim` and save it a read. */
+  read(jobId: string): Promise<KnownRecord>;
   /**
    * Records an accepted job before it is queued (HTTP API): `pending`, so a status poll finds it at
    * once. Returns false when the id exists already (a repeated submission; nothing is changed).
@@ -91,10 +96,15 @@ export interface DeliveryStore {
   setChildOutcome(parentId: string, childId: string, status: 'sent' | 'failed'): Promise<void>;
   /** Exact counts over the registered children: one single-partition query. */
   countChildren(parentId: string): Promise<ChildCounts>;
-  /** Claims the job for one attempt, or says why not. */
-  claim(jobId: string, options: { now: Date; leaseMs: number }): Promise<ClaimResult>;
-  /** Records the attempt's outcome. A `sent` outcome is written even if the lease was lost. */
-  finish(jobId: string, etag: string, outcome: Outcome, now: Date): Promise<DeliveryRecord | undefined>;
+  /** Claims the job for one attempt, or says why not. `known`: what the caller read just before. */
+  claim(jobId: string, options: { now: Date; leaseMs: number; known?: KnownRecord }): Promise<ClaimResult>;
+  /**
+   * Records the attempt's outcome. `claimed` is the record the claim wrote (saves a read). A `sent`
+   * outcome is written even if the lease was lost.
+   */
+  finish(jobId: string, etag: string, outcome: Outcome, now: Date, claimed?: DeliveryRecord): Promise<DeliveryRecord | undefined>;
+  /** Gives a claim back without an attempt (nothing was sent): restores `before`, or removes a new record. */
+  release(jobId: string, etag: string, before: DeliveryRecord | undefined): Promise<void>;
   /** Records a job that can never be sent (invalid), unless that id was already delivered. */
   recordRejected(jobId: string, code: string, reason: string, now: Date): Promise<void>;
 }
@@ -187,6 +197,23 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       return entity === undefined ? undefined : fromEntity(jobId, entity);
     },
 
+    async read(jobId) {
+      await ensureReady();
+      const entity = await read(jobId);
+      return entity === undefined ? null : { record: fromEntity(jobId, entity), etag: entity.etag };
+    },
+
+    async release(jobId, etag, before) {
+      await ensureReady();
+      try {
+        if (before === undefined) await guardStorage('deleteEntity', () => table.deleteEntity(toTableKey(jobId), ROW, { etag }));
+        else await write({ ...before, leaseUntil: undefined } as DeliveryRecord, etag);
+      } catch (err) {
+        // Someone else took the job meanwhile: nothing of ours to give back.
+        if (statusOf(err) !== 412 && statusOf(err) !== 404) throw err;
+      }
+    },
+
     async createPending(jobId, fields, now) {
       await ensureReady();
       const nowIso = now.toISOString();
@@ -248,11 +275,20 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       return { total, pending: total - sent - failed, sent, failed };
     },
 
-    async claim(jobId, { now, leaseMs }) {
+    async claim(jobId, { now, leaseMs, known }) {
       await ensureReady();
       for (let attempt = 0; attempt < 4; attempt += 1) {
-        const entity = await read(jobId);
-        const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+        // The first round may use what the caller just read; a lost race always reads again.
+        let existing: DeliveryRecord | undefined;
+        let etag: string | undefined;
+        if (attempt === 0 && known !== undefined) {
+          existing = known?.record;
+          etag = known?.etag;
+        } else {
+          const entity = await read(jobId);
+          existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+          etag = entity?.etag;
+        }
         if (existing?.status === 'sent' || existing?.status === 'failed') return { kind: 'done', record: existing };
         let ambiguous = false;
         if (existing?.status === 'sending' && existing.leaseUntil !== undefined) {
@@ -272,21 +308,30 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
           ambiguousResends: (existing?.ambiguousResends ?? 0) + (ambiguous ? 1 : 0),
           nextAttemptAt: undefined,
         } as DeliveryRecord;
-        const etag = await write(next, entity?.etag);
-        if (etag !== undefined) return { kind: 'claimed', record: next, etag, ambiguous };
+        const written = await write(next, etag);
+        if (written !== undefined) return { kind: 'claimed', record: next, etag: written, ambiguous };
       }
       const latest = await this.get(jobId);
       return { kind: 'busy', record: latest!, retryInMs: leaseMs };
     },
 
-    async finish(jobId, etag, outcome, now) {
+    async finish(jobId, etag, outcome, now, claimed) {
       await ensureReady();
       for (let attempt = 0; attempt < 4; attempt += 1) {
-        const entity = await read(jobId);
-        if (entity === undefined) return undefined;
-        const existing = fromEntity(jobId, entity);
+        // The first round writes on top of what the claim wrote, without reading it back.
+        let existing: DeliveryRecord;
+        let currentEtag: string;
+        if (attempt === 0 && claimed !== undefined) {
+          existing = claimed;
+          currentEtag = etag;
+        } else {
+          const entity = await read(jobId);
+          if (entity === undefined) return undefined;
+          existing = fromEntity(jobId, entity);
+          currentEtag = entity.etag;
+        }
         // Someone else took over after our lease expired: only a delivery is worth overwriting with.
-        if (entity.etag !== etag && outcome.status !== 'sent') return undefined;
+        if (currentEtag !== etag && outcome.status !== 'sent') return undefined;
         if (existing.status === 'sent') return existing;
         const nowIso = now.toISOString();
         const history: AttemptRecord[] = [
@@ -313,7 +358,7 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
           ...(outcome.reason === undefined ? {} : { lastErrorReason: outcome.reason.slice(0, 1000) }),
           nextAttemptAt: outcome.nextAttemptAt?.toISOString(),
         } as DeliveryRecord;
-        if ((await write(next, entity.etag)) !== undefined) return next;
+        if ((await write(next, currentEtag)) !== undefined) return next;
       }
       return undefined;
     },

@@ -49,4 +49,32 @@ describe('delivery store against Azurite', () => {
     await deliveries.recordRejected('job-bad', 'InvalidJob', 'to: is required', at(3000));
     expect(await deliveries.get('job-bad')).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob', lastErrorReason: 'to: is required', attempts: 0 });
   });
+
+  it('a claim can reuse what the caller just read, and a stale read loses to a concurrent claim', async () => {
+    const { deliveries } = storesFor(storage());
+    expect(await deliveries.read('job-known')).toBeNull();
+    const claim = await deliveries.claim('job-known', { now: t0, leaseMs: 60_000, known: null });
+    expect(claim).toMatchObject({ kind: 'claimed', record: { attempts: 1 } });
+    // Another worker read "nothing" at the same time: its claim must not win.
+    expect(await deliveries.claim('job-known', { now: t0, leaseMs: 60_000, known: null })).toMatchObject({ kind: 'busy' });
+    if (claim.kind !== 'claimed') return;
+    // finish writes on top of the claim without reading it back.
+    expect(await deliveries.finish('job-known', claim.etag, { status: 'sent', activityId: 'a1' }, at(10), claim.record)).toMatchObject({ status: 'sent', activityId: 'a1' });
+  });
+
+  it('release gives a claim back without using an attempt', async () => {
+    const { deliveries } = storesFor(storage());
+    const fresh = await deliveries.claim('job-release-new', { now: t0, leaseMs: 60_000 });
+    if (fresh.kind !== 'claimed') throw new Error('expected a claim');
+    await deliveries.release('job-release-new', fresh.etag, undefined);
+    expect(await deliveries.get('job-release-new')).toBeUndefined();
+
+    await deliveries.createPending('job-release-pending', { kind: 'message' }, t0);
+    const before = await deliveries.read('job-release-pending');
+    const claim = await deliveries.claim('job-release-pending', { now: t0, leaseMs: 60_000, known: before });
+    if (claim.kind !== 'claimed') throw new Error('expected a claim');
+    await deliveries.release('job-release-pending', claim.etag, before?.record);
+    expect(await deliveries.get('job-release-pending')).toMatchObject({ status: 'pending', attempts: 0 });
+  });
 });
+
