@@ -1,0 +1,307 @@
+/**
+ * Child process: teams-courier's real delivery path (src/outbound/processJob.ts) with the
+ * dependencies the app itself builds (src/runtime.ts getSenderDeps, configured through app
+ * settings): tables and queues on Azurite, @azure/identity's ClientSecretCredential against the
+ * Entra stub, the keep-alive undici connector client against the Bot Connector stub, and the app's
+ * rate limiter. Only the Functions host is left out; this process plays its part.
+ *
+ * Modes (BENCH_CONFIG.mode):
+ * - `throughput`: processJobMessage for `count` in-memory jobs, `concurrency` at a time, after a
+ *   warm-up on other conversations. Reports wall time and this process's CPU.
+ * - `connector`: the same sends through the app's connector client alone (token cache + keep-alive
+ *   POST, no store, no delivery record, no limiter, no log): the transport's share of the cost.
+ * - `broadcast`: a host-like loop over the Azurite job queue (receive `batchSize`, fetch again when
+ *   at most `newBatchThreshold` are running, polling back-off up to `maxPollingMs`) until every job
+ *   is sent or failed, or `deadlineMs` passes. Deferred and retried jobs come back through the queue.
+ *
+ * Prints one result message and exits.
+ */
+import { QueueClient } from '@azure/storage-queue';
+import { SETTINGS } from '../src/config';
+import { createRateLimiter, tenantWindows, type RateLimiter } from '../src/core/rateLimiter';
+import { createLogger, type LogLevel } from '../src/log';
+import { processJobMessage, type JobResult, type SenderDeps } from '../src/outbound/processJob';
+import { getConfig, getSenderDeps, getTableClient, resetRuntime } from '../src/runtime';
+import type { TableClient } from '../src/store/tableClients';
+import { TABLES } from '../src/store/tables';
+import { childConfig, cpuMsSince, emit, installLoopbackGuard, runPool, sleep } from './lib/common';
+import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
+
+export interface OutboundWorkerConfig {
+  readonly mode: 'throughput' | 'connector' | 'broadcast';
+  readonly connectionString: string;
+  readonly authorityHost: string;
+  readonly connectorOrigin: string;
+  readonly serviceUrl: string;
+  readonly runId: string;
+  /** Conversation id prefix of the measured jobs (benchConversationId(prefix, i)). */
+  readonly prefix: string;
+  readonly count: number;
+  readonly concurrency: number;
+  /** Throughput: warm-up jobs to benchConversationId(warmupPrefix, i) before measuring. */
+  readonly warmupPrefix?: string;
+  readonly warmup?: number;
+  /** Rate limiter tenant budget per second (the app default is 50). */
+  readonly tenantRatePerSecond: number;
+  readonly batchSize?: number;
+  readonly newBatchThreshold?: number;
+  readonly maxPollingMs?: number;
+  readonly deadlineMs: number;
+}
+
+const config = childConfig<OutboundWorkerConfig>();
+
+/** Counts table requests (table + method + status) through a pipeline policy. */
+function countRequests(client: TableClient, into: Record<string, number>, label: string): void {
+  client.pipeline.addPolicy({
+    name: 'benchRequestCounter',
+    async sendRequest(request, next) {
+      let status: string = 'error';
+      try {
+        const response = await next(request);
+        status = String(response.status);
+        return response;
+      } catch (err) {
+        // The SDK's deserialization turns a 404/409/412 into a RestError inside the pipeline.
+        const code = (err as { statusCode?: unknown }).statusCode;
+        if (typeof code === 'number') status = String(code);
+        throw err;
+      } finally {
+        const key = `${label} ${request.method} ${status}`;
+        into[key] = (into[key] ?? 0) + 1;
+      }
+    },
+  });
+}
+
+/**
+ * The app's limiter, unchanged, except that every granted slot (tryAcquire returned 0) is noted
+ * with its time, per scope key (the conversation id), so the delay from slot to arrival at the
+ * Connector can be measured.
+ */
+function recordingAcquisitions(inner: RateLimiter, into: Record<string, number[]>): RateLimiter {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'tryAcquire') {
+        return (...args: Parameters<RateLimiter['tryAcquire']>): number => {
+          const wait = target.tryAcquire(...args);
+          if (wait === 0) (into[String(args[0])] ??= []).push(Date.now());
+          return wait;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The app's own composition root (src/runtime.ts getSenderDeps), configured through the same app
+ * settings as in Azure. Throughput mode swaps in a limiter with a tenant budget no run reaches.
+ */
+function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, number>, samples: string[], acquired: Record<string, number[]>): { deps: SenderDeps; jobs: QueueClient; close(): void } {
+  // Hermetic: only the settings given here, whatever the parent's environment holds.
+  for (const setting of SETTINGS) delete process.env[setting.name];
+  Object.assign(process.env, {
+    MicrosoftAppId: BENCH_APP_ID,
+    MicrosoftAppType: 'SingleTenant',
+    MicrosoftAppTenantId: BENCH_BOT_TENANT,
+    MicrosoftAppPassword: BENCH_APP_SECRET,
+    AzureWebJobsStorage: config.connectionString,
+    BOT_AUTHORITY_HOST: config.authorityHost,
+    BOT_TRUSTED_SERVICE_URLS: config.connectorOrigin,
+    BOT_GLOBAL_SERVICE_URL: config.serviceUrl,
+    ...(config.mode === 'broadcast' ? { BOT_TENANT_RATE_PER_SECOND: String(config.tenantRatePerSecond) } : {}),
+  });
+  resetRuntime();
+  const { outbound } = getConfig();
+  for (const name of Object.values(TABLES)) countRequests(getTableClient(name), requests, name);
+  // Formatted and redacted like in production (context.log); counted instead of written.
+  const log = createLogger((level, line) => {
+    logs[level] += 1;
+    if ((level === 'warn' || level === 'error') && samples.length < 5) samples.push(line.slice(0, 500));
+  });
+  const appDeps = getSenderDeps(log);
+  const limiter = config.mode === 'throughput' ? createRateLimiter({ tenantWindows: tenantWindows(config.tenantRatePerSecond) }) : appDeps.limiter;
+  const deps: SenderDeps = { ...appDeps, limiter: recordingAcquisitions(limiter, acquired) };
+  // The host's view of the job queue (receive / delete), separate from the app's own queue client.
+  const jobs = new QueueClient(config.connectionString, outbound.queueName);
+  return { deps, jobs, close: () => resetRuntime() };
+}
+
+function jobText(prefix: string, i: number): string {
+  return JSON.stringify({ id: `bench-${config.runId}-${prefix}-${i}`, to: { conversationId: benchConversationId(prefix, i) }, text: `Benchmark message ${i}: the build passed.` });
+}
+
+type Tally = Record<string, number>;
+function tallyResult(tally: Tally, result: JobResult): void {
+  const key = result.status === 'failed' || result.status === 'retrying' ? `${result.status}:${result.code}` : result.status;
+  tally[key] = (tally[key] ?? 0) + 1;
+}
+
+async function throughput(): Promise<Record<string, unknown>> {
+  const requests: Record<string, number> = {};
+  const logs: Record<LogLevel, number> = { debug: 0, info: 0, warn: 0, error: 0 };
+  const samples: string[] = [];
+  const { deps, close } = buildDeps(requests, logs, samples, {});
+  const deadline = Date.now() + config.deadlineMs;
+  const errors: string[] = [];
+
+  const run = async (prefix: string, n: number): Promise<{ tally: Tally; wallMs: number; cpuMs: number; timedOut: boolean }> => {
+    const tally: Tally = {};
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    const { timedOut } = await runPool(n, config.concurrency, deadline, async (i) => {
+      try {
+        if (config.mode === 'connector') {
+          // What the sender POSTs for a plain text job (src/core/outgoing.ts), straight to the client.
+          const conversationId = benchConversationId(prefix, i);
+          const activity = {
+            type: 'message',
+            from: { id: `28:${BENCH_APP_ID}`, name: BENCH_BOT_NAME },
+            conversation: { id: conversationId, tenantId: BENCH_USER_TENANT },
+            text: `Benchmark message ${i}: the build passed.`,
+            textFormat: 'markdown',
+          };
+          const answer = await deps.connector.sendToConversation(config.serviceUrl, conversationId, activity);
+          const key = answer.status >= 200 && answer.status < 300 ? 'sent' : `http:${answer.status}`;
+          tally[key] = (tally[key] ?? 0) + 1;
+          return;
+        }
+        // Like the Functions host with messageEncoding "none": JSON text is parsed before the call.
+        const result = await processJobMessage(JSON.parse(jobText(prefix, i)), { messageId: `m-${prefix}-${i}`, dequeueCount: 1 }, deps);
+        tallyResult(tally, result);
+      } catch (err) {
+        tally.thrown = (tally.thrown ?? 0) + 1;
+        if (errors.length < 5) errors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+      }
+    });
+    return { tally, wallMs: performance.now() - t0, cpuMs: cpuMsSince(cpu), timedOut };
+  };
+
+  const warmup = config.warmup && config.warmupPrefix ? await run(config.warmupPrefix, config.warmup) : undefined;
+  for (const key of Object.keys(requests)) delete requests[key];
+  for (const key of Object.keys(logs) as LogLevel[]) logs[key] = 0;
+  const measured = await run(config.prefix, config.count);
+  close();
+  return { mode: config.mode, warmup, measured, requests, logs, samples, errors, rssMb: process.memoryUsage().rss / 1048576 };
+}
+
+async function broadcast(): Promise<Record<string, unknown>> {
+  const requests: Record<string, number> = {};
+  const logs: Record<LogLevel, number> = { debug: 0, info: 0, warn: 0, error: 0 };
+  const samples: string[] = [];
+  const acquired: Record<string, number[]> = {};
+  const { deps, jobs, close } = buildDeps(requests, logs, samples, acquired);
+  const batchSize = config.batchSize ?? 16;
+  const threshold = config.newBatchThreshold ?? 8;
+  const maxPollingMs = config.maxPollingMs ?? 2_000;
+  const t0 = Date.now();
+  const deadline = t0 + config.deadlineMs;
+  const cpu = process.cpuUsage();
+
+  const tally: Tally = {};
+  const finished = new Set<string>();
+  const sentAt: number[] = [];
+  const errors: string[] = [];
+  let invocations = 0;
+  let thrown = 0;
+  let polls = 0;
+  let emptyPolls = 0;
+  const inflight = new Set<Promise<void>>();
+
+  const handle = async (m: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }): Promise<void> => {
+    let input: unknown = m.messageText;
+    try {
+      input = JSON.parse(m.messageText);
+    } catch {
+      // base64 or garbage: the sender decodes or rejects it
+    }
+    invocations += 1;
+    try {
+      const result = await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps);
+      tallyResult(tally, result);
+      if (result.status === 'sent') {
+        sentAt.push(Date.now());
+        finished.add(result.jobId);
+      } else if (result.status === 'failed' || result.status === 'skipped') {
+        finished.add(result.jobId);
+      }
+      await jobs.deleteMessage(m.messageId, m.popReceipt);
+    } catch (err) {
+      // Like the host: not deleted, so it comes back after the visibility timeout.
+      thrown += 1;
+      if (errors.length < 5) errors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    }
+  };
+
+  let pollDelay = 100;
+  while (finished.size < config.count && Date.now() < deadline) {
+    if (inflight.size > threshold) {
+      await Promise.race(inflight);
+      continue;
+    }
+    polls += 1;
+    let received: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }[];
+    try {
+      received = (await jobs.receiveMessages({ numberOfMessages: batchSize, visibilityTimeout: 30 })).receivedMessageItems;
+    } catch (err) {
+      if (errors.length < 5) errors.push(`receive: ${err instanceof Error ? err.message : String(err)}`);
+      received = [];
+    }
+    if (received.length === 0) {
+      emptyPolls += 1;
+      // The host's randomized exponential back-off (host/queueListener.ts), from 100 ms to maxPollingInterval.
+      await sleep(Math.min(pollDelay, Math.max(0, deadline - Date.now())));
+      pollDelay = Math.min(maxPollingMs, pollDelay * 2 * (0.8 + Math.random() * 0.4));
+      continue;
+    }
+    pollDelay = 100;
+    for (const m of received) {
+      const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+  }
+  const endedAt = Date.now();
+  // Let what is running finish (each job is bounded by the connector timeout).
+  await Promise.race([Promise.allSettled([...inflight]), sleep(20_000)]);
+  const cpuMs = cpuMsSince(cpu);
+  close();
+  const firstSent = sentAt.length > 0 ? Math.min(...sentAt) : undefined;
+  const lastSent = sentAt.length > 0 ? Math.max(...sentAt) : undefined;
+  return {
+    mode: 'broadcast',
+    startedAt: t0,
+    endedAt,
+    wallMs: endedAt - t0,
+    timedOut: finished.size < config.count,
+    finished: finished.size,
+    sent: sentAt.length,
+    firstSentAt: firstSent ?? null,
+    lastSentAt: lastSent ?? null,
+    tally,
+    invocations,
+    thrown,
+    polls,
+    emptyPolls,
+    cpuMs,
+    requests,
+    logs,
+    samples,
+    errors,
+    acquired,
+  };
+}
+
+async function main(): Promise<void> {
+  installLoopbackGuard();
+  const result = config.mode === 'broadcast' ? await broadcast() : await throughput();
+  emit(result);
+  // Let stdout drain, then leave even if a keep-alive socket lingers.
+  setTimeout(() => process.exit(0), 100).unref();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
