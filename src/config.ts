@@ -164,7 +164,19 @@ export function parseTrustedOrigins(raw: string | undefined, problems: Problem[]
   return origins;
 }
 
-function loadStorage(env: Env, problems: Problem[]): StorageConfig {
+export const DEFAULT_OUTBOUND_QUEUE = 'outbound-messages';
+
+/** OUTBOUND_QUEUE. Queue names: 3-63 lower-case letters, digits and single hyphens; `-poison` must still fit. */
+export function loadQueueName(env: Env, problems: Problem[]): string {
+  const queueName = read(env, 'OUTBOUND_QUEUE') ?? DEFAULT_OUTBOUND_QUEUE;
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,55}$/.test(queueName)) {
+    problems.push({ path: 'OUTBOUND_QUEUE', message: `must be 3-56 lower-case letters, digits and single hyphens (got "${queueName}")` });
+  }
+  return queueName;
+}
+
+/** The storage setting, read as the Functions host reads it. Exported for the CLI. */
+export function loadStorage(env: Env, problems: Problem[]): StorageConfig {
   const connectionString = read(env, 'AzureWebJobsStorage');
   // As in the Functions host, an exact-match connection string wins over the `__` settings.
   if (connectionString !== undefined) return { kind: 'connectionString', connectionString };
@@ -285,11 +297,7 @@ export function loadConfig(env: Env): Config {
 
   const trustedOrigins = parseTrustedOrigins(read(env, 'BOT_TRUSTED_SERVICE_URLS'), problems);
 
-  const queueName = read(env, 'OUTBOUND_QUEUE') ?? 'outbound-messages';
-  // Queue names: 3-63 lower-case letters, digits and single hyphens; `-poison` must still fit.
-  if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,55}$/.test(queueName)) {
-    problems.push({ path: 'OUTBOUND_QUEUE', message: `must be 3-56 lower-case letters, digits and single hyphens (got "${queueName}")` });
-  }
+  const queueName = loadQueueName(env, problems);
 
   const tenantRatePerSecond = parseInteger(env, 'BOT_TENANT_RATE_PER_SECOND', 50, 1, 1000, problems);
   const maxAttempts = parseInteger(env, 'DELIVERY_MAX_ATTEMPTS', 8, 1, 100, problems);

@@ -51,7 +51,7 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, command: 
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('--') || arg === '--') {
+    if (!arg.startsWith('--')) {
       if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
         throw new UsageError(`unknown option ${arg} (see teams-courier ${command} --help)`);
       }
@@ -72,7 +72,7 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, command: 
     let value = inline;
     if (value === undefined) {
       const next = argv[i + 1];
-      // A value may start with "-" (a negative number, "-" for stdin), but not with "--".
+      // A value may start with "-", but not with "--" (write --text=--value for that).
       if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value${spec.value ? ` ${spec.value}` : ''}`);
       value = next;
       i += 1;

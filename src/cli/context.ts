@@ -72,7 +72,7 @@ export async function waitForJobs(
   ctx: CliContext,
   ids: readonly string[],
   timeoutMs: number,
-  describe: (views: ReadonlyMap<string, StatusView | undefined>, elapsedMs: number) => string,
+  describe: (views: ReadonlyMap<string, StatusView | undefined>) => string,
 ): Promise<WaitResult> {
   const deliveries = ctx.storage().deliveries();
   const views = new Map<string, StatusView | undefined>(ids.map((id) => [id, undefined]));
@@ -88,10 +88,12 @@ export async function waitForJobs(
         chunk.forEach((id, j) => views.set(id, fetched[j]));
       }
       const elapsed = ctx.now().getTime() - started;
-      progress.update(describe(views, elapsed));
+      progress.update(describe(views), ` (${seconds(elapsed)})`);
       if (ids.every((id) => views.get(id)?.done === true)) return { views, timedOut: false };
       if (timeoutMs > 0 && elapsed >= timeoutMs) return { views, timedOut: true };
-      const wait = timeoutMs > 0 ? Math.min(ctx.pollIntervalMs, Math.max(1, timeoutMs - elapsed)) : ctx.pollIntervalMs;
+      // Many open jobs: read each less often (one point read per job per round).
+      const interval = ctx.pollIntervalMs * Math.max(1, Math.ceil(open.length / 100));
+      const wait = timeoutMs > 0 ? Math.min(interval, Math.max(1, timeoutMs - elapsed)) : interval;
       await ctx.sleep(wait);
     }
   } finally {
@@ -100,5 +102,5 @@ export async function waitForJobs(
 }
 
 export function seconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
+  return ms < 10_000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms / 1000)} s`;
 }

@@ -4,6 +4,7 @@
  */
 import type { ConversationType } from '../core/activity';
 import { listConversations, type ListedConversation } from '../store/conversationList';
+import { statusOf } from '../store/tableClients';
 import { parseArgs, parseCount, UsageError, type OptionSpecs } from './args';
 import type { CliContext } from './context';
 import { plural, renderTable } from './format';
@@ -59,7 +60,14 @@ export async function conversationsListCommand(argv: readonly string[], ctx: Cli
   try {
     do {
       const pageSize = limit === undefined ? PAGE_SIZE : Math.min(PAGE_SIZE, limit - found.length);
-      const page = await listConversations(table, filter, { pageSize, ...(token === undefined ? {} : { continuationToken: token }) });
+      let page: Awaited<ReturnType<typeof listConversations>>;
+      try {
+        page = await listConversations(table, filter, { pageSize, ...(token === undefined ? {} : { continuationToken: token }) });
+      } catch (error) {
+        // The app creates the table when it stores its first conversation.
+        if (statusOf(error) !== 404 || pages > 0) throw error;
+        page = { conversations: [] };
+      }
       pages += 1;
       found.push(...page.conversations);
       token = page.continuationToken;

@@ -63,10 +63,16 @@ export class Progress {
     this.#minIntervalMs = minIntervalMs;
   }
 
-  update(text: string): void {
+  /** `live` (an elapsed time, say) is shown on a terminal only, so logs get a line per change. */
+  update(text: string, live = ''): void {
     if (this.#stream.isTTY) {
+      // At most ten redraws a second (queueing a big file updates far more often).
+      const now = this.#now();
+      if (now - this.#lastAt < 100) return;
+      this.#lastAt = now;
       const width = this.#stream.columns ?? 0;
-      const shown = width > 1 && text.length >= width ? `${text.slice(0, width - 2)}…` : text;
+      const full = `${text}${live}`;
+      const shown = width > 1 && full.length >= width ? `${full.slice(0, width - 2)}…` : full;
       this.#stream.write(`\r\x1b[2K${shown}`);
       this.#onScreen = true;
       this.#last = text;

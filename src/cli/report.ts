@@ -16,6 +16,7 @@ export function reportOne(ctx: CliContext, id: string, view: StatusView | undefi
   else if (view !== undefined) for (const line of renderStatus(view)) out(ctx.io, line);
   if (timedOut) {
     err(ctx.io, `gave up waiting after ${seconds(timeoutMs)}: ${view === undefined ? notYetKnownLine(id) : progressLine(view)}`);
+    if (view === undefined) err(ctx.io, `nothing has picked the job up: is the app running and reading the queue ${ctx.storage().settings.queueName}?`);
     err(ctx.io, `keep watching with: teams-courier status ${quoteArg(id)} --watch`);
     return EXIT_FAILED;
   }

@@ -313,13 +313,15 @@ export async function sendCommand(argv: readonly string[], ctx: CliContext): Pro
     return EXIT_OK;
   }
 
+  const latest = Math.max(...jobs.map((j) => j.delaySeconds)) * 1000;
+  if (timeoutMs > 0 && latest > timeoutMs) err(ctx.io, `note: a job is scheduled ${seconds(latest)} ahead, after --timeout ${seconds(timeoutMs)}; --timeout 0 waits without limit`);
   const ids = jobs.map((j) => j.job.id);
-  const result = await waitForJobs(ctx, ids, timeoutMs, (views, elapsed) => (ids.length === 1 ? describeOne(ids[0]!, views.get(ids[0]!), elapsed) : describeMany(views)));
+  const result = await waitForJobs(ctx, ids, timeoutMs, (views) => (ids.length === 1 ? describeOne(ids[0]!, views.get(ids[0]!)) : describeMany(views)));
   return many ? reportMany(ctx, ids, result.views, result.timedOut, timeoutMs, json) : reportOne(ctx, ids[0]!, result.views.get(ids[0]!), result.timedOut, timeoutMs, json);
 }
 
-function describeOne(id: string, view: StatusView | undefined, elapsedMs: number): string {
-  return `${view === undefined ? notYetKnownLine(id) : progressLine(view)} (${seconds(elapsedMs)})`;
+function describeOne(id: string, view: StatusView | undefined): string {
+  return view === undefined ? notYetKnownLine(id) : progressLine(view);
 }
 
 function describeMany(views: ReadonlyMap<string, StatusView | undefined>): string {

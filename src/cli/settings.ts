@@ -3,12 +3,12 @@
  * `local.settings.json` `Values` in the current directory (the local host's precedence). Only the
  * storage settings and OUTBOUND_QUEUE are read; the CLI needs no bot credentials.
  *
- * The storage rules follow `loadStorage` in src/config.ts (not exported), and a test checks that
- * both agree: a connection string wins over the identity-based `AzureWebJobsStorage__*` settings.
+ * The storage rules are src/config.ts's own (`loadStorage`, `loadQueueName`): a connection string
+ * wins over the identity-based `AzureWebJobsStorage__*` settings, as in the Functions host.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { StorageConfig } from '../config';
+import { DEFAULT_OUTBOUND_QUEUE, loadQueueName, loadStorage, type StorageConfig } from '../config';
 import type { Problem } from '../errors';
 import { CliFailure } from './io';
 
@@ -21,7 +21,7 @@ export interface CliSettings {
   readonly secrets: readonly string[];
 }
 
-export const DEFAULT_QUEUE = 'outbound-messages';
+export const DEFAULT_QUEUE = DEFAULT_OUTBOUND_QUEUE;
 
 type Values = Record<string, string | undefined>;
 
@@ -49,63 +49,9 @@ export function readLocalSettingsValues(cwd: string): { values: Record<string, s
   return { values, path: file };
 }
 
-function read(env: Values, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function httpsUrl(value: string, name: string, problems: Problem[]): string | undefined {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'https:') return url.toString();
-    problems.push({ path: name, message: `must be an https URL (got ${url.protocol})` });
-  } catch {
-    problems.push({ path: name, message: 'is not a valid URL' });
-  }
-  return undefined;
-}
-
-/** Storage as src/config.ts reads it (same names, same precedence, same checks). */
-export function parseStorageSettings(env: Values, problems: Problem[]): StorageConfig {
-  const connectionString = read(env, 'AzureWebJobsStorage');
-  if (connectionString !== undefined) return { kind: 'connectionString', connectionString };
-
-  const accountName = read(env, 'AzureWebJobsStorage__accountName');
-  const tableUri = read(env, 'AzureWebJobsStorage__tableServiceUri');
-  const queueUri = read(env, 'AzureWebJobsStorage__queueServiceUri');
-  if (accountName === undefined && (tableUri === undefined || queueUri === undefined)) {
-    problems.push({
-      path: 'AzureWebJobsStorage',
-      message: 'is not set: give a connection string, or AzureWebJobsStorage__accountName, or both AzureWebJobsStorage__tableServiceUri and AzureWebJobsStorage__queueServiceUri',
-    });
-    return { kind: 'connectionString', connectionString: '' };
-  }
-  if (accountName !== undefined && !/^[a-z0-9]{3,24}$/.test(accountName)) {
-    problems.push({ path: 'AzureWebJobsStorage__accountName', message: 'must be 3-24 lower-case letters and digits' });
-  }
-  const tableServiceUri = (tableUri && httpsUrl(tableUri, 'AzureWebJobsStorage__tableServiceUri', problems)) ?? `https://${accountName ?? 'invalid'}.table.core.windows.net`;
-  const queueServiceUri = (queueUri && httpsUrl(queueUri, 'AzureWebJobsStorage__queueServiceUri', problems)) ?? `https://${accountName ?? 'invalid'}.queue.core.windows.net`;
-  const credentialRaw = read(env, 'AzureWebJobsStorage__credential');
-  if (credentialRaw !== undefined && credentialRaw.toLowerCase() !== 'managedidentity') {
-    problems.push({ path: 'AzureWebJobsStorage__credential', message: `must be "managedidentity" when set (got "${credentialRaw}")` });
-  }
-  const clientId = read(env, 'AzureWebJobsStorage__clientId');
-  return {
-    kind: 'identity',
-    tableServiceUri,
-    queueServiceUri,
-    credential: credentialRaw === undefined ? 'default' : 'managedidentity',
-    ...(clientId === undefined ? {} : { clientId }),
-  };
-}
-
-export function parseQueueName(env: Values, problems: Problem[]): string {
-  const queueName = read(env, 'OUTBOUND_QUEUE') ?? DEFAULT_QUEUE;
-  if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,55}$/.test(queueName)) {
-    problems.push({ path: 'OUTBOUND_QUEUE', message: `must be 3-56 lower-case letters, digits and single hyphens (got "${queueName}")` });
-  }
-  return queueName;
-}
+/** Storage and queue as src/config.ts reads them (one implementation for the app and the CLI). */
+export const parseStorageSettings = loadStorage;
+export const parseQueueName = loadQueueName;
 
 /** Reads and checks the settings; a CliFailure names every bad one (never its value). */
 export function loadCliSettings(env: Readonly<Record<string, string | undefined>>, cwd: string): CliSettings {
@@ -119,7 +65,7 @@ export function loadCliSettings(env: Readonly<Record<string, string | undefined>
     const where = local.path === undefined ? 'the environment (no local.settings.json here)' : `the environment and ${local.path}`;
     throw new CliFailure(`Invalid settings (read from ${where}):\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
   }
-  const secret = read(merged, 'AzureWebJobsStorage');
+  const secret = storage.kind === 'connectionString' && storage.connectionString !== '' ? storage.connectionString : undefined;
   return {
     storage,
     queueName,

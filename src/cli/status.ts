@@ -43,9 +43,9 @@ export async function statusCommand(argv: readonly string[], ctx: CliContext): P
   const timeoutMs = parseSeconds(args.strings.get('timeout'), 'timeout', 60) * 1000;
 
   if (watch) {
-    const result = await waitForJobs(ctx, [id], timeoutMs, (views, elapsed) => {
+    const result = await waitForJobs(ctx, [id], timeoutMs, (views) => {
       const view = views.get(id);
-      return `${view === undefined ? notYetKnownLine(id) : progressLine(view)} (${seconds(elapsed)})`;
+      return view === undefined ? notYetKnownLine(id) : progressLine(view);
     });
     const view = result.views.get(id);
     if (view === undefined && result.timedOut) {

@@ -80,10 +80,29 @@ export function describeStorageError(error: unknown, action: 'queue' | 'table'):
     return `storage refused the request (HTTP ${status}${code ? ` ${code}` : ''}): the signed-in identity needs ${role} (docs/deploy.md); new role assignments take a few minutes`;
   }
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const detail = cause === undefined ? '' : `: ${cause.message.split('\n')[0]}`;
-  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message + detail)) {
-    return `storage is not reachable (${(message + detail).split('\n')[0]}); is the emulator running, or is AzureWebJobsStorage right?`;
+  if ([error, cause].some((e) => e instanceof Error && /AuthenticationError|CredentialUnavailableError/.test(e.name))) {
+    return 'could not get an Entra ID token for storage: sign in with `az login` (or run where a managed identity is available), or set AzureWebJobsStorage to a connection string';
   }
-  return `${message.split('\n')[0]}${detail}`;
+  const message = firstLine(error instanceof Error ? error.message : String(error));
+  const detail = cause === undefined ? '' : `: ${firstLine(cause.message)}`;
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(`${code ?? ''} ${message}${detail}`)) {
+    return `storage is not reachable (${message}${detail}); is the emulator running, and is AzureWebJobsStorage right?`;
+  }
+  if (status !== undefined) return `storage answered HTTP ${status}${code ? ` ${code}` : ''}${message.startsWith('HTTP') ? '' : `: ${message}`}`;
+  return `${message}${detail}`;
+}
+
+/** The first line of an error message; storage errors carry the service's JSON or XML body. */
+function firstLine(message: string): string {
+  const trimmed = message.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(trimmed) as { 'odata.error'?: { message?: { value?: string } } };
+      const value = parsed['odata.error']?.message?.value;
+      if (typeof value === 'string') return value.split('\n')[0]!;
+    } catch {
+      // not JSON after all
+    }
+  }
+  return trimmed.split('\n')[0]!;
 }
