@@ -7,7 +7,9 @@ import { defineConfig } from 'vitest/config';
 // unconditionally: machines often point it at the system bundle already, which tests do not need.
 process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./host/emulator/certs/localhost.crt', import.meta.url));
 
-export default defineConfig({
+// `npm run test:chaos` = `vitest run --mode chaos test/chaos`: the chaos suite at full size.
+// (A mode instead of `CHAOS_SIZE=full vitest …` keeps the script working in every shell.)
+export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
@@ -17,5 +19,6 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     restoreMocks: true,
+    env: { CHAOS_SIZE: process.env.CHAOS_SIZE ?? (mode === 'chaos' ? 'full' : 'small') },
   },
-});
+}));
