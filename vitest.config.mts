@@ -20,5 +20,7 @@ export default defineConfig(({ mode }) => ({
     maxWorkers: 2,
     restoreMocks: true,
     env: { CHAOS_SIZE: process.env.CHAOS_SIZE ?? (mode === 'chaos' ? 'full' : 'small') },
+    // In CI, also a JSON report: .ci/run prints its plain "N passed, N failed" line from it.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
   },
 }));
