@@ -9,7 +9,7 @@ import { BadRequestError, JobValidationError, StorageUnavailableError, type Prob
 import { readBodyCapped, type MessagesRequest, type MessagesResponse } from '../inbound/handleMessages';
 import type { Logger } from '../log';
 import type { DeliveryStore, JobKind } from '../store/deliveryStore';
-import type { JobQueue } from '../store/jobQueue';
+import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes, type JobQueue } from '../store/jobQueue';
 import { toStatusView } from './statusView';
 
 export const MAX_JOBS_PER_REQUEST = 100;
@@ -75,6 +75,8 @@ export function validateSubmission(body: unknown, now: Date, newId: () => string
         problems.push({ path: at('notBefore'), message: 'is more than 7 days ahead; a queue cannot hold a message that long' });
       }
       if (seen.has(job.id)) problems.push({ path: at('id'), message: `"${job.id}" appears more than once in this request` });
+      const bytes = queueMessageBytes(JSON.stringify(withId));
+      if (bytes > MAX_ENVELOPED_JOB_BYTES) problems.push({ path: at('(job)'), message: `is ${bytes} bytes; a job must fit in ${MAX_ENVELOPED_JOB_BYTES} bytes (a queue message is 64 KiB)` });
       seen.add(job.id);
       jobs.push({ job, body: withId });
     } catch (err) {

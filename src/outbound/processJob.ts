@@ -30,7 +30,7 @@ import type { Logger } from '../log';
 import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
 import type { DeliveryRecord, DeliveryStore, KnownRecord } from '../store/deliveryStore';
-import type { JobQueue } from '../store/jobQueue';
+import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes, type JobQueue } from '../store/jobQueue';
 import { fanOut } from './fanOut';
 
 /** Longest rate-limit wait spent in process; longer waits put the job back on the queue. */
@@ -220,6 +220,13 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
       await deps.queue.requeue(toEnvelope(body, next), delayMs);
     },
   };
+
+  // A job that no longer fits a queue message inside the sender's envelope could never be retried,
+  // deferred or scheduled: it would be lost on its first transient failure. Refuse it now.
+  const envelopedBytes = queueMessageBytes(toEnvelope(body, { jobId: job.id, deferrals: 0, ...(envelope?.parentId === undefined ? {} : { parentId: envelope.parentId }) }));
+  if (envelopedBytes > MAX_ENVELOPED_JOB_BYTES) {
+    return failJob(ctx, deps, 'JobTooLarge', `the job is ${envelopedBytes} bytes as a queue message; teams-courier can retry or schedule jobs up to ${MAX_ENVELOPED_JOB_BYTES} bytes, and Teams takes at most about 100 KB of UTF-16 anyway: send less`, 0);
+  }
 
   // 2. Already handled? (cheap; the claim below is the real guard, and reuses this read)
   const known = await deps.deliveries.read(job.id);

@@ -14,6 +14,18 @@ import { guardStorage } from './tableClients';
 
 /** Queue messages may stay invisible for at most 7 days. */
 export const MAX_VISIBILITY_SECONDS = 7 * 24 * 60 * 60;
+/** A queue message holds at most 64 KiB; the text travels XML-escaped, so escapes count too. */
+export const MAX_QUEUE_MESSAGE_BYTES = 64 * 1024;
+
+/** The size a message text takes in a queue message. */
+export function queueMessageBytes(text: string): number {
+  let escapes = 0;
+  for (const ch of text) if (ch === '<' || ch === '>' || ch === '&' || ch === '"' || ch === "'") escapes += 5;
+  return Buffer.byteLength(text, 'utf8') + escapes;
+}
+
+/** Room left for the job itself in a message the sender writes (envelope and margin). */
+export const MAX_ENVELOPED_JOB_BYTES = MAX_QUEUE_MESSAGE_BYTES - 1024;
 
 export interface PoisonRecord {
   readonly jobId: string;
@@ -62,7 +74,14 @@ export function createJobQueue(clients: { jobs: QueueClient; poison: QueueClient
     async poison(original, record) {
       await ensure(clients.poison);
       // Same envelope shape as a re-enqueued job, so an operator can read the reason next to the job.
-      await guardStorage('sendMessage', () => clients.poison.sendMessage(JSON.stringify({ [ENVELOPE_KEY]: record, job: original })));
+      let text = JSON.stringify({ [ENVELOPE_KEY]: record, job: original });
+      if (queueMessageBytes(text) > MAX_QUEUE_MESSAGE_BYTES) {
+        // The reason must land even when the job itself does not fit: keep its beginning.
+        const raw = typeof original === 'string' ? original : JSON.stringify(original);
+        const head = raw.slice(0, 8 * 1024);
+        text = JSON.stringify({ [ENVELOPE_KEY]: record, job: { truncated: true, bytes: Buffer.byteLength(raw, 'utf8'), head } });
+      }
+      await guardStorage('sendMessage', () => clients.poison.sendMessage(text));
     },
   };
 }

@@ -241,6 +241,18 @@ describe('when a job cannot be sent', () => {
     }
   });
 
+  it('a job too large to be put back on the queue fails at once, and its poison message still fits', async () => {
+    const e = env();
+    const { conversationId } = await personalChat();
+    const before = e.connector.requests.length;
+    const body = { id: 'job-too-large', to: { conversationId }, text: 'ü'.repeat(32_700) };
+    const result = await processJobMessage(body, { messageId: 'm-large', dequeueCount: 1 }, e.deps());
+    expect(result).toMatchObject({ status: 'failed', code: 'JobTooLarge', reason: expect.stringContaining('send less') });
+    expect(e.connector.requests.length).toBe(before);
+    const poisoned = (await e.poisoned()).find((p) => p.teamsCourier.jobId === 'job-too-large');
+    expect(poisoned?.job).toMatchObject({ truncated: true, bytes: expect.any(Number) });
+  });
+
   it('a 413 from Teams is permanent and an oversize job never leaves', async () => {
     const e = env();
     const { conversationId } = await personalChat();
