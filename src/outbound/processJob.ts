@@ -25,7 +25,7 @@ import { decodeQueueMessage, MAX_SCHEDULE_MS, parseJob, peekJobId, toEnvelope, t
 import { MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../core/outgoing';
 import type { RateLimiter } from '../core/rateLimiter';
 import { mergeReference, type ConversationReference } from '../core/reference';
-import { CourierError, JobValidationError } from '../errors';
+import { CourierError, JobValidationError, StorageUnavailableError } from '../errors';
 import type { Logger } from '../log';
 import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
@@ -35,6 +35,9 @@ import { fanOut } from './fanOut';
 
 /** Longest rate-limit wait spent in process; longer waits put the job back on the queue. */
 export const MAX_INLINE_WAIT_MS = 2_000;
+/** A claim lasts three connector timeouts (connect, headers, body) and a margin. */
+const leaseFor = (deps: SenderDeps): number => deps.config.connectorTimeoutMs * 3 + 15_000;
+
 /** How soon a job whose id another worker holds is looked at again. */
 export const BUSY_RECHECK_MS = 2_000;
 
@@ -298,7 +301,7 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
   }
 
   // Claim the job id: at most once across redeliveries and instances.
-  const leaseMs = deps.config.connectorTimeoutMs * 3 + 15_000;
+  const leaseMs = leaseFor(deps);
   const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs, known });
   if (claim.kind === 'done') {
     ctx.log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
@@ -349,6 +352,25 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
     }
   }
   return record(job, ctx, deps, { decision, claimed, attempts, ambiguous: claim.ambiguous, ...(httpStatus === undefined ? {} : { httpStatus }), conversationId, ...(target === undefined ? {} : { target }) });
+}
+
+/**
+ * Teams has the message: recording that is what keeps the job from being sent again. A storage
+ * hiccup here would otherwise throw, the host would redeliver, and the job would be sent a second
+ * time after its lease (the ambiguous window). Keep trying for up to half the lease first.
+ */
+async function persistDelivered(deps: SenderDeps, ctx: JobContext, write: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + leaseFor(deps) / 2;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 4_000)) {
+    try {
+      await write();
+      return;
+    } catch (err) {
+      if (!(err instanceof StorageUnavailableError) || Date.now() + delay > deadline) throw err;
+      ctx.log.warn('job.sentRecordRetry', { reason: err.message, delayMs: delay });
+      await deps.sleep(delay);
+    }
+  }
 }
 
 /** Takes a rate-limit slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
@@ -434,7 +456,7 @@ async function record(
   const conversationId = outcome.conversationId === '' ? undefined : outcome.conversationId;
   switch (decision.kind) {
     case 'sent': {
-      await deps.deliveries.finish(job.id, claimed.etag, { status: 'sent', ...(conversationId === undefined ? {} : { conversationId }), ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now, claimed.record);
+      await persistDelivered(deps, ctx, () => deps.deliveries.finish(job.id, claimed.etag, { status: 'sent', ...(conversationId === undefined ? {} : { conversationId }), ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...(httpStatus === undefined ? {} : { httpStatus }) }, now, claimed.record));
       if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
       ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: outcome.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime() });
       return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: outcome.ambiguous };

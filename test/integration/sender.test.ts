@@ -10,6 +10,7 @@ import { Faults, fixtureActivity, loadTestCertificate } from '../../host/emulato
 import { toTableKey } from '../../src/core/tableKeys';
 import { processJobMessage } from '../../src/outbound/processJob';
 import { TABLES } from '../../src/store/tables';
+import { StorageUnavailableError } from '../../src/errors';
 import { APP_ID, USER_TENANT, useSenderEnv } from '../helpers/senderEnv';
 
 const env = useSenderEnv();
@@ -381,6 +382,27 @@ describe('rate limits', () => {
     expect(deliveriesTo(conversationId)).toHaveLength(12);
     expect(e.connector.stats.throttled).toBe(throttledBefore);
     expect(results.filter((r) => r.status === 'sent')).toHaveLength(12);
+  });
+
+  it('a storage hiccup right after Teams accepted does not cause a second send', async () => {
+    const e = env();
+    const { conversationId } = await personalChat();
+    let failures = 2;
+    const deliveries = {
+      ...e.deliveries,
+      finish: async (...args: Parameters<typeof e.deliveries.finish>) => {
+        if (args[2].status === 'sent' && failures > 0) {
+          failures -= 1;
+          throw new StorageUnavailableError('Table Storage unavailable during updateEntity (test)');
+        }
+        return e.deliveries.finish(...args);
+      },
+    };
+    const result = await processJobMessage({ id: 'job-hiccup', to: { conversationId }, text: 'once' }, { messageId: 'm', dequeueCount: 1 }, e.deps({ deliveries, sleep: async () => undefined }));
+    expect(result).toMatchObject({ status: 'sent' });
+    expect(failures).toBe(0);
+    expect(await e.deliveries.get('job-hiccup')).toMatchObject({ status: 'sent' });
+    expect(deliveriesTo(conversationId)).toHaveLength(1);
   });
 
   it('a job processed while another worker holds its lease is put back, not sent', async () => {
