@@ -58,7 +58,10 @@ export interface StartHostOptions {
   readonly maxRequestBodyBytes?: number;
   /** How long close() waits for running invocations, in ms. Default 30 000. */
   readonly drainTimeoutMs?: number;
-  /** Lease (visibility) of a dequeued message, renewed at half, in ms (whole seconds). Default 600 000 like the host. */
+  /**
+   * Lease (visibility) of a dequeued message, renewed at half, in ms (whole seconds). Default: the
+   * host-only setting `HOST_QUEUE_MESSAGE_LEASE_SECONDS`, then 600 000 like the host.
+   */
   readonly queueMessageLeaseMs?: number;
   /** Status for a known route with a method it does not allow. Default 405 (the real host answers 404). */
   readonly methodNotAllowedStatus?: 404 | 405;
@@ -118,6 +121,16 @@ function parsePort(raw: string | undefined, name: string): number | undefined {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HostConfigError(`${name} must be a port number (got "${raw}")`);
   return port;
+}
+
+/** `HOST_QUEUE_MESSAGE_LEASE_SECONDS`: whole seconds, at least 1; in ms. */
+function parseLeaseSeconds(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
+    throw new HostConfigError(`HOST_QUEUE_MESSAGE_LEASE_SECONDS must be a whole number of seconds, at least 1 (got "${raw}")`);
+  }
+  return seconds * 1000;
 }
 
 /** Forgets modules of an app that was loaded before in this process, so a new host gets fresh state. */
@@ -339,7 +352,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     for (const issue of indexed.warnings) log.warn('function.warning', { function: issue.name, detail: issue.message });
     for (const name of indexed.disabled) log.info('function.disabled', { function: name });
 
-    const leaseMs = options.queueMessageLeaseMs;
+    const leaseMs = options.queueMessageLeaseMs ?? parseLeaseSeconds(settings.HOST_QUEUE_MESSAGE_LEASE_SECONDS);
     const listeners: QueueListener[] = [];
     for (const q of indexed.queue) {
       const poisonName = poisonQueueNameFor(q.target.queueName);

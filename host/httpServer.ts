@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describeError, type InvocationOutcome, type RegisteredFunction } from './functionsCore';
 import type { HostLogger } from './log';
 import { decodePath, matchRoute, type CompiledRoute } from './routes';
@@ -181,6 +182,13 @@ export class FunctionsHttpServer {
           this.#inFlight--;
           if (this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
         });
+    });
+    // Node closes a CONNECT request's connection without a word unless someone listens; the host
+    // is no proxy, so it answers like any method it does not serve.
+    this.#server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      options.log.info('http.request', { method: 'CONNECT', path: req.url ?? '', status: 405, durationMs: 0 });
     });
   }
 

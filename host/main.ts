@@ -3,6 +3,7 @@
  * `func start` (which cannot be installed here).
  *
  * Environment: PORT (default 7071), HOST (default 127.0.0.1), HOST_LOG_LEVEL (debug|info|warning|error),
+ * HOST_QUEUE_MESSAGE_LEASE_SECONDS (lease of a dequeued message; default 600),
  * plus the app settings (local.settings.json `Values`; the environment wins). With
  * AzureWebJobsStorage=UseDevelopmentStorage=true and nothing on 127.0.0.1:10000-10002, Azurite is
  * started with its data in ./.azurite. With no MicrosoftAppId, the local Bot Connector emulator

@@ -136,13 +136,32 @@ export function toQueueTriggerMetadata(message: QueueMessageView, functionName: 
   } catch {
     payload = undefined;
   }
-  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) {
+  // The host reads binding data with Json.NET, whose MaxDepth is 64: a deeper payload is not JSON to
+  // it, so nothing is merged (and nothing here recurses through a payload nested thousands deep).
+  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload) && jsonDepthAtMost(payload, MAX_BINDING_DATA_DEPTH)) {
     for (const [key, value] of Object.entries(payload)) {
+      // Own keys only, as data: a "__proto__" key must not become the object's prototype.
       const existing = Object.keys(metadata).find((k) => k.toLowerCase() === key.toLowerCase());
-      metadata[existing ?? key] = toTypedValue(value);
+      Object.defineProperty(metadata, existing ?? key, { value: toTypedValue(value), enumerable: true, writable: true, configurable: true });
     }
   }
   return metadata;
+}
+
+/** Json.NET's default JsonReader.MaxDepth. */
+export const MAX_BINDING_DATA_DEPTH = 64;
+
+/** Whether a parsed JSON value nests at most `max` levels deep (iterative: safe on any input). */
+export function jsonDepthAtMost(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let visited = 0; stack.length > 0; visited += 1) {
+    if (visited > 1_000_000) return false;
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > max) return false;
+    for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return true;
 }
 
 export type QueueInvoker = (request: RpcInvocationRequest & { invocationId: string }) => Promise<InvocationOutcome>;

@@ -51,25 +51,66 @@ function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function toAccount(value: unknown): ChannelAccount | undefined {
+/**
+ * Limits on what is stored from an activity. Table Storage refuses a string property over 64 KiB
+ * (32 K UTF-16 units) and any key or URL with a lone surrogate, and such a refusal must not become
+ * a 5xx: the Bot Connector would retry it for ever. Teams' own values are far shorter.
+ */
+export const MAX_ID_LENGTH = 1024;
+/** Display names are shown, never looked up: a longer one is cut, not refused. */
+export const MAX_NAME_LENGTH = 256;
+/** A locale is a BCP 47 tag; anything longer is not one and is ignored. */
+export const MAX_LOCALE_LENGTH = 64;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** An id or URL that is stored and looked up: refused (400) when it is not well-formed or too long. */
+function idString(value: unknown, field: string): string | undefined {
+  const text = optionalString(value);
+  if (text === undefined) return undefined;
+  if (LONE_SURROGATE.test(text)) throw new BadRequestError(`"${field}" is not well-formed Unicode.`);
+  if (text.length > MAX_ID_LENGTH) throw new BadRequestError(`"${field}" is too long.`);
+  return text;
+}
+
+/** A display name: lone surrogates replaced, cut to MAX_NAME_LENGTH (never inside a surrogate pair). */
+function nameString(value: unknown): string | undefined {
+  const text = optionalString(value);
+  if (text === undefined) return undefined;
+  let name = text.replace(LONE_SURROGATES, '\uFFFD');
+  if (name.length > MAX_NAME_LENGTH) {
+    name = name.slice(0, MAX_NAME_LENGTH);
+    if (/[\uD800-\uDBFF]$/.test(name)) name = name.slice(0, -1);
+  }
+  return name;
+}
+
+function localeString(value: unknown): string | undefined {
+  const text = optionalString(value);
+  return text !== undefined && text.length <= MAX_LOCALE_LENGTH && /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/.test(text) ? text : undefined;
+}
+
+function toAccount(value: unknown, field: string): ChannelAccount | undefined {
   if (!isObject(value)) return undefined;
-  const id = optionalString(value.id);
+  const id = idString(value.id, `${field}.id`);
   if (id === undefined) return undefined;
-  const name = optionalString(value.name);
-  const aadObjectId = optionalString(value.aadObjectId);
+  const name = nameString(value.name);
+  const aadObjectId = idString(value.aadObjectId, `${field}.aadObjectId`);
+  if (aadObjectId !== undefined) assertKeyable(aadObjectId, `${field}.aadObjectId`);
   return { id, ...(name === undefined ? {} : { name }), ...(aadObjectId === undefined ? {} : { aadObjectId }) };
 }
 
-function toAccounts(value: unknown): ChannelAccount[] {
+function toAccounts(value: unknown, field: string): ChannelAccount[] {
   if (!Array.isArray(value)) return [];
-  return value.map(toAccount).filter((a): a is ChannelAccount => a !== undefined);
+  return value.map((entry, i) => toAccount(entry, `${field}[${i}]`)).filter((a): a is ChannelAccount => a !== undefined);
 }
 
-function toIdName(value: unknown): { id: string; name?: string } | undefined {
+function toIdName(value: unknown, field: string): { id: string; name?: string } | undefined {
   if (!isObject(value)) return undefined;
-  const id = optionalString(value.id);
+  const id = idString(value.id, `${field}.id`);
   if (id === undefined) return undefined;
-  const name = optionalString(value.name);
+  const name = nameString(value.name);
   return { id, ...(name === undefined ? {} : { name }) };
 }
 
@@ -90,33 +131,33 @@ export function parseActivity(body: unknown): InboundActivity {
   if (!isObject(body)) throw new BadRequestError('The activity must be a JSON object.');
   const type = optionalString(body.type);
   if (type === undefined) throw new BadRequestError('The activity has no "type".');
-  const serviceUrl = optionalString(body.serviceUrl);
+  const serviceUrl = idString(body.serviceUrl, 'serviceUrl');
   if (serviceUrl === undefined) throw new BadRequestError('The activity has no "serviceUrl".');
   const conversationRaw = body.conversation;
-  const conversationId = isObject(conversationRaw) ? optionalString(conversationRaw.id) : undefined;
+  const conversationId = isObject(conversationRaw) ? idString(conversationRaw.id, 'conversation.id') : undefined;
   if (!isObject(conversationRaw) || conversationId === undefined) throw new BadRequestError('The activity has no "conversation.id".');
 
   assertKeyable(conversationId, 'conversation.id');
   const channelDataRaw = isObject(body.channelData) ? body.channelData : {};
-  const team = toIdName(channelDataRaw.team);
-  const aadGroupId = isObject(channelDataRaw.team) ? optionalString(channelDataRaw.team.aadGroupId) : undefined;
-  const channel = toIdName(channelDataRaw.channel);
-  const channelDataTenant = isObject(channelDataRaw.tenant) ? optionalString(channelDataRaw.tenant.id) : undefined;
+  const team = toIdName(channelDataRaw.team, 'channelData.team');
+  const aadGroupId = isObject(channelDataRaw.team) ? idString(channelDataRaw.team.aadGroupId, 'channelData.team.aadGroupId') : undefined;
+  const channel = toIdName(channelDataRaw.channel, 'channelData.channel');
+  const channelDataTenant = isObject(channelDataRaw.tenant) ? idString(channelDataRaw.tenant.id, 'channelData.tenant.id') : undefined;
+  const conversationTenant = idString(conversationRaw.tenantId, 'conversation.tenantId');
 
   for (const [field, value] of [
-    ['conversation.tenantId', isObject(conversationRaw) ? conversationRaw.tenantId : undefined],
+    ['conversation.tenantId', conversationTenant],
     ['channelData.tenant.id', channelDataTenant],
-    ['from.aadObjectId', isObject(body.from) ? body.from.aadObjectId : undefined],
   ] as const) {
-    if (typeof value === 'string') assertKeyable(value, field);
+    if (value !== undefined) assertKeyable(value, field);
   }
 
   const conversation = {
     id: conversationId,
     conversationType: optionalString(conversationRaw.conversationType),
-    tenantId: optionalString(conversationRaw.tenantId),
+    tenantId: conversationTenant,
     isGroup: conversationRaw.isGroup === true,
-    name: optionalString(conversationRaw.name),
+    name: nameString(conversationRaw.name),
   };
 
   return {
@@ -125,12 +166,12 @@ export function parseActivity(body: unknown): InboundActivity {
     channelId: optionalString(body.channelId) ?? '',
     serviceUrl,
     conversation,
-    from: toAccount(body.from),
-    recipient: toAccount(body.recipient),
-    membersAdded: toAccounts(body.membersAdded),
-    membersRemoved: toAccounts(body.membersRemoved),
+    from: toAccount(body.from, 'from'),
+    recipient: toAccount(body.recipient, 'recipient'),
+    membersAdded: toAccounts(body.membersAdded, 'membersAdded'),
+    membersRemoved: toAccounts(body.membersRemoved, 'membersRemoved'),
     action: optionalString(body.action),
-    locale: optionalString(body.locale),
+    locale: localeString(body.locale),
     channelData: {
       eventType: optionalString(channelDataRaw.eventType),
       tenantId: channelDataTenant,
