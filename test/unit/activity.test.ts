@@ -29,6 +29,15 @@ describe('parseActivity', () => {
     expect(() => parseActivity(body)).toThrow(message);
   });
 
+  it('refuses ids that are not well-formed or too long, naming the field; cuts long names', () => {
+    const base = { type: 'message', serviceUrl: 'https://s/', conversation: { id: 'a:1' } };
+    expect(() => parseActivity({ ...base, from: { id: '29:u', aadObjectId: 'x\uD800' } })).toThrow('"from.aadObjectId" is not well-formed Unicode.');
+    expect(() => parseActivity({ ...base, serviceUrl: `https://s/${'x'.repeat(2000)}` })).toThrow('"serviceUrl" is too long.');
+    const activity = parseActivity({ ...base, from: { id: '29:u', name: `${'n'.repeat(300)}\uD800` }, locale: 'x'.repeat(100) });
+    expect(activity.from?.name).toHaveLength(256);
+    expect(activity.locale).toBeUndefined();
+  });
+
   it('ignores fields it does not know, and does not trip on __proto__ keys', () => {
     const body = JSON.parse('{"type":"message","serviceUrl":"https://s/","conversation":{"id":"a:1","__proto__":{"polluted":1}},"__proto__":{"x":1},"somethingNew":[1,2]}');
     const activity = parseActivity(body);

@@ -25,4 +25,14 @@ describe('toTableKey', () => {
     expect(() => toTableKey('x'.repeat(MAX_KEY_LENGTH + 1))).toThrow(RangeError);
     expect(toTableKey('x'.repeat(MAX_KEY_LENGTH))).toHaveLength(MAX_KEY_LENGTH);
   });
+
+  it('escapes lone surrogates reversibly, so any JavaScript string makes a valid key', () => {
+    const lone = 'a:\uD800x\uDC00y';
+    const key = toTableKey(lone);
+    expect(key).toBe('a:%uD800x%uDC00y');
+    expect(() => encodeURIComponent(key)).not.toThrow();
+    expect(fromTableKey(key)).toBe(lone);
+    expect(toTableKey('pair \uD83D\uDE00')).toBe('pair \uD83D\uDE00');
+  });
 });
+
