@@ -8,6 +8,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { Config } from './config';
 import type { ChannelTokenVerifier } from './auth/verifyChannelToken';
 import type { ConversationStore } from './store/conversationStore';
+import type { Logger } from './log';
+import type { SenderDeps } from './outbound/processJob';
 import type { TableClient } from './store/tableClients';
 import { TABLES } from './store/tables';
 
@@ -21,31 +23,11 @@ export function getConfig(): Config {
   return config;
 }
 
-/** For tests and the local host: forget everything built so far. */
-export function resetRuntime(): void {
-  config = undefined;
-  storageCredential = undefined;
-  tables.clear();
-  conversationStore = undefined;
-  verifier = undefined;
-  for (const reset of resetHooks) reset();
-}
-
-const resetHooks: (() => void)[] = [];
-/** Lets lazily-loaded parts of the root register their own reset. */
-export function onReset(reset: () => void): void {
-  resetHooks.push(reset);
-}
-
 let storageCredential: TokenCredential | undefined;
 function getStorageCredential(): TokenCredential {
   if (storageCredential === undefined) {
-    const storage = getConfig().storage;
-    const identity = require('@azure/identity') as typeof import('@azure/identity');
-    storageCredential =
-      storage.kind === 'identity' && storage.credential === 'managedidentity'
-        ? new identity.ManagedIdentityCredential(storage.clientId === undefined ? {} : { clientId: storage.clientId })
-        : new identity.DefaultAzureCredential();
+    const { createStorageCredential } = require('./store/storageCredential') as typeof import('./store/storageCredential');
+    storageCredential = createStorageCredential(getConfig().storage);
   }
   return storageCredential;
 }
@@ -90,27 +72,11 @@ export function getChannelTokenVerifier(): ChannelTokenVerifier {
 
 // ---- Outbound -------------------------------------------------------------------------------
 
-import type { SenderDeps } from './outbound/processJob';
-import type { Logger } from './log';
-
-interface SenderParts {
-  readonly deliveries: SenderDeps['deliveries'];
-  readonly queue: SenderDeps['queue'];
-  readonly connector: SenderDeps['connector'];
-  readonly tokens: SenderDeps['tokens'];
-  readonly limiter: SenderDeps['limiter'];
-}
+/** What only sending needs: the bot token, the Connector client, this instance's rate limiter. */
+type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'limiter'>;
 
 let senderParts: SenderParts | undefined;
 let jobQueue: SenderDeps['queue'] | undefined;
-onReset(() => {
-  const parts = senderParts;
-  senderParts = undefined;
-  jobQueue = undefined;
-  deliveryStore = undefined;
-  void parts?.connector.close();
-});
-
 let deliveryStore: SenderDeps['deliveries'] | undefined;
 function getDeliveryStore(): SenderDeps['deliveries'] {
   if (deliveryStore === undefined) {
@@ -143,8 +109,6 @@ function getSenderParts(): SenderParts {
     const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(outbound), scope: outbound.oauthScope });
     senderParts = {
       tokens,
-      deliveries: getDeliveryStore(),
-      queue: getJobQueue(),
       connector: createConnectorClient({
         trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
         getToken: () => tokens.getToken(),
@@ -176,6 +140,8 @@ export function getSenderDeps(log: Logger): SenderDeps {
   const conversationsTable = getTableClient(TABLES.conversations);
   return {
     ...getSenderParts(),
+    deliveries: getDeliveryStore(),
+    queue: getJobQueue(),
     conversations: getConversationStore(),
     listConversations: (filter, page) => listConversations(conversationsTable, filter, page),
     config: outbound,
@@ -184,4 +150,18 @@ export function getSenderDeps(log: Logger): SenderDeps {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log,
   };
+}
+
+/** For tests and benchmarks: forget everything built so far (and close the Connector client). */
+export function resetRuntime(): void {
+  const connector = senderParts?.connector;
+  config = undefined;
+  storageCredential = undefined;
+  tables.clear();
+  conversationStore = undefined;
+  verifier = undefined;
+  senderParts = undefined;
+  jobQueue = undefined;
+  deliveryStore = undefined;
+  void connector?.close();
 }

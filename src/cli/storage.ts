@@ -12,6 +12,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { QueueClient } from '@azure/storage-queue';
 import { createDeliveryStore, type DeliveryStore } from '../store/deliveryStore';
 import { createQueueClient } from '../store/jobQueue';
+import { createStorageCredential } from '../store/storageCredential';
 import { createTableClient, statusOf, type TableClient } from '../store/tableClients';
 import { TABLES } from '../store/tables';
 import type { CliSettings } from './settings';
@@ -26,17 +27,7 @@ export interface CliStorage {
 
 export function createCliStorage(settings: CliSettings): CliStorage {
   let credential: TokenCredential | undefined;
-  const getCredential = (): TokenCredential => {
-    if (credential === undefined) {
-      const storage = settings.storage;
-      const identity = require('@azure/identity') as typeof import('@azure/identity');
-      credential =
-        storage.kind === 'identity' && storage.credential === 'managedidentity'
-          ? new identity.ManagedIdentityCredential(storage.clientId === undefined ? {} : { clientId: storage.clientId })
-          : new identity.DefaultAzureCredential();
-    }
-    return credential;
-  };
+  const getCredential = (): TokenCredential => (credential ??= createStorageCredential(settings.storage));
 
   let deliveries: DeliveryStore | undefined;
   let conversations: TableClient | undefined;

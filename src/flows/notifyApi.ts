@@ -8,7 +8,7 @@ import { MAX_JOB_ID_LENGTH, MAX_SCHEDULE_MS, parseJob, toEnvelope, type Job } fr
 import { BadRequestError, JobValidationError, StorageUnavailableError, type Problem } from '../errors';
 import { readBodyCapped, type MessagesRequest, type MessagesResponse } from '../inbound/handleMessages';
 import type { Logger } from '../log';
-import type { DeliveryStore, JobKind } from '../store/deliveryStore';
+import type { DeliveryStore } from '../store/deliveryStore';
 import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes, type JobQueue } from '../store/jobQueue';
 import { toStatusView } from './statusView';
 
@@ -34,10 +34,6 @@ function statusUrl(requestUrl: string, id: string): string {
   const code = new URL(requestUrl).searchParams.get('code');
   if (code !== null) url.searchParams.set('code', code);
   return url.toString();
-}
-
-function kindOf(job: Job): JobKind {
-  return job.kind;
 }
 
 function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
@@ -109,7 +105,7 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
     const delayOf = (job: Job): number => Math.max(0, (job.notBefore?.getTime() ?? 0) - now.getTime());
     if (!Array.isArray(body)) {
       const [{ job, body: jobBody }] = validated.jobs as [{ job: Job; body: Record<string, unknown> }];
-      const created = await deps.deliveries.createPending(job.id, { kind: kindOf(job), ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, now);
+      const created = await deps.deliveries.createPending(job.id, { kind: job.kind, ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, now);
       // A repeated submission of the same id is accepted again and queued nothing new.
       if (created) await deps.queue.requeue(JSON.stringify(jobBody), delayOf(job));
       const location = statusUrl(request.url, job.id);
@@ -122,7 +118,7 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
     await deps.deliveries.createPending(batchId, { kind: 'batch', total: validated.jobs.length, fanOutComplete: true }, now);
     await deps.deliveries.addChildren(batchId, validated.jobs.map((j) => j.job.id));
     for (const { job, body: jobBody } of validated.jobs) {
-      const created = await deps.deliveries.createPending(job.id, { kind: kindOf(job), parentId: batchId, ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, now);
+      const created = await deps.deliveries.createPending(job.id, { kind: job.kind, parentId: batchId, ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, now);
       if (created) {
         await deps.queue.requeue(toEnvelope(jobBody, { jobId: job.id, deferrals: 0, parentId: batchId }), delayOf(job));
         continue;
