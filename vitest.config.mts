@@ -1,17 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
-
-// Local HTTPS stubs (OpenID metadata, Entra token endpoint, Bot Connector) use a test-only
-// self-signed certificate. Node reads NODE_EXTRA_CA_CERTS when a process starts, so it is set here,
-// before vitest forks its workers, and inherited by every child process the tests start. It is set
-// unconditionally: machines often point it at the system bundle already, which tests do not need.
-process.env.NODE_EXTRA_CA_CERTS = fileURLToPath(new URL('./host/emulator/certs/localhost.crt', import.meta.url));
 
 // `npm run test:chaos` = `vitest run --mode chaos test/chaos`: the chaos suite at full size.
 // (A mode instead of `CHAOS_SIZE=full vitest …` keeps the script working in every shell.)
 export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
+    // Makes the emulator's localhost certificate (once per machine) and points NODE_EXTRA_CA_CERTS at it.
+    globalSetup: ['test/host/globalSetup.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -32,9 +32,9 @@ import { TABLES } from '../src/store/tables';
 import {
   BASELINE_DIR,
   BENCH_DIST,
-  EMULATOR_CERT,
   REPO_ROOT,
   cpuMsSince,
+  emulatorCertPath,
   fmt,
   fmtInt,
   installLoopbackGuard,
@@ -183,7 +183,7 @@ function child(options: Parameters<typeof startChild>[0]): ChildHandle {
 
 /** Environment for children that talk to the HTTPS stubs: trust their self-signed certificate, and only that. */
 function stubClientEnv(): Record<string, string | undefined> {
-  return { NODE_EXTRA_CA_CERTS: EMULATOR_CERT, NODE_OPTIONS: undefined };
+  return { NODE_EXTRA_CA_CERTS: emulatorCertPath(), NODE_OPTIONS: undefined };
 }
 
 function captureActivity(prefix: string, i: number, serviceUrl: string, salt: number, text: string): Record<string, unknown> {

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { startAzurite, type AzuriteInstance } from './azurite';
 import { findFiles, hasMagic } from './glob';
 import { FunctionsCore, describeError, installCoreModule, type InvocationOutcome, type RegisteredFunction } from './functionsCore';
-import { FunctionsHttpServer, type HttpDispatcher } from './httpServer';
+import { FunctionsHttpServer, type HttpDispatcher, type HttpFunction } from './httpServer';
 import { indexFunctions, type FunctionIssue, type IndexedFunctions, type QueueTarget } from './indexing';
 import { createLogger, parseLogLevel, type HostLogger, type LogLevel } from './log';
 import { QueueClients, flushQueueOutputs } from './queueClients';
@@ -41,8 +41,13 @@ export interface StartHostOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** TCP port; 0 picks a free one. Default: `PORT`, then local.settings.json `Host.LocalHttpPort`, then 7071. */
   readonly port?: number;
-  /** Listen address. Default: `HOST`, then 127.0.0.1. */
+  /**
+   * Listen address. Default: `HOST`, then 127.0.0.1. Anything but a loopback address needs
+   * `allowRemote`: the local host checks no function keys.
+   */
   readonly host?: string;
+  /** Allow a non-loopback `host` (e.g. 0.0.0.0). Default: the host-only setting `HOST_ALLOW_REMOTE=true`, else false. */
+  readonly allowRemote?: boolean;
   /** Receives every log line. Default `console.log`. */
   readonly log?: (line: string) => void;
   /** Minimum level of host and function logs. Default: `HOST_LOG_LEVEL`, then host.json `logging.logLevel.default`, then info. */
@@ -78,6 +83,12 @@ export interface HostFunctionInfo {
   readonly queueName?: string;
 }
 
+/** Why a host stopped. */
+export type HostStop =
+  | { readonly reason: 'closed' }
+  /** Like the real host's WebScriptHostExceptionHandler: a storage error the queue extension does not handle stops the host. */
+  | { readonly reason: 'unhandledException'; readonly error: unknown };
+
 export interface RunningHost {
   /** `http://<host>:<port>`, without a trailing slash. */
   readonly url: string;
@@ -85,6 +96,8 @@ export interface RunningHost {
   readonly functions: readonly HostFunctionInfo[];
   /** Functions that failed indexing and do not run. */
   readonly functionErrors: readonly FunctionIssue[];
+  /** Settles once the host has stopped: after close(), or by itself after an unhandled exception. */
+  readonly stopped: Promise<HostStop>;
   /** Stops taking work, drains, runs appTerminate hooks, stops Azurite/emulator it started, restores process.env. */
   close(): Promise<void>;
 }
@@ -101,6 +114,58 @@ interface EmulatorHandle {
 
 interface EmulatorModule {
   startEmulator(opts: { appBaseUrl: string; log: (line: string) => void }): Promise<EmulatorHandle>;
+  loadTestCertificate(): { cert: string; certPath: string };
+  trustCertificateInProcess(cert: string): (() => void) | undefined;
+}
+
+/** The real host's words when its exception handler stops it (WebScriptHostExceptionHandler.OnUnhandledExceptionAsync). */
+export const UNHANDLED_EXCEPTION_MESSAGE = 'An unhandled exception has occurred. Host is shutting down.';
+
+/** Whether `host` only reaches this machine: localhost, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return net.isIPv4(v4) && v4.startsWith('127.');
+}
+
+/**
+ * Whether this process's default TLS settings (what fetch, undici and node:https use without a `ca`
+ * option) accept the server at `url`: undefined if so, else the TLS error code.
+ */
+export function tlsTrustProblem(url: string, timeoutMs = 5_000): Promise<string | undefined> {
+  const { hostname, port } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port: Number(port || 443), ...(net.isIP(host) ? {} : { servername: host }) });
+    const done = (problem: string | undefined): void => {
+      socket.destroy();
+      resolve(problem);
+    };
+    socket.setTimeout(timeoutMs, () => done('ETIMEDOUT'));
+    socket.once('secureConnect', () => done(undefined));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+  });
+}
+
+/** `HOST_ALLOW_REMOTE`: true/false (1/0); unset means false. */
+function parseAllowRemote(raw: string | undefined): boolean {
+  const value = raw?.trim().toLowerCase() ?? '';
+  if (value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new HostConfigError(`HOST_ALLOW_REMOTE must be true or false (got "${raw}")`);
+}
+
+/**
+ * HTTP functions whose key the real host would check (authLevel function or admin; a binding without
+ * authLevel defaults to function, WebJobsCoreScriptBindingProvider). The local host checks none.
+ */
+function keyedFunctions(http: readonly HttpFunction[]): string[] {
+  return http.flatMap(({ fn }) => {
+    const trigger = Object.values(fn.metadata.bindings).find((b) => b.type?.toLowerCase() === 'httptrigger');
+    const level = typeof trigger?.authLevel === 'string' && trigger.authLevel.trim() !== '' ? trigger.authLevel.trim().toLowerCase() : 'function';
+    return level === 'anonymous' ? [] : [`${fn.name}(${level})`];
+  });
 }
 
 function isListening(host: string, port: number, timeoutMs = 500): Promise<boolean> {
@@ -180,16 +245,7 @@ function loadEntryPoints(rootDir: string, core: FunctionsCore, log: HostLogger):
   return files;
 }
 
-function findEmulatorCert(rootDir: string): string | undefined {
-  const candidates = [
-    path.join(rootDir, 'host', 'emulator', 'certs', 'localhost.crt'),
-    path.resolve(__dirname, '..', '..', 'host', 'emulator', 'certs', 'localhost.crt'),
-    path.join(__dirname, 'emulator', 'certs', 'localhost.crt'),
-  ];
-  return candidates.find((file) => existsSync(file));
-}
-
-async function startEmulatorIfNeeded(rootDir: string, appBaseUrl: string, settings: Settings, log: HostLogger, sink: (line: string) => void): Promise<EmulatorHandle | undefined> {
+async function startEmulatorIfNeeded(appBaseUrl: string, settings: Settings, log: HostLogger, sink: (line: string) => void): Promise<EmulatorHandle | undefined> {
   if (settings.MicrosoftAppId?.trim()) return undefined;
   // index.js when compiled (npm start), index.ts under vitest; import() works for both.
   const modulePath = ['index.js', 'index.ts'].map((file) => path.join(__dirname, 'emulator', file)).find((file) => existsSync(file));
@@ -200,16 +256,47 @@ async function startEmulatorIfNeeded(rootDir: string, appBaseUrl: string, settin
     return undefined;
   }
   const loaded = (await import(pathToFileURL(modulePath).href)) as Partial<EmulatorModule> & { default?: Partial<EmulatorModule> };
-  const startEmulator = loaded.startEmulator ?? loaded.default?.startEmulator;
-  if (typeof startEmulator !== 'function') throw new HostConfigError(`${modulePath} does not export startEmulator()`);
-  const cert = findEmulatorCert(rootDir);
-  if (!cert) throw new HostConfigError('host/emulator/certs/localhost.crt not found; the emulator needs it trusted');
-  if (typeof tls.setDefaultCACertificates === 'function') {
-    tls.setDefaultCACertificates([...tls.getCACertificates('default'), readFileSync(cert, 'utf8')]);
-  } else {
-    log.warn('emulator.caNotTrusted', { detail: `Node ${process.version} lacks tls.setDefaultCACertificates (>= 22.19); set NODE_EXTRA_CA_CERTS=${cert}` });
+  const emulator = { ...loaded.default, ...loaded };
+  const { startEmulator, loadTestCertificate, trustCertificateInProcess } = emulator;
+  if (typeof startEmulator !== 'function' || typeof loadTestCertificate !== 'function' || typeof trustCertificateInProcess !== 'function') {
+    throw new HostConfigError(`${modulePath} does not export startEmulator(), loadTestCertificate() and trustCertificateInProcess()`);
   }
-  const handle = await startEmulator({ appBaseUrl, log: (line) => sink(line) });
+  const started = await startEmulator({ appBaseUrl, log: (line) => sink(line) });
+  // The app builds its own clients without a `ca` option (global fetch for the OpenID keys, an undici
+  // Agent for the Connector, @azure/identity for tokens), and they run in this process: the only way
+  // to reach all three is this process's default CA list. Emulator mode only, undone by close(); the
+  // certificate is a loopback-only leaf (CA:FALSE), so it vouches for nothing else.
+  let release: (() => void) | undefined;
+  try {
+    const { cert, certPath } = loadTestCertificate();
+    release = trustCertificateInProcess(cert);
+    // Checked, not assumed: Node lacks tls.setDefaultCACertificates before 22.19, and a certificate
+    // already trusted under the same subject name (say, in NODE_EXTRA_CA_CERTS) can shadow this one.
+    const probe = started.settings.BOT_OPENID_METADATA_URL;
+    const problem = probe === undefined ? undefined : await tlsTrustProblem(probe);
+    if (problem !== undefined) {
+      const extra = process.env.NODE_EXTRA_CA_CERTS;
+      const why = !release
+        ? ` (Node ${process.version} lacks tls.setDefaultCACertificates, added in 22.19)`
+        : extra
+          ? ` (NODE_EXTRA_CA_CERTS=${extra} may hold a certificate with the same name)`
+          : '';
+      throw new HostConfigError(
+        `The app could not reach the emulator over TLS (${problem}): this process does not trust ${certPath}${why}. Start with NODE_EXTRA_CA_CERTS=${certPath}, or set MicrosoftAppId to use a real bot.`,
+      );
+    }
+  } catch (error) {
+    release?.();
+    await started.close();
+    throw error;
+  }
+  const handle: EmulatorHandle = {
+    settings: started.settings,
+    close: async () => {
+      release?.();
+      await started.close();
+    },
+  };
   const bar = '='.repeat(72);
   log.raw(bar);
   log.raw('  EMULATOR MODE — local only. No MicrosoftAppId is set, so a local Bot Connector emulator');
@@ -313,6 +400,16 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
       });
     };
     const listenHost = options.host ?? (settings.HOST?.trim() || '127.0.0.1');
+    // Nothing here checks a function key, and emulator mode serves a token issuer: listening beyond
+    // loopback must be asked for. (func start defaults to 127.0.0.1 too, `--address`.)
+    if (!isLoopbackHost(listenHost)) {
+      if (!(options.allowRemote ?? parseAllowRemote(settings.HOST_ALLOW_REMOTE))) {
+        throw new HostConfigError(
+          `HOST=${listenHost} is not a loopback address. The local host checks no function keys, so anyone who can reach it can call every function. Set HOST_ALLOW_REMOTE=true to listen there anyway, or leave HOST unset (127.0.0.1).`,
+        );
+      }
+      log.warn('host.remote', { host: listenHost, detail: 'HOST_ALLOW_REMOTE=true: reachable beyond this machine, and no function keys are checked' });
+    }
     const port = options.port ?? parsePort(settings.PORT, 'PORT') ?? local.localHttpPort ?? DEFAULT_PORT;
     const server = new FunctionsHttpServer({
       host: listenHost,
@@ -329,7 +426,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
 
     // 5. Bot Connector emulator (main only), merged into the settings before the app loads.
     if (options.emulator === 'auto') {
-      const emulator = await startEmulatorIfNeeded(rootDir, url, settings, log, sink);
+      const emulator = await startEmulatorIfNeeded(url, settings, log, sink);
       if (emulator) {
         cleanups.push(() => emulator.close());
         for (const [key, value] of Object.entries(emulator.settings)) envScope.set(key, value);
@@ -352,6 +449,28 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     for (const issue of indexed.warnings) log.warn('function.warning', { function: issue.name, detail: issue.message });
     for (const name of indexed.disabled) log.info('function.disabled', { function: name });
 
+    // func start checks no keys either (its CliAuthenticationHandler grants every request the Admin
+    // level unless --enableAuth); Core Tools words it "Authorization level is not enforced when running
+    // functions from core tools" (`func new --authlevel`).
+    const keyed = keyedFunctions(indexed.http);
+    if (keyed.length > 0) {
+      log.warn('http.keysNotEnforced', {
+        functions: keyed.join(','),
+        detail: 'Authorization level is not enforced when running functions locally: in Azure these need a key (x-functions-key header, which wins, or ?code=)',
+      });
+    }
+
+    // The real host's exception handler: log, then stop (Azure then starts the host again).
+    const unhandled: { error?: unknown; raised: boolean } = { raised: false };
+    let stopHost: () => Promise<void> = async () => undefined;
+    const onUnhandledError = (error: unknown, fields: Record<string, string>): void => {
+      if (unhandled.raised) return;
+      unhandled.raised = true;
+      unhandled.error = error;
+      log.error('host.unhandledException', { ...fields, error: describeError(error), detail: UNHANDLED_EXCEPTION_MESSAGE });
+      void stopHost();
+    };
+
     const leaseMs = options.queueMessageLeaseMs ?? parseLeaseSeconds(settings.HOST_QUEUE_MESSAGE_LEASE_SECONDS);
     const listeners: QueueListener[] = [];
     for (const q of indexed.queue) {
@@ -366,6 +485,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
         log,
         invoke: (request) => runWithOutputs(q.fn, request),
         onMessageAdded: (queueName) => notifyQueue({ ...q.target, queueName }),
+        onUnhandledError: (error) => onUnhandledError(error, { function: q.fn.name, queue: q.target.queueName }),
       });
       listeners.push(listener);
       const key = QueueClients.key(q.target);
@@ -412,6 +532,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     });
 
     let closing: Promise<void> | undefined;
+    let markStopped: (stop: HostStop) => void = () => undefined;
+    const stopped = new Promise<HostStop>((resolve) => (markStopped = resolve));
     const drainMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     const close = (): Promise<void> => {
       closing ??= (async () => {
@@ -424,11 +546,14 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
         }
         await runCleanups();
         log.info('host.stopped');
+        markStopped(unhandled.raised ? { reason: 'unhandledException', error: unhandled.error } : { reason: 'closed' });
       })();
       return closing;
     };
+    stopHost = close;
+    if (unhandled.raised) void close();
 
-    return { url, port: boundPort, functions, functionErrors: indexed.errors, close };
+    return { url, port: boundPort, functions, functionErrors: indexed.errors, stopped, close };
   } catch (error) {
     await runCleanups();
     throw error;

@@ -4,7 +4,8 @@
  *
  * Request -> RpcHttpData as the host sends it to a Node worker (method, absolute url, lower-case
  * headers with repeated values joined by ",", empty headers dropped, query values joined by ",",
- * route params, body and rawBody as bytes). RpcHttpData -> response: status, headers, cookies
+ * route params, body and rawBody as bytes: only with a Content-Length above 0, like the host).
+ * RpcHttpData -> response: status, headers, cookies
  * (Set-Cookie as ASP.NET Core writes it) and body bytes; no response at all means 200 with an
  * empty body (FunctionInvocationMiddleware returns OkResult).
  */
@@ -50,6 +51,28 @@ const NO_BODY_STATUS = new Set([204, 205, 304]);
 const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
 
 type BodyResult = { kind: 'ok'; body: Buffer } | { kind: 'tooLarge' } | { kind: 'aborted' };
+
+/**
+ * Whether the host would hand this request's body to the worker. GrpcMessageConversionExtensions.
+ * ToRpcHttp fills the body only `if (request.Body != null && request.ContentLength > 0)`, so a
+ * chunked request (Transfer-Encoding, no Content-Length) reaches a Node function with no body at all
+ * (Azure/azure-functions-nodejs-worker#524, Azure/azure-functions-host#4926). With HTTP streams
+ * (`app.setup({ enableHttpStream: true })`) the host proxies the request instead, body included.
+ */
+export function hostForwardsBody(req: http.IncomingMessage): boolean {
+  const declared = Number(req.headers['content-length']);
+  return req.headers['content-length'] !== undefined && Number.isFinite(declared) && declared > 0;
+}
+
+/** Reads and drops a body the function will not get; a connection sending too much is dropped. */
+function discardBody(req: http.IncomingMessage): void {
+  let total = 0;
+  req.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    if (total > MAX_DISCARD_BYTES) req.destroy();
+  });
+  req.on('error', () => undefined);
+}
 
 function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
   const declared = Number(req.headers['content-length']);
@@ -277,7 +300,17 @@ export class FunctionsHttpServer {
       return;
     }
 
-    const body = await readBody(req, this.#options.maxRequestBodyBytes);
+    const forwardBody = hostForwardsBody(req);
+    if (!forwardBody) {
+      if (req.headers['transfer-encoding'] !== undefined) {
+        this.#options.log.warn('http.request.bodyDropped', {
+          function: target.fn.fn.name,
+          detail: 'no Content-Length (Transfer-Encoding: chunked): like the Functions host, the function gets no body; send a Content-Length',
+        });
+      }
+      discardBody(req);
+    }
+    const body: BodyResult = forwardBody ? await readBody(req, this.#options.maxRequestBodyBytes) : { kind: 'ok', body: Buffer.alloc(0) };
     if (body.kind === 'aborted') {
       this.#logRequest(method, url.pathname, 499, started, target.fn.fn.name);
       return;
@@ -295,8 +328,7 @@ export class FunctionsHttpServer {
       headers: toRpcHeaders(req),
       query: toRpcQuery(url.searchParams),
       params: target.params,
-      body: { bytes: body.body },
-      rawBody: { bytes: body.body },
+      ...(forwardBody ? { body: { bytes: body.body }, rawBody: { bytes: body.body } } : {}),
     };
     const outcome = await this.#options.dispatch(target.fn, { invocationId, http: rpcHttp, traceParent: traceParentOf(req) });
     if (res.destroyed) {

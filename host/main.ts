@@ -2,7 +2,8 @@
  * `npm start`: runs the function app in the current directory on the local Functions host, like
  * `func start` (which cannot be installed here).
  *
- * Environment: PORT (default 7071), HOST (default 127.0.0.1), HOST_LOG_LEVEL (debug|info|warning|error),
+ * Environment: PORT (default 7071), HOST (default 127.0.0.1; a non-loopback address also needs
+ * HOST_ALLOW_REMOTE=true), HOST_LOG_LEVEL (debug|info|warning|error),
  * HOST_QUEUE_MESSAGE_LEASE_SECONDS (lease of a dequeued message; default 600),
  * plus the app settings (local.settings.json `Values`; the environment wins). With
  * AzureWebJobsStorage=UseDevelopmentStorage=true and nothing on 127.0.0.1:10000-10002, Azurite is
@@ -10,7 +11,9 @@
  * (host/emulator) is started and its settings are used.
  *
  * SIGINT / SIGTERM: stop taking work, drain, run appTerminate hooks, stop what was started, exit 0.
- * A second signal exits at once with 1.
+ * A second signal exits at once with 1. When the host stops itself (a storage error the queue
+ * extension would not handle: "An unhandled exception has occurred. Host is shutting down."), the
+ * process exits with 1; Azure would start the host again.
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -63,6 +66,12 @@ export async function main(): Promise<void> {
       },
     );
   };
+  void host.stopped.then((stopped) => {
+    if (stopped.reason !== 'unhandledException' || stopping) return;
+    stopping = true;
+    fatal('host.stopped', stopped.error);
+    process.exit(1);
+  });
   process.on('SIGINT', () => stop('SIGINT', 0));
   process.on('SIGTERM', () => stop('SIGTERM', 0));
   // As in the worker, an exception nobody caught ends the process (Azure would restart the worker).

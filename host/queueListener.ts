@@ -13,7 +13,11 @@
  *   with `dequeueCount > maxDequeueCount` goes to poison without running (a crash mid-run).
  * - With `messageEncoding: base64`, a message that is not valid base64 is moved to the poison queue
  *   at once, unchanged, without running the function ("Message decoding has failed!").
- * - Storage errors never stop the listener: they are logged and polling backs off.
+ * - Storage errors follow the extension's rules (classifyStorageError): a poll backs off on 404
+ *   QueueNotFound, 409 QueueBeingDeleted and 5xx; completing a message shrugs off losing it (400
+ *   PopReceiptMismatch, 404 MessageNotFound/QueueNotFound, 409 QueueBeingDeleted); anything else goes
+ *   to the host's exception handler, which stops the host (`onUnhandledError`). One local exception:
+ *   when storage does not answer at all (connection refused, a timeout), the listener waits for it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
@@ -89,10 +93,130 @@ export function toDotNetDateJson(date: Date | undefined): string | undefined {
   return JSON.stringify(`${iso.slice(0, 19)}${fraction}+00:00`);
 }
 
-function toTypedValue(value: unknown): RpcTypedData {
-  if (typeof value === 'string') return { string: value };
-  if (typeof value === 'number') return Number.isInteger(value) ? { int: value } : { double: value };
-  return { json: JSON.stringify(value) };
+// ---- Binding data from a JSON payload, as Json.NET and Utility.ApplyBindingData make it ----------
+
+/** A date Json.NET's reader recognizes in a string (DateTimeUtils.TryParseDateTime, ISO form). */
+interface JsonNetDate {
+  /** Calendar fields after the zone is applied (Azure's local time zone is UTC). */
+  readonly year: number;
+  readonly month: number;
+  readonly day: number;
+  readonly hour: number;
+  readonly minute: number;
+  readonly second: number;
+  /** Ten-millionths of a second (DateTime ticks), 0-9 999 999. */
+  readonly fraction: number;
+  /** DateTimeKind: `Z` gives Utc, an offset gives Local (converted to local time), none gives Unspecified. */
+  readonly kind: 'utc' | 'local' | 'unspecified';
+}
+
+const JSON_NET_ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const MIN_DATE_MS = utcMs(1, 1, 1, 0, 0, 0);
+const MAX_DATE_MS = utcMs(9999, 12, 31, 23, 59, 59);
+
+function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day); // not Date.UTC: it maps years 0-99 to 1900-1999
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+}
+
+/**
+ * Json.NET's reader turns a string of 19-40 characters with `T` at index 10 that DateTimeParser
+ * accepts into a DateTime (JObject.Parse: DateParseHandling.DateTime). Not mirrored: the rarely
+ * used `/Date(ms)/` form.
+ */
+export function parseJsonNetDate(text: string): JsonNetDate | undefined {
+  if (text.length < 19 || text.length > 40) return undefined;
+  const m = JSON_NET_ISO_DATE.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(7, '0'));
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  if (minute > 59 || second > 59 || hour > 24 || (hour === 24 && (minute !== 0 || second !== 0 || fraction !== 0))) return undefined;
+  let ms = utcMs(year, month, day, hour, minute, second); // hour 24 rolls over to the next day, as CreateDateTime does
+  let kind: JsonNetDate['kind'] = 'unspecified';
+  if (m[8]) kind = 'utc';
+  else if (m[9]) {
+    const offsetMs = (Number(m[10]) * 60 + Number(m[11] ?? 0)) * 60_000;
+    ms = Math.min(MAX_DATE_MS, Math.max(MIN_DATE_MS, m[9] === '+' ? ms - offsetMs : ms + offsetMs));
+    kind = 'local';
+  }
+  const d = new Date(ms);
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+    fraction,
+    kind,
+  };
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** `(string)JValue` of a DateTime: Convert.ToString(DateTime, InvariantCulture), i.e. `MM/dd/yyyy HH:mm:ss`. */
+function toInvariantDateString(d: JsonNetDate): string {
+  return `${pad(d.month)}/${pad(d.day)}/${pad(d.year, 4)} ${pad(d.hour)}:${pad(d.minute)}:${pad(d.second)}`;
+}
+
+/** A DateTime as Json.NET writes it (IsoDateFormat): trailing zeros of the fraction dropped; Utc `Z`, Local `+00:00`. */
+function toJsonNetIsoString(d: JsonNetDate): string {
+  let fraction = '';
+  if (d.fraction !== 0) fraction = `.${pad(d.fraction, 7).replace(/0+$/, '')}`;
+  const zone = d.kind === 'utc' ? 'Z' : d.kind === 'local' ? '+00:00' : '';
+  return `${pad(d.year, 4)}-${pad(d.month)}-${pad(d.day)}T${pad(d.hour)}:${pad(d.minute)}:${pad(d.second)}${fraction}${zone}`;
+}
+
+/** Strings that Json.NET reads as dates, as JObject.ToString() writes them back. */
+function rewriteJsonNetDates(value: unknown): unknown {
+  if (typeof value === 'string') {
+    const date = parseJsonNetDate(value);
+    return date ? toJsonNetIsoString(date) : value;
+  }
+  if (Array.isArray(value)) return value.map(rewriteJsonNetDates);
+  if (typeof value === 'object' && value !== null) {
+    const result: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) Object.defineProperty(result, key, { value: rewriteJsonNetDates(child), enumerable: true, writable: true, configurable: true });
+    return result;
+  }
+  return value;
+}
+
+/**
+ * A JSON number as `(string)JValue` gives it: integers in full (long / BigInteger), others as .NET
+ * Core's shortest round-trip double ("G": exponent form under 1E-04 and from 1E+15).
+ */
+export function toDotNetNumberString(value: number): string {
+  if (Number.isInteger(value)) return BigInt(value).toString();
+  const [mantissa, exponentText] = value.toExponential().split('e') as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent > -5 && exponent < 15) return String(value);
+  return `${mantissa}E${exponent < 0 ? '-' : '+'}${pad(Math.abs(exponent))}`;
+}
+
+/**
+ * One top-level property of a JSON payload as Utility.ApplyBindingData adds it to the binding data:
+ * arrays and nulls are skipped (`undefined`), objects stay JSON (JObject), everything else becomes
+ * a string (`(string)JValue`): `true` is "True", a date string is "06/01/2025 10:00:00".
+ */
+export function toBindingDataValue(value: unknown): RpcTypedData | undefined {
+  if (value === null || value === undefined || Array.isArray(value)) return undefined;
+  if (typeof value === 'object') return { json: JSON.stringify(rewriteJsonNetDates(value)) };
+  if (typeof value === 'boolean') return { string: value ? 'True' : 'False' };
+  if (typeof value === 'number') return { string: toDotNetNumberString(value) };
+  if (typeof value === 'string') {
+    const date = parseJsonNetDate(value);
+    return { string: date ? toInvariantDateString(date) : value };
+  }
+  return undefined;
 }
 
 export interface QueueMessageView {
@@ -110,7 +234,8 @@ export interface QueueMessageView {
  * Trigger metadata as the host sends it for a queue trigger (PascalCase; `@azure/functions`
  * camel-cases the keys). Top-level properties of a JSON object payload are merged in and win over
  * same-named keys, matched case-insensitively, as the host's binding data does
- * (Azure/azure-functions-nodejs-library#459).
+ * (Azure/azure-functions-nodejs-library#459), with WorkerFunctionInvoker.TransformInput ->
+ * Utility.ApplyBindingData's rules (toBindingDataValue).
  */
 export function toQueueTriggerMetadata(message: QueueMessageView, functionName: string): Record<string, RpcTypedData> {
   const metadata: Record<string, RpcTypedData> = {
@@ -140,9 +265,11 @@ export function toQueueTriggerMetadata(message: QueueMessageView, functionName: 
   // it, so nothing is merged (and nothing here recurses through a payload nested thousands deep).
   if (typeof payload === 'object' && payload !== null && !Array.isArray(payload) && jsonDepthAtMost(payload, MAX_BINDING_DATA_DEPTH)) {
     for (const [key, value] of Object.entries(payload)) {
+      const data = toBindingDataValue(value);
+      if (data === undefined) continue;
       // Own keys only, as data: a "__proto__" key must not become the object's prototype.
       const existing = Object.keys(metadata).find((k) => k.toLowerCase() === key.toLowerCase());
-      Object.defineProperty(metadata, existing ?? key, { value: toTypedValue(value), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(metadata, existing ?? key, { value: data, enumerable: true, writable: true, configurable: true });
     }
   }
   return metadata;
@@ -180,6 +307,12 @@ export interface QueueListenerOptions {
   readonly invoke: QueueInvoker;
   /** Called after a message was added to a queue by this listener (the poison queue). */
   readonly onMessageAdded?: (queueName: string) => void;
+  /**
+   * IWebJobsExceptionHandler: a storage error the extension does not handle. The real host logs
+   * "An unhandled exception has occurred. Host is shutting down." and stops. A poll error also ends
+   * this listener's polling. Default: logged only.
+   */
+  readonly onUnhandledError?: (error: unknown) => void;
 }
 
 interface StorageErrorLike {
@@ -196,10 +329,68 @@ function storageErrorSummary(error: unknown): string {
   return `${status}: ${message}`;
 }
 
-function isGone(error: unknown): boolean {
+/** The storage call that failed. */
+export type StorageCall = 'poll' | 'renewLease' | 'complete' | 'poison';
+
+/**
+ * What a failed storage call leads to:
+ * - `backOff`: poll again after the usual delay;
+ * - `lost`: the message is not ours any more (or its queue is going): nothing to do;
+ * - `noAnswer`: storage never answered (connection refused or reset, a timeout). Azure stops the
+ *   host here as well once the SDK's retries are spent (the exception is no RequestFailedException,
+ *   or one with status 0); the local host keeps waiting instead, so Azurite can be restarted under it;
+ * - `fatal`: the host's exception handler stops the host.
+ */
+export type StorageErrorAction = 'backOff' | 'lost' | 'noAnswer' | 'fatal';
+
+type HandledStorageError = readonly [status: number | '5xx', errorCodes: readonly string[] | 'any', action: 'backOff' | 'lost'];
+
+const OWNERSHIP_LOST: readonly HandledStorageError[] = [
+  [400, ['PopReceiptMismatch'], 'lost'],
+  [404, ['MessageNotFound', 'QueueNotFound'], 'lost'],
+  // IsConflictQueueBeingDeletedOrDisabled checks QueueBeingDeleted only, despite its name.
+  [409, ['QueueBeingDeleted'], 'lost'],
+];
+
+/**
+ * The errors the WebJobs queue extension handles (Microsoft.Azure.WebJobs.Extensions.Storage.Common,
+ * Shared/Queues and Shared/RequestFailedExceptionExtensions.cs); everything else is thrown to the
+ * exception handler.
+ */
+const HANDLED_STORAGE_ERRORS: Record<StorageCall, readonly HandledStorageError[]> = {
+  // QueueListener.ExecuteAsync.
+  poll: [
+    [404, ['QueueNotFound'], 'backOff'],
+    [409, ['QueueBeingDeleted'], 'backOff'],
+    ['5xx', 'any', 'backOff'],
+  ],
+  // UpdateQueueMessageVisibilityCommand: a 5xx shortens the delay but then falls through to `throw`.
+  renewLease: OWNERSHIP_LOST,
+  // QueueProcessor.DeleteMessageAsync and ReleaseMessageAsync.
+  complete: OWNERSHIP_LOST,
+  // QueueProcessor.CopyMessageToPoisonQueueAsync catches nothing.
+  poison: [],
+};
+
+/** Node's error codes for a connection that failed or broke before storage answered. */
+const NO_ANSWER_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'REQUEST_SEND_ERROR']);
+
+/** A storage call that got no HTTP answer at all (as opposed to an error status, or a credential failure). */
+export function isNoAnswer(error: unknown): boolean {
   const e = (error ?? {}) as StorageErrorLike;
-  // 404: message or queue gone; 400 PopReceiptMismatch: someone else owns the message now.
-  return e.statusCode === 404 || (e.statusCode === 400 && /popreceipt/i.test(e.code ?? e.message ?? ''));
+  if (typeof e.statusCode === 'number') return false;
+  return e.name === 'AbortError' || e.name === 'TimeoutError' || (e.code !== undefined && NO_ANSWER_CODES.has(e.code)) || e.name === 'RestError';
+}
+
+export function classifyStorageError(call: StorageCall, error: unknown): StorageErrorAction {
+  const e = (error ?? {}) as StorageErrorLike;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  if (status === undefined) return isNoAnswer(error) ? 'noAnswer' : 'fatal';
+  for (const [handledStatus, codes, action] of HANDLED_STORAGE_ERRORS[call]) {
+    const statusMatches = handledStatus === '5xx' ? status >= 500 && status < 600 : status === handledStatus;
+    if (statusMatches && (codes === 'any' || (e.code !== undefined && codes.includes(e.code)))) return action;
+  }
+  return 'fatal';
 }
 
 export class QueueListener {
@@ -217,6 +408,7 @@ export class QueueListener {
   #poisonReady = false;
   #foundMessageSinceLastDelay = false;
   #outage: { since: number; lastLogged: number } | undefined;
+  #raised = false;
 
   constructor(options: QueueListenerOptions) {
     this.#o = options;
@@ -283,7 +475,13 @@ export class QueueListener {
         if (this.#stopping) break;
         // Re-check the queue's existence after any error, like the host.
         this.#queueReady = false;
-        this.#storageFailed(error);
+        const action = classifyStorageError('poll', error);
+        if (action === 'fatal') {
+          // The extension rethrows; its TaskSeriesTimer hands it to the exception handler and stops polling.
+          this.#raise(error, 'poll');
+          break;
+        }
+        this.#storageFailed(error, action === 'noAnswer' ? 'no answer from storage; waiting for it (Azure would restart the host)' : 'backing off');
         await this.#sleep(this.#nextDelay());
         continue;
       }
@@ -333,12 +531,20 @@ export class QueueListener {
     this.#notified = false;
   }
 
-  #storageFailed(error: unknown): void {
+  /** Hands an error to the host's exception handler (once per listener). */
+  #raise(error: unknown, during: StorageCall): void {
+    if (this.#raised) return;
+    this.#raised = true;
+    if (this.#o.onUnhandledError) this.#o.onUnhandledError(error);
+    else this.#o.log.error('queue.unhandledException', { function: this.#o.functionName, queue: this.queueName, during, error: storageErrorSummary(error) });
+  }
+
+  #storageFailed(error: unknown, action: string): void {
     const now = Date.now();
     const fields = { function: this.#o.functionName, queue: this.queueName, error: storageErrorSummary(error) };
     if (!this.#outage) {
       this.#outage = { since: now, lastLogged: now };
-      this.#o.log.warn('queue.poll.failed', { ...fields, action: 'backing off' });
+      this.#o.log.warn('queue.poll.failed', { ...fields, action });
     } else if (now - this.#outage.lastLogged >= OUTAGE_LOG_EVERY_MS) {
       this.#outage.lastLogged = now;
       this.#o.log.warn('queue.poll.failing', { ...fields, downMs: now - this.#outage.since });
@@ -420,7 +626,10 @@ export class QueueListener {
         await this.#release(message.messageId, popReceipt);
       }
     } catch (error) {
-      if (!this.#abandoned) log.warn('queue.message.completeFailed', { ...base, error: storageErrorSummary(error) });
+      if (this.#abandoned) return;
+      // What #delete and #release shrug off never gets here; the rest goes to the exception handler.
+      if (isNoAnswer(error)) log.warn('queue.message.completeFailed', { ...base, error: storageErrorSummary(error), detail: 'no answer from storage; the message comes back when its lease lapses' });
+      else this.#raise(error, 'complete');
     }
   }
 
@@ -443,12 +652,15 @@ export class QueueListener {
         if (response.popReceipt) update(response.popReceipt);
         schedule(intervalMs);
       } catch (error) {
-        if (isGone(error)) {
+        const action = classifyStorageError('renewLease', error);
+        if (action === 'lost') {
           this.#o.log.debug('queue.lease.lost', { function: this.#o.functionName, queue: this.queueName, messageId, error: storageErrorSummary(error) });
-          return;
+        } else if (action === 'noAnswer') {
+          this.#o.log.warn('queue.lease.renewFailed', { function: this.#o.functionName, queue: this.queueName, messageId, error: storageErrorSummary(error) });
+          schedule(Math.max(250, intervalMs / 4));
+        } else {
+          this.#raise(error, 'renewLease');
         }
-        this.#o.log.warn('queue.lease.renewFailed', { function: this.#o.functionName, queue: this.queueName, messageId, error: storageErrorSummary(error) });
-        schedule(Math.max(250, intervalMs / 4));
       }
     };
     schedule(intervalMs);
@@ -465,7 +677,7 @@ export class QueueListener {
     try {
       await this.#o.queue.deleteMessage(messageId, popReceipt);
     } catch (error) {
-      if (!isGone(error)) throw error;
+      if (classifyStorageError('complete', error) !== 'lost') throw error;
       this.#o.log.debug('queue.message.deleteSkipped', { queue: this.queueName, messageId, error: storageErrorSummary(error) });
     }
   }
@@ -475,7 +687,7 @@ export class QueueListener {
     try {
       await this.#o.queue.updateMessage(messageId, popReceipt, undefined, Math.floor(this.#o.options.visibilityTimeoutMs / 1000));
     } catch (error) {
-      if (!isGone(error)) throw error;
+      if (classifyStorageError('complete', error) !== 'lost') throw error;
     }
   }
 

@@ -9,13 +9,17 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { ensureLocalCertificate } from '../../host/emulator/certificate';
 
 /** The repository root (dist/bench/lib -> ../../..). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 /** Compiled bench scripts (dist/bench). */
 export const BENCH_DIST = path.resolve(__dirname, '..');
 export const BASELINE_DIR = path.join(REPO_ROOT, 'bench', 'baseline');
-export const EMULATOR_CERT = path.join(REPO_ROOT, 'host', 'emulator', 'certs', 'localhost.crt');
+/** The HTTPS stubs' loopback-only certificate (`.local-certs/`, made on first use), for NODE_EXTRA_CA_CERTS. */
+export function emulatorCertPath(): string {
+  return ensureLocalCertificate().certPath;
+}
 
 // ---- Loopback only --------------------------------------------------------------------------
 

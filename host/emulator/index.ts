@@ -29,6 +29,7 @@ import { ChannelTokenIssuer } from './tokens';
 import { type Activity, type ChannelAccount, isRecord } from './types';
 
 export * from './activities';
+export * from './certificate';
 export { runCli, type CliIo } from './cli';
 export * from './connectorServer';
 export * from './entraServer';

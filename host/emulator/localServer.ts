@@ -1,76 +1,94 @@
 /**
- * Shared plumbing for the emulator's HTTPS stubs: the test-only localhost certificate, a loopback
- * HTTPS server that can be closed without waiting for keep-alive clients, and small JSON helpers.
+ * Shared plumbing for the emulator's HTTPS stubs: their localhost certificate (made per machine by
+ * ./certificate), a loopback HTTPS server that can be closed without waiting for keep-alive clients,
+ * and small JSON helpers.
  *
  * The stubs speak HTTPS (not HTTP) because the app refuses to send its bearer token to anything but
  * https origins (bot-connector.md §3, "Host allowlist ... `https` only"), and because MSAL validates
  * that the authority is https.
+ *
+ * Trust goes to the clients that call the stubs, not to whole processes: a `ca` option
+ * (`new Agent({ connect: { ca } })`, as the emulator CLI does), or NODE_EXTRA_CA_CERTS for a child
+ * process that runs the app's own clients (they take no `ca` option). Starting a stub changes nothing
+ * in its process. The one exception is the local host in emulator mode, which runs the app in-process
+ * (trustCertificateInProcess, undone on close).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import path from 'node:path';
 import tls from 'node:tls';
+import { ensureLocalCertificate } from './certificate';
 
 export interface TlsMaterial {
   readonly cert: string;
   readonly key: string;
-  /** Absolute path of the certificate (what NODE_EXTRA_CA_CERTS must point at). */
+  /** Absolute path of the certificate (what NODE_EXTRA_CA_CERTS or a client's `ca` option points at). */
   readonly certPath: string;
 }
 
-/**
- * Where the certificate lives relative to this module: next to the sources (vitest, ts), or two
- * levels up from dist/host/emulator (tsc does not copy non-TS files into dist/).
- */
-function certificateDirCandidates(): string[] {
-  return [
-    path.resolve(__dirname, 'certs'),
-    path.resolve(__dirname, '..', '..', '..', 'host', 'emulator', 'certs'),
-    path.resolve(process.cwd(), 'host', 'emulator', 'certs'),
-  ];
-}
-
-let cachedTls: TlsMaterial | undefined;
-
-/** Loads host/emulator/certs/localhost.{crt,key} (valid for localhost, 127.0.0.1 and ::1). */
+/** The emulator's localhost certificate and key (valid for localhost, 127.0.0.1 and ::1 only), made on first use. */
 export function loadTestCertificate(): TlsMaterial {
-  if (cachedTls) return cachedTls;
-  for (const dir of certificateDirCandidates()) {
-    const certPath = path.join(dir, 'localhost.crt');
-    const keyPath = path.join(dir, 'localhost.key');
-    if (existsSync(certPath) && existsSync(keyPath)) {
-      cachedTls = { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), certPath };
-      return cachedTls;
-    }
-  }
-  throw new Error(`Emulator certificate not found; looked in ${certificateDirCandidates().join(', ')}`);
+  const { cert, key, certPath } = ensureLocalCertificate();
+  return { cert, key, certPath };
 }
 
+type TlsWithDefaults = typeof tls & {
+  getCACertificates?: (type?: 'default') => string[];
+  setDefaultCACertificates?: (certs: readonly string[]) => void;
+};
+
+const normalisePem = (pem: string): string => pem.replace(/\s+/g, '');
+
 /**
- * Makes this process trust the emulator certificate for outgoing TLS (node:https, undici, fetch,
- * @azure/identity). NODE_EXTRA_CA_CERTS does the same but is only read when a process starts; the
- * local host starts the emulator in-process, so it calls this instead. Returns false when the running
- * Node lacks `tls.setDefaultCACertificates` (added in 22.19 / 24.5).
+ * Makes this whole process trust the emulator certificate for outgoing TLS (node:https, undici,
+ * fetch, @azure/identity). Only for a process whose clients cannot be given a `ca` option (app code
+ * run in-process); returns false when the running Node lacks `tls.setDefaultCACertificates`
+ * (added in 22.19 / 24.5).
  */
 export function trustEmulatorCertificate(): boolean {
   return trustCertificate(loadTestCertificate().cert);
 }
 
-/** Adds one PEM certificate to this process's default CA list (idempotent). */
+/** Adds one PEM certificate to this process's default CA list for good (idempotent); false when Node cannot. */
 export function trustCertificate(cert: string): boolean {
-  const tlsApi = tls as typeof tls & {
-    getCACertificates?: (type?: 'default') => string[];
-    setDefaultCACertificates?: (certs: readonly string[]) => void;
-  };
+  const tlsApi = tls as TlsWithDefaults;
   if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function') return false;
   const current = tlsApi.getCACertificates('default');
-  const normalise = (pem: string): string => pem.replace(/\s+/g, '');
-  if (!current.some((pem) => normalise(pem) === normalise(cert))) {
+  if (!current.some((pem) => normalisePem(pem) === normalisePem(cert))) {
     tlsApi.setDefaultCACertificates([...current, cert]);
   }
   return true;
+}
+
+const inProcessTrust = new Map<string, { holders: number; added: boolean }>();
+
+/**
+ * Like trustCertificate, until the returned function is called: then the certificate leaves this
+ * process's default CA list again, once every holder released it, unless it was trusted before (for
+ * example through NODE_EXTRA_CA_CERTS). `undefined` when Node lacks `tls.setDefaultCACertificates`.
+ */
+export function trustCertificateInProcess(cert: string): (() => void) | undefined {
+  const tlsApi = tls as TlsWithDefaults;
+  if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function') return undefined;
+  const id = normalisePem(cert);
+  let entry = inProcessTrust.get(id);
+  if (!entry) {
+    const current = tlsApi.getCACertificates('default');
+    const added = !current.some((pem) => normalisePem(pem) === id);
+    if (added) tlsApi.setDefaultCACertificates([...current, cert]);
+    entry = { holders: 0, added };
+    inProcessTrust.set(id, entry);
+  }
+  entry.holders += 1;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    entry.holders -= 1;
+    if (entry.holders > 0) return;
+    inProcessTrust.delete(id);
+    if (entry.added) tlsApi.setDefaultCACertificates!(tlsApi.getCACertificates!('default').filter((pem) => normalisePem(pem) !== id));
+  };
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -91,9 +109,8 @@ export interface StartServerOptions {
   readonly log?: (line: string) => void;
   readonly name?: string;
   /**
-   * Also make this process trust the certificate (default true), so clients in the same process
-   * (the app under test, @azure/identity, undici) can call the stub. NODE_EXTRA_CA_CERTS alone is not
-   * enough: vitest.config.ts only sets it when unset, and some machines already point it at the system bundle.
+   * Also make this whole process trust the certificate for good (default false). Clients should
+   * rather be given the certificate (see the module comment); this is for code that cannot.
    */
   readonly trustInProcess?: boolean;
 }
@@ -101,10 +118,7 @@ export interface StartServerOptions {
 /** Starts an HTTPS server on 127.0.0.1 only (loopback: nothing here may be reachable from outside). */
 export async function startHttpsServer(handler: RequestHandler, options: StartServerOptions = {}): Promise<LocalServer> {
   const material = options.tls ?? loadTestCertificate();
-  if (options.trustInProcess ?? true) {
-    if (options.tls) trustCertificate(options.tls.cert);
-    else trustEmulatorCertificate();
-  }
+  if (options.trustInProcess ?? false) trustCertificate(material.cert);
   const sockets = new Set<Socket>();
   const server = https.createServer({ cert: material.cert, key: material.key }, (req, res) => {
     Promise.resolve()

@@ -22,6 +22,7 @@ import { Agent, request } from 'undici';
 import { DEV_ACCOUNT_KEY, developmentConnectionString, startAzurite, type AzuriteInstance } from '../../host/azurite';
 import {
   ChannelTokenIssuer,
+  ensureLocalCertificate,
   mulberry32,
   startConnectorServer,
   startEntraServer,
@@ -35,7 +36,6 @@ import {
 import { toTableKey } from '../../src/core/tableKeys';
 
 export const ROOT = path.resolve(__dirname, '../..');
-export const CERT = path.join(ROOT, 'host/emulator/certs/localhost.crt');
 export const MAIN_JS = path.join(ROOT, 'dist/host/main.js');
 export const APP_ID = '00000000-0000-4000-8000-0000000c4a05';
 export const BOT_TENANT = '00000000-0000-4000-8000-0000000b07e0';
@@ -530,7 +530,7 @@ export class AppProcess {
 
   async #startOnce(): Promise<void> {
     this.starts += 1;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#env, PORT: String(this.port), NODE_EXTRA_CA_CERTS: CERT };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#env, PORT: String(this.port), NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath };
     delete env.NODE_OPTIONS;
     const child = spawn(process.execPath, [MAIN_JS], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.#child = child;

@@ -1,6 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, expect, test } from 'vitest';
+import { ensureLocalCertificate } from '../../host/emulator/certificate';
 import { startHost } from '../../host/host';
 import { FIXTURE_APP, records } from './helpers';
 
@@ -32,7 +35,10 @@ test('with no MicrosoftAppId, emulator mode starts the emulator and its settings
     expect(process.env.MicrosoftAppId).toBe(records('load').at(-1)?.appId);
     const metadataUrl = process.env.BOT_OPENID_METADATA_URL;
     expect(metadataUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
-    // The emulator's HTTPS endpoints are trusted in this process.
+    // The emulator's HTTPS endpoints present this machine's certificate (.local-certs), and the app's
+    // clients in this process accept it (here through the worker's NODE_EXTRA_CA_CERTS; the host
+    // checked that before loading the app).
+    expect(await peerCertificate(metadataUrl!)).toBe(new X509Certificate(ensureLocalCertificate().cert).fingerprint256);
     expect((await fetch(metadataUrl!)).ok).toBe(true);
     expect((await fetch(`${host.url}/api/nested/ping`)).status).toBe(200);
   } finally {
@@ -55,3 +61,14 @@ test('with a MicrosoftAppId, no emulator starts', async () => {
   expect(lines.some((l) => l.includes('EMULATOR MODE'))).toBe(false);
   expect(records('load').at(-1)).toMatchObject({ appId: '11111111-2222-3333-4444-555555555555' });
 });
+
+function peerCertificate(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
 import { records, startFixtureHost, waitFor, type FixtureHost } from './helpers';
@@ -135,7 +136,61 @@ describe('host behaviour', () => {
   test('the startup log lists every function like func start', () => {
     expect(fixture.lines).toContain(`[host]   getItem: [GET,PUT] ${base}/api/items/{id:int}/{detail?}`);
     expect(fixture.lines.some((l) => l.startsWith('[host]   recorder: queueTrigger queue=work-items connection=AzureWebJobsStorage'))).toBe(true);
-    expect(fixture.host.functions.map((f) => f.name).sort()).toEqual(['alwaysFails', 'boom', 'cookies', 'echo', 'enqueue', 'getItem', 'ping', 'recorder', 'silent']);
+    expect(fixture.host.functions.map((f) => f.name).sort()).toEqual(['alwaysFails', 'bodyInfo', 'boom', 'cookies', 'echo', 'enqueue', 'getItem', 'keyed', 'ping', 'recorder', 'silent']);
     expect(fixture.host.functionErrors).toEqual([]);
+  });
+});
+
+/** A POST whose framing the test controls: node:http sends `Transfer-Encoding: chunked` when no Content-Length is given. */
+function rawPost(url: string, headers: Record<string, string>, chunks: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+  });
+}
+
+describe('request bodies like the Functions host (GrpcMessageConversionExtensions.ToRpcHttp: ContentLength > 0)', () => {
+  test('with a Content-Length the function gets the body', async () => {
+    const res = await rawPost(`${base}/api/bodyInfo`, { 'content-type': 'application/json', 'content-length': '11' }, ['{"a":"bc"}\n']);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ hasBody: true, text: '{"a":"bc"}\n' });
+  });
+
+  test('a chunked body (no Content-Length) is not passed on: the function sees no body, and the log says why', async () => {
+    const res = await rawPost(`${base}/api/bodyInfo`, { 'content-type': 'application/json' }, ['{"a":', '"bc"}']);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ hasBody: false, text: '' });
+    const line = await waitFor(() => fixture.lines.find((l) => l.includes('http.request.bodyDropped') && l.includes('function=bodyInfo')), 'the bodyDropped warning');
+    expect(line).toContain('warning');
+    expect(line).toContain('Transfer-Encoding: chunked');
+    // The connection stays usable: the dropped body was read off it.
+    expect((await fetch(`${base}/api/nested/ping`)).status).toBe(200);
+  });
+
+  test('Content-Length: 0 gives no body either (not an empty one)', async () => {
+    const res = await rawPost(`${base}/api/bodyInfo`, { 'content-length': '0' }, []);
+    expect(JSON.parse(res.body)).toEqual({ hasBody: false, text: '' });
+  });
+});
+
+describe('function keys (not enforced locally, as with Core Tools)', () => {
+  test('startup says which functions would need a key in Azure', () => {
+    const line = fixture.lines.find((l) => l.includes('http.keysNotEnforced'));
+    expect(line).toMatch(/^\[host\] \S+ warning http\.keysNotEnforced functions=keyed\(function\) detail="Authorization level is not enforced when running functions locally/);
+    // Only the function-level one: the others are anonymous (the library's default).
+    expect(line).not.toContain('getItem');
+  });
+
+  test('a function-level function answers without a key', async () => {
+    const res = await fetch(`${base}/api/keyed`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('no key needed locally');
   });
 });

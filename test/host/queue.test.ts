@@ -57,6 +57,20 @@ describe('base64 encoding (the default)', () => {
     expect(rec!.triggerMetadata).toMatchObject({ id: 'from-payload', dequeueCount: 99 });
   });
 
+  test('payload properties are merged by the host\'s rules: nulls and arrays skipped, the rest as strings', async () => {
+    const m = marker();
+    const sent = await work().sendMessage(toBase64(JSON.stringify({ marker: m, id: null, tags: ['a'], urgent: true, count: 3, when: '2025-06-01T10:00:00Z' })));
+    const [rec] = await waitForRecords('recorder', m);
+    const meta = rec!.triggerMetadata as Record<string, unknown>;
+    // A null id keeps the queue message id (stable across redeliveries), as in Azure.
+    expect(meta.id).toBe(sent.messageId);
+    expect(meta).not.toHaveProperty('tags');
+    // "True" is no JSON, so it stays a string; "3" becomes a number again in @azure/functions.
+    expect(meta).toMatchObject({ urgent: 'True', count: 3, when: '06/01/2025 10:00:00' });
+    // The function's own input is the message itself, untouched.
+    expect(rec!.item).toEqual({ marker: m, id: null, tags: ['a'], urgent: true, count: 3, when: '2025-06-01T10:00:00Z' });
+  });
+
   test('failures retry with a growing dequeueCount, then the message goes to <queue>-poison unchanged', async () => {
     const m = marker();
     const text = toBase64(JSON.stringify({ marker: m }));
@@ -157,15 +171,31 @@ describe('other host settings', () => {
     expect(recordsFor('recorder', m)).toHaveLength(1);
   });
 
-  test('a storage outage is logged and backed off, and does not stop the host', async () => {
+  test('storage that does not answer is waited for (locally; Azure would restart the host), and the host keeps serving', async () => {
     const unreachable = azurite.connectionString.replace(/QueueEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'QueueEndpoint=http://127.0.0.1:9');
     fixture = await startFixtureHost(unreachable, { WORK_QUEUE: 'outage-items' });
     const lines = fixture.lines;
-    await waitFor(() => lines.find((l) => l.includes('queue.poll.failed')), 'the outage warning', 15_000);
+    const warning = await waitFor(() => lines.find((l) => l.includes('queue.poll.failed')), 'the outage warning', 15_000);
+    expect(warning).toContain('no answer from storage');
     expect((await fetch(`${fixture.host.url}/api/nested/ping`)).status).toBe(200);
+    expect(lines.some((l) => l.includes('host.unhandledException'))).toBe(false);
     const started = Date.now();
     await fixture.host.close();
+    expect(await fixture.host.stopped).toEqual({ reason: 'closed' });
     fixture = undefined;
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test('a storage error the queue extension does not handle (403) stops the host, as the real exception handler does', async () => {
+    const wrongKey = azurite.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${Buffer.from('not the key').toString('base64')}`);
+    fixture = await startFixtureHost(wrongKey, { WORK_QUEUE: 'denied-items' });
+    const host = fixture.host;
+    const stopped = await Promise.race([host.stopped, new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
+    expect(stopped).toMatchObject({ reason: 'unhandledException', error: expect.objectContaining({ statusCode: 403 }) });
+    const line = fixture.lines.find((l) => l.includes('host.unhandledException'));
+    expect(line).toMatch(/^\[host\] \S+ error host\.unhandledException function=recorder queue=denied-items error=.*403.* detail="An unhandled exception has occurred\. Host is shutting down\."$/);
+    expect(fixture.lines.at(-1)).toMatch(/host\.stopped$/);
+    await expect(fetch(`${host.url}/admin/host/status`)).rejects.toThrow();
+    fixture = undefined;
   });
 });

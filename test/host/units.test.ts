@@ -9,12 +9,17 @@ import { indexFunctions } from '../../host/indexing';
 import { toQueueMessages } from '../../host/queueClients';
 import {
   RandomizedExponentialBackoff,
+  classifyStorageError,
   decodeBase64Strict,
   isValidQueueName,
+  parseJsonNetDate,
   poisonQueueNameFor,
+  toBindingDataValue,
   toDotNetDateJson,
+  toDotNetNumberString,
   toQueueTriggerMetadata,
 } from '../../host/queueListener';
+import { isLoopbackHost } from '../../host/host';
 import { compileRoute, comparePrecedence, decodePath, matchRoute } from '../../host/routes';
 import {
   HostConfigError,
@@ -209,11 +214,88 @@ describe('queue pieces', () => {
       Id: { string: 'x' },
       PopReceipt: { string: 'p1' },
       InsertionTime: { json: '"2025-01-01T00:00:00+00:00"' },
-      n: { double: 1.5 },
+      n: { string: '1.5' },
       nested: { json: '{"A":1}' },
     });
     expect(Object.keys(meta)).not.toContain('id');
     expect(toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: 'plain' }, 'fn').Id).toEqual({ string: 'm' });
+  });
+
+  test('payload merge follows Utility.ApplyBindingData: arrays and nulls skipped, scalars as (string)JValue, objects as JSON', () => {
+    const meta = toQueueTriggerMetadata(
+      { messageId: 'queue-id', popReceipt: 'p', dequeueCount: 1, text: '{"id":null,"tags":["a"],"ok":true,"no":false,"n":7,"s":"text","o":{"at":"2025-06-01T10:00:00.1200Z","list":[null]}}' },
+      'fn',
+    );
+    // A null id leaves the message id in place (WorkerFunctionInvoker.TransformInput); an array is not merged.
+    expect(meta.Id).toEqual({ string: 'queue-id' });
+    expect(meta.tags).toBeUndefined();
+    expect(meta).toMatchObject({ ok: { string: 'True' }, no: { string: 'False' }, n: { string: '7' }, s: { string: 'text' }, o: { json: '{"at":"2025-06-01T10:00:00.12Z","list":[null]}' } });
+    // An array payload adds nothing (JObject.Parse throws; the host ignores it).
+    expect(Object.keys(toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: '[{"a":1}]' }, 'fn')).sort()).toEqual(['DequeueCount', 'Id', 'PopReceipt', 'QueueTrigger', 'sys']);
+  });
+
+  test('binding data values: dates as Json.NET reads them, numbers as .NET prints them', () => {
+    // DateParseHandling.DateTime, then Convert.ToString(DateTime, InvariantCulture); Azure's local time is UTC.
+    expect(toBindingDataValue('2025-06-01T10:00:00Z')).toEqual({ string: '06/01/2025 10:00:00' });
+    expect(toBindingDataValue('2025-06-01T10:00:00.9999999+02:00')).toEqual({ string: '06/01/2025 08:00:00' });
+    expect(toBindingDataValue('2025-06-01T23:30:00-01:00')).toEqual({ string: '06/02/2025 00:30:00' });
+    expect(toBindingDataValue('2025-06-01T10:00:00')).toEqual({ string: '06/01/2025 10:00:00' });
+    expect(toBindingDataValue('2024-02-29T24:00:00')).toEqual({ string: '03/01/2024 00:00:00' });
+    // Not dates to Json.NET: left as they are.
+    for (const text of ['2025-06-01', '2025-06-01 10:00:00', '2025-02-29T10:00:00Z', '2025-06-01T10:00:00.12345678Z', '2025-06-01T10:00Z', 'x2025-06-01T10:00:00Z']) {
+      expect(toBindingDataValue(text)).toEqual({ string: text });
+    }
+    expect(parseJsonNetDate('2025-06-01T10:00:00+0530')).toMatchObject({ hour: 4, minute: 30, kind: 'local' });
+    expect(toBindingDataValue({ at: '2025-06-01T10:00:00+02:00', plain: '2025-06-01T10:00:00' })).toEqual({ json: '{"at":"2025-06-01T08:00:00+00:00","plain":"2025-06-01T10:00:00"}' });
+    expect(toBindingDataValue(null)).toBeUndefined();
+    expect(toBindingDataValue([1])).toBeUndefined();
+    expect(['0', '-3', '1.5', '0.0001', '1E-05', '1.5E-07', '123456789012345.6', '1.2345678901234568E+17', '100000000000000000000'].map(Number).map(toDotNetNumberString)).toEqual([
+      '0',
+      '-3',
+      '1.5',
+      '0.0001',
+      '1E-05',
+      '1.5E-07',
+      '123456789012345.6',
+      '123456789012345680',
+      '100000000000000000000',
+    ]);
+    expect(toDotNetNumberString(1.2345678901234568e17 + 0.5)).toBe('123456789012345680');
+    expect(toDotNetNumberString(1e-7 * 3)).toBe('3E-07');
+  });
+
+  test('storage errors: what the queue extension handles, and what stops the host', () => {
+    const err = (statusCode: number | undefined, code?: string, name = 'RestError'): unknown => Object.assign(new Error('x'), { name, statusCode, code });
+    // Poll (QueueListener.ExecuteAsync).
+    expect(classifyStorageError('poll', err(404, 'QueueNotFound'))).toBe('backOff');
+    expect(classifyStorageError('poll', err(409, 'QueueBeingDeleted'))).toBe('backOff');
+    expect(classifyStorageError('poll', err(503, 'ServerBusy'))).toBe('backOff');
+    expect(classifyStorageError('poll', err(403, 'AuthorizationPermissionMismatch'))).toBe('fatal');
+    expect(classifyStorageError('poll', err(404, 'ResourceNotFound'))).toBe('fatal');
+    expect(classifyStorageError('poll', err(409, 'QueueDisabled'))).toBe('fatal');
+    expect(classifyStorageError('poll', err(400, 'InvalidQueryParameterValue'))).toBe('fatal');
+    // A credential that fails (no HTTP status, not a transport error).
+    expect(classifyStorageError('poll', err(undefined, undefined, 'CredentialUnavailableError'))).toBe('fatal');
+    expect(classifyStorageError('poll', err(401, 'invalid_client', 'AuthenticationError'))).toBe('fatal');
+    // No answer at all: the local host waits for storage.
+    expect(classifyStorageError('poll', err(undefined, 'ECONNREFUSED'))).toBe('noAnswer');
+    expect(classifyStorageError('poll', err(undefined, undefined, 'AbortError'))).toBe('noAnswer');
+    // Lease renewal (UpdateQueueMessageVisibilityCommand): losing the message is fine, a 5xx is not.
+    expect(classifyStorageError('renewLease', err(400, 'PopReceiptMismatch'))).toBe('lost');
+    expect(classifyStorageError('renewLease', err(404, 'MessageNotFound'))).toBe('lost');
+    expect(classifyStorageError('renewLease', err(409, 'QueueBeingDeleted'))).toBe('lost');
+    expect(classifyStorageError('renewLease', err(500, 'InternalError'))).toBe('fatal');
+    // Delete and release (QueueProcessor).
+    expect(classifyStorageError('complete', err(404, 'QueueNotFound'))).toBe('lost');
+    expect(classifyStorageError('complete', err(400, 'InvalidHeaderValue'))).toBe('fatal');
+    expect(classifyStorageError('complete', err(503, 'ServerBusy'))).toBe('fatal');
+    // Copy to poison: nothing is handled.
+    expect(classifyStorageError('poison', err(404, 'QueueNotFound'))).toBe('fatal');
+  });
+
+  test('loopback addresses', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1']) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ['0.0.0.0', '::', '', '10.0.0.5', '192.168.1.10', 'example.com', 'localhost.example.com', '128.0.0.1']) expect(isLoopbackHost(host)).toBe(false);
   });
 
   test('randomized exponential backoff from the minimum to the maximum, reset by success', () => {

@@ -63,3 +63,12 @@ app.http('enqueue', {
     return { status: 202 };
   },
 });
+
+// What the function got as a body: the host forwards one only with a Content-Length above 0.
+app.http('bodyInfo', {
+  methods: ['POST'],
+  handler: async (request) => ({ jsonBody: { hasBody: request.body !== null, text: await request.text() } }),
+});
+
+// A key in Azure; none locally.
+app.http('keyed', { methods: ['GET'], authLevel: 'function', handler: async () => ({ body: 'no key needed locally' }) });
