@@ -19,15 +19,52 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-const SECRET_PATTERNS: readonly [RegExp, string][] = [
-  [/eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[redacted-jwt]'],
-  [/(AccountKey|SharedAccessSignature|sig|client_secret|password)=([^;&"\s]+)/gi, '$1=[redacted]'],
-  [/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, '$1[redacted]'],
+/**
+ * The redaction patterns. Log lines carry caller-controlled text (job fields, activity text), so
+ * every pattern must run in linear time on any input: 32 K characters of `eyJ` took 0.6 s with the
+ * old `eyJ[…]{5,}\.[…]{5,}\.[…]*` (each `eyJ` started a scan to the end of the run, which then
+ * failed: quadratic). Each pattern is now a fixed-length literal prefix followed by ONE greedy
+ * character-class quantifier and nothing else. Such a pattern can only fail within its prefix or
+ * within the quantifier's minimum count (a bounded amount of work per start position), and once
+ * that is met it cannot fail, so no text is scanned twice: the work is linear in the line length.
+ * test/unit/log.test.ts checks this shape on every pattern. What the class cannot express (the
+ * structure of a JWT) is checked by `replace` on the matched run, in one pass.
+ */
+export const SECRET_PATTERNS: readonly { readonly pattern: RegExp; readonly replace: (match: string, ...groups: string[]) => string }[] = [
+  // A run that starts with `eyJ` (base64url of `{"`) over the JWT alphabet plus dots.
+  { pattern: /eyJ[A-Za-z0-9_.-]*/g, replace: (run) => redactJwtsInRun(run) },
+  { pattern: /(AccountKey|SharedAccessSignature|sig|client_secret|password)=[^;&"\s]+/gi, replace: (_match, name) => `${name}=[redacted]` },
+  // One to 16 spaces: an Authorization header has one; the bound keeps the pattern's shape.
+  { pattern: /(Bearer\s{1,16})[A-Za-z0-9._~+/=-]{8,}/g, replace: (_match, prefix) => `${prefix}[redacted]` },
 ];
+
+/**
+ * Redacts JWTs in a run of `[A-Za-z0-9_.-]` that starts with `eyJ`, exactly where the original
+ * pattern `eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*` matched, in linear time: a JWT
+ * starts at the first `eyJ` of a dot-separated segment that leaves at least 5 characters after it,
+ * continues over a next segment of at least 5 characters, and ends with the segment after that.
+ * (A later `eyJ` in the same segment leaves fewer characters, so only the first can match.)
+ */
+function redactJwtsInRun(run: string): string {
+  const segments = run.split('.');
+  const out: string[] = [];
+  for (let i = 0; i < segments.length; ) {
+    const segment = segments[i]!;
+    const at = segment.indexOf('eyJ');
+    if (at >= 0 && segment.length - at - 3 >= 5 && i + 2 < segments.length && segments[i + 1]!.length >= 5) {
+      out.push(`${segment.slice(0, at)}[redacted-jwt]`);
+      i += 3;
+    } else {
+      out.push(segment);
+      i += 1;
+    }
+  }
+  return out.join('.');
+}
 
 export function redact(text: string): string {
   let out = text;
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  for (const { pattern, replace } of SECRET_PATTERNS) out = out.replace(pattern, replace);
   return out;
 }
 

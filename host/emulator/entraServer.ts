@@ -16,8 +16,18 @@
  *
  * Access tokens are v1-shaped like real Bot Framework tokens (§2.1 example): `aud`
  * `https://api.botframework.com`, `iss` `https://sts.windows.net/{tid}/`, `appid`, `tid`.
+ *
+ * Tokens for a registered API (`apis`, e.g. `api://teams-courier/.default`, what flows present to
+ * `/api/notify`) look like Entra's app-only access tokens for the API's `accessTokenAcceptedVersion`:
+ *   v1 (Entra's default): `aud` = the resource as requested (Application ID URI or client id),
+ *      `iss` `https://sts.windows.net/{tid}/`, `appid`, `appidacr`, `idp`, `ver` `1.0`, header `x5t`;
+ *   v2: `aud` = the API's client id, `iss` `{authority}/{tid}/v2.0`, `azp`, `azpacr`, `ver` `2.0`.
+ * Both carry `oid` = `sub` = the caller's service principal object id (stable per app and tenant,
+ * as in Entra), `tid`, `idtyp: app` (Entra emits it only as an optional claim), `roles` when the
+ * caller has app roles on the API, and never `scp` (client credentials have no user).
+ * Source: learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
  */
-import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { type LocalServer, type TlsMaterial, header, readBody, sendJson, splitUrl, startHttpsServer } from './localServer';
@@ -45,6 +55,23 @@ export interface EntraApp {
   readonly extraTenants?: readonly string[];
   /** May get tokens from the managed-identity endpoint (UserAssignedMSI bots, §2.1). */
   readonly managedIdentity?: boolean;
+  /**
+   * The object id of the app's service principal (or managed identity) in its home tenant: the
+   * `oid` and `sub` of its app-only tokens. Default: a UUID derived from the client id and tenant.
+   */
+  readonly objectId?: string;
+}
+
+/** A web API registered in the emulated directory that callers may get app-only tokens for. */
+export interface EntraApi {
+  /** Application ID URI, e.g. `api://teams-courier`: scope `<uri>/.default`. */
+  readonly identifierUri: string;
+  /** The API's application (client) id: the `aud` of v2 tokens; scope `<clientId>/.default` works too. */
+  readonly clientId: string;
+  /** The app registration's `accessTokenAcceptedVersion`: 1 (Entra's default when unset) or 2. */
+  readonly tokenVersion?: 1 | 2;
+  /** App roles assigned to callers, by caller client id: the `roles` claim. */
+  readonly appRoles?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface EntraFailure {
@@ -78,9 +105,15 @@ export interface EntraRequestRecord {
 }
 
 export interface IssuedTokenClaims extends JWTPayload {
-  appid: string;
+  /** v1 tokens. */
+  appid?: string;
+  /** v2 tokens. */
+  azp?: string;
+  oid: string;
   tid: string;
-  ver: '1.0';
+  idtyp: 'app';
+  roles?: string[];
+  ver: '1.0' | '2.0';
 }
 
 export interface EntraServerOptions {
@@ -89,6 +122,8 @@ export interface EntraServerOptions {
   readonly tokenLifetimeSeconds?: number;
   /** Resources a `<resource>/.default` scope may name; default the public and US gov Bot Framework. */
   readonly resources?: readonly string[];
+  /** Web APIs callers may get app-only tokens for (by Application ID URI or client id). */
+  readonly apis?: readonly EntraApi[];
   /** Secret for the X-IDENTITY-HEADER check; default random. */
   readonly msiHeader?: string;
   readonly tls?: TlsMaterial;
@@ -115,10 +150,12 @@ export interface EntraServer {
   clearFailures(): void;
   /** The public keys that sign access tokens (for the connector stub). */
   jwks(): PublishedJwks;
-  /** Verifies a token issued here (signature, `aud` in the resources); returns its claims. */
+  /** Verifies a token issued here (signature, `aud` in the resources or APIs); returns its claims. */
   verifyAccessToken(token: string): Promise<IssuedTokenClaims>;
-  /** Issues a token directly (tests that do not want MSAL in the loop). */
+  /** Issues a token directly (tests that do not want MSAL in the loop). `resource` may name an API. */
   issueToken(options: { clientId: string; tenantId: string; resource?: string; lifetimeSeconds?: number; key?: SigningKey }): Promise<string>;
+  /** The `oid` of an app's tokens in a tenant (its service principal's object id). */
+  objectIdOf(clientId: string, tenantId: string): string;
   resetCounters(): void;
   close(): Promise<void>;
 }
@@ -154,6 +191,7 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
   const apps = new Map<string, EntraApp>();
   for (const app of options.apps ?? []) apps.set(app.clientId, app);
   const resources = options.resources ?? DEFAULT_RESOURCES;
+  const apis = options.apis ?? [];
   const lifetime = options.tokenLifetimeSeconds ?? 3600;
   const msiHeader = options.msiHeader ?? randomBytes(16).toString('hex');
   const signingKey = await generateSigningKey({ endorsements: [] });
@@ -169,26 +207,51 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
   };
   const resolveTenant = (tenant: string): string => WELL_KNOWN_TENANTS[tenant.toLowerCase()] ?? tenant;
 
+  /** The API a resource (Application ID URI or client id) names, if it is one. */
+  const findApi = (resource: string): EntraApi | undefined => apis.find((a) => a.identifierUri === resource || a.clientId === resource);
+
+  /** Entra gives each app one service principal per tenant; its object id is stable. */
+  const objectIdOf = (clientId: string, tenantId: string): string => {
+    const tid = resolveTenant(tenantId);
+    const app = apps.get(clientId);
+    if (app?.objectId !== undefined && resolveTenant(app.tenantId) === tid) return app.objectId;
+    const hex = createHash('sha256').update(`${clientId.toLowerCase()}\u0000${tid.toLowerCase()}`).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  };
+
   const issueToken = async (opts: { clientId: string; tenantId: string; resource?: string; lifetimeSeconds?: number; key?: SigningKey; credential?: 'secret' | 'assertion' | 'managedIdentity' }): Promise<string> => {
     const now = nowSeconds();
     const tid = resolveTenant(opts.tenantId);
     const key = opts.key ?? signingKey;
-    const oid = randomUUID();
-    return new SignJWT({
-      aud: opts.resource ?? 'https://api.botframework.com',
-      iss: `https://sts.windows.net/${tid}/`,
+    const resource = opts.resource ?? 'https://api.botframework.com';
+    const api = findApi(resource);
+    const oid = objectIdOf(opts.clientId, tid);
+    // appidacr / azpacr: 1 = client secret, 2 = certificate, 0 = managed identity / public client.
+    const acr = opts.credential === 'assertion' ? '2' : opts.credential === 'managedIdentity' ? '0' : '1';
+    const roles = api?.appRoles?.[opts.clientId];
+    const common = {
       iat: now,
       nbf: now,
       exp: now + (opts.lifetimeSeconds ?? lifetime),
-      appid: opts.clientId,
-      // appidacr: 1 = client secret, 2 = certificate, 0 = managed identity / public client.
-      appidacr: opts.credential === 'assertion' ? '2' : opts.credential === 'managedIdentity' ? '0' : '1',
-      idp: `https://sts.windows.net/${tid}/`,
       idtyp: 'app',
       oid,
+      ...(roles === undefined || roles.length === 0 ? {} : { roles: [...roles] }),
       sub: oid,
       tid,
       uti: randomBytes(16).toString('base64url'),
+    };
+    if (api?.tokenVersion === 2) {
+      return new SignJWT({ aud: api.clientId, iss: `${origin}/${tid}/v2.0`, azp: opts.clientId, azpacr: acr, ...common, ver: '2.0' })
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
+        .sign(key.privateKey);
+    }
+    return new SignJWT({
+      aud: resource,
+      iss: `https://sts.windows.net/${tid}/`,
+      appid: opts.clientId,
+      appidacr: acr,
+      idp: `https://sts.windows.net/${tid}/`,
+      ...common,
       ver: '1.0',
     })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, x5t: key.kid })
@@ -322,7 +385,7 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
       return fail(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
     }
     const resource = scope?.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
-    if (resource === undefined || !resources.includes(resource)) {
+    if (resource === undefined || (!resources.includes(resource) && findApi(resource) === undefined)) {
       return fail(400, 'invalid_scope', 1002012, `The provided value for scope ${scope ?? ''} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
     }
     const accessToken = await issueToken({ clientId: app.clientId, tenantId: tenant, resource, credential });
@@ -359,7 +422,7 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     if (query.get('api-version') !== '2019-08-01') return reject(400, 'Unsupported api-version.');
     if (!app || !app.managedIdentity) return reject(400, `Identity not found for client_id '${clientId ?? ''}'.`);
     const plainResource = resource?.replace(/\/\.default$/, '');
-    if (plainResource === undefined || !resources.includes(plainResource)) return reject(400, `Resource '${resource ?? ''}' is not allowed.`);
+    if (plainResource === undefined || (!resources.includes(plainResource) && findApi(plainResource) === undefined)) return reject(400, `Resource '${resource ?? ''}' is not allowed.`);
     const accessToken = await issueToken({ clientId: app.clientId, tenantId: app.tenantId, resource: plainResource, credential: 'managedIdentity' });
     bump(issued, tenant);
     record.status = 200;
@@ -430,10 +493,12 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     },
     jwks: () => ({ keys: [structuredClone(signingKey.publicJwk)] }),
     async verifyAccessToken(token) {
-      const { payload } = await jwtVerify(token, localJwks, { audience: [...resources], algorithms: ['RS256'], clockTolerance: 300 });
+      const audience = [...resources, ...apis.flatMap((a) => [a.identifierUri, a.clientId])];
+      const { payload } = await jwtVerify(token, localJwks, { audience, algorithms: ['RS256'], clockTolerance: 300 });
       return payload as IssuedTokenClaims;
     },
     issueToken: (opts) => issueToken(opts),
+    objectIdOf,
     resetCounters() {
       requested.clear();
       issued.clear();

@@ -7,7 +7,7 @@
  * most once per `unknownKidRefetchMs`; concurrent callers share one fetch; when a refresh fails and
  * keys are cached, keep serving the cached keys. No network call per request once warm.
  */
-import { CourierError } from '../errors';
+import { AuthError, CourierError } from '../errors';
 
 export interface BotJwk {
   readonly kty: string;
@@ -25,19 +25,55 @@ export type FetchJson = (url: string) => Promise<unknown>;
 const METADATA_TIMEOUT_MS = 10_000;
 const METADATA_MAX_BYTES = 1024 * 1024;
 
+export interface FetchJsonOptions {
+  /** Largest body accepted, in bytes; reading stops (and the connection is aborted) past it. Default 1 MiB. */
+  readonly maxBytes?: number;
+  /** Time for the whole exchange, headers and body, in milliseconds. Default 10 000. */
+  readonly timeoutMs?: number;
+}
+
 /**
  * GET a small JSON document (OpenID metadata, JWKS) with a timeout and a size cap. Uses Node's
  * built-in fetch: the inbound path needs no HTTP client package, which keeps cold starts short.
+ *
+ * Security review: the body is streamed and counted, so a hostile or broken endpoint cannot make
+ * us buffer more than `maxBytes` (a declared Content-Length over the cap is refused before reading).
+ * Redirects are refused, not followed: the URLs come from fixed presets and the metadata's own
+ * `jwks_uri`, and a redirect would let whoever answers there choose where the keys come from
+ * (e.g. a plain-http or internal address). A redirect is an unavailable document, like a 5xx.
  */
-export async function fetchJsonDocument(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/json' } });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`GET ${url} answered ${response.status}`);
+export async function fetchJsonDocument(url: string, options: FetchJsonOptions = {}): Promise<unknown> {
+  const maxBytes = options.maxBytes ?? METADATA_MAX_BYTES;
+  const abort = new AbortController();
+  const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(options.timeoutMs ?? METADATA_TIMEOUT_MS)]);
+  const response = await fetch(url, { signal, redirect: 'manual', headers: { accept: 'application/json' } });
+  const fail = async (message: string): Promise<never> => {
+    abort.abort();
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(message);
+  };
+  if (response.status >= 300 && response.status < 400) return fail(`GET ${url} answered a redirect (${response.status}); redirects are not followed`);
+  if (!response.ok) return fail(`GET ${url} answered ${response.status}`);
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) return fail(`GET ${url} declared ${declared} bytes, more than ${maxBytes}`);
+
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body !== null) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        abort.abort();
+        await reader.cancel().catch(() => undefined);
+        throw new Error(`GET ${url} returned more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
   }
-  const text = await response.text();
-  if (text.length > METADATA_MAX_BYTES) throw new Error(`GET ${url} returned more than ${METADATA_MAX_BYTES} bytes`);
-  return JSON.parse(text) as unknown;
+  return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks, total))) as unknown;
 }
 
 export interface OpenIdKeyCacheOptions {
@@ -127,5 +163,44 @@ export function createOpenIdKeyCache(options: OpenIdKeyCacheOptions): OpenIdKeyC
       }
       return key;
     },
+  };
+}
+
+type Jose = typeof import('jose');
+/** What jose's `jwtVerify` accepts as a key. */
+export type VerificationKey = Awaited<ReturnType<Jose['importJWK']>>;
+export type RsaKeyImporter = (jwk: BotJwk, alg: string) => Promise<VerificationKey>;
+
+/** Plenty for the few keys a JWKS publishes times the allowed algorithms, across rotations. */
+const MAX_IMPORTED_KEYS = 64;
+
+/**
+ * Imports a published RSA signing key for jose, and caches the result: importing is the costly
+ * part of a warm verification.
+ *
+ * The cache key is the algorithm plus the key material (`n`, `e`), never the `kid` alone. A
+ * publisher may reuse a kid for new material; a kid-keyed cache would keep verifying with the old,
+ * possibly retired or compromised, key after the JWKS changed (security review). The cache is
+ * bounded, and a failed import is not cached. jose is loaded on first use, not at start-up.
+ */
+export function createRsaKeyImporter(): RsaKeyImporter {
+  const imported = new Map<string, Promise<VerificationKey>>();
+  return (jwk, alg) => {
+    if (jwk.kty !== 'RSA') throw new AuthError('AUTH_INVALID', 'signing key is not an RSA key');
+    if (typeof jwk.n !== 'string' || typeof jwk.e !== 'string' || jwk.n === '' || jwk.e === '') throw new AuthError('AUTH_INVALID', 'signing key has no RSA modulus or exponent');
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new AuthError('AUTH_INVALID', 'signing key is not published for signatures');
+    const cacheKey = `${alg}\u0000${jwk.e}\u0000${jwk.n}`;
+    let key = imported.get(cacheKey);
+    if (key === undefined) {
+      if (imported.size >= MAX_IMPORTED_KEYS) imported.clear();
+      const { n, e } = jwk;
+      const pending = import('jose').then(({ importJWK }) => importJWK({ kty: 'RSA', n, e }, alg));
+      imported.set(cacheKey, pending);
+      pending.catch(() => {
+        if (imported.get(cacheKey) === pending) imported.delete(cacheKey);
+      });
+      key = pending;
+    }
+    return key;
   };
 }

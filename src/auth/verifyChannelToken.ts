@@ -4,10 +4,11 @@
  *
  * Checks, each from bot-connector.md §1 / docs/authentication.md:
  * 1. `Authorization: Bearer <jwt>`; 2. a well-formed JWS; 3. `iss` is the cloud's Bot Framework
- * issuer; 4. `aud` is MicrosoftAppId; 5. `exp`/`nbf` with 5 minutes of clock skew; 6. the signature
- * verifies with a key from the OpenID metadata's JWKS using RS256/RS384/RS512; then, once the body
- * is parsed: 7. the key's `endorsements` contain the activity's channelId (else 403); 8. the
- * `serviceurl` claim equals the activity's serviceUrl, a trailing slash aside.
+ * issuer; 4. `aud` is MicrosoftAppId; 5. `exp` and `nbf`, both required, with 5 minutes of clock
+ * skew; 6. the signature verifies with an RSA key from the OpenID metadata's JWKS using
+ * RS256/RS384/RS512; then, once the body is parsed: 7. the key's `endorsements` contain the
+ * activity's channelId (else 403); 8. the `serviceurl` claim equals the activity's serviceUrl, a
+ * trailing slash aside.
  *
  * A `cty: "JWT"` header is legal (§1.5); jose does not reject it.
  */
@@ -18,7 +19,7 @@ let jose: Promise<Jose> | undefined;
 /** jose is loaded on the first verification, not at start-up: cold starts load only what a path uses. */
 const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 import { AuthError } from '../errors';
-import type { BotJwk, OpenIdKeyCache } from './openIdKeys';
+import { createRsaKeyImporter, type BotJwk, type OpenIdKeyCache } from './openIdKeys';
 
 export const ALLOWED_ALGORITHMS = Object.freeze(['RS256', 'RS384', 'RS512']);
 export const CLOCK_TOLERANCE_SECONDS = 5 * 60;
@@ -43,11 +44,18 @@ export interface ChannelTokenVerifier {
   verify(authorization: string | null | undefined): Promise<VerifiedChannelToken>;
 }
 
-/** Checks 7-8, which need the activity. Throws AuthError (403 endorsement, 401 serviceurl). */
+/**
+ * Checks 7-8, which need the activity. Throws AuthError (403 endorsement, 401 serviceurl).
+ *
+ * The endorsement check is stricter than botbuilder's EndorsementsValidator, which lets an activity
+ * without a channelId pass and skips keys without endorsements: here the signing key must carry an
+ * `endorsements` array that contains the activity's (non-empty) channelId, as [BC] Step 3 and
+ * docs/authentication.md check 9 say. Every key the Bot Framework publishes carries endorsements.
+ */
 export function assertActivityMatchesToken(token: VerifiedChannelToken, activity: { channelId: string; serviceUrl: string }): void {
-  const endorsements = token.key.endorsements;
-  // botbuilder's EndorsementsValidator: a key with endorsements must endorse the activity's channel.
-  if (Array.isArray(endorsements) && endorsements.length > 0 && activity.channelId !== '' && !endorsements.includes(activity.channelId)) {
+  const endorsements: unknown = token.key.endorsements;
+  if (activity.channelId === '') throw new AuthError('AUTH_ENDORSEMENT', 'activity has no channelId to check the signing key\'s endorsements against');
+  if (!Array.isArray(endorsements) || !endorsements.includes(activity.channelId)) {
     throw new AuthError('AUTH_ENDORSEMENT', `signing key is not endorsed for channel "${activity.channelId}"`);
   }
   const claim = token.claims.serviceurl;
@@ -61,7 +69,8 @@ function stripTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
-function describeJoseError(err: unknown, { errors: joseErrors }: Jose): string {
+/** A loggable reason for a jose verification error (never contains the token). */
+export function describeJoseError(err: unknown, { errors: joseErrors }: Jose): string {
   if (err instanceof joseErrors.JWTExpired) return 'token has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim "${err.claim}" failed: ${err.reason}`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature verification failed';
@@ -84,8 +93,8 @@ function entraIssuerOf(jwt: string, { decodeJwt }: Jose): string | undefined {
 }
 
 export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions): ChannelTokenVerifier {
-  // Imported CryptoKeys, per kid and algorithm: importing is the costly part of a warm verification.
-  const imported = new Map<string, ReturnType<Jose['importJWK']>>();
+  // Cached by key material, not by kid: a kid reused for a new key must not verify with the old one.
+  const importKey = createRsaKeyImporter();
 
   return {
     async verify(authorization) {
@@ -98,7 +107,7 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
       }
       const jwt = parts[1];
       const lib = await loadJose();
-      const { importJWK, jwtVerify } = lib;
+      const { jwtVerify } = lib;
 
       let signingKey: BotJwk | undefined;
       try {
@@ -109,15 +118,8 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
             if (!ALLOWED_ALGORITHMS.includes(header.alg)) throw new AuthError('AUTH_INVALID', `signing algorithm "${header.alg}" not allowed`);
             const jwk = await options.keys.getKey(header.kid);
             if (jwk === undefined) throw new AuthError('AUTH_INVALID', 'token signed with an unknown key id');
-            if (jwk.kty !== 'RSA') throw new AuthError('AUTH_INVALID', 'signing key is not an RSA key');
+            const key = await importKey(jwk, header.alg);
             signingKey = jwk;
-            const cacheKey = `${header.kid}\u0000${header.alg}`;
-            let key = imported.get(cacheKey);
-            if (key === undefined) {
-              key = importJWK({ kty: 'RSA', n: jwk.n, e: jwk.e }, header.alg);
-              imported.set(cacheKey, key);
-              key.catch(() => imported.delete(cacheKey));
-            }
             return key;
           },
           {
@@ -125,7 +127,9 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
             audience: options.appId,
             algorithms: [...ALLOWED_ALGORITHMS],
             clockTolerance: CLOCK_TOLERANCE_SECONDS,
-            requiredClaims: ['exp'],
+            // docs/authentication.md check 8: both are required ([BC] req. 5); jose rejects a
+            // present `exp`/`nbf` that is not a number.
+            requiredClaims: ['exp', 'nbf'],
             ...(options.currentDate === undefined ? {} : { currentDate: options.currentDate() }),
           },
         );

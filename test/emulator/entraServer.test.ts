@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ClientCertificateCredential, ClientSecretCredential } from '@azure/identity';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ensureLocalCertificate } from '../../host/emulator/certificate';
 import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
 import { APP_ID, call, keepAliveAgent } from './helpers';
 
@@ -10,9 +9,7 @@ const MULTI_APP = '00000000-0000-4000-8000-0000000000c1';
 const CERT_APP = '00000000-0000-4000-8000-0000000000c2';
 const SECRET = 'emulator-secret';
 const SCOPE = 'https://api.botframework.com/.default';
-const certDir = path.resolve(__dirname, '../../host/emulator/certs');
-const certPem = readFileSync(path.join(certDir, 'localhost.crt'), 'utf8');
-const keyPem = readFileSync(path.join(certDir, 'localhost.key'), 'utf8');
+const { cert: certPem, key: keyPem } = ensureLocalCertificate();
 
 describe('Entra stub with real @azure/identity credentials', () => {
   let entra: EntraServer;
@@ -121,5 +118,63 @@ describe('Entra stub with real @azure/identity credentials', () => {
     const token = await credential.getToken(SCOPE);
     expect((await entra.verifyAccessToken(token.token)).appidacr).toBe('2');
     expect(entra.requests.find((r) => r.kind === 'token')).toMatchObject({ credential: 'assertion', status: 200 });
+  });
+});
+
+describe('Entra stub: app-only tokens for a registered API (what flows present to /api/notify)', () => {
+  const TENANT = '00000000-0000-4000-8000-00000000e0df';
+  const CALLER = '00000000-0000-4000-8000-0000000000c3';
+  const CALLER_OID = '6f2c1a4e-1b7d-4c38-9d5e-0000000000c3';
+  const API_V1 = { identifierUri: 'api://teams-courier', clientId: '00000000-0000-4000-8000-0000000000a1', appRoles: { [CALLER]: ['Notify.Send'] } };
+  const API_V2 = { identifierUri: 'api://teams-courier-v2', clientId: '00000000-0000-4000-8000-0000000000a2', tokenVersion: 2 as const };
+  let entra: EntraServer;
+
+  beforeAll(async () => {
+    entra = await startEntraServer({ apps: [{ clientId: CALLER, tenantId: TENANT, clientSecret: SECRET, objectId: CALLER_OID }], apis: [API_V1, API_V2] });
+  });
+  afterAll(async () => entra.close());
+
+  const credential = (): ClientSecretCredential => new ClientSecretCredential(TENANT, CALLER, SECRET, { authorityHost: entra.authorityHost, disableInstanceDiscovery: true });
+
+  it('v1 (Entra\'s default): aud is the resource as requested, sts.windows.net issuer, appid, oid = sub, idtyp app, roles, no scp', async () => {
+    const claims = await entra.verifyAccessToken((await credential().getToken('api://teams-courier/.default')).token);
+    expect(claims).toMatchObject({
+      aud: 'api://teams-courier',
+      iss: `https://sts.windows.net/${TENANT}/`,
+      appid: CALLER,
+      appidacr: '1',
+      oid: CALLER_OID,
+      sub: CALLER_OID,
+      tid: TENANT,
+      idtyp: 'app',
+      roles: ['Notify.Send'],
+      ver: '1.0',
+    });
+    expect(claims).not.toHaveProperty('scp');
+    expect(claims).not.toHaveProperty('azp');
+    // Requested by client id, a v1 token names the client id.
+    expect((await entra.verifyAccessToken((await credential().getToken(`${API_V1.clientId}/.default`)).token)).aud).toBe(API_V1.clientId);
+  });
+
+  it('v2 (accessTokenAcceptedVersion 2): aud is the API client id, the authority\'s v2 issuer, azp', async () => {
+    const claims = await entra.verifyAccessToken((await credential().getToken('api://teams-courier-v2/.default')).token);
+    expect(claims).toMatchObject({ aud: API_V2.clientId, iss: `${entra.authorityHost}/${TENANT}/v2.0`, azp: CALLER, azpacr: '1', oid: CALLER_OID, sub: CALLER_OID, tid: TENANT, ver: '2.0' });
+    expect(claims).not.toHaveProperty('appid');
+    expect(claims).not.toHaveProperty('roles');
+  });
+
+  it('the oid is the app\'s service principal: stable across tokens, and derived when not configured', async () => {
+    const first = await entra.verifyAccessToken(await entra.issueToken({ clientId: CALLER, tenantId: TENANT, resource: 'api://teams-courier' }));
+    expect(first.oid).toBe(CALLER_OID);
+    const other = '00000000-0000-4000-8000-0000000000c4';
+    const a = await entra.verifyAccessToken(await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }));
+    const b = await entra.verifyAccessToken(await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }));
+    expect(a.oid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(b.oid).toBe(a.oid);
+    expect(entra.objectIdOf(other, TENANT)).toBe(a.oid);
+  });
+
+  it('an unregistered API is invalid_scope', async () => {
+    await expect(credential().getToken('api://not-registered/.default')).rejects.toThrow(/invalid_scope|AADSTS1002012/);
   });
 });

@@ -3,8 +3,11 @@
  * and the real store (Azurite). Each spec check violated on its own is rejected, and nothing is
  * stored; bad input gets a clear 4xx; outages get a 5xx so the Bot Connector retries.
  */
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelTokenIssuer, fixtureActivity, generateSigningKey, nowSeconds, startOpenIdServer, type OpenIdServer } from '../../host/emulator';
+import type { PublishedJwk } from '../../host/emulator/tokens';
 import { createOpenIdKeyCache, fetchJsonDocument } from '../../src/auth/openIdKeys';
 import { createChannelTokenVerifier } from '../../src/auth/verifyChannelToken';
 import { handleMessages, MAX_BODY_BYTES, type MessagesDeps } from '../../src/inbound/handleMessages';
@@ -77,6 +80,7 @@ describe('POST /api/messages: authentication (never optional)', () => {
   it.each([
     ['cty: JWT header (bot-docs#2242)', { extraHeader: { cty: 'JWT' } }],
     ['RS384', { alg: 'RS384' as const }],
+    ['RS512', { alg: 'RS512' as const }],
     ['expired 4 minutes ago (within the 5 minute skew)', { expiresInSeconds: -240 }],
     ['serviceurl claim without the trailing slash', { serviceUrl: SERVICE_URL.slice(0, -1) }],
   ])('accepts %s', async (_label, overrides) => {
@@ -89,10 +93,22 @@ describe('POST /api/messages: authentication (never optional)', () => {
     ['wrong audience', async () => mint({ audience: 'another-bot' }), 401],
     ['expired beyond the skew', async () => mint({ expiresInSeconds: -600 }), 401],
     ['not valid yet beyond the skew', async () => mint({ notBefore: nowSeconds() + 900 }), 401],
+    ['no exp claim', async () => mint({ claims: { exp: undefined } }), 401],
+    ['no nbf claim (docs/authentication.md check 8: both are required)', async () => mint({ claims: { nbf: undefined } }), 401],
+    ['an nbf that is not a number', async () => mint({ claims: { nbf: String(nowSeconds()) } }), 401],
+    ['an exp that is not a number', async () => mint({ claims: { exp: String(nowSeconds() + 3600) } }), 401],
     ['signed by a key not in the JWKS (published kid)', async () => mint({ key: await generateSigningKey(), kid: issuer.currentKey.kid }), 401],
     ['an unknown kid', async () => mint({ kid: 'no-such-kid' }), 401],
     ['no kid', async () => mint({ kid: null }), 401],
     ['HS256', async () => mint({ alg: 'HS256' }), 401],
+    [
+      'HS256 keyed with the published RSA public key (algorithm confusion)',
+      async () => {
+        const pem = createPublicKey({ key: { ...issuer.currentKey.publicJwk } as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        return mint({ alg: 'HS256', hmacSecret: new Uint8Array(Buffer.from(pem)) });
+      },
+      401,
+    ],
     ['PS256', async () => mint({ alg: 'PS256' }), 401],
     ['alg none', async () => mint({ alg: 'none' }), 401],
     ['serviceurl claim for another serviceUrl', async () => mint({ serviceUrl: 'https://smba.trafficmanager.net/emea/' }), 401],
@@ -113,6 +129,58 @@ describe('POST /api/messages: authentication (never optional)', () => {
     const result = await post(body, await mint({ key }), deps());
     expect(result).toMatchObject({ status: 403, body: { error: 'Forbidden' } });
     expect(result.stored).toBeUndefined();
+  });
+
+  // docs/authentication.md check 9: a key with no endorsements (missing or empty), or an activity with no channelId, fails.
+  it.each([
+    ['a key with an empty endorsements list', async () => issuer.addKey({ endorsements: [] })],
+    [
+      'a key without an endorsements member',
+      async () => {
+        const key = await generateSigningKey();
+        delete (key.publicJwk as Partial<PublishedJwk>).endorsements;
+        issuer.publishKey(key);
+        return key;
+      },
+    ],
+  ])('rejects %s with 403, and stores nothing', async (_label, makeKey) => {
+    const key = await makeKey();
+    const body = activity();
+    const result = await post(body, await mint({ key }), deps());
+    expect(result).toMatchObject({ status: 403, body: { error: 'Forbidden' } });
+    expect(result.stored).toBeUndefined();
+    issuer.removeKey(key.kid);
+  });
+
+  it('rejects an activity without a channelId with 403 (nothing to check the endorsements against), and stores nothing', async () => {
+    const body = activity({ channelId: undefined });
+    const result = await post(body, await mint());
+    expect(result).toMatchObject({ status: 403, body: { error: 'Forbidden' } });
+    expect(result.stored).toBeUndefined();
+  });
+
+  describe('non-RSA keys', () => {
+    const ecKid = `ec-p256-${process.pid}`;
+    let ecPrivate: CryptoKey;
+    beforeAll(async () => {
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      ecPrivate = pair.privateKey;
+      // Published like a channel key (kid, use, msteams endorsement), so only the key type stops it.
+      const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: ecKid, use: 'sig', endorsements: ['msteams'] } as unknown as PublishedJwk;
+      issuer.publishKey({ kid: ecKid, privateKey: ecPrivate, privateJwk: {}, publicJwk });
+    });
+    afterAll(() => void issuer.removeKey(ecKid));
+
+    const claims = () => ({ serviceurl: SERVICE_URL, iss: 'https://api.botframework.com', aud: APP_ID, nbf: nowSeconds(), exp: nowSeconds() + 3600 });
+    it.each([
+      ['ES256 signed with a published EC P-256 key', async () => new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: ecKid }).sign(ecPrivate)],
+      ['RS256 naming the EC key\'s kid', async () => mint({ kid: ecKid })],
+    ])('rejects %s and stores nothing', async (_label, makeToken) => {
+      const body = activity();
+      const result = await post(body, await makeToken(), deps());
+      expect(result).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+      expect(result.stored).toBeUndefined();
+    });
   });
 
   it.each([['Basic abc'], ['Bearer'], ['bearer x.y.z'], ['Bearer a b'], ['Bearer not-a-jwt']])('rejects Authorization "%s"', async (header) => {
@@ -155,6 +223,28 @@ describe('POST /api/messages: key cache', () => {
     clockMs += 24 * 60 * 60 * 1000;
     expect((await post(activity(), await mint(), d)).status).toBe(200);
     expect(openId.counters).toMatchObject({ metadata: 2, keys: 2 });
+  });
+
+  it('verifies with the new material when a kid is reused for a new key, never with the cached import', async () => {
+    let clockMs = Date.now();
+    const d = deps({}, () => clockMs);
+    const kid = `reused-kid-${process.pid}`;
+    const before = await issuer.addKey({ kid });
+    expect((await post(activity(), await mint({ key: before }), d)).status).toBe(200);
+
+    // The publisher replaces the key but keeps its kid; the scheduled refresh picks up the change.
+    issuer.removeKey(kid);
+    const after = await generateSigningKey({ kid });
+    issuer.publishKey(after);
+    clockMs += 24 * 60 * 60 * 1000 + 1;
+    expect((await post(activity(), await mint({ key: after }), d)).status).toBe(200);
+
+    // The retired material no longer verifies under that kid.
+    const body = activity();
+    const stale = await post(body, await mint({ key: before }), d);
+    expect(stale.status).toBe(401);
+    expect(stale.stored).toBeUndefined();
+    issuer.removeKey(kid);
   });
 
   it('answers 503 (so the Connector retries) when no keys can be fetched at all', async () => {
