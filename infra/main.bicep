@@ -20,9 +20,11 @@ param resourceGroupName string = ''
 @description('Principal id of the deployer (azd: AZURE_PRINCIPAL_ID); gets queue send/peek and table read for the docs\' CLI steps. Empty = none.')
 param principalId string = deployer().objectId
 
-@allowed(['User', 'Group', 'ServicePrincipal'])
-@description('Type of principalId (ServicePrincipal when a pipeline deploys).')
-param principalType string = 'User'
+// Empty by default: Azure then looks the type up itself, so a user, a group or a service principal
+// running `az deployment sub create` all work. azd always passes the type it signed in with.
+@allowed(['', 'User', 'Group', 'ServicePrincipal'])
+@description('Type of principalId: User, Group or ServicePrincipal (azd: AZURE_PRINCIPAL_TYPE). Empty = let Azure look it up.')
+param principalType string = ''
 
 @allowed(['UserAssignedMSI', 'SingleTenant'])
 @description('UserAssignedMSI: the app\'s managed identity is the bot (no secret anywhere). SingleTenant: an existing app registration (botAppId) whose secret (botAppPassword) goes to Key Vault.')
@@ -32,8 +34,12 @@ param botAppType string = 'UserAssignedMSI'
 param botAppId string = ''
 
 @secure()
-@description('SingleTenant only: the app registration\'s client secret; stored in Key Vault, never in app settings.')
+@description('SingleTenant only: the app registration\'s client secret (MicrosoftAppPassword); stored in Key Vault, never in app settings.')
 param botAppPassword string = ''
+
+@secure()
+@description('SingleTenant only, instead of botAppPassword: the app registration\'s certificate and private key as PEM text (BOT_CERTIFICATE); stored in Key Vault, never in app settings. Empty = none.')
+param botCertificate string = ''
 
 @description('Display name of the bot.')
 param botDisplayName string = 'Teams Courier'
@@ -48,24 +54,85 @@ param botCloud string = 'public'
 
 @minValue(1)
 @maxValue(1000)
-@description('BOT_TENANT_RATE_PER_SECOND: sends per second per tenant per instance.')
+@description('BOT_TENANT_RATE_PER_SECOND: sends per second to one tenant, for this bot, all instances together (a budget shared through storage). Teams allows 50 per bot per tenant.')
 param tenantRatePerSecond int = 50
+
+// The app settings below are optional: an empty value (the default) means "not set", and the app
+// uses its own default (src/config.ts). They are parameters so that `azd provision` and
+// `az deployment sub create` set them every time: a setting added by hand in the portal is removed
+// by the next deployment, because the template writes the whole list.
+
+@description('BOT_OPENID_METADATA_URL: overrides the OpenID metadata document inbound tokens are checked against. Empty = the cloud preset.')
+param botOpenIdMetadataUrl string = ''
+
+@description('BOT_AUTHORITY_HOST: overrides the Entra authority host for outbound tokens. Empty = the cloud preset.')
+param botAuthorityHost string = ''
+
+@description('BOT_OAUTH_SCOPE: overrides the scope of outbound tokens. Empty = the cloud preset.')
+param botOAuthScope string = ''
+
+@description('BOT_TRUSTED_SERVICE_URLS: comma-separated extra origins that may receive the bot\'s token. Empty = none.')
+param botTrustedServiceUrls string = ''
+
+@description('BOT_GLOBAL_SERVICE_URL: overrides the global serviceUrl used to create a personal chat. Empty = the cloud preset.')
+param botGlobalServiceUrl string = ''
+
+@minLength(3)
+@maxLength(56)
+@description('OUTBOUND_QUEUE: the queue jobs are read from; the template creates it and <name>-poison.')
+param outboundQueueName string = 'outbound-messages'
+
+@minValue(1)
+@maxValue(100)
+@description('DELIVERY_MAX_ATTEMPTS: attempts per job for transient failures before it fails.')
+param deliveryMaxAttempts int = 8
+
+@minValue(100)
+@maxValue(120000)
+@description('CONNECTOR_TIMEOUT_MS: timeout of one Bot Connector request, in milliseconds.')
+param connectorTimeoutMs int = 15000
+
+@description('WELCOME_MESSAGE: text (markdown) sent to a conversation when the app is installed there. Empty = none.')
+param welcomeMessage string = ''
+
+@description('WELCOME_CARD: an Adaptive Card (JSON object) sent on install. Empty object = none.')
+param welcomeCard object = {}
+
+@description('FLOW_AUTH_AUDIENCE: the Application ID URI or client id that callers of the flow API request Entra tokens for. Empty = not set.')
+param flowAuthAudience string = ''
+
+@description('FLOW_AUTH_TENANT_ID: the tenant whose Entra tokens the flow API accepts. Empty = the bot\'s tenant.')
+param flowAuthTenantId string = ''
+
+@description('FLOW_CALLERS: the callers allowed to use the flow API, with their tenants (JSON). Empty array = not set.')
+param flowCallers array = []
 
 @description('Optional principal id of a producer (e.g. a Logic App\'s managed identity) allowed to put messages on the outbound queue. Empty = none.')
 param producerPrincipalId string = ''
 
-@minValue(40)
+// 40 is the lowest cap every region accepts; lower values (down to 1) are being rolled out region
+// by region and are rejected where they are not yet available. Each instance polls the queue, so a
+// lower cap means fewer storage transactions while idle and less contention on the shared tenant
+// budget; one instance already sends a tenant's whole budget. docs/deploy.md, "Scale".
+@minValue(1)
 @maxValue(1000)
-@description('Flex Consumption: maximum number of instances.')
-param maximumInstanceCount int = 100
+@description('Flex Consumption: maximum number of on-demand instances per function group (HTTP functions; the queue sender).')
+param maximumInstanceCount int = 40
 
 @allowed([512, 2048, 4096])
 @description('Flex Consumption: memory per instance (MB).')
 param instanceMemoryMB int = 2048
 
+@minValue(0)
+@maxValue(1000)
+@description('Flex Consumption: always-ready instances for the HTTP functions (/api/messages, /api/notify); billed all the time. 0 = scale to zero.')
+param alwaysReadyHttpInstances int = 0
+
 var isSingleTenant = botAppType == 'SingleTenant'
 // fail() stops the deployment early with a clear message instead of a Bot Service validation error.
-var checkedBotAppPassword = isSingleTenant && empty(botAppPassword) ? fail('botAppPassword is required when botAppType is SingleTenant.') : botAppPassword
+var checkedBotAppPassword = isSingleTenant && empty(botAppPassword) && empty(botCertificate)
+  ? fail('botAppPassword is required when botAppType is SingleTenant (or give botCertificate instead).')
+  : botAppPassword
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -80,10 +147,9 @@ var names = {
   bot: 'bot-${resourceToken}'
 }
 
-// The queue and tables the app uses: OUTBOUND_QUEUE's default and src/store/tables.ts.
-// test/infra checks both against the source, so they cannot drift.
-var outboundQueueName = 'outbound-messages'
-var tableNames = ['conversations', 'userchats', 'deliveries']
+// The tables the app uses (src/store/tables.ts); test/infra checks them, and the default of
+// outboundQueueName, against the source, so they cannot drift.
+var tableNames = ['conversations', 'userchats', 'deliveries', 'budget']
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -129,6 +195,9 @@ module keyVault 'modules/keyvault.bicep' = if (isSingleTenant) {
     location: location
     tags: tags
     botAppPassword: checkedBotAppPassword
+    botCertificate: botCertificate
+    hasBotAppPassword: !empty(botAppPassword)
+    hasBotCertificate: !empty(botCertificate)
   }
 }
 
@@ -169,12 +238,26 @@ module app 'modules/app.bicep' = {
     applicationInsightsName: names.applicationInsights
     botAppType: botAppType
     botAppId: resolvedBotAppId
-    botSecretUri: isSingleTenant ? keyVault!.outputs.botSecretUri : ''
+    botSecretUri: isSingleTenant && !empty(botAppPassword) ? keyVault!.outputs.botSecretUri : ''
+    botCertificateUri: isSingleTenant && !empty(botCertificate) ? keyVault!.outputs.botCertificateUri : ''
     botCloud: botCloud
+    botOpenIdMetadataUrl: botOpenIdMetadataUrl
+    botAuthorityHost: botAuthorityHost
+    botOAuthScope: botOAuthScope
+    botTrustedServiceUrls: botTrustedServiceUrls
+    botGlobalServiceUrl: botGlobalServiceUrl
     tenantRatePerSecond: tenantRatePerSecond
     queueName: outboundQueueName
+    deliveryMaxAttempts: deliveryMaxAttempts
+    connectorTimeoutMs: connectorTimeoutMs
+    welcomeMessage: welcomeMessage
+    welcomeCard: empty(welcomeCard) ? '' : string(welcomeCard)
+    flowAuthAudience: flowAuthAudience
+    flowAuthTenantId: flowAuthTenantId
+    flowCallers: empty(flowCallers) ? '' : string(flowCallers)
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
   }
   // The host needs its storage and telemetry roles before it starts.
   dependsOn: [monitoring, rbac]

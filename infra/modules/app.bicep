@@ -1,6 +1,8 @@
 // The Function App on the Flex Consumption plan (FC1). Linux, Node 22, one app per plan.
-// App settings are exactly what src/config.ts reads (SETTINGS, `deployed: true`) plus the host's
-// Application Insights settings; test/infra checks the list against SETTINGS.
+// App settings are exactly what src/config.ts reads (SETTINGS) plus the host's Application Insights
+// settings; test/infra checks the list against SETTINGS. The template writes the whole list, so every
+// setting a user may set comes in as a parameter (empty = not set): anything added by hand in the
+// portal is gone after the next deployment.
 // Not set, because Flex forbids or ignores them: FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION
 // (runtime comes from functionAppConfig.runtime), WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*,
 // SCM_DO_BUILD_DURING_DEPLOYMENT, ENABLE_ORYX_BUILD, WEBSITE_TIME_ZONE.
@@ -21,17 +23,38 @@ param applicationInsightsName string
 param botAppType string
 @description('MicrosoftAppId: the identity client id (UserAssignedMSI) or the app registration id (SingleTenant).')
 param botAppId string
-@description('Versionless Key Vault secret URI of the bot secret (SingleTenant); empty for UserAssignedMSI.')
+@description('Versionless Key Vault secret URI of the bot secret (SingleTenant); empty = none.')
 param botSecretUri string
+@description('Versionless Key Vault secret URI of the bot certificate PEM (SingleTenant); empty = none.')
+param botCertificateUri string
 @allowed(['public', 'gcc', 'gcchigh', 'dod'])
 param botCloud string
+param botOpenIdMetadataUrl string
+param botAuthorityHost string
+param botOAuthScope string
+param botTrustedServiceUrls string
+param botGlobalServiceUrl string
+@description('Sends per second to one tenant, all instances together.')
 param tenantRatePerSecond int
 param queueName string
-@minValue(40)
+param deliveryMaxAttempts int
+@description('Milliseconds.')
+param connectorTimeoutMs int
+param welcomeMessage string
+@description('Adaptive Card JSON text; empty = none.')
+param welcomeCard string
+param flowAuthAudience string
+param flowAuthTenantId string
+@description('JSON text; empty = not set.')
+param flowCallers string
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
+@minValue(0)
+@maxValue(1000)
+param alwaysReadyHttpInstances int
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -70,10 +93,14 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         }
       }
       scaleAndConcurrency: {
-        // Each instance keeps its own per-tenant send rate (BOT_TENANT_RATE_PER_SECOND), so this also
-        // bounds the total rate a tenant can see.
+        // Per function group: the HTTP functions scale together, the queue sender on its own. The
+        // per-tenant send rate (BOT_TENANT_RATE_PER_SECOND) is one budget shared by all instances,
+        // so the cap bounds polling and contention, not the rate a tenant sees.
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // An always-ready HTTP instance answers the Bot Connector without a cold start, and is billed
+        // all the time (docs/deploy.md, "Costs"). An empty list clears an earlier setting.
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
       }
       runtime: { name: 'node', version: '22' }
     }
@@ -93,15 +120,33 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         { name: 'MicrosoftAppType', value: botAppType }
         { name: 'MicrosoftAppId', value: botAppId }
         { name: 'MicrosoftAppTenantId', value: tenant().tenantId }
-        // A Key Vault reference for SingleTenant bots; empty for UserAssignedMSI, where the config
-        // module treats an empty setting as unset (a password next to a managed identity is an error).
+        // Key Vault references for SingleTenant bots; empty otherwise, and the config module treats an
+        // empty setting as unset (a password next to a managed identity is an error). A reference that
+        // does not resolve reaches the app as the literal `@Microsoft.KeyVault(...)` text, which
+        // loadConfig refuses, naming the setting.
         {
           name: 'MicrosoftAppPassword'
           value: empty(botSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${botSecretUri})'
         }
+        {
+          name: 'BOT_CERTIFICATE'
+          value: empty(botCertificateUri) ? '' : '@Microsoft.KeyVault(SecretUri=${botCertificateUri})'
+        }
         { name: 'BOT_CLOUD', value: botCloud }
+        { name: 'BOT_OPENID_METADATA_URL', value: botOpenIdMetadataUrl }
+        { name: 'BOT_AUTHORITY_HOST', value: botAuthorityHost }
+        { name: 'BOT_OAUTH_SCOPE', value: botOAuthScope }
+        { name: 'BOT_TRUSTED_SERVICE_URLS', value: botTrustedServiceUrls }
+        { name: 'BOT_GLOBAL_SERVICE_URL', value: botGlobalServiceUrl }
         { name: 'BOT_TENANT_RATE_PER_SECOND', value: string(tenantRatePerSecond) }
         { name: 'OUTBOUND_QUEUE', value: queueName }
+        { name: 'DELIVERY_MAX_ATTEMPTS', value: string(deliveryMaxAttempts) }
+        { name: 'CONNECTOR_TIMEOUT_MS', value: string(connectorTimeoutMs) }
+        { name: 'WELCOME_MESSAGE', value: welcomeMessage }
+        { name: 'WELCOME_CARD', value: welcomeCard }
+        { name: 'FLOW_AUTH_AUDIENCE', value: flowAuthAudience }
+        { name: 'FLOW_AUTH_TENANT_ID', value: flowAuthTenantId }
+        { name: 'FLOW_CALLERS', value: flowCallers }
       ]
     }
   }

@@ -23,6 +23,9 @@ resource bot 'Microsoft.BotService/botServices@2022-09-15' = {
   properties: {
     displayName: displayName
     endpoint: messagingEndpoint
+    // Type, app id and tenant are fixed when the bot is created: a later change fails the deployment
+    // ("'MsaAppType' property cannot be changed"), so switching botAppType means deleting the bot
+    // first (docs/deploy.md, "Troubleshooting"). An app id also belongs to one bot only.
     msaAppType: appType
     msaAppId: appId
     msaAppTenantId: tenantId

@@ -12,8 +12,12 @@ param appIdentityName string
 param producerPrincipalId string
 @description('Optional: principal id of the deployer (azd: AZURE_PRINCIPAL_ID), for the docs\' az CLI steps; empty = none.')
 param deployerPrincipalId string
-@allowed(['User', 'Group', 'ServicePrincipal'])
+@description('User, Group or ServicePrincipal; empty = Azure looks the type up (the deployer exists already, so the lookup cannot miss).')
+@allowed(['', 'User', 'Group', 'ServicePrincipal'])
 param deployerPrincipalType string
+
+// A fixed 'User' failed for a service principal running the CLI path; null lets Azure look it up.
+var deployerType = empty(deployerPrincipalType) ? null : deployerPrincipalType
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -139,7 +143,7 @@ resource deployerQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
     principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
+    principalType: deployerType
   }
 }
 
@@ -150,7 +154,7 @@ resource deployerQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataReader)
     principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
+    principalType: deployerType
   }
 }
 
@@ -161,6 +165,6 @@ resource deployerTableReader 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
     principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
+    principalType: deployerType
   }
 }

@@ -227,6 +227,14 @@ export class TemplateContext {
         return args.every((a) => typeof a === 'boolean') ? args.every(Boolean) : opaque('and', args);
       case 'or':
         return args.every((a) => typeof a === 'boolean') ? args.some(Boolean) : opaque('or', args);
+      case 'greater':
+      case 'greaterorequals':
+      case 'less':
+      case 'lessorequals': {
+        const [a, b] = args;
+        if (typeof a !== 'number' || typeof b !== 'number') return opaque(node.name, args);
+        return name === 'greater' ? a > b : name === 'greaterorequals' ? a >= b : name === 'less' ? a < b : a <= b;
+      }
       case 'empty': {
         const v = args[0];
         if (v === null || v === undefined) return true;

@@ -62,8 +62,8 @@ describe('role assignments', () => {
   it('UserAssignedMSI defaults: the app identity gets its data roles; the deployer gets the docs\' CLI roles', () => {
     const d = deployed(SCENARIOS.userAssignedMsi);
     const app = (role: string, scope: string) => ({ role, scope, principal: d.appPrincipal, principalType: 'ServicePrincipal' });
-    // principalId defaults to deployer().objectId, principalType to User.
-    const deployer = (role: string, scope: string) => ({ role, scope, principal: '«deployer()».objectId', principalType: 'User' });
+    // principalId defaults to deployer().objectId; principalType is left out, so Azure looks it up.
+    const deployer = (role: string, scope: string) => ({ role, scope, principal: '«deployer()».objectId', principalType: null });
     expect(d.vault).toBeUndefined();
     expect(sortGrants(d.grants)).toEqual(
       sortGrants([
@@ -97,6 +97,18 @@ describe('role assignments', () => {
         deployer('storageTableDataReader', d.account),
       ]),
     );
+  });
+
+  it('the deployer\'s principal type is looked up by Azure unless given, so a service principal can run the CLI path', () => {
+    const types = (params: Record<string, unknown>) => {
+      const d = deployed(params);
+      return [...new Set(d.grants.filter((g) => g.principal !== d.appPrincipal).map((g) => g.principalType))];
+    };
+    // `az deployment sub create` as a service principal: no principalType, so no fixed 'User' to fail on.
+    expect(types(SCENARIOS.userAssignedMsi)).toEqual([null]);
+    // azd passes the type it signed in with (AZURE_PRINCIPAL_TYPE).
+    expect(types({ ...SCENARIOS.userAssignedMsi, principalType: 'ServicePrincipal' })).toEqual(['ServicePrincipal']);
+    expect(types({ ...SCENARIOS.userAssignedMsi, principalType: 'User' })).toEqual(['User']);
   });
 
   it('an empty principalId assigns nothing to the deployer', () => {
