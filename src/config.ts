@@ -6,6 +6,7 @@
  * settings test and the local host all derive from it.
  */
 import { CLOUDS, GCC_GLOBAL_SERVICE_URL, type CloudName, type CloudPreset, isCloudName } from './clouds';
+import { CALLER_NAME } from './core/job';
 import { ConfigError, type Problem } from './errors';
 
 export type AppType = 'MultiTenant' | 'SingleTenant' | 'UserAssignedMSI';
@@ -34,10 +35,13 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   { name: 'BOT_OAUTH_SCOPE', description: 'Overrides the scope of outbound tokens.' },
   { name: 'BOT_TRUSTED_SERVICE_URLS', description: "Comma-separated extra origins that may receive the bot's token (a trailing slash allowed)." },
   { name: 'BOT_GLOBAL_SERVICE_URL', description: "Overrides the cloud's global serviceUrl used to create a personal chat for a tenant with no known serviceUrl." },
-  { name: 'BOT_TENANT_RATE_PER_SECOND', description: 'Sends per second per tenant this instance allows itself (Teams: 50 per bot per tenant).', default: '50', deployed: true },
+  { name: 'BOT_TENANT_RATE_PER_SECOND', description: 'Sends per second per tenant for the bot, all instances together (Teams: 50 per bot per tenant). The instances share it through the `budget` table (docs/scale.md).', default: '50', deployed: true },
   { name: 'OUTBOUND_QUEUE', description: 'The queue jobs are read from; failed jobs go to `<name>-poison`.', default: 'outbound-messages', deployed: true },
   { name: 'DELIVERY_MAX_ATTEMPTS', description: 'Attempts per job for transient failures before it fails.', default: '8' },
   { name: 'CONNECTOR_TIMEOUT_MS', description: 'Timeout of one Bot Connector request (connect, headers and body each).', default: '15000' },
+  { name: 'FLOW_AUTH_AUDIENCE', description: 'Turns on Entra ID authentication for `/api/notify` (instead of function keys): the audiences accepted in callers\' access tokens, comma-separated (the Application ID URI and/or client id of the app registration callers request tokens for).', deployed: true },
+  { name: 'FLOW_AUTH_TENANT_ID', description: 'The Entra tenant whose access tokens `/api/notify` accepts. Default: MicrosoftAppTenantId.', deployed: true },
+  { name: 'FLOW_CALLERS', description: 'With FLOW_AUTH_AUDIENCE: the callers allowed, as JSON `[{"name", "objectId" or "appId", "tenants"?}]`. `name` (letters, digits, hyphens) is the caller\'s job-id namespace; `tenants` limits the Teams tenants it may message.', deployed: true },
   { name: 'WELCOME_MESSAGE', description: 'Optional: text (markdown) sent to a conversation right after the app is installed there.' },
   { name: 'WELCOME_CARD', description: 'Optional: an Adaptive Card (JSON) sent on install, alone or after WELCOME_MESSAGE text.' },
   { name: 'AzureWebJobsStorage', description: 'Storage for the Functions host, the queue trigger and the tables: a connection string (`UseDevelopmentStorage=true` locally) or the identity-based `AzureWebJobsStorage__*` settings.', secret: true },
@@ -81,8 +85,10 @@ export interface OutboundConfig {
   readonly authorityOverridden: boolean;
   readonly oauthScope: string;
   readonly globalServiceUrl: string;
-  /** Where to retry after 403 InvalidBotApiHost (a GCC tenant called on the public host). */
-  readonly gccServiceUrl: string;
+  /** Where to retry after 403 InvalidBotApiHost (a GCC tenant called on the public host); none in the US gov clouds. */
+  readonly gccServiceUrl?: string;
+  /** Tenant limits of Entra-authenticated callers, by name (null: any tenant). */
+  readonly callerTenants: ReadonlyMap<string, readonly string[] | null>;
   readonly trustedHosts: readonly string[];
   /** Extra trusted origins, normalised to `scheme://host[:port]`. */
   readonly trustedOrigins: readonly string[];
@@ -91,6 +97,25 @@ export interface OutboundConfig {
   readonly poisonQueueName: string;
   readonly maxAttempts: number;
   readonly connectorTimeoutMs: number;
+}
+
+/** A caller of `/api/notify` authenticated with Entra ID. */
+export interface FlowCaller {
+  /** Namespace of its job ids; shown in logs. */
+  readonly name: string;
+  /** Matched against the token's `oid` (a managed identity's or service principal's object id). */
+  readonly objectId?: string;
+  /** Matched against the token's `appid` / `azp` (an app registration's client id). */
+  readonly appId?: string;
+  /** The Teams tenants it may message; undefined means any. */
+  readonly tenants?: readonly string[];
+}
+
+export interface FlowAuthConfig {
+  readonly audiences: readonly string[];
+  readonly tenantId: string;
+  readonly authorityHost: string;
+  readonly callers: readonly FlowCaller[];
 }
 
 export interface WelcomeConfig {
@@ -104,6 +129,8 @@ export interface Config {
   readonly welcome?: WelcomeConfig;
   readonly inbound: InboundConfig;
   readonly outbound: OutboundConfig;
+  /** Entra ID authentication of `/api/notify` callers; undefined means function keys (full trust). */
+  readonly flowAuth?: FlowAuthConfig;
   readonly storage: StorageConfig;
 }
 
@@ -266,9 +293,96 @@ function loadWelcome(env: Env, problems: Problem[]): WelcomeConfig | undefined {
   return { ...(text === undefined ? {} : { text }), ...(adaptiveCard === undefined ? {} : { adaptiveCard }) };
 }
 
+const FLOW_CALLER_FIELDS = new Set(['name', 'objectId', 'appId', 'tenants']);
+
+function loadFlowCallers(raw: string | undefined, problems: Problem[]): FlowCaller[] {
+  const problem = (message: string): FlowCaller[] => {
+    problems.push({ path: 'FLOW_CALLERS', message });
+    return [];
+  };
+  if (raw === undefined) return problem('is required with FLOW_AUTH_AUDIENCE: list the callers allowed, e.g. [{"name":"billing","objectId":"<managed identity object id>"}]');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return problem('is not valid JSON');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) return problem('must be a non-empty JSON array of {"name", "objectId" or "appId", "tenants"?}');
+  const callers: FlowCaller[] = [];
+  const names = new Set<string>();
+  parsed.forEach((entry: unknown, i) => {
+    const at = `FLOW_CALLERS[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push({ path: at, message: 'must be an object' });
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    const unknown = Object.keys(e).filter((k) => !FLOW_CALLER_FIELDS.has(k));
+    if (unknown.length > 0) problems.push({ path: at, message: `has unknown fields: ${unknown.join(', ')}` });
+    const text = (k: string): string | undefined => (typeof e[k] === 'string' && (e[k] as string).trim() !== '' ? (e[k] as string).trim() : undefined);
+    const name = text('name');
+    if (name === undefined || !CALLER_NAME.test(name)) problems.push({ path: `${at}.name`, message: 'must be 1-32 letters, digits and hyphens, starting with a letter or digit' });
+    else if (names.has(name)) problems.push({ path: `${at}.name`, message: `"${name}" is listed twice` });
+    // Tokens carry GUIDs in lower case (the verifier normalises them); compare like with like.
+    const objectId = text('objectId')?.toLowerCase();
+    const appId = text('appId')?.toLowerCase();
+    if (objectId === undefined && appId === undefined) problems.push({ path: at, message: 'needs objectId or appId to match the caller\'s token' });
+    let tenants: string[] | undefined;
+    if (e.tenants !== undefined) {
+      if (!Array.isArray(e.tenants) || e.tenants.length === 0 || !e.tenants.every((t) => typeof t === 'string' && t.trim() !== '')) {
+        problems.push({ path: `${at}.tenants`, message: 'must be a non-empty array of tenant ids (leave it out to allow every tenant)' });
+      } else tenants = e.tenants.map((t: string) => t.trim());
+    }
+    if (name !== undefined) names.add(name);
+    callers.push({ name: name ?? '', ...(objectId === undefined ? {} : { objectId }), ...(appId === undefined ? {} : { appId }), ...(tenants === undefined ? {} : { tenants }) });
+  });
+  return callers;
+}
+
+function loadFlowAuth(env: Env, authorityHost: string | undefined, problems: Problem[]): FlowAuthConfig | undefined {
+  const audienceRaw = read(env, 'FLOW_AUTH_AUDIENCE');
+  if (audienceRaw === undefined) {
+    if (read(env, 'FLOW_CALLERS') !== undefined) problems.push({ path: 'FLOW_CALLERS', message: 'has no effect without FLOW_AUTH_AUDIENCE (function keys are full trust); set both or neither' });
+    return undefined;
+  }
+  const audiences = audienceRaw.split(',').map((a) => a.trim()).filter(Boolean);
+  const tenantId = read(env, 'FLOW_AUTH_TENANT_ID') ?? read(env, 'MicrosoftAppTenantId');
+  if (tenantId === undefined) problems.push({ path: 'FLOW_AUTH_TENANT_ID', message: 'is required with FLOW_AUTH_AUDIENCE when MicrosoftAppTenantId is not set' });
+  else if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantId)) {
+    problems.push({ path: 'FLOW_AUTH_TENANT_ID', message: 'must be a tenant id (a GUID): tokens are checked against that one tenant\'s issuer' });
+  }
+  const callers = loadFlowCallers(read(env, 'FLOW_CALLERS'), problems);
+  return { audiences, tenantId: tenantId ?? '', authorityHost: authorityHost ?? '', callers };
+}
+
+/**
+ * How the Functions host guards `/api/notify`: `function` keys, or `anonymous` when the app checks
+ * Entra ID tokens itself (FLOW_AUTH_AUDIENCE). Read at registration time, before loadConfig runs.
+ */
+export function flowAuthLevel(env: Env): 'function' | 'anonymous' {
+  return read(env, 'FLOW_AUTH_AUDIENCE') === undefined ? 'function' : 'anonymous';
+}
+
+/**
+ * A Key Vault reference the platform could not resolve reaches the app as its literal text (for
+ * example while the identity's role on the vault is still propagating). Taken as a password, it
+ * would make every send fail with an Entra error far from the cause.
+ */
+function unresolvedKeyVaultReferences(env: Env, problems: Problem[]): void {
+  for (const { name } of SETTINGS) {
+    if (read(env, name)?.startsWith('@Microsoft.KeyVault(')) {
+      problems.push({
+        path: name,
+        message: "is a Key Vault reference the platform could not resolve: give the Function App's identity 'Key Vault Secrets User' on the vault, check the secret URI, then restart the app (the portal's Environment variables page shows the reference's status)",
+      });
+    }
+  }
+}
+
 /** Reads and validates every setting. Throws one ConfigError naming every bad setting. */
 export function loadConfig(env: Env): Config {
   const problems: Problem[] = [];
+  unresolvedKeyVaultReferences(env, problems);
 
   const cloudRaw = (read(env, 'BOT_CLOUD') ?? 'public').toLowerCase();
   let cloudName: CloudName = 'public';
@@ -305,6 +419,7 @@ export function loadConfig(env: Env): Config {
 
   const storage = loadStorage(env, problems);
   const welcome = loadWelcome(env, problems);
+  const flowAuth = loadFlowAuth(env, authorityHost, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -320,7 +435,9 @@ export function loadConfig(env: Env): Config {
       authorityOverridden: authorityOverride !== undefined,
       oauthScope: read(env, 'BOT_OAUTH_SCOPE') ?? cloud.oauthScope,
       globalServiceUrl: globalServiceUrl!,
-      gccServiceUrl: GCC_GLOBAL_SERVICE_URL,
+      // The GCC retry is a public-cloud recovery; a US gov cloud never sends the token there.
+      ...(cloud.trustedServiceHosts.includes(new URL(GCC_GLOBAL_SERVICE_URL).hostname) ? { gccServiceUrl: GCC_GLOBAL_SERVICE_URL } : {}),
+      callerTenants: new Map((flowAuth?.callers ?? []).map((c) => [c.name, c.tenants === undefined ? null : Object.freeze([...c.tenants])] as const)),
       trustedHosts: cloud.trustedServiceHosts,
       trustedOrigins: Object.freeze(trustedOrigins),
       tenantRatePerSecond,
@@ -330,5 +447,6 @@ export function loadConfig(env: Env): Config {
       connectorTimeoutMs,
     }),
     storage: Object.freeze(storage),
+    ...(flowAuth === undefined ? {} : { flowAuth: Object.freeze({ ...flowAuth, audiences: Object.freeze(flowAuth.audiences), callers: Object.freeze(flowAuth.callers.map((c) => Object.freeze(c))) }) }),
   });
 }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'AUTH_MISSING'
   | 'AUTH_INVALID'
   | 'AUTH_ENDORSEMENT'
+  | 'AUTH_FORBIDDEN'
   | 'AUTH_METADATA_UNAVAILABLE'
   | 'BAD_REQUEST'
   | 'PAYLOAD_TOO_LARGE'
@@ -16,7 +17,7 @@ export type ErrorCode =
   | 'TARGET_NOT_FOUND'
   | 'TARGET_UNINSTALLED'
   | 'UNTRUSTED_SERVICE_URL'
-  | 'CONNECTOR_HTTP'
+  | 'INVALID_CONNECTOR_PATH'
   | 'CONNECTOR_NETWORK'
   | 'TOKEN_UNAVAILABLE';
 
@@ -67,9 +68,9 @@ export class BadRequestError extends CourierError {
 export class AuthError extends CourierError {
   readonly status: 401 | 403;
 
-  constructor(code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_ENDORSEMENT', reason: string, options?: { cause?: unknown }) {
+  constructor(code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_ENDORSEMENT' | 'AUTH_FORBIDDEN', reason: string, options?: { cause?: unknown }) {
     super(code, reason, options);
-    this.status = code === 'AUTH_ENDORSEMENT' ? 403 : 401;
+    this.status = code === 'AUTH_ENDORSEMENT' || code === 'AUTH_FORBIDDEN' ? 403 : 401;
   }
 }
 

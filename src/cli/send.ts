@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MAX_SCHEDULE_MS, parseJob, type Job } from '../core/job';
-import { JobValidationError, type Problem } from '../errors';
+import { admitJobs } from '../core/admission';
+import type { Job } from '../core/job';
+import type { Problem } from '../errors';
 import type { StatusView } from '../flows/statusView';
 import { parseArgs, parseSeconds, UsageError, type OptionSpecs } from './args';
 import { seconds, waitForJobs, type CliContext } from './context';
@@ -89,9 +90,6 @@ const TARGETS = ['to', 'conversation', 'channel', 'all-installed', 'update', 'de
 type Target = (typeof TARGETS)[number];
 const CONTENT = ['text', 'format', 'card', 'summary'] as const;
 
-/** A queue message holds 64 KiB. */
-export const MAX_QUEUE_MESSAGE_BYTES = 64 * 1024;
-
 /** The option that set each job field, so a problem names what the user typed. */
 const FLAG_OF: readonly (readonly [string, string])[] = [
   ['to.aadObjectIds', '--to'],
@@ -127,42 +125,31 @@ export interface PreparedJob {
 }
 
 /**
- * Validates jobs as POST /api/notify does (validateSubmission), without its 100-job cap: every
- * problem of every job, with `[i].` in front for arrays; a missing id gets `newId()`; notBefore
- * at most 7 days ahead; ids unique; each job must fit in one queue message.
+ * Admits jobs exactly as POST /api/notify and the sender do (src/core/admission.ts), without the
+ * API's 100-job cap: every problem of every job, with `[i].` in front for arrays; a missing id gets
+ * `newId()`. The CLI has storage rights, so it writes plain jobs to the queue, as any flow may.
  */
 export function prepareJobs(body: unknown, now: Date, newId: () => string): { jobs: PreparedJob[] } | { problems: Problem[] } {
-  const isArray = Array.isArray(body);
-  const items = isArray ? (body as unknown[]) : [body];
-  if (isArray && items.length === 0) return { problems: [{ path: '(file)', message: 'is an empty array' }] };
-  const problems: Problem[] = [];
-  const jobs: PreparedJob[] = [];
-  const seen = new Set<string>();
-  items.forEach((item, i) => {
-    const at = (path: string): string => (!isArray ? path : path === '(job)' ? `[${i}]` : `[${i}].${path}`);
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      problems.push({ path: at('(job)'), message: 'must be a JSON object' });
-      return;
-    }
-    const withId: Record<string, unknown> = { ...(item as Record<string, unknown>) };
-    const generatedId = withId.id === undefined;
-    if (generatedId) withId.id = newId();
-    try {
-      const job = parseJob(withId, String(withId.id));
-      const ahead = job.notBefore === undefined ? 0 : job.notBefore.getTime() - now.getTime();
-      if (ahead > MAX_SCHEDULE_MS) problems.push({ path: at('notBefore'), message: 'is more than 7 days ahead; a queue cannot hold a message that long' });
-      if (seen.has(job.id)) problems.push({ path: at('id'), message: `"${job.id}" appears more than once` });
-      seen.add(job.id);
-      const text = JSON.stringify(withId);
-      const bytes = Buffer.byteLength(text, 'utf8');
-      if (bytes > MAX_QUEUE_MESSAGE_BYTES) problems.push({ path: at('(job)'), message: `is ${bytes} bytes as JSON; a queue message holds at most ${MAX_QUEUE_MESSAGE_BYTES} (64 KiB)` });
-      jobs.push({ job, body: withId, text, delaySeconds: Math.max(0, Math.ceil(ahead / 1000)), generatedId });
-    } catch (error) {
-      if (!(error instanceof JobValidationError)) throw error;
-      for (const p of error.problems) problems.push({ path: at(p.path), message: p.message });
-    }
+  const generated = new Set<string>();
+  const admitted = admitJobs(body, {
+    now,
+    rootPath: '(file)',
+    newId: () => {
+      const id = newId();
+      generated.add(id);
+      return id;
+    },
   });
-  return problems.length > 0 ? { problems } : { jobs };
+  if ('problems' in admitted) return admitted;
+  return {
+    jobs: admitted.jobs.map(({ job, body: jobBody, delayMs }) => ({
+      job,
+      body: jobBody,
+      text: JSON.stringify(jobBody),
+      delaySeconds: Math.ceil(delayMs / 1000),
+      generatedId: generated.has(job.id),
+    })),
+  };
 }
 
 function readJsonFile(ctx: CliContext, file: string, option: string): unknown {

@@ -34,8 +34,14 @@ export function assertTrustedServiceUrl(serviceUrl: string, policy: TrustPolicy)
   return url;
 }
 
-/** `{serviceUrl}v3/conversations/{id}/...` with every path segment encoded. */
+/**
+ * `{serviceUrl}v3/conversations/{id}/...` with every path segment encoded. URL parsing resolves
+ * `.` and `..` segments (encoded as `%2e` too), so an id like `..` would address another resource:
+ * such segments are refused, never sent.
+ */
 export function connectorUrl(serviceUrl: URL, ...segments: string[]): URL {
+  const bad = segments.find((s) => s === '' || /^(\.|%2e){1,2}$/i.test(s));
+  if (bad !== undefined) throw new CourierError('INVALID_CONNECTOR_PATH', `"${bad}" cannot be an id in a Bot Connector URL`);
   const base = serviceUrl.href.endsWith('/') ? serviceUrl.href : `${serviceUrl.href}/`;
   return new URL(`v3/${segments.map(encodeURIComponent).join('/')}`, base);
 }

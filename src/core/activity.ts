@@ -221,6 +221,11 @@ export function toChannelConversationId(conversationId: string): string {
   return conversationId.replace(THREAD_SUFFIX, '');
 }
 
+/** True for a channel thread's id (`…;messageid=<root>`). */
+export function isThreadConversationId(conversationId: string): boolean {
+  return THREAD_SUFFIX.test(conversationId);
+}
+
 function toConversationType(activity: InboundActivity): ConversationType | undefined {
   const declared = activity.conversation.conversationType;
   if (declared === 'personal' || declared === 'groupChat' || declared === 'channel') return declared;

@@ -24,6 +24,12 @@ export interface ConnectorFailure {
 }
 
 const RETRYABLE = new Set([412, 429, 502, 503, 504]);
+/**
+ * 403 codes that say the conversation itself cannot receive from the bot (bot-connector.md §7):
+ * blocked, removed, disabled by the admin, not installed. Any other 403 (NotEnoughPermissions,
+ * BadArgument, or none) is about the one request, and must not stop later jobs to the conversation.
+ */
+const CONVERSATION_REFUSALS = new Set(['BotDisabledByAdmin', 'BotNotInConversationRoster', 'ConversationBlockedByUser', 'ForbiddenOperationException', 'MessageWritesBlocked']);
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
 function header(headers: ConnectorAnswer['headers'], name: string): string | undefined {
@@ -112,9 +118,9 @@ export function decide(answer: ConnectorAnswer, options: DecideOptions): Decisio
   if (status === 403 && code === 'InvalidBotApiHost' && !options.onGccHost) {
     return { kind: 'retryOnGcc', code, reason };
   }
-  // 403 (blocked, not in roster, disabled by admin, not installed, MessageWritesBlocked) and 404
-  // (conversation gone) say the conversation cannot receive: remember it on the reference.
-  const undeliverable = status === 403 || status === 404;
+  // A conversation-level 403 and a 404 (conversation gone) say the conversation cannot receive:
+  // the sender remembers it on the reference (for a new message to the conversation itself).
+  const undeliverable = status === 404 || (status === 403 && code !== undefined && CONVERSATION_REFUSALS.has(code));
   return { kind: 'fail', code: code ?? `HTTP${status}`, reason, undeliverable };
 }
 

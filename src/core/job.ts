@@ -5,6 +5,7 @@
  * the field. Pure.
  */
 import { JobValidationError, type Problem } from '../errors';
+import { toTableKey } from './tableKeys';
 
 export type TextFormat = 'markdown' | 'plain' | 'xml';
 
@@ -78,6 +79,11 @@ export interface Envelope {
   readonly parentId?: string;
   /** Fan-out progress of a broadcast: where to continue. */
   readonly cursor?: string;
+  /**
+   * The authenticated caller whose job this is (docs/flows.md, trust model). Its update and delete
+   * targets name its own jobs, and its tenant restrictions apply when the target is resolved.
+   */
+  readonly caller?: string;
 }
 
 export interface DecodedMessage {
@@ -87,6 +93,15 @@ export interface DecodedMessage {
 
 export const ENVELOPE_KEY = 'teamsCourier';
 export const MAX_JOB_ID_LENGTH = 128;
+/**
+ * A job id becomes a Table Storage key (1 KiB, escaped by tableKeys.ts, where one character can take
+ * six). A caller's id must leave room for a caller prefix and a broadcast child's `~<n>`.
+ */
+export const MAX_JOB_ID_KEY_LENGTH = 400;
+/** Internal ids (caller prefix, child suffix) still fit a key. */
+const MAX_INTERNAL_ID_KEY_LENGTH = 480;
+/** Caller names: the prefix of a caller's internal job ids (`<caller>:<id>`). */
+export const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/;
 const TEXT_FORMATS: readonly TextFormat[] = ['markdown', 'plain', 'xml'];
 const BASE64 = /^[A-Za-z0-9+/\r\n]+={0,2}\s*$/;
 
@@ -120,17 +135,46 @@ export function decodeQueueMessage(input: unknown): DecodedMessage {
     }
   }
   if (!isObject(body)) invalid('(message)', `must be a JSON object (got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body})`);
-  const envelopeRaw = body[ENVELOPE_KEY];
-  if (isObject(envelopeRaw) && isObject(body.job) && typeof envelopeRaw.jobId === 'string') {
-    const deferrals = typeof envelopeRaw.deferrals === 'number' && Number.isInteger(envelopeRaw.deferrals) ? envelopeRaw.deferrals : 0;
-    const parentId = typeof envelopeRaw.parentId === 'string' ? envelopeRaw.parentId : undefined;
-    const cursor = typeof envelopeRaw.cursor === 'string' ? envelopeRaw.cursor : undefined;
-    return {
-      body: body.job,
-      envelope: { jobId: envelopeRaw.jobId, deferrals, ...(parentId === undefined ? {} : { parentId }), ...(cursor === undefined ? {} : { cursor }) },
-    };
+  return fromEnvelopeForm(body) ?? { body };
+}
+
+/**
+ * Our own envelope: exactly `{teamsCourier: {...}, job: {...}}`. Anything else is a caller's job,
+ * and parseJob refuses the reserved keys in it, so a job can never name its own envelope. Only
+ * principals that can write the queue directly can write an envelope (docs/flows.md, trust model).
+ */
+function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
+  const keys = Object.keys(body);
+  if (keys.length !== 2 || !keys.includes(ENVELOPE_KEY) || !keys.includes('job')) return undefined;
+  const raw = body[ENVELOPE_KEY];
+  if (!isObject(raw) || !isObject(body.job)) return undefined;
+  if (typeof raw.jobId !== 'string' || !fitsKey(raw.jobId, MAX_INTERNAL_ID_KEY_LENGTH)) invalid(`${ENVELOPE_KEY}.jobId`, 'must be a job id that fits a table key');
+  const deferrals = typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals >= 0 ? raw.deferrals : 0;
+  const text = (key: string): string | undefined => (typeof raw[key] === 'string' && raw[key] !== '' ? raw[key] : undefined);
+  const parentId = text('parentId');
+  const cursor = text('cursor');
+  const caller = text('caller');
+  if (caller !== undefined && !CALLER_NAME.test(caller)) invalid(`${ENVELOPE_KEY}.caller`, 'is not a caller name');
+  return {
+    body: body.job,
+    envelope: {
+      jobId: raw.jobId,
+      deferrals,
+      ...(parentId === undefined ? {} : { parentId }),
+      ...(cursor === undefined ? {} : { cursor }),
+      ...(caller === undefined ? {} : { caller }),
+    },
+  };
+}
+
+/** True when `id` fits a Table Storage key of at most `max` characters once escaped. */
+function fitsKey(id: string, max: number): boolean {
+  if (id === '') return false;
+  try {
+    return toTableKey(id).length <= max;
+  } catch {
+    return false;
   }
-  return { body };
 }
 
 function parseJsonText(text: string, message: string): unknown {
@@ -146,7 +190,7 @@ export function toEnvelope(body: unknown, envelope: Envelope): string {
   return JSON.stringify({ [ENVELOPE_KEY]: envelope, job: body });
 }
 
-function checkString(body: Json, key: string, path: string, problems: Problem[], opts: { max?: number; required?: boolean } = {}): string | undefined {
+function checkString(body: Json, key: string, path: string, problems: Problem[], opts: { max?: number; required?: boolean; urlSegment?: boolean } = {}): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
     if (opts.required) problems.push({ path, message: 'is required' });
@@ -162,6 +206,10 @@ function checkString(body: Json, key: string, path: string, problems: Problem[],
   }
   if (opts.max !== undefined && value.length > opts.max) {
     problems.push({ path, message: `must be at most ${opts.max} characters (got ${value.length})` });
+    return undefined;
+  }
+  if (opts.urlSegment && /^\.{1,2}$/.test(value)) {
+    problems.push({ path, message: 'must not be "." or ".." (it would change the Bot Connector URL)' });
     return undefined;
   }
   return value;
@@ -192,7 +240,7 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTar
   const before = problems.length;
   switch (forms[0]) {
     case 'conversationId': {
-      const conversationId = checkString(to, 'conversationId', 'to.conversationId', problems, { max: 400 });
+      const conversationId = checkString(to, 'conversationId', 'to.conversationId', problems, { max: 400, urlSegment: true });
       return problems.length === before && conversationId ? { kind: 'conversation', conversationId } : undefined;
     }
     case 'aadObjectId': {
@@ -226,8 +274,8 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTar
         : undefined;
     }
     default: {
-      const channelId = checkString(to, 'channelId', 'to.channelId', problems, { max: 400 });
-      const threadId = checkString(to, 'threadId', 'to.threadId', problems, { max: 64 });
+      const channelId = checkString(to, 'channelId', 'to.channelId', problems, { max: 400, urlSegment: true });
+      const threadId = checkString(to, 'threadId', 'to.threadId', problems, { max: 64, urlSegment: true });
       if (channelId !== undefined && channelId.includes(';messageid=')) {
         problems.push({ path: 'to.channelId', message: 'must be the channel id without ";messageid=" (put the thread root id in to.threadId)' });
       }
@@ -261,8 +309,91 @@ function isRawActivity(body: Json): boolean {
   return body.type === 'message' && isObject(body.conversation) && body.to === undefined;
 }
 
-const RAW_ACTIVITY_ROUTING = new Set(['id', 'type', 'from', 'recipient', 'conversation', 'serviceUrl', 'channelId', 'replyToId']);
+/** Routing fields of the raw form: where to send is resolved by teams-courier, never taken from the job. */
+const RAW_ACTIVITY_ROUTING = new Set(['id', 'type', 'from', 'recipient', 'conversation', 'serviceUrl', 'channelId', 'replyToId', 'notBefore']);
 const CONTENT_FIELDS = ['text', 'textFormat', 'adaptiveCard', 'summary', 'mentions', 'activity'] as const;
+
+/**
+ * The Bot Framework activity fields a job may set (an allowlist: `from`, `recipient`, `conversation`,
+ * `channelData.onBehalfOf` and the like would let a caller speak as someone else or elsewhere).
+ * Source: the connector's `Activity` definition (../shared/reference/ConnectorAPI.swagger.json).
+ */
+const ACTIVITY_FIELDS = new Set(['type', 'text', 'textFormat', 'attachments', 'attachmentLayout', 'summary', 'importance', 'speak', 'inputHint', 'locale', 'suggestedActions', 'channelData', 'entities']);
+/** `channelData.notification` (`alert`, `alertInFeed`) is the only Teams channel data a job may set. */
+const NOTIFICATION_FIELDS = new Set(['alert', 'alertInFeed']);
+
+function parseActivityFields(fields: Json, at: (key: string) => string, problems: Problem[]): Json {
+  const activity: Json = {};
+  for (const [key, value] of Object.entries(fields)) {
+    const path = at(key);
+    if (!ACTIVITY_FIELDS.has(key)) {
+      problems.push({ path, message: `is not an activity field a job may set (allowed: ${[...ACTIVITY_FIELDS].join(', ')})` });
+      continue;
+    }
+    const before = problems.length;
+    switch (key) {
+      case 'type':
+        if (value !== 'message') problems.push({ path, message: 'must be "message"' });
+        break;
+      case 'channelData':
+        checkChannelData(value, path, problems);
+        break;
+      case 'entities':
+        checkMentionEntities(value, path, problems);
+        break;
+      case 'attachments':
+      case 'suggestedActions':
+        if (key === 'attachments' ? !Array.isArray(value) || !value.every(isObject) : !isObject(value)) {
+          problems.push({ path, message: key === 'attachments' ? 'must be an array of attachment objects' : 'must be an object' });
+        }
+        break;
+      case 'textFormat':
+        if (!(TEXT_FORMATS as readonly unknown[]).includes(value)) problems.push({ path, message: `must be one of ${TEXT_FORMATS.join(', ')}` });
+        break;
+      default:
+        if (typeof value !== 'string') problems.push({ path, message: 'must be a string' });
+    }
+    if (problems.length === before) activity[key] = value;
+  }
+  return activity;
+}
+
+function checkChannelData(value: unknown, path: string, problems: Problem[]): void {
+  if (!isObject(value)) {
+    problems.push({ path, message: 'must be an object' });
+    return;
+  }
+  for (const [key, inner] of Object.entries(value)) {
+    if (key !== 'notification') {
+      problems.push({ path: `${path}.${key}`, message: 'is not allowed (a job may set channelData.notification only)' });
+      continue;
+    }
+    if (!isObject(inner) || !Object.entries(inner).every(([k, v]) => NOTIFICATION_FIELDS.has(k) && typeof v === 'boolean')) {
+      problems.push({ path: `${path}.notification`, message: 'must be {"alert": true|false, "alertInFeed": true|false}' });
+    }
+  }
+}
+
+/** Only mention entities, shaped as Teams expects; anything else goes through `mentions`. */
+function checkMentionEntities(value: unknown, path: string, problems: Problem[]): void {
+  if (!Array.isArray(value)) {
+    problems.push({ path, message: 'must be an array of mention entities' });
+    return;
+  }
+  value.forEach((entity, i) => {
+    const mentioned = isObject(entity) ? entity.mentioned : undefined;
+    const ok =
+      isObject(entity) &&
+      Object.keys(entity).every((k) => k === 'type' || k === 'mentioned' || k === 'text') &&
+      entity.type === 'mention' &&
+      typeof entity.text === 'string' &&
+      isObject(mentioned) &&
+      Object.keys(mentioned).every((k) => k === 'id' || k === 'name') &&
+      typeof mentioned.id === 'string' &&
+      typeof mentioned.name === 'string';
+    if (!ok) problems.push({ path: `${path}[${i}]`, message: 'must be {"type": "mention", "mentioned": {"id", "name"}, "text"}' });
+  });
+}
 
 function parseContent(body: Json, problems: Problem[], required: boolean): MessageContent {
   const text = checkString(body, 'text', 'text', problems);
@@ -282,7 +413,7 @@ function parseContent(body: Json, problems: Problem[], required: boolean): Messa
   let activity: Json | undefined;
   if (body.activity !== undefined) {
     if (!isObject(body.activity)) problems.push({ path: 'activity', message: 'must be an object of Bot Framework activity fields' });
-    else activity = body.activity;
+    else activity = parseActivityFields(body.activity, (key) => `activity.${key}`, problems);
   }
   const activityHasContent = activity !== undefined && (activity.text !== undefined || activity.attachments !== undefined);
   if (required && text === undefined && adaptiveCard === undefined && !activityHasContent && !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))) {
@@ -317,15 +448,21 @@ function parseNotBefore(body: Json, problems: Problem[]): Date | undefined {
 export function parseJob(body: unknown, defaultId: string): Job {
   if (!isObject(body)) throw new JobValidationError([{ path: '(job)', message: 'must be a JSON object' }]);
   const problems: Problem[] = [];
-  const id = checkString(body, 'id', 'id', problems, { max: MAX_JOB_ID_LENGTH }) ?? defaultId;
+  const id = checkJobId(body, 'id', problems) ?? defaultId;
+  const notBefore = parseNotBefore(body, problems);
+  const timing = { id, ...(notBefore === undefined ? {} : { notBefore }) };
 
   if (isRawActivity(body)) {
     const conversation = body.conversation as Json;
-    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400 });
-    const activity: Json = {};
-    for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) activity[key] = value;
+    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400, urlSegment: true });
+    const fields: Json = {};
+    for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) fields[key] = value;
+    const activity = parseActivityFields(fields, (key) => key, problems);
+    if (activity.text === undefined && activity.attachments === undefined && !problems.some((p) => p.path === 'text' || p.path === 'attachments')) {
+      problems.push({ path: 'text', message: 'a raw activity needs text or attachments' });
+    }
     if (problems.length > 0 || conversationId === undefined) throw new JobValidationError(problems);
-    return { kind: 'message', id, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
+    return { kind: 'message', ...timing, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
   }
 
   const operation = body.update !== undefined ? 'update' : body.delete !== undefined ? 'delete' : undefined;
@@ -339,11 +476,8 @@ export function parseJob(body: unknown, defaultId: string): Job {
       'is not a job field (see schemas/job.schema.json)';
     problems.push({ path: key, message: reason });
   }
-  const notBefore = parseNotBefore(body, problems);
-  const timing = { id, ...(notBefore === undefined ? {} : { notBefore }) };
-
   if (operation !== undefined) {
-    const target = checkString(body, operation, operation, problems, { required: true, max: MAX_JOB_ID_LENGTH });
+    const target = checkJobId(body, operation, problems, true);
     if (target !== undefined && target === id) problems.push({ path: operation, message: 'must name an earlier job, not this one' });
     if (operation === 'delete') {
       if (problems.length > 0 || target === undefined) throw new JobValidationError(problems);
@@ -361,9 +495,19 @@ export function parseJob(body: unknown, defaultId: string): Job {
   return { kind: 'message', ...timing, to, ...content };
 }
 
+/** A job id field: a string that fits a table key with room for a caller prefix and a child suffix. */
+function checkJobId(body: Json, key: string, problems: Problem[], required = false): string | undefined {
+  const id = checkString(body, key, key, problems, { max: MAX_JOB_ID_LENGTH, required });
+  if (id !== undefined && !fitsKey(id, MAX_JOB_ID_KEY_LENGTH)) {
+    problems.push({ path: key, message: `is too long once escaped for Table Storage (at most ${MAX_JOB_ID_KEY_LENGTH} characters, where "/\\#?%" and control or unpaired surrogate characters count as 3 to 6)` });
+    return undefined;
+  }
+  return id;
+}
+
 /** The job id, if the body has a usable one, for recording a job that failed validation. */
 export function peekJobId(body: unknown): string | undefined {
   if (!isObject(body)) return undefined;
   const id = body.id;
-  return typeof id === 'string' && id.trim() !== '' && id.length <= MAX_JOB_ID_LENGTH ? id : undefined;
+  return typeof id === 'string' && id.trim() !== '' && id.length <= MAX_JOB_ID_LENGTH && fitsKey(id, MAX_JOB_ID_KEY_LENGTH) ? id : undefined;
 }

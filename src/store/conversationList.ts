@@ -29,7 +29,8 @@ export interface ConversationPage {
 }
 
 function toFilter(filter: ListFilter): string | undefined {
-  const parts: string[] = [];
+  // Reference rows only (the table also holds one serviceUrl row per tenant).
+  const parts: string[] = [odata`RowKey eq ${'ref'}`];
   if (filter.installedOnly) parts.push(odata`installed eq ${true}`);
   if (filter.tenantId !== undefined) parts.push(odata`tenantId eq ${filter.tenantId}`);
   if (filter.conversationType !== undefined) parts.push(odata`conversationType eq ${filter.conversationType}`);

@@ -18,6 +18,11 @@ import { fromTableKey, toTableKey } from '../core/tableKeys';
 import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
 
 const REF_ROW = 'ref';
+/**
+ * One row per tenant: the serviceUrl Teams last used there. toTableKey never makes a key that is
+ * `%` followed by a letter past F, so no conversation id can land in this partition.
+ */
+const TENANT_PARTITION = '%tenants';
 const MAX_WRITE_ATTEMPTS = 4;
 
 type Entity = TableEntityResult<Record<string, unknown>>;
@@ -135,6 +140,23 @@ export function createConversationStore(clients: { conversations: TableClient; u
     throw new Error(`conversation ${conversationId} kept changing under us (${MAX_WRITE_ATTEMPTS} attempts)`);
   }
 
+  /**
+   * What must exist whenever a reference does: the user -> chat index for personal chats, and the
+   * tenant's latest serviceUrl (a point read when the sender creates a chat for a user never seen).
+   */
+  async function beforeReferenceWrite(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
+    await Promise.all([indexPersonalChat(reference, previous), rememberTenantServiceUrl(reference, previous)]);
+  }
+
+  async function rememberTenantServiceUrl(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
+    if (!reference.installed || (previous?.serviceUrl === reference.serviceUrl && previous.tenantId === reference.tenantId && previous.installed)) return;
+    await writeTenantServiceUrl(reference.tenantId, reference.serviceUrl);
+  }
+
+  async function writeTenantServiceUrl(tenantId: string, serviceUrl: string): Promise<void> {
+    await guardStorage('upsertEntity', () => conversations.upsertEntity({ partitionKey: TENANT_PARTITION, rowKey: toTableKey(tenantId), serviceUrl }, 'Replace'));
+  }
+
   async function indexPersonalChat(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
     if (reference.conversationType !== 'personal' || reference.userAadObjectId === undefined) return;
     if (previous !== undefined && previous.userAadObjectId === reference.userAadObjectId && previous.tenantId === reference.tenantId) return;
@@ -171,7 +193,7 @@ export function createConversationStore(clients: { conversations: TableClient; u
   return {
     async capture(plan, now) {
       await ensureReady();
-      const { outcome } = await update(plan.reference.conversationId, (existing) => mergeReference(existing, plan.reference, now), indexPersonalChat);
+      const { outcome } = await update(plan.reference.conversationId, (existing) => mergeReference(existing, plan.reference, now), beforeReferenceWrite);
       const teamUpdated = plan.team === undefined ? 0 : await setTeamInstallState(plan.team.teamId, plan.reference.tenantId, plan.team.installed, plan.reference.conversationId, now);
       return { outcome, teamUpdated };
     },
@@ -216,19 +238,24 @@ export function createConversationStore(clients: { conversations: TableClient; u
 
     async findServiceUrlForTenant(tenantId) {
       await ensureReady();
-      // Only when creating a chat for a user never seen: a filtered query, stopped at the first hit.
+      const row = await getEntity(conversations, TENANT_PARTITION, toTableKey(tenantId));
+      if (typeof row?.serviceUrl === 'string' && row.serviceUrl !== '') return row.serviceUrl;
+      // References stored before the tenant row existed: find one once (a filtered query, stopped at
+      // the first hit) and remember it, so the next chat for this tenant is a point read.
       const rows = conversations.listEntities<Record<string, unknown>>({
         queryOptions: { filter: odata`tenantId eq ${tenantId} and installed eq true`, select: ['serviceUrl'] },
       });
-      return guardStorage('listEntities', async () => {
-        for await (const row of rows) if (typeof row.serviceUrl === 'string' && row.serviceUrl !== '') return row.serviceUrl;
+      const found = await guardStorage('listEntities', async () => {
+        for await (const r of rows) if (typeof r.serviceUrl === 'string' && r.serviceUrl !== '') return r.serviceUrl;
         return undefined;
       });
+      if (found !== undefined) await writeTenantServiceUrl(tenantId, found);
+      return found;
     },
 
     async upsertCreated(reference) {
       await ensureReady();
-      await update(reference.conversationId, (existing) => (existing === undefined ? reference : undefined), indexPersonalChat);
+      await update(reference.conversationId, (existing) => (existing === undefined ? reference : undefined), beforeReferenceWrite);
     },
   };
 }

@@ -10,22 +10,8 @@ import { QueueClient } from '@azure/storage-queue';
 import type { TokenCredential } from '@azure/identity';
 import type { StorageConfig } from '../config';
 import { ENVELOPE_KEY } from '../core/job';
+import { MAX_QUEUE_MESSAGE_BYTES, MAX_VISIBILITY_SECONDS, queueMessageBytes } from '../core/queueMessage';
 import { guardStorage } from './tableClients';
-
-/** Queue messages may stay invisible for at most 7 days. */
-export const MAX_VISIBILITY_SECONDS = 7 * 24 * 60 * 60;
-/** A queue message holds at most 64 KiB; the text travels XML-escaped, so escapes count too. */
-export const MAX_QUEUE_MESSAGE_BYTES = 64 * 1024;
-
-/** The size a message text takes in a queue message. */
-export function queueMessageBytes(text: string): number {
-  let escapes = 0;
-  for (const ch of text) if (ch === '<' || ch === '>' || ch === '&' || ch === '"' || ch === "'") escapes += 5;
-  return Buffer.byteLength(text, 'utf8') + escapes;
-}
-
-/** Room left for the job itself in a message the sender writes (envelope and margin). */
-export const MAX_ENVELOPED_JOB_BYTES = MAX_QUEUE_MESSAGE_BYTES - 1024;
 
 export interface PoisonRecord {
   readonly jobId: string;

@@ -627,7 +627,7 @@ function invalidCase(rng: Rng, i: number, targets: { conversationId: string; aad
       return { kind: 'conflicting targets', text: job({ to }), id, valid: false, reason: /to: has conflicting targets/ };
     }
     case 26:
-      return { kind: 'forged envelope', text: JSON.stringify({ teamsCourier: { jobId: 5 }, job: JSON.parse(job({})) as unknown }), valid: false, reason: /teamsCourier: is not a job field/ };
+      return { kind: 'forged envelope', text: JSON.stringify({ teamsCourier: { jobId: 5 }, job: JSON.parse(job({})) as unknown }), valid: false, reason: /teamsCourier\.jobId: must be a job id/ };
     case 27:
       return { kind: '__proto__ key', text: job({}).replace(/^\{/, '{"__proto__":{"to":{"conversationId":"a:polluted"}},'), id, valid: false, reason: /__proto__: is not a job field/ };
     case 28:

@@ -1,7 +1,7 @@
 /**
  * The flow samples never drift from the contract: every Logic Apps workflow parses and is wired
  * up (references, connection, schema copy), and every job in samples/curl.md and
- * samples/power-automate.md passes the HTTP API's own validation (validateSubmission), as does the
+ * samples/power-automate.md passes the HTTP API's own admission (admitJobs), as does the
  * job each workflow builds once its expressions have values.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,8 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parseJob } from '../../src/core/job';
-import { validateSubmission } from '../../src/flows/notifyApi';
+import { admitJobs } from '../../src/core/admission';
+import { MAX_JOBS_PER_REQUEST } from '../../src/flows/notifyApi';
 
 const root = path.resolve(__dirname, '../..');
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8');
@@ -34,7 +35,7 @@ function concretize(value: unknown): unknown {
 }
 
 function expectValidSubmission(body: unknown, where: string): void {
-  const result = validateSubmission(body, now, newId);
+  const result = admitJobs(body, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST });
   expect('problems' in result ? result.problems : [], where).toEqual([]);
 }
 
@@ -121,28 +122,73 @@ describe('samples/logic-apps', () => {
     expect(parseJob(job, 'queue-message-id')).toMatchObject({ kind: 'message', to: { kind: 'user' } });
   });
 
-  it('http-send-and-poll posts with the function key, waits with the asynchronous pattern and branches on status', () => {
+  it('http-send-and-poll signs in with the managed identity, holds no key, waits with the asynchronous pattern and branches on status', () => {
     const wf = workflow('http-send-and-poll.workflow.json');
     const actions = wf.definition.actions;
     const send = actions.Send_to_Teams!;
     expect(send.type).toBe('Http');
+    // The automatic polls of Location re-send the action's authentication: that is what makes them
+    // pass teams-courier's Entra ID check, now that no key is echoed into Location.
     expect(String(send.operationOptions ?? '')).not.toMatch(/DisableAsyncPattern/);
     expect(send.limit).toMatchObject({ timeout: expect.stringMatching(/^PT\d+M$/) });
-    expect(send.runtimeConfiguration).toMatchObject({ secureData: { properties: expect.arrayContaining(['inputs']) } });
     const inputs = send.inputs as Json;
     expect(inputs).toMatchObject({
       method: 'POST',
       uri: "@parameters('notifyUrl')",
-      headers: { 'x-functions-key': "@parameters('functionKey')" },
-      queries: { code: "@parameters('functionKey')" },
+      authentication: { type: 'ManagedServiceIdentity', audience: "@parameters('audience')" },
     });
-    expect(wf.definition.parameters.functionKey).toMatchObject({ type: 'SecureString' });
+    // System-assigned identity: no `identity` (a user-assigned one is documented in the README).
+    expect(Object.keys(inputs.authentication as Json).sort()).toEqual(['audience', 'type']);
+    expect(wf.definition.parameters.audience).toMatchObject({ type: 'String', defaultValue: expect.stringMatching(/^api:\/\/[^/\s]+$/) });
     expect(wf.definition.parameters.notifyUrl).toMatchObject({ defaultValue: expect.stringMatching(/^https:\/\/.+\/api\/notify$/) });
+
+    // No key anywhere: not as a parameter, a header, a query or an Authorization header of its own.
+    expect(Object.keys(wf.definition.parameters)).not.toContain('functionKey');
+    expect(Object.values(wf.definition.parameters).map((p) => (p as Json).type)).not.toContain('SecureString');
+    expect(inputs.queries).toBeUndefined();
+    expect(Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase())).toEqual(['content-type']);
     expectValidSubmission(concretize(inputs.body), 'http-send-and-poll body');
 
     const condition = actions.Condition_sent!;
     expect(condition).toMatchObject({ type: 'If', runAfter: { Send_to_Teams: ['Succeeded'] }, expression: { and: [{ equals: ["@body('Send_to_Teams')?['status']", 'sent'] }] } });
     expect(actions.Terminate_rejected_or_unfinished).toMatchObject({ type: 'Terminate', runAfter: { Send_to_Teams: ['Failed', 'TimedOut'] } });
+  });
+
+  it.each(workflowFiles)('%s sends no function key: every HTTP action authenticates with a managed identity', (file) => {
+    const def = workflow(file).definition;
+    for (const { name, action } of allActions(def.actions)) {
+      if (action.type !== 'Http') continue;
+      const inputs = action.inputs as Json;
+      expect(inputs.authentication, `${file}: ${name}`).toMatchObject({ type: 'ManagedServiceIdentity', audience: expect.any(String) });
+      const audience = String((inputs.authentication as Json).audience);
+      const param = /^@parameters\('([^']+)'\)$/.exec(audience)?.[1];
+      expect(param, `${file}: ${name} takes its audience from a parameter`).toBeDefined();
+      expect(Object.keys(def.parameters)).toContain(param);
+      const headers = Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase());
+      expect(headers, `${file}: ${name}`).not.toContain('x-functions-key');
+      expect(headers, `${file}: ${name}`).not.toContain('authorization');
+      expect(Object.keys((inputs.queries as Json | undefined) ?? {}).map((q) => q.toLowerCase()), `${file}: ${name}`).not.toContain('code');
+    }
+  });
+
+  it('the function-key variant in the README polls with its own loop, the key in a header only', () => {
+    const readme = read('samples/logic-apps/README.md');
+    const section = readme.slice(readme.indexOf('### With a function key instead'), readme.indexOf('## Standard logic apps'));
+    const block = /^( *)```json\n([\s\S]*?)^\1```$/m.exec(section);
+    expect(block, 'the README shows the polling loop as JSON').not.toBeNull();
+    const loop = JSON.parse(block![2]!) as Record<string, Json>;
+    const actions = allActions(loop);
+    const names = new Set(actions.map((a) => a.name));
+    for (const s of stringsIn(loop)) for (const m of s.matchAll(/\b(?:body|outputs)\('([^']+)'\)/g)) expect([...names, 'Send_to_Teams'], s).toContain(m[1]);
+    const http = actions.filter((a) => a.action.type === 'Http');
+    expect(http.length).toBeGreaterThan(0);
+    for (const { action } of http) {
+      expect(action.operationOptions).toBe('DisableAsyncPattern');
+      expect(action.inputs).toMatchObject({ headers: { 'x-functions-key': "@parameters('functionKey')" } });
+      expect((action.inputs as Json).queries).toBeUndefined();
+      expect(action.runtimeConfiguration).toMatchObject({ secureData: { properties: ['inputs'] } });
+    }
+    expect(loop.Until_done).toMatchObject({ type: 'Until', expression: "@not(equals(outputs('Get_status')?['statusCode'], 202))" });
   });
 });
 
@@ -203,7 +249,7 @@ describe('samples/curl.md', () => {
   it('the bad request answers exactly what the document shows', () => {
     const bad = docs.filter((d) => d.delimiter === 'BAD_JOB');
     expect(bad).toHaveLength(1);
-    const result = validateSubmission(bad[0]!.body, now, newId);
+    const result = admitJobs(bad[0]!.body, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST });
     if (!('problems' in result)) throw new Error('the bad request example is valid');
     const shown = codeBlocks(markdown).find((b) => b.index > bad[0]!.end && b.info === 'json');
     expect(JSON.parse(shown!.body)).toEqual({ error: `Invalid job: ${result.problems.length} problem(s)`, problems: result.problems });
@@ -230,8 +276,38 @@ describe('samples/power-automate.md', () => {
     for (const block of blocks) expect(() => JSON.parse(block.body), block.body.slice(0, 80)).not.toThrow();
     const shown = blocks.map((b) => JSON.parse(b.body) as Json).find((b) => Array.isArray(b.problems))!;
     const first = concretize(JSON.parse(blocks.find((b) => b.info === 'json job')!.body)) as Json;
-    const result = validateSubmission({ ...first, to: { ...(first.to as Json), aadObjectId: '' } }, now, newId);
+    const result = admitJobs({ ...first, to: { ...(first.to as Json), aadObjectId: '' } }, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST });
     expect(shown).toEqual({ error: `Invalid job: ${'problems' in result ? result.problems.length : 0} problem(s)`, problems: 'problems' in result ? result.problems : [] });
+  });
+});
+
+/** Every file under samples/, recursively. */
+function sampleFiles(dir = path.join(root, 'samples')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sampleFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
+describe('samples keep keys out of URLs', () => {
+  // A key in a URL ends up in Logic Apps run histories (readable with Reader rights) and in logs,
+  // and teams-courier no longer copies `code` into Location: no sample may rely on it.
+  it.each(sampleFiles().map((f) => path.relative(root, f)))('%s puts no code= in a URL', (file) => {
+    const text = read(file);
+    expect(text.match(/[?&]code=[^\s"'`)]*/gi) ?? [], file).toEqual([]);
+    expect(text, file).not.toMatch(/"queries"\s*:\s*\{[^}]*"code"\s*:/i);
+  });
+
+  it('every request in samples/curl.md sends the credential in a header', () => {
+    const markdown = read('samples/curl.md');
+    const requests = codeBlocks(markdown)
+      .filter((b) => b.info === 'bash')
+      .flatMap((b) => b.body.split('\n'))
+      .filter((line) => /\bcurl\b/.test(line) && /\$(?:APP_URL|url)\b/.test(line));
+    expect(requests.length).toBeGreaterThanOrEqual(8);
+    for (const line of requests) expect(line).toContain('-H "$AUTH"');
+    // Both credentials are shown, the Entra ID token first (recommended), and the key as a header only.
+    const bearer = markdown.indexOf('AUTH="Authorization: Bearer $TOKEN"');
+    const key = markdown.indexOf('AUTH="x-functions-key: $KEY"');
+    expect(bearer).toBeGreaterThan(-1);
+    expect(key).toBeGreaterThan(bearer);
   });
 });
 

@@ -27,6 +27,26 @@ const t0 = new Date('2026-11-20T10:00:00.000Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
 
 describe('conversation store against Azurite', () => {
+  it("keeps each tenant's serviceUrl in a row of its own: a point read, and rows stored before it are found once", async () => {
+    const s = storage();
+    const { conversations } = storesFor(s);
+    const tenantId = 'tenant-row-test';
+    const body = unique('message.groupChat', 'tenant-row');
+    (body.conversation as Record<string, string>).tenantId = tenantId;
+    (body.channelData as Record<string, unknown>).tenant = { id: tenantId };
+    body.serviceUrl = 'https://smba.trafficmanager.net/emea/';
+    await conversations.capture(captureOf(body), t0);
+    const table = s.table(TABLES.conversations);
+    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({ serviceUrl: 'https://smba.trafficmanager.net/emea/' });
+    expect(await conversations.findServiceUrlForTenant(tenantId)).toBe('https://smba.trafficmanager.net/emea/');
+
+    // As if the reference had been stored by an older version: the row is rebuilt on first use.
+    await table.deleteEntity('%tenants', toTableKey(tenantId));
+    expect(await conversations.findServiceUrlForTenant(tenantId)).toBe('https://smba.trafficmanager.net/emea/');
+    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({ serviceUrl: 'https://smba.trafficmanager.net/emea/' });
+    expect(await conversations.findServiceUrlForTenant('tenant-never-seen')).toBeUndefined();
+  });
+
   it('captures every Teams fixture', async () => {
     const { conversations } = storesFor(storage());
     const names = ['message.personal', 'message.groupChat', 'message.channel.threadReply', 'installationUpdate.add.channel', 'installationUpdate.add.personal', 'conversationUpdate.personal.membersAdded', 'conversationUpdate.channel.botAdded'];

@@ -36,10 +36,12 @@ function post(body: unknown, url = 'https://courier.example/api/notify?code=func
   const e = env();
   return handleNotifyPost(
     { method: 'POST', url, headers: new Headers({ 'content-type': 'application/json' }), body: new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array> },
-    { deliveries: e.deliveries, queue: e.deps().queue, now: () => new Date(), log },
+    { deliveries: e.deliveries, queue: e.deps().queue, now: () => new Date(), log, authenticate: fullTrust },
   );
 }
-const get = (id: string) => handleNotifyGet(id, { deliveries: env().deliveries, now: () => new Date(), log });
+const fullTrust = async (): Promise<undefined> => undefined;
+const getRequest = { method: 'GET', headers: new Headers(), body: null };
+const get = (id: string) => handleNotifyGet(getRequest, id, { deliveries: env().deliveries, now: () => new Date(), log, authenticate: fullTrust });
 
 describe('update and delete by job id', () => {
   it('replaces and removes what an earlier job sent (PUT and DELETE on its activity)', async () => {
@@ -141,7 +143,7 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     const e = env();
     const [chat] = await chats(1);
     const accepted = await post({ id: 'api-1', to: { conversationId: chat!.conversationId }, text: 'via HTTP' });
-    expect(accepted).toMatchObject({ status: 202, headers: { Location: 'https://courier.example/api/notify/api-1?code=func-key', 'Retry-After': '2' }, jsonBody: { id: 'api-1', status: 'pending' } });
+    expect(accepted).toMatchObject({ status: 202, headers: { Location: 'https://courier.example/api/notify/api-1', 'Retry-After': '2' }, jsonBody: { id: 'api-1', status: 'pending' } });
     expect(await get('api-1')).toMatchObject({ status: 202, headers: { 'Retry-After': expect.any(String) }, jsonBody: { status: 'pending' } });
     await e.drain();
     expect(await get('api-1')).toMatchObject({ status: 200, jsonBody: { id: 'api-1', status: 'sent', attempts: 1, activityId: expect.any(String) } });

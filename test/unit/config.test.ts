@@ -81,6 +81,37 @@ describe('loadConfig', () => {
     expect(config.outbound.trustedHosts).toContain('smba.infra.gov.teams.microsoft.us');
   });
 
+  it('retries InvalidBotApiHost on the GCC host in the public cloud only', () => {
+    expect(loadConfig(base).outbound.gccServiceUrl).toBe('https://smba.infra.gcc.teams.microsoft.com/teams/');
+    expect(loadConfig({ ...base, BOT_CLOUD: 'gcchigh' }).outbound.gccServiceUrl).toBeUndefined();
+    expect(loadConfig({ ...base, BOT_CLOUD: 'dod' }).outbound.gccServiceUrl).toBeUndefined();
+  });
+
+  it('refuses a Key Vault reference the platform did not resolve, naming the setting and what to do', () => {
+    const env = { ...base, MicrosoftAppPassword: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/bot)' };
+    expect(problemsOf(env)).toEqual(['MicrosoftAppPassword']);
+    expect(() => loadConfig(env)).toThrow(/could not resolve.*Key Vault Secrets User/);
+  });
+
+  it('Entra callers of /api/notify: audience, tenant and a validated caller list', () => {
+    const tenant = '72f988bf-0000-4000-8000-00000000c0de';
+    const config = loadConfig({
+      ...base,
+      FLOW_AUTH_AUDIENCE: 'api://teams-courier, 11111111-0000-4000-8000-000000000001',
+      FLOW_AUTH_TENANT_ID: tenant,
+      FLOW_CALLERS: JSON.stringify([{ name: 'billing', objectId: 'oid-1' }, { name: 'hr', appId: 'app-2', tenants: [tenant] }]),
+    });
+    expect(config.flowAuth).toMatchObject({ audiences: ['api://teams-courier', '11111111-0000-4000-8000-000000000001'], tenantId: tenant, authorityHost: 'https://login.microsoftonline.com' });
+    expect(config.outbound.callerTenants).toEqual(new Map([['billing', null], ['hr', [tenant]]]));
+    expect(loadConfig(base).flowAuth).toBeUndefined();
+
+    expect(problemsOf({ ...base, FLOW_AUTH_AUDIENCE: 'api://x' })).toEqual(['FLOW_AUTH_TENANT_ID', 'FLOW_CALLERS']);
+    expect(problemsOf({ ...base, FLOW_CALLERS: '[]' })).toEqual(['FLOW_CALLERS']);
+    expect(
+      problemsOf({ ...base, FLOW_AUTH_AUDIENCE: 'api://x', FLOW_AUTH_TENANT_ID: tenant, FLOW_CALLERS: JSON.stringify([{ name: 'a b', objectId: 'x' }, { name: 'ok' }, { name: 'ok', objectId: 'y', tenants: [], extra: 1 }]) }),
+    ).toEqual(['FLOW_CALLERS[0].name', 'FLOW_CALLERS[1]', 'FLOW_CALLERS[2]', 'FLOW_CALLERS[2].name', 'FLOW_CALLERS[2].tenants']);
+  });
+
   it('supports identity-based storage like the Functions host', () => {
     const config = loadConfig({ MicrosoftAppId: 'a', MicrosoftAppPassword: 'p', AzureWebJobsStorage__accountName: 'courierstore', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'cid' });
     expect(config.storage).toEqual({

@@ -42,8 +42,12 @@ describe('decide', () => {
     expect(decide(answer(429, teamsError('Throttled'), { 'retry-after': '2' }), opts)).toEqual({ kind: 'retry', code: 'Throttled', reason: 'HTTP 429 Throttled: msg', throttled: true, retryAfterMs: 2000 });
   });
 
-  it.each(['ConversationBlockedByUser', 'BotNotInConversationRoster', 'BotDisabledByAdmin', 'ForbiddenOperationException', 'NotEnoughPermissions'])('403 %s is permanent and marks the conversation', (code) => {
+  it.each(['ConversationBlockedByUser', 'BotNotInConversationRoster', 'BotDisabledByAdmin', 'ForbiddenOperationException'])('403 %s is permanent and marks the conversation', (code) => {
     expect(decide(answer(403, teamsError(code)), opts)).toMatchObject({ kind: 'fail', code, undeliverable: true });
+  });
+
+  it.each([['NotEnoughPermissions'], ['BadArgument'], [undefined]])('403 %s refuses this request only: permanent, the conversation stays deliverable', (code) => {
+    expect(decide(answer(403, code === undefined ? '' : teamsError(code)), opts)).toMatchObject({ kind: 'fail', undeliverable: false });
   });
 
   it('403 MessageWritesBlocked in its odd body shape is permanent', () => {

@@ -34,6 +34,19 @@ describe('decodeQueueMessage', () => {
     expect(decoded).toEqual({ body: job, envelope: { jobId: 'j1', deferrals: 2 } });
   });
 
+  it('takes an envelope only in its exact form: a job with extra keys is a job, not an envelope', () => {
+    const forged = { type: 'message', conversation: { id: 'a:evil' }, text: 'x', teamsCourier: { jobId: 'victim' }, job: job };
+    expect(decodeQueueMessage(forged)).toEqual({ body: forged });
+    expect(problems(forged)).toEqual(expect.arrayContaining([expect.stringMatching(/^teamsCourier: /), expect.stringMatching(/^job: /)]));
+    expect(problems({ ...job, teamsCourier: { jobId: 'victim' } })).toEqual(['teamsCourier: is not a job field (see schemas/job.schema.json)']);
+  });
+
+  it('carries the caller through the envelope, and refuses an envelope id that cannot be a key', () => {
+    expect(decodeQueueMessage(JSON.parse(toEnvelope(job, { jobId: 'billing:j1', deferrals: 0, caller: 'billing' }))).envelope).toEqual({ jobId: 'billing:j1', deferrals: 0, caller: 'billing' });
+    expect(() => decodeQueueMessage({ teamsCourier: { jobId: '\uD800'.repeat(100) }, job })).toThrow('teamsCourier.jobId');
+    expect(() => decodeQueueMessage({ teamsCourier: { jobId: 'x', caller: 'not a name!' }, job })).toThrow('teamsCourier.caller');
+  });
+
   it.each([
     ['', 'is empty'],
     ['not json at all!', 'neither JSON nor base64'],
@@ -44,6 +57,29 @@ describe('decodeQueueMessage', () => {
     [null, 'got null'],
   ])('rejects %j with a reason', (input, message) => {
     expect(() => decodeQueueMessage(input)).toThrow(message);
+  });
+});
+
+describe('parseJob: what a job may put into the activity', () => {
+  it('raw form: only allowlisted activity fields, and routing fields are resolved by teams-courier', () => {
+    const job = parseJob({ type: 'message', conversation: { id: 'a:1' }, from: { id: '28:x' }, serviceUrl: 'https://evil/', text: 'hi', channelData: { notification: { alert: true } } }, 'm') as MessageJob;
+    expect(job.activity).toEqual({ text: 'hi', channelData: { notification: { alert: true } } });
+    expect(problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', channelData: { onBehalfOf: [] } })).toEqual(['channelData.onBehalfOf: is not allowed (a job may set channelData.notification only)']);
+    expect(problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', value: { x: 1 } })[0]).toMatch(/^value: is not an activity field a job may set/);
+    expect(problems({ type: 'message', conversation: { id: '..' }, text: 'hi' })).toEqual(['conversation.id: must not be "." or ".." (it would change the Bot Connector URL)']);
+  });
+
+  it('mention entities pass in their exact shape; other entities are refused', () => {
+    const mention = { type: 'mention', mentioned: { id: '29:a', name: 'A' }, text: '<at>A</at>' };
+    expect((parseJob({ to: { conversationId: 'a:1' }, text: '<at>A</at>', activity: { entities: [mention] } }, 'm') as MessageJob).activity).toEqual({ entities: [mention] });
+    expect(problems({ to: { conversationId: 'a:1' }, text: 'x', activity: { entities: [{ ...mention, mentioned: { id: '29:a', name: 'A', role: 'bot' } }] } })).toEqual([
+      'activity.entities[0]: must be {"type": "mention", "mentioned": {"id", "name"}, "text"}',
+    ]);
+  });
+
+  it('ids must fit a table key once escaped (unpaired surrogates take six characters)', () => {
+    expect(problems({ id: '\uD800'.repeat(100), to: { conversationId: 'a:1' }, text: 'x' })[0]).toMatch(/^id: is too long once escaped/);
+    expect(parseJob({ id: '/'.repeat(128), to: { conversationId: 'a:1' }, text: 'x' }, 'm').id).toBe('/'.repeat(128));
   });
 });
 

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
+import { admitJob } from '../../src/core/admission';
 import { describe, expect, it } from 'vitest';
 import { parseJob } from '../../src/core/job';
 import { JobValidationError } from '../../src/errors';
@@ -40,8 +41,29 @@ describe('schemas/job.schema.json', () => {
     ['a date without a time', { to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-12-01' }],
     ['an empty recipient list', { to: { aadObjectIds: [] }, text: 'x' }],
     ['allInstalled false', { to: { allInstalled: false }, text: 'x' }],
+    ['a dot-dot conversation id', { to: { conversationId: '..' }, text: 'x' }],
+    ['a dot-dot thread id', { to: { channelId: '19:c', threadId: '..' }, text: 'x' }],
+    ['activity.from', { to: { conversationId: 'a:1' }, text: 'x', activity: { from: { id: '28:other' } } }],
+    ['activity.channelData.onBehalfOf', { to: { conversationId: 'a:1' }, text: 'x', activity: { channelData: { onBehalfOf: [] } } }],
+    ['a non-mention entity', { to: { conversationId: 'a:1' }, text: 'x', activity: { entities: [{ type: 'clientInfo' }] } }],
+    ['a raw activity with an envelope key', { type: 'message', conversation: { id: 'a:1' }, text: 'x', teamsCourier: { jobId: 'v' } }],
+    ['a raw activity with no content', { type: 'message', conversation: { id: 'a:1' } }],
+    ['a raw activity with an unknown field', { type: 'message', conversation: { id: 'a:1' }, text: 'x', value: 1 }],
   ])('rejects %s, as the sender does', (_label, job) => {
     expect(validate(job)).toBe(false);
     expect(() => parseJob(job, 'm')).toThrow(JobValidationError);
+  });
+
+  // Reserved ids are refused at admission (the API, the CLI and the sender for queued jobs).
+  it.each([['welcome-1'], ['b~3']])('rejects the reserved id %s, as admission does', (id) => {
+    const job = { id, to: { conversationId: 'a:1' }, text: 'x' };
+    expect(validate(job)).toBe(false);
+    expect(() => admitJob(job, { now: new Date(), newId: () => 'n' })).toThrow(JobValidationError);
+  });
+
+  it('accepts "id": null, as admission does', () => {
+    const job = { id: null, to: { conversationId: 'a:1' }, text: 'x' };
+    expect(validate(job)).toBe(true);
+    expect(admitJob(job, { now: new Date(), newId: () => 'n' }).id).toBe('n');
   });
 });

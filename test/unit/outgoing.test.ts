@@ -40,9 +40,20 @@ describe('toOutgoingActivity', () => {
     expect(added.text as string).toContain(entities[0]!.text);
   });
 
-  it('merges raw activity fields last but keeps routing', () => {
-    const activity = toOutgoingActivity(parseJob({ to: { conversationId: 'a:1' }, text: 'x', activity: { textFormat: 'plain', channelData: { notification: { alert: true } }, conversation: { id: 'evil' } } }, 'j'), context);
-    expect(activity).toMatchObject({ textFormat: 'plain', channelData: { notification: { alert: true } }, conversation: { id: 'a:1' } });
+  it('merges raw activity fields last', () => {
+    const activity = toOutgoingActivity(parseJob({ to: { conversationId: 'a:1' }, text: 'x', activity: { textFormat: 'plain', channelData: { notification: { alert: true } } } }, 'j'), context);
+    expect(activity).toMatchObject({ textFormat: 'plain', channelData: { notification: { alert: true } }, conversation: { id: 'a:1' }, from: { id: context.botId } });
+  });
+
+  it.each([
+    ['conversation', { conversation: { id: 'evil' } }],
+    ['from', { from: { id: '28:other-bot' } }],
+    ['recipient', { recipient: { id: '29:someone' } }],
+    ['channelData.onBehalfOf', { channelData: { onBehalfOf: [{ itemId: 0, mentionType: 'person', mri: '29:boss', displayName: 'Boss' }] } }],
+    ['entities[0]', { entities: [{ type: 'clientInfo', locale: 'en' }] }],
+    ['serviceUrl', { serviceUrl: 'https://evil.example/' }],
+  ])('refuses activity.%s: routing and identity are never the job\'s to set', (path, fields) => {
+    expect(() => parseJob({ to: { conversationId: 'a:1' }, text: 'x', activity: fields }, 'j')).toThrow(`activity.${path}`);
   });
 
   it('uses only fields the Bot Connector Activity schema defines', () => {
