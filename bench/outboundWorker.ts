@@ -18,7 +18,8 @@
  */
 import { QueueClient } from '@azure/storage-queue';
 import { SETTINGS } from '../src/config';
-import { createRateLimiter, tenantWindows, type RateLimiter } from '../src/core/rateLimiter';
+import { createSendBudget, type SendBudget } from '../src/outbound/sendBudget';
+import { createBudgetRoster } from '../src/store/budgetRoster';
 import { createLogger, type LogLevel } from '../src/log';
 import { processJobMessage, type JobResult, type SenderDeps } from '../src/outbound/processJob';
 import { getConfig, getSenderDeps, getTableClient, resetRuntime } from '../src/runtime';
@@ -75,29 +76,28 @@ function countRequests(client: TableClient, into: Record<string, number>, label:
 }
 
 /**
- * The app's limiter, unchanged, except that every granted slot (tryAcquire returned 0) is noted
+ * The app's send budget, unchanged, except that every granted slot (acquire returned 0) is noted
  * with its time, per scope key (the conversation id), so the delay from slot to arrival at the
  * Connector can be measured.
  */
-function recordingAcquisitions(inner: RateLimiter, into: Record<string, number[]>): RateLimiter {
-  return new Proxy(inner, {
-    get(target, prop) {
-      if (prop === 'tryAcquire') {
-        return (...args: Parameters<RateLimiter['tryAcquire']>): number => {
-          const wait = target.tryAcquire(...args);
-          if (wait === 0) (into[String(args[0])] ??= []).push(Date.now());
-          return wait;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+function recordingAcquisitions(inner: SendBudget, into: Record<string, number[]>): SendBudget {
+  return {
+    instanceId: inner.instanceId,
+    prepare: (tenantId) => inner.prepare(tenantId),
+    waitTime: (conversationId, tenantId) => inner.waitTime(conversationId, tenantId),
+    throttled: (conversationId, tenantId, untilMs) => inner.throttled(conversationId, tenantId, untilMs),
+    close: () => inner.close(),
+    acquire: async (conversationId, tenantId) => {
+      const wait = await inner.acquire(conversationId, tenantId);
+      if (wait === 0) (into[conversationId] ??= []).push(Date.now());
+      return wait;
     },
-  });
+  };
 }
 
 /**
  * The app's own composition root (src/runtime.ts getSenderDeps), configured through the same app
- * settings as in Azure. Throughput mode swaps in a limiter with a tenant budget no run reaches.
+ * settings as in Azure. Throughput mode swaps in a send budget with a tenant rate no run reaches.
  */
 function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, number>, samples: string[], acquired: Record<string, number[]>): { deps: SenderDeps; jobs: QueueClient; close(): void } {
   // Hermetic: only the settings given here, whatever the parent's environment holds.
@@ -122,8 +122,9 @@ function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, numb
     if ((level === 'warn' || level === 'error') && samples.length < 5) samples.push(line.slice(0, 500));
   });
   const appDeps = getSenderDeps(log);
-  const limiter = config.mode === 'throughput' ? createRateLimiter({ tenantWindows: tenantWindows(config.tenantRatePerSecond) }) : appDeps.limiter;
-  const deps: SenderDeps = { ...appDeps, limiter: recordingAcquisitions(limiter, acquired) };
+  const budget =
+    config.mode === 'throughput' ? createSendBudget({ roster: createBudgetRoster(getTableClient(TABLES.budget)), ratePerSecond: config.tenantRatePerSecond }) : appDeps.budget;
+  const deps: SenderDeps = { ...appDeps, budget: recordingAcquisitions(budget, acquired) };
   // The host's view of the job queue (receive / delete), separate from the app's own queue client.
   const jobs = new QueueClient(config.connectionString, outbound.queueName);
   return { deps, jobs, close: () => resetRuntime() };

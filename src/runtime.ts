@@ -72,8 +72,8 @@ export function getChannelTokenVerifier(): ChannelTokenVerifier {
 
 // ---- Outbound -------------------------------------------------------------------------------
 
-/** What only sending needs: the bot token, the Connector client, this instance's rate limiter. */
-type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'limiter'>;
+/** What only sending needs: the bot token, the Connector client, the budget shared by instances. */
+type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'budget'>;
 
 let senderParts: SenderParts | undefined;
 let jobQueue: SenderDeps['queue'] | undefined;
@@ -104,7 +104,8 @@ function getSenderParts(): SenderParts {
     const { outbound } = getConfig();
     const { createBotCredential, createBotTokenProvider } = require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
     const { createConnectorClient } = require('./connector/connectorClient') as typeof import('./connector/connectorClient');
-    const { createRateLimiter, tenantWindows } = require('./core/rateLimiter') as typeof import('./core/rateLimiter');
+    const { createSendBudget } = require('./outbound/sendBudget') as typeof import('./outbound/sendBudget');
+    const { createBudgetRoster } = require('./store/budgetRoster') as typeof import('./store/budgetRoster');
 
     const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(outbound), scope: outbound.oauthScope });
     senderParts = {
@@ -114,8 +115,8 @@ function getSenderParts(): SenderParts {
         getToken: () => tokens.getToken(),
         timeoutMs: outbound.connectorTimeoutMs,
       }),
-      // One limiter per process, shared by every invocation on this instance.
-      limiter: createRateLimiter({ tenantWindows: tenantWindows(outbound.tenantRatePerSecond) }),
+      // One budget per process, shared by every invocation here and, through the roster, by every instance.
+      budget: createSendBudget({ roster: createBudgetRoster(getTableClient(TABLES.budget)), ratePerSecond: outbound.tenantRatePerSecond }),
     };
   }
   return senderParts;
@@ -126,12 +127,44 @@ export function getWelcome(): import('./inbound/handleMessages').MessagesDeps['w
   const { welcome } = getConfig();
   if (welcome === undefined) return undefined;
   const queue = getJobQueue();
-  return { content: welcome, enqueue: (job) => queue.requeue(JSON.stringify(job), 0) };
+  const { toEnvelope } = require('./core/job') as typeof import('./core/job');
+  // In teams-courier's envelope: `welcome-…` ids are reserved, and only our own jobs may carry them.
+  return { content: welcome, enqueue: (job) => queue.requeue(toEnvelope(job, { jobId: String(job.id), deferrals: 0 }), 0) };
 }
 
-/** What the HTTP API needs: the delivery records and the job queue, nothing that sends. */
+/** How the host guards /api/notify; read when the function registers, so it must not throw. */
+export function getFlowAuthLevel(): 'function' | 'anonymous' {
+  const { flowAuthLevel } = require('./config') as typeof import('./config');
+  return flowAuthLevel(process.env);
+}
+
+type Authenticate = import('./flows/notifyApi').NotifyDeps['authenticate'];
+let authenticate: Authenticate | undefined;
+/** Function keys: everyone the host let in has full trust. Entra: the caller's token says who it is. */
+function getAuthenticate(): Authenticate {
+  if (authenticate === undefined) {
+    const { flowAuth } = getConfig();
+    if (flowAuth === undefined) {
+      authenticate = async () => undefined;
+    } else {
+      const { createOpenIdKeyCache, fetchJsonDocument } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
+      const { callerMetadataUrl, createCallerTokenVerifier } = require('./auth/verifyCallerToken') as typeof import('./auth/verifyCallerToken');
+      const { toSubmitter } = require('./flows/callerAuth') as typeof import('./flows/callerAuth');
+      const verifier = createCallerTokenVerifier({
+        tenantId: flowAuth.tenantId,
+        audiences: flowAuth.audiences,
+        authorityHost: flowAuth.authorityHost,
+        keys: createOpenIdKeyCache({ metadataUrl: callerMetadataUrl(flowAuth.authorityHost, flowAuth.tenantId), fetchJson: fetchJsonDocument }),
+      });
+      authenticate = async (request) => toSubmitter(await verifier.verify(request.headers.get('authorization') ?? undefined), flowAuth.callers);
+    }
+  }
+  return authenticate;
+}
+
+/** What the HTTP API needs: the delivery records, the job queue and the caller check; nothing that sends. */
 export function getNotifyDeps(log: Logger): import('./flows/notifyApi').NotifyDeps {
-  return { deliveries: getDeliveryStore(), queue: getJobQueue(), now: () => new Date(), log };
+  return { deliveries: getDeliveryStore(), queue: getJobQueue(), now: () => new Date(), log, authenticate: getAuthenticate() };
 }
 
 export function getSenderDeps(log: Logger): SenderDeps {
@@ -155,13 +188,16 @@ export function getSenderDeps(log: Logger): SenderDeps {
 /** For tests and benchmarks: forget everything built so far (and close the Connector client). */
 export function resetRuntime(): void {
   const connector = senderParts?.connector;
+  const budget = senderParts?.budget;
   config = undefined;
   storageCredential = undefined;
   tables.clear();
   conversationStore = undefined;
   verifier = undefined;
+  authenticate = undefined;
   senderParts = undefined;
   jobQueue = undefined;
   deliveryStore = undefined;
   void connector?.close();
+  void budget?.close();
 }

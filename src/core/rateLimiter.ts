@@ -4,9 +4,9 @@
  * - per bot per tenant: 50 per second (configurable; older docs say 30).
  * Sliding windows over exact send times; a 429 pauses its scope for the Retry-After.
  *
- * Per process: with N instances the worst case is N times the limit. See README "Rate limits"
- * for why that holds in practice (host.json batch sizes, 429 pauses, per-conversation ordering).
- * Pure apart from the clock passed in.
+ * This limiter counts one process's sends. With several instances, each gets windows that are its
+ * share of Teams' limits (`windowsFor`, from the roster in src/outbound/sendBudget.ts and the math
+ * in budgetShare.ts), so the sum over instances stays within them. Pure apart from the clock.
  */
 
 export interface Window {
@@ -32,9 +32,16 @@ interface Scope {
   lastUsed: number;
 }
 
+export interface ScopeWindows {
+  readonly tenant: readonly Window[];
+  readonly conversation: readonly Window[];
+}
+
 export interface RateLimiterOptions {
   readonly conversationWindows?: readonly Window[];
   readonly tenantWindows: readonly Window[];
+  /** This instance's windows for a tenant (its share); default: the two options above. */
+  readonly windowsFor?: (tenantId: string) => ScopeWindows;
   readonly now?: () => number;
   /** Idle scopes are forgotten after this long; default: the longest window. */
   readonly idleMs?: number;
@@ -52,6 +59,8 @@ export interface RateLimiter {
   waitTime(conversationId: string, tenantId: string): number;
   /** A 429: stop sending to this scope until `untilMs`. */
   pause(scope: { conversationId?: string; tenantId?: string }, untilMs: number): void;
+  /** Sends this process made to the conversation in the last `windowMs`. */
+  recentSends(conversationId: string, windowMs: number): number;
   /** Remembered scopes (for tests and diagnostics). */
   readonly size: number;
 }
@@ -67,6 +76,9 @@ export const WINDOW_SAFETY_MS = 75;
 export const CONVERSATION_WINDOW_SAFETY_MS = 150;
 
 function waitFor(scope: Scope | undefined, windows: readonly Window[], now: number, safetyMs: number): number {
+  // A share of nothing (more instances than sends allowed): ask again after a window.
+  const none = windows.find((w) => w.limit <= 0);
+  if (none !== undefined) return none.windowMs;
   if (scope === undefined) return 0;
   let wait = Math.max(0, scope.pausedUntil - now);
   const times = scope.times;
@@ -88,6 +100,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const conversationWindows = options.conversationWindows ?? CONVERSATION_WINDOWS;
   const longest = (windows: readonly Window[]): number => Math.max(...windows.map((w) => w.windowMs));
   const idleMs = options.idleMs ?? Math.max(longest(conversationWindows), longest(options.tenantWindows));
+  const windowsFor = options.windowsFor ?? ((): ScopeWindows => ({ tenant: options.tenantWindows, conversation: conversationWindows }));
   const maxScopes = options.maxScopes ?? 50_000;
   const conversations = new Map<string, Scope>();
   const tenants = new Map<string, Scope>();
@@ -129,9 +142,10 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
     waitTime(conversationId, tenantId) {
       const t = now();
+      const windows = windowsFor(tenantId);
       return Math.max(
-        waitFor(conversations.get(conversationId), conversationWindows, t, CONVERSATION_WINDOW_SAFETY_MS),
-        waitFor(tenants.get(tenantId), options.tenantWindows, t, WINDOW_SAFETY_MS),
+        waitFor(conversations.get(conversationId), windows.conversation, t, CONVERSATION_WINDOW_SAFETY_MS),
+        waitFor(tenants.get(tenantId), windows.tenant, t, WINDOW_SAFETY_MS),
       );
     },
     tryAcquire(conversationId, tenantId) {
@@ -139,9 +153,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       sweep(t);
       const wait = this.waitTime(conversationId, tenantId);
       if (wait > 0) return wait;
+      // Keep as many times as the full (unshared) windows need: a share may grow later.
       record(conversations, conversationId, t, conversationWindows);
       record(tenants, tenantId, t, options.tenantWindows);
       return 0;
+    },
+    recentSends(conversationId, windowMs) {
+      const times = conversations.get(conversationId)?.times ?? [];
+      const since = now() - windowMs;
+      let count = 0;
+      for (let i = times.length - 1; i >= 0 && times[i]! > since; i -= 1) count += 1;
+      return count;
     },
     pause(scope, untilMs) {
       const t = now();

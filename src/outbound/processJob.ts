@@ -21,20 +21,26 @@ import type { OutboundConfig } from '../config';
 import type { ConnectorClient } from '../connector/connectorClient';
 import { ConnectorNetworkError } from '../connector/networkError';
 import { backoffMs, decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
+import { isThreadConversationId, toChannelConversationId } from '../core/activity';
 import { decodeQueueMessage, MAX_SCHEDULE_MS, parseJob, peekJobId, toEnvelope, type Envelope, type Job, type MessageContent } from '../core/job';
 import { MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../core/outgoing';
-import type { RateLimiter } from '../core/rateLimiter';
 import { mergeReference, type ConversationReference } from '../core/reference';
 import { CourierError, JobValidationError, StorageUnavailableError } from '../errors';
 import type { Logger } from '../log';
 import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
 import type { DeliveryRecord, DeliveryStore, KnownRecord } from '../store/deliveryStore';
-import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes, type JobQueue } from '../store/jobQueue';
+import type { JobQueue } from '../store/jobQueue';
+import { isReservedJobId, toInternalId } from '../core/admission';
+import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes } from '../core/queueMessage';
 import { fanOut } from './fanOut';
+import type { SendBudget } from './sendBudget';
 
-/** Longest rate-limit wait spent in process; longer waits put the job back on the queue. */
-export const MAX_INLINE_WAIT_MS = 2_000;
+/**
+ * Longest rate-limit wait spent in process; longer waits put the job back on the queue. It covers
+ * an instance's wait when it joins a tenant others are sending to (sendBudget.ts JOIN_WAIT_MS).
+ */
+export const MAX_INLINE_WAIT_MS = 4_000;
 /** A claim lasts three connector timeouts (connect, headers, body) and a margin. */
 const leaseFor = (deps: SenderDeps): number => deps.config.connectorTimeoutMs * 3 + 15_000;
 
@@ -47,9 +53,10 @@ export interface SenderDeps {
   readonly queue: JobQueue;
   readonly connector: ConnectorClient;
   readonly tokens: Pick<BotTokenProvider, 'invalidate'>;
-  readonly limiter: RateLimiter;
+  /** Teams' limits, shared with every instance (sendBudget.ts). */
+  readonly budget: SendBudget;
   readonly listConversations: (filter: ListFilter, page: { pageSize: number; continuationToken?: string }) => Promise<ConversationPage>;
-  readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'gccServiceUrl' | 'connectorTimeoutMs'>;
+  readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'gccServiceUrl' | 'connectorTimeoutMs' | 'callerTenants' | 'tenantRatePerSecond'>;
   readonly now: () => Date;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -126,7 +133,8 @@ function fromReference(reference: ConversationReference, conversationId = refere
   };
 }
 
-const channelOf = (conversationId: string): string => conversationId.replace(/;messageid=.*$/, '');
+const channelOf = toChannelConversationId;
+const isThread = isThreadConversationId;
 
 async function resolveTarget(job: Exclude<Job, { kind: 'broadcast' }>, deps: SenderDeps): Promise<ResolvedTarget> {
   const { conversations, config } = deps;
@@ -183,8 +191,37 @@ async function resolveTarget(job: Exclude<Job, { kind: 'broadcast' }>, deps: Sen
   }
 }
 
+/** A caller limited to tenants (FLOW_CALLERS) may not reach others, whatever the job says. */
+function callerRefusal(caller: string | undefined, tenantId: string, deps: SenderDeps): { code: string; reason: string } | undefined {
+  if (caller === undefined) return undefined;
+  const tenants = deps.config.callerTenants.get(caller);
+  if (tenants === undefined) return { code: 'CallerNotAllowed', reason: `caller "${caller}" is no longer in FLOW_CALLERS` };
+  if (tenants !== null && !tenants.includes(tenantId)) return { code: 'TenantNotAllowed', reason: `caller "${caller}" may not message tenant ${tenantId}` };
+  return undefined;
+}
+
 function scopeKey(target: ResolvedTarget): string {
   return target.create === undefined ? channelOf(target.conversationId) : `create:${target.tenantId}:${target.create.aadObjectId}`;
+}
+
+/**
+ * The job a queue message carries. In our envelope, the envelope's id is the job's id (a caller's
+ * namespaced id, a broadcast child's id) and a caller's update or delete names that caller's own
+ * job. A message a flow wrote straight to the queue is admitted like a job from the HTTP API: its
+ * own id or the message id, never one of ours.
+ */
+function toJob(decoded: ReturnType<typeof decodeQueueMessage>, messageId: string): Job {
+  const { envelope } = decoded;
+  if (envelope === undefined) {
+    const job = parseJob(decoded.body, messageId);
+    if (isReservedJobId(job.id)) throw new JobValidationError([{ path: 'id', message: 'is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")' }]);
+    return job;
+  }
+  const parsed = parseJob(decoded.body, envelope.jobId);
+  const submitter = envelope.caller === undefined ? undefined : { name: envelope.caller };
+  return parsed.kind === 'update' || parsed.kind === 'delete'
+    ? { ...parsed, id: envelope.jobId, target: toInternalId(parsed.target, submitter) }
+    : { ...parsed, id: envelope.jobId };
 }
 
 export async function processJobMessage(input: unknown, meta: QueueMessageMeta, deps: SenderDeps): Promise<JobResult> {
@@ -196,12 +233,13 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   let job: Job;
   try {
     decoded = decodeQueueMessage(input);
-    job = parseJob(decoded.body, decoded.envelope?.jobId ?? meta.messageId);
+    job = toJob(decoded, meta.messageId);
   } catch (err) {
     if (!(err instanceof JobValidationError)) throw err;
     const jobId = decoded?.envelope?.jobId ?? peekJobId(decoded?.body ?? input) ?? meta.messageId;
     baseLog.warn('job.invalid', { jobId, reason: err.message });
-    await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
+    // A reserved id names one of our own jobs: never write over its record.
+    if (!isReservedJobId(jobId) || decoded?.envelope !== undefined) await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
     await deps.queue.poison(decoded?.body ?? input, { jobId, code: 'InvalidJob', reason: err.message, attempts: 0, failedAt: started.toISOString() });
     if (decoded?.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(decoded.envelope.parentId, jobId, 'failed');
     return { status: 'failed', jobId, code: 'InvalidJob', reason: err.message };
@@ -219,6 +257,7 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
         deferrals: (envelope?.deferrals ?? 0) + (deferred ? 1 : 0),
         ...(envelope?.parentId === undefined ? {} : { parentId: envelope.parentId }),
         ...(cursor === undefined ? {} : { cursor }),
+        ...(envelope?.caller === undefined ? {} : { caller: envelope.caller }),
       };
       await deps.queue.requeue(toEnvelope(body, next), delayMs);
     },
@@ -226,7 +265,7 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
 
   // A job that no longer fits a queue message inside the sender's envelope could never be retried,
   // deferred or scheduled: it would be lost on its first transient failure. Refuse it now.
-  const envelopedBytes = queueMessageBytes(toEnvelope(body, { jobId: job.id, deferrals: 0, ...(envelope?.parentId === undefined ? {} : { parentId: envelope.parentId }) }));
+  const envelopedBytes = queueMessageBytes(toEnvelope(body, { ...(envelope ?? { jobId: job.id }), deferrals: 0 }));
   if (envelopedBytes > MAX_ENVELOPED_JOB_BYTES) {
     return failJob(ctx, deps, 'JobTooLarge', `the job is ${envelopedBytes} bytes as a queue message; teams-courier can retry or schedule jobs up to ${MAX_ENVELOPED_JOB_BYTES} bytes, and Teams takes at most about 100 KB of UTF-16 anyway: send less`, 0);
   }
@@ -289,10 +328,12 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
   }
   if (target !== undefined) {
     ctx.log = ctx.log.child({ conversationId: target.create === undefined ? target.conversationId : undefined, tenantId: target.tenantId });
+    const refusal = callerRefusal(ctx.envelope?.caller, target.tenantId, deps);
+    if (refusal !== undefined) return failJob(ctx, deps, refusal.code, refusal.reason, existing?.attempts ?? 0);
     // A long rate-limit wait puts the job back before it is claimed (not an attempt). The slot
     // itself is taken after the claim, right before the request: Teams counts requests when they
     // arrive, so the time between counting and sending must not depend on storage latency.
-    const wait = deps.limiter.waitTime(scopeKey(target), target.tenantId);
+    const wait = deps.budget.waitTime(scopeKey(target), target.tenantId);
     if (wait > MAX_INLINE_WAIT_MS) {
       await ctx.putBack(wait, true);
       ctx.log.info('job.deferred', { why: 'rate limit', delayMs: wait });
@@ -300,7 +341,9 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
     }
   }
 
-  // Claim the job id: at most once across redeliveries and instances.
+  // Claim the job id: at most once across redeliveries and instances. Joining the tenant's send
+  // budget (a storage write the first time) runs alongside.
+  if (target !== undefined) deps.budget.prepare(target.tenantId);
   const leaseMs = leaseFor(deps);
   const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs, known });
   if (claim.kind === 'done') {
@@ -324,7 +367,7 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
   let decision: Decision;
   let httpStatus: number | undefined;
   let conversationId = target?.conversationId ?? '';
-  const slotWait = target === undefined ? 0 : await acquireSlot(deps, target);
+  const slotWait = target === undefined ? 0 : await acquireSlot(deps, target, ctx.log);
   if (slotWait > 0) {
     // Other workers on this instance took the slots meanwhile. Nothing was sent: give the claim
     // back (no attempt used) and come back when a slot is free.
@@ -345,6 +388,7 @@ async function deliver(job: Exclude<Job, { kind: 'broadcast' }>, ctx: JobContext
     } catch (err) {
       if (err instanceof ConnectorNetworkError) decision = decideFailure(err.failure);
       else if (err instanceof CourierError && err.code === 'UNTRUSTED_SERVICE_URL') decision = { kind: 'fail', code: 'UntrustedServiceUrl', reason: err.message, undeliverable: true };
+      else if (err instanceof CourierError && err.code === 'INVALID_CONNECTOR_PATH') decision = { kind: 'fail', code: 'InvalidConversationId', reason: err.message, undeliverable: false };
       else if (err instanceof CourierError && err.code === 'TOKEN_UNAVAILABLE') {
         ctx.log.error('token.unavailable', { reason: err.message });
         decision = { kind: 'retry', code: 'TokenUnavailable', reason: err.message, throttled: false };
@@ -373,16 +417,29 @@ async function persistDelivered(deps: SenderDeps, ctx: JobContext, write: () => 
   }
 }
 
-/** Takes a rate-limit slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
-async function acquireSlot(deps: SenderDeps, target: ResolvedTarget): Promise<number> {
+/** Takes a send slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
+async function acquireSlot(deps: SenderDeps, target: ResolvedTarget, log: Logger): Promise<number> {
   const deadline = Date.now() + MAX_INLINE_WAIT_MS;
-  let wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+  const acquire = async (): Promise<number> => {
+    try {
+      return await deps.budget.acquire(scopeKey(target), target.tenantId);
+    } catch (err) {
+      // Without the roster no instance may assume its share: give the claim back and come back.
+      if (!(err instanceof StorageUnavailableError)) throw err;
+      log.warn('budget.unavailable', { reason: err.message });
+      return BUDGET_UNAVAILABLE_RETRY_MS;
+    }
+  };
+  let wait = await acquire();
   for (let i = 0; wait > 0 && i < 20 && Date.now() + wait <= deadline + 50; i += 1) {
     await deps.sleep(wait);
-    wait = deps.limiter.tryAcquire(scopeKey(target), target.tenantId);
+    wait = await acquire();
   }
   return wait;
 }
+
+/** How soon to look again when the shared budget's roster could not be read. */
+const BUDGET_UNAVAILABLE_RETRY_MS = 5_000;
 
 /** The Connector calls for one job: [create the chat +] POST, or PUT, or DELETE. */
 async function act(
@@ -462,8 +519,9 @@ async function record(
       return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: outcome.ambiguous };
     }
     case 'retry': {
-      if (decision.throttled && decision.retryAfterMs !== undefined && conversationId !== undefined) {
-        deps.limiter.pause({ conversationId: channelOf(conversationId) }, now.getTime() + decision.retryAfterMs);
+      if (decision.throttled && conversationId !== undefined && outcome.target !== undefined) {
+        // Every instance stops for what Teams asked (1 s when it did not say).
+        await deps.budget.throttled(channelOf(conversationId), outcome.target.tenantId, now.getTime() + (decision.retryAfterMs ?? 1_000));
       }
       if (attempts >= deps.config.maxAttempts) {
         return failJob(ctx, deps, decision.code, `gave up after ${attempts} attempts: ${decision.reason}`, attempts, claimed, conversationId);
@@ -479,7 +537,8 @@ async function record(
       const { code, reason } = decision;
       // A message refused for good marks the conversation; an update or delete of a message that
       // is gone says nothing about the conversation.
-      if (decision.kind === 'fail' && decision.undeliverable && job.kind === 'message' && conversationId !== undefined && outcome.target?.create === undefined) {
+      // A thread reply refused is about that thread, not the channel.
+      if (decision.kind === 'fail' && decision.undeliverable && job.kind === 'message' && conversationId !== undefined && !isThread(conversationId) && outcome.target?.create === undefined) {
         await deps.conversations.markUndeliverable(channelOf(conversationId), `${code}: ${reason}`.slice(0, 500), now);
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
@@ -503,14 +562,15 @@ async function callWithRecovery(
   let onGccHost = false;
   for (;;) {
     const answer = await call(serviceUrl);
-    const decision = decide(answer, { now: deps.now(), tokenRefreshed, onGccHost });
+    // No GCC host in this cloud (US gov): InvalidBotApiHost is then a plain failure.
+    const decision = decide(answer, { now: deps.now(), tokenRefreshed, onGccHost: onGccHost || deps.config.gccServiceUrl === undefined });
     if (decision.kind === 'refreshToken') {
       deps.tokens.invalidate();
       tokenRefreshed = true;
       continue;
     }
     if (decision.kind === 'retryOnGcc') {
-      serviceUrl = deps.config.gccServiceUrl;
+      serviceUrl = deps.config.gccServiceUrl!;
       onGccHost = true;
       continue;
     }

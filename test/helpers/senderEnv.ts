@@ -10,10 +10,11 @@ import { startConnectorServer, startEntraServer, type ConnectorServer, type Conn
 import { createBotCredential, createBotTokenProvider, type BotTokenProvider } from '../../src/auth/botTokenProvider';
 import { loadConfig, type OutboundConfig } from '../../src/config';
 import { parseActivity, toCapturePlan, type CapturePlan } from '../../src/core/activity';
-import { createRateLimiter, tenantWindows, type RateLimiter } from '../../src/core/rateLimiter';
 import { createConnectorClient, type ConnectorClient } from '../../src/connector/connectorClient';
 import { createLogger } from '../../src/log';
 import { processJobMessage, type JobResult, type SenderDeps } from '../../src/outbound/processJob';
+import { createSendBudget, type SendBudget } from '../../src/outbound/sendBudget';
+import { createBudgetRoster } from '../../src/store/budgetRoster';
 import type { ConversationStore } from '../../src/store/conversationStore';
 import type { DeliveryStore } from '../../src/store/deliveryStore';
 import { listConversations } from '../../src/store/conversationList';
@@ -37,7 +38,8 @@ export interface SenderEnv {
   readonly poison: QueueClient;
   readonly tokens: BotTokenProvider;
   readonly client: ConnectorClient;
-  readonly limiter: RateLimiter;
+  /** This process's share of Teams' limits (alone in its roster unless a test adds instances). */
+  readonly budget: SendBudget;
   readonly logs: string[];
   deps(overrides?: Partial<SenderDeps>): SenderDeps;
   /** Stores a reference as if Teams had sent this activity (serviceUrl pointed at the stub). */
@@ -85,7 +87,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
       getToken: () => tokens.getToken(),
       timeoutMs: config.connectorTimeoutMs,
     });
-    const limiter = createRateLimiter({ tenantWindows: tenantWindows(config.tenantRatePerSecond) });
+    const budget = createSendBudget({ roster: createBudgetRoster(s.table(TABLES.budget)), ratePerSecond: config.tenantRatePerSecond });
     const logs: string[] = [];
     const queue = createJobQueue({ jobs, poison });
 
@@ -96,7 +98,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
       queue,
       connector: client,
       tokens,
-      limiter,
+      budget,
       config,
       now: () => new Date(),
       random: () => 0,
@@ -117,7 +119,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
       poison,
       tokens,
       client,
-      limiter,
+      budget,
       logs,
       deps,
       async capture(activity) {
@@ -164,6 +166,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
   });
 
   afterAll(async () => {
+    await env?.budget.close();
     await env?.client.close();
     await env?.connector.close();
     await env?.entra.close();

@@ -1,0 +1,231 @@
+/**
+ * Teams' limits as one budget for every instance (docs/scale.md).
+ *
+ * Per tenant, each instance that sends there keeps a row in the tenant's roster (budgetRoster.ts)
+ * and reads the roster about every 1.5 s while it sends. From what it reads it takes its share
+ * (budgetShare.ts) and enforces it with the in-process limiter. No storage work per message, none
+ * while idle; a 429 is written to the roster so every instance pauses.
+ *
+ * The rules that keep the sum within the limit, without trusting clocks to agree:
+ * - a view of the roster may be used for VIEW_MAX_AGE_MS after its read started; older, sending
+ *   waits for a new read;
+ * - an instance that joins a roster with other members waits VIEW_MAX_AGE_MS (+ a margin) after its
+ *   row was written before it sends: by then every member has read the roster since, and counts it;
+ * - an instance sends only while its own row is unexpired by its own clock, and others count a row
+ *   for SKEW_MS longer than it says: a member that stops renewing is counted until it has stopped.
+ * These compare durations on one clock, never one instance's time with another's, except the last,
+ * which tolerates clocks SKEW_MS apart.
+ */
+import { randomUUID } from 'node:crypto';
+import { conversationWindowsFor, tenantShare, tenantWindowsFor } from '../core/budgetShare';
+import { createRateLimiter, type ScopeWindows } from '../core/rateLimiter';
+import type { Logger } from '../log';
+import type { BudgetRoster, RosterSnapshot } from '../store/budgetRoster';
+
+/** Read the roster again when the view is this old (in the background). */
+export const REFRESH_AFTER_MS = 1_500;
+/** Never send on a view older than this (from when its read started). */
+export const VIEW_MAX_AGE_MS = 3_000;
+/** A joining instance waits this long after its row is written, when others are sending. */
+export const JOIN_WAIT_MS = VIEW_MAX_AGE_MS + 250;
+/** How long a row says its instance is there; renewed when half of it is left. */
+export const ROW_TTL_MS = 4_000;
+/** Clocks may differ by this much: others count a row this much longer, and pauses too. */
+export const SKEW_MS = 3_000;
+/** A tenant the instance has not sent to for this long is left (its row removed). */
+export const IDLE_MS = 10_000;
+/** Rows expired this long ago are removed by whoever reads them (a few per read). */
+const STALE_ROW_MS = 60_000;
+
+export interface SendBudget {
+  /** Starts joining the tenant's roster (no wait); call before the claim so the two overlap. */
+  prepare(tenantId: string): void;
+  /** A local estimate of the wait for a slot; no I/O. */
+  waitTime(conversationId: string, tenantId: string): number;
+  /** Takes a send slot (0), or says how many ms to wait. May wait for the roster (one read). */
+  acquire(conversationId: string, tenantId: string): Promise<number>;
+  /** Teams answered 429: pause the conversation, or the whole tenant, here and on every instance. */
+  throttled(conversationId: string, tenantId: string, untilMs: number): Promise<void>;
+  /** Leaves every roster (best effort) and stops the timers. */
+  close(): Promise<void>;
+  readonly instanceId: string;
+}
+
+export interface SendBudgetOptions {
+  readonly roster: BudgetRoster;
+  readonly ratePerSecond: number;
+  readonly now?: () => number;
+  readonly log?: Logger;
+  readonly instanceId?: string;
+}
+
+interface TenantState {
+  /** Members in the last view, sorted, this instance included. */
+  members: readonly string[];
+  /** Local time the last roster read started (0: none yet). */
+  viewReadAt: number;
+  remote: RosterSnapshot | undefined;
+  /** Our row: local time it expires (0: not written). */
+  rowExpiresAt: number;
+  /** No sending before this (joining). */
+  mayStartAt: number;
+  /** Local time our last row write that (re)joined the roster completed. */
+  joinedAt: number | undefined;
+  lastUsed: number;
+  /** The roster read (and row write) under way. */
+  refreshing: Promise<void> | undefined;
+  joining: Promise<void> | undefined;
+}
+
+/** Two sends in 2 s to the conversation cannot be its limit: a 429 then is the tenant's. */
+const TENANT_THROTTLE_SIGN = { sends: 2, windowMs: 2_000 };
+
+export function createSendBudget(options: SendBudgetOptions): SendBudget {
+  const now = options.now ?? Date.now;
+  const { roster, ratePerSecond, log } = options;
+  const instanceId = options.instanceId ?? randomUUID();
+  const tenants = new Map<string, TenantState>();
+
+  const windowsFor = (tenantId: string): ScopeWindows => {
+    const state = tenants.get(tenantId);
+    const members = state === undefined || state.members.length === 0 ? [instanceId] : state.members;
+    return { tenant: tenantWindowsFor(tenantShare(ratePerSecond, members, instanceId)), conversation: conversationWindowsFor(members.length) };
+  };
+  const limiter = createRateLimiter({ tenantWindows: tenantWindowsFor(ratePerSecond), windowsFor, now });
+
+  function stateOf(tenantId: string): TenantState {
+    let state = tenants.get(tenantId);
+    if (state === undefined) {
+      state = { members: [], viewReadAt: 0, remote: undefined, rowExpiresAt: 0, mayStartAt: 0, joinedAt: undefined, lastUsed: now(), refreshing: undefined, joining: undefined };
+      tenants.set(tenantId, state);
+    }
+    return state;
+  }
+
+  /**
+   * Writes our row. A row that had lapsed (or never was) makes this a join: the wait counts from
+   * when the write completed, because only reads that start after it are sure to see the row.
+   */
+  async function writeRow(tenantId: string, state: TenantState): Promise<void> {
+    const started = now();
+    const rejoining = state.rowExpiresAt <= started;
+    await roster.renew(tenantId, instanceId, started + ROW_TTL_MS);
+    state.rowExpiresAt = started + ROW_TTL_MS;
+    if (rejoining) state.joinedAt = now();
+  }
+
+  async function readView(tenantId: string, state: TenantState): Promise<void> {
+    const readAt = now();
+    const snapshot = await roster.read(tenantId);
+    const live = snapshot.members.filter((m) => m.instanceId !== instanceId && m.expiresAt + SKEW_MS > readAt).map((m) => m.instanceId);
+    state.members = [...live, instanceId].sort();
+    state.viewReadAt = readAt;
+    state.remote = snapshot;
+    // The first read after a join: alone, send at once; with others, wait until they all count us.
+    if (state.joinedAt !== undefined) {
+      if (live.length > 0) state.mayStartAt = Math.max(state.mayStartAt, state.joinedAt + JOIN_WAIT_MS);
+      state.joinedAt = undefined;
+    }
+    collectStale(tenantId, snapshot, readAt);
+  }
+
+  function collectStale(tenantId: string, snapshot: RosterSnapshot, readAt: number): void {
+    const stale = snapshot.members.filter((m) => m.instanceId !== instanceId && m.expiresAt + STALE_ROW_MS < readAt).slice(0, 5);
+    for (const m of stale) void roster.remove(tenantId, m.instanceId).catch(() => undefined);
+  }
+
+  /** Renew our row if due (a lapsed row is a join), then read the roster. One at a time per tenant. */
+  function refresh(tenantId: string, state: TenantState): Promise<void> {
+    state.refreshing ??= (async () => {
+      try {
+        if (state.joining !== undefined) {
+          await state.joining;
+          state.joining = undefined;
+        } else if (state.rowExpiresAt - now() < ROW_TTL_MS / 2) {
+          await writeRow(tenantId, state);
+        }
+        await readView(tenantId, state);
+      } finally {
+        state.refreshing = undefined;
+      }
+    })();
+    return state.refreshing;
+  }
+
+  function remoteWait(state: TenantState, conversationId: string, t: number): number {
+    const remote = state.remote;
+    if (remote === undefined) return 0;
+    const until = Math.max(remote.tenantPausedUntil ?? 0, remote.conversationPauses.get(conversationId) ?? 0);
+    return until === 0 ? 0 : Math.max(0, until + SKEW_MS - t);
+  }
+
+  // Leave tenants we no longer send to: no storage work while idle.
+  const sweeper = setInterval(() => {
+    const t = now();
+    for (const [tenantId, state] of tenants) {
+      if (t - state.lastUsed < IDLE_MS || state.refreshing !== undefined) continue;
+      tenants.delete(tenantId);
+      if (state.rowExpiresAt > t) void roster.remove(tenantId, instanceId).catch(() => undefined);
+    }
+  }, IDLE_MS / 2);
+  sweeper.unref();
+
+  return {
+    instanceId,
+
+    prepare(tenantId) {
+      const state = stateOf(tenantId);
+      state.lastUsed = now();
+      if (state.rowExpiresAt <= now() && state.joining === undefined && state.refreshing === undefined) {
+        const joining = writeRow(tenantId, state);
+        state.joining = joining;
+        // A failed write is retried by the next refresh; nobody waits on this promise but refresh.
+        joining.catch(() => {
+          if (state.joining === joining) state.joining = undefined;
+        });
+      }
+    },
+
+    waitTime(conversationId, tenantId) {
+      const state = tenants.get(tenantId);
+      const t = now();
+      const joining = state === undefined ? 0 : Math.max(0, state.mayStartAt - t);
+      return Math.max(joining, state === undefined ? 0 : remoteWait(state, conversationId, t), limiter.waitTime(conversationId, tenantId));
+    },
+
+    async acquire(conversationId, tenantId) {
+      const state = stateOf(tenantId);
+      state.lastUsed = now();
+      const age = now() - state.viewReadAt;
+      const rowLeft = state.rowExpiresAt - now();
+      if (state.viewReadAt === 0 || age >= VIEW_MAX_AGE_MS || rowLeft < ROW_TTL_MS / 4 || state.joining !== undefined) {
+        await refresh(tenantId, state);
+      } else if (age >= REFRESH_AFTER_MS || rowLeft < ROW_TTL_MS / 2) {
+        void refresh(tenantId, state).catch((err: unknown) => log?.warn('budget.refreshFailed', { tenantId, error: err }));
+      }
+      const t = now();
+      const wait = Math.max(state.mayStartAt - t, remoteWait(state, conversationId, t));
+      if (wait > 0) return wait;
+      return limiter.tryAcquire(conversationId, tenantId);
+    },
+
+    async throttled(conversationId, tenantId, untilMs) {
+      const tenantWide = limiter.recentSends(conversationId, TENANT_THROTTLE_SIGN.windowMs) < TENANT_THROTTLE_SIGN.sends;
+      limiter.pause(tenantWide ? { tenantId } : { conversationId }, untilMs);
+      log?.warn('budget.throttled', { tenantId, conversationId, scope: tenantWide ? 'tenant' : 'conversation', pauseMs: untilMs - now() });
+      try {
+        await roster.pause(tenantId, tenantWide ? {} : { conversationId }, untilMs);
+      } catch (err) {
+        // The local pause holds; the other instances learn of it from their own 429s.
+        log?.warn('budget.pauseNotShared', { tenantId, error: err });
+      }
+    },
+
+    async close() {
+      clearInterval(sweeper);
+      const t = now();
+      await Promise.all([...tenants].filter(([, s]) => s.rowExpiresAt > t).map(([tenantId]) => roster.remove(tenantId, instanceId).catch(() => undefined)));
+      tenants.clear();
+    },
+  };
+}
