@@ -19,6 +19,8 @@
  */
 import { CONVERSATION_WINDOWS, type Window } from './rateLimiter';
 
+export { tenantWindows as tenantWindowsFor } from './rateLimiter';
+
 /** Sends per second this instance may make to the tenant. */
 export function tenantShare(ratePerSecond: number, members: readonly string[], self: string): number {
   const n = Math.max(1, members.length);
@@ -29,11 +31,6 @@ export function tenantShare(ratePerSecond: number, members: readonly string[], s
   if (!extrasAreSafe) return base;
   const rank = [...members].sort().indexOf(self);
   return base + (rank >= 0 && rank < ratePerSecond % n ? 1 : 0);
-}
-
-/** The tenant window for a share (one second, as Teams counts). */
-export function tenantWindowsFor(share: number): readonly Window[] {
-  return [{ limit: share, windowMs: 1_000 }];
 }
 
 /** Each per-conversation window divided among the n instances sending to the tenant. */

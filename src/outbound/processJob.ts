@@ -40,7 +40,7 @@ import type { SendBudget } from './sendBudget';
  * Longest rate-limit wait spent in process; longer waits put the job back on the queue. It covers
  * an instance's wait when it joins a tenant others are sending to (sendBudget.ts JOIN_WAIT_MS).
  */
-export const MAX_INLINE_WAIT_MS = 4_000;
+export const MAX_INLINE_WAIT_MS = 5_000;
 /** A claim lasts three connector timeouts (connect, headers, body) and a margin. */
 const leaseFor = (deps: SenderDeps): number => deps.config.connectorTimeoutMs * 3 + 15_000;
 

@@ -2,7 +2,7 @@
  * Teams' limits as one budget for every instance (docs/scale.md).
  *
  * Per tenant, each instance that sends there keeps a row in the tenant's roster (budgetRoster.ts)
- * and reads the roster about every 1.5 s while it sends. From what it reads it takes its share
+ * and reads the roster about every 0.75 s while it sends. From what it reads it takes its share
  * (budgetShare.ts) and enforces it with the in-process limiter. No storage work per message, none
  * while idle; a 429 is written to the roster so every instance pauses.
  *
@@ -23,14 +23,28 @@ import type { Logger } from '../log';
 import type { BudgetRoster, RosterSnapshot } from '../store/budgetRoster';
 
 /** Read the roster again when the view is this old (in the background). */
-export const REFRESH_AFTER_MS = 1_500;
-/** Never send on a view older than this (from when its read started). */
-export const VIEW_MAX_AGE_MS = 3_000;
+export const REFRESH_AFTER_MS = 750;
+/**
+ * Never send on a view older than this (from when its read started). It is also how long a joining
+ * instance waits while others send: shorter joins, more roster reads (1.3 per second per instance).
+ */
+export const VIEW_MAX_AGE_MS = 1_500;
 /** A joining instance waits this long after its row is written, when others are sending. */
-export const JOIN_WAIT_MS = VIEW_MAX_AGE_MS + 250;
+/**
+ * A member that gives up part of its share must have sent within its new share for a whole window
+ * before the newcomer sends: its sends of the last second still count in Teams' window. Tenant:
+ * 1 s plus its margin; conversations: the 2 s window plus its margin.
+ */
+export const TENANT_DRAIN_MS = 1_100;
+export const CONVERSATION_DRAIN_MS = 2_200;
+/**
+ * A joining instance waits this long (from its row write) while others send: every member has read
+ * the roster since (VIEW_MAX_AGE_MS) and then drained to its smaller share.
+ */
+export const JOIN_WAIT_MS = VIEW_MAX_AGE_MS + CONVERSATION_DRAIN_MS + 250;
 /** How long a row says its instance is there; renewed when half of it is left. */
 export const ROW_TTL_MS = 4_000;
-/** Clocks may differ by this much: others count a row this much longer, and pauses too. */
+/** Clocks may differ by this much: others count a row this much longer than it says. */
 export const SKEW_MS = 3_000;
 /** A tenant the instance has not sent to for this long is left (its row removed). */
 export const IDLE_MS = 10_000;
@@ -62,6 +76,13 @@ export interface SendBudgetOptions {
 interface TenantState {
   /** Members in the last view, sorted, this instance included. */
   members: readonly string[];
+  /**
+   * When each other member starts counting (local clock), for the tenant and for conversations. A
+   * member first seen in a read that followed one without it wrote its row after that earlier read
+   * started, so it sends no sooner than JOIN_WAIT_MS after it: this instance keeps its larger share
+   * until a drain's length before that.
+   */
+  countFrom: Map<string, { tenant: number; conversation: number }>;
   /** Local time the last roster read started (0: none yet). */
   viewReadAt: number;
   remote: RosterSnapshot | undefined;
@@ -88,15 +109,22 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
 
   const windowsFor = (tenantId: string): ScopeWindows => {
     const state = tenants.get(tenantId);
-    const members = state === undefined || state.members.length === 0 ? [instanceId] : state.members;
-    return { tenant: tenantWindowsFor(tenantShare(ratePerSecond, members, instanceId)), conversation: conversationWindowsFor(members.length) };
+    const t = now();
+    const counted = (scope: 'tenant' | 'conversation'): string[] => {
+      const members = state?.members.filter((m) => m === instanceId || (state.countFrom.get(m)?.[scope] ?? 0) <= t) ?? [];
+      return members.length === 0 ? [instanceId] : members;
+    };
+    return {
+      tenant: tenantWindowsFor(tenantShare(ratePerSecond, counted('tenant'), instanceId)),
+      conversation: conversationWindowsFor(counted('conversation').length),
+    };
   };
   const limiter = createRateLimiter({ tenantWindows: tenantWindowsFor(ratePerSecond), windowsFor, now });
 
   function stateOf(tenantId: string): TenantState {
     let state = tenants.get(tenantId);
     if (state === undefined) {
-      state = { members: [], viewReadAt: 0, remote: undefined, rowExpiresAt: 0, mayStartAt: 0, joinedAt: undefined, lastUsed: now(), refreshing: undefined, joining: undefined };
+      state = { members: [], countFrom: new Map(), viewReadAt: 0, remote: undefined, rowExpiresAt: 0, mayStartAt: 0, joinedAt: undefined, lastUsed: now(), refreshing: undefined, joining: undefined };
       tenants.set(tenantId, state);
     }
     return state;
@@ -118,6 +146,15 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     const readAt = now();
     const snapshot = await roster.read(tenantId);
     const live = snapshot.members.filter((m) => m.instanceId !== instanceId && m.expiresAt + SKEW_MS > readAt).map((m) => m.instanceId);
+    const previousReadAt = state.viewReadAt;
+    const countFrom = new Map<string, { tenant: number; conversation: number }>();
+    for (const m of live) {
+      // Known before: counted as it was. New: it wrote its row after the previous read started.
+      const known = state.members.includes(m) ? state.countFrom.get(m) : undefined;
+      const starts = previousReadAt + JOIN_WAIT_MS;
+      countFrom.set(m, known ?? (previousReadAt === 0 ? { tenant: readAt, conversation: readAt } : { tenant: starts - TENANT_DRAIN_MS, conversation: starts - CONVERSATION_DRAIN_MS }));
+    }
+    state.countFrom = countFrom;
     state.members = [...live, instanceId].sort();
     state.viewReadAt = readAt;
     state.remote = snapshot;
@@ -152,23 +189,37 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     return state.refreshing;
   }
 
+  /**
+   * A pause another instance wrote, as it wrote it. A reader whose clock is behind resumes that much
+   * early; the worst that does is draw another 429, which pauses again (the shares, not the pauses,
+   * are what keep the limit).
+   */
   function remoteWait(state: TenantState, conversationId: string, t: number): number {
     const remote = state.remote;
     if (remote === undefined) return 0;
     const until = Math.max(remote.tenantPausedUntil ?? 0, remote.conversationPauses.get(conversationId) ?? 0);
-    return until === 0 ? 0 : Math.max(0, until + SKEW_MS - t);
+    return Math.max(0, until - t);
   }
 
-  // Leave tenants we no longer send to: no storage work while idle.
-  const sweeper = setInterval(() => {
+  /**
+   * Keeps the row and the view of every tenant in use fresh, even while every job here is waiting
+   * (a joiner's jobs sleep through its join: its row must not lapse meanwhile), and leaves tenants
+   * not used for IDLE_MS: no storage work while idle.
+   */
+  const keeper = setInterval(() => {
     const t = now();
     for (const [tenantId, state] of tenants) {
-      if (t - state.lastUsed < IDLE_MS || state.refreshing !== undefined) continue;
-      tenants.delete(tenantId);
-      if (state.rowExpiresAt > t) void roster.remove(tenantId, instanceId).catch(() => undefined);
+      if (t - state.lastUsed >= IDLE_MS && state.refreshing === undefined) {
+        tenants.delete(tenantId);
+        if (state.rowExpiresAt > t) void roster.remove(tenantId, instanceId).catch(() => undefined);
+        continue;
+      }
+      if (state.viewReadAt !== 0 && (t - state.viewReadAt >= REFRESH_AFTER_MS || state.rowExpiresAt - t < ROW_TTL_MS / 2)) {
+        void refresh(tenantId, state).catch((err: unknown) => log?.warn('budget.refreshFailed', { tenantId, error: err }));
+      }
     }
-  }, IDLE_MS / 2);
-  sweeper.unref();
+  }, REFRESH_AFTER_MS / 3);
+  keeper.unref();
 
   return {
     instanceId,
@@ -222,7 +273,7 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     },
 
     async close() {
-      clearInterval(sweeper);
+      clearInterval(keeper);
       const t = now();
       await Promise.all([...tenants].filter(([, s]) => s.rowExpiresAt > t).map(([tenantId]) => roster.remove(tenantId, instanceId).catch(() => undefined)));
       tenants.clear();

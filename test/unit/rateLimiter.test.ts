@@ -9,7 +9,7 @@ function clock(start = 1_000_000) {
 describe('rate limiter', () => {
   it('allows 7 sends per second to one conversation, then says how long to wait', () => {
     const c = clock();
-    const limiter = createRateLimiter({ tenantWindows: tenantWindows(50), now: c.now });
+    const limiter = createRateLimiter({ tenantWindows: tenantWindows(1000), now: c.now });
     for (let i = 0; i < 7; i += 1) expect(limiter.tryAcquire('a:1', 't')).toBe(0);
     expect(limiter.tryAcquire('a:1', 't')).toBe(1000 + CONVERSATION_WINDOW_SAFETY_MS);
     expect(limiter.tryAcquire('a:2', 't')).toBe(0); // another conversation is unaffected
@@ -33,12 +33,21 @@ describe('rate limiter', () => {
     expect(sent).toBeGreaterThanOrEqual(59);
   });
 
-  it('limits a tenant to its rate across conversations', () => {
+  it('limits a tenant to its rate across conversations, spread over the second', () => {
     const c = clock();
     const limiter = createRateLimiter({ tenantWindows: tenantWindows(50), now: c.now });
-    for (let i = 0; i < 50; i += 1) expect(limiter.tryAcquire(`a:${i}`, 't1')).toBe(0);
-    expect(limiter.tryAcquire('a:x', 't1')).toBeGreaterThan(0);
+    // At most a tenth of the rate in any 100 ms: a late burst cannot spill into Teams' next second.
+    for (let i = 0; i < 5; i += 1) expect(limiter.tryAcquire(`a:${i}`, 't1')).toBe(0);
+    expect(limiter.tryAcquire('a:burst', 't1')).toBe(100);
     expect(limiter.tryAcquire('a:y', 't2')).toBe(0);
+    // Over a second: 50 (the 5 above included), then the 1 s window (plus its margin) holds.
+    let granted = 5;
+    for (let step = 0; step < 100 && c.now() < 1_000_000 + 1_000; step += 1) {
+      c.advance(10);
+      for (let k = 0; k < 5; k += 1) if (limiter.tryAcquire(`a:${step}-${k}`, 't1') === 0) granted += 1;
+    }
+    expect(granted).toBe(50);
+    expect(limiter.tryAcquire('a:x', 't1')).toBeGreaterThan(0);
   });
 
   it('a pause (429) blocks the scope until it ends', () => {
