@@ -14,8 +14,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'STORAGE_UNAVAILABLE'
   | 'JOB_INVALID'
-  | 'TARGET_NOT_FOUND'
-  | 'TARGET_UNINSTALLED'
+  | 'TARGET_NOT_READY'
+  | 'TARGET_REFUSED'
   | 'UNTRUSTED_SERVICE_URL'
   | 'INVALID_CONNECTOR_PATH'
   | 'CONNECTOR_NETWORK'
@@ -89,8 +89,4 @@ export class StorageUnavailableError extends CourierError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORAGE_UNAVAILABLE', message, options);
   }
-}
-
-export function isCourierError(err: unknown): err is CourierError {
-  return err instanceof CourierError;
 }

@@ -16,7 +16,7 @@
 import type { BroadcastJob } from '../core/job';
 import { toEnvelope } from '../core/job';
 import type { DeliveryRecord } from '../store/deliveryStore';
-import type { JobContext, JobResult, SenderDeps } from './processJob';
+import type { JobContext, JobResult, SenderDeps } from './senderTypes';
 
 export const FAN_OUT_CHUNK = 250;
 const ENQUEUE_CONCURRENCY = 16;
@@ -112,7 +112,7 @@ export async function fanOut(job: BroadcastJob, ctx: JobContext, deps: SenderDep
   );
 
   if (more !== undefined) {
-    await ctx.putBack(Math.max(0, dueIn(more.index) - FAN_OUT_LEAD_MS), false, JSON.stringify(more));
+    await ctx.putBack(Math.max(0, dueIn(more.index) - FAN_OUT_LEAD_MS), { deferred: false, cursor: JSON.stringify(more) });
     ctx.log.info('broadcast.progress', { queued: more.index });
     return { status: 'fannedOut', jobId: job.id, children: children.length, complete: false };
   }
