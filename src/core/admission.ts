@@ -29,6 +29,8 @@ export interface AdmitOptions {
   readonly submitter?: Submitter;
   /** The batch a job belongs to (its record's parent). */
   readonly parentId?: string;
+  /** The submitter writes the job's record before queueing it (the HTTP API's `pending`). */
+  readonly recorded?: boolean;
 }
 
 export interface AdmittedJob {
@@ -114,6 +116,7 @@ export function admitJob(item: unknown, options: AdmitOptions): AdmittedJob {
     deferrals: 0,
     ...(options.parentId === undefined ? {} : { parentId: options.parentId }),
     ...(submitter === undefined ? {} : { caller: submitter.name }),
+    ...(options.recorded === true ? { recorded: true } : {}),
   };
   const queueText = toEnvelope(body, envelope);
   const bytes = queueMessageBytes(queueText);

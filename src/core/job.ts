@@ -84,6 +84,12 @@ export interface Envelope {
    * targets name its own jobs, and its tenant restrictions apply when the target is resolved.
    */
   readonly caller?: string;
+  /**
+   * The job has a delivery record already (the HTTP API wrote it pending, or an attempt claimed it):
+   * the sender reads it before claiming. Without it the sender claims with an insert, one storage
+   * request fewer; a wrong hint costs a request, never a second send.
+   */
+  readonly recorded?: boolean;
 }
 
 export interface DecodedMessage {
@@ -155,6 +161,7 @@ function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
   const cursor = text('cursor');
   const caller = text('caller');
   if (caller !== undefined && !CALLER_NAME.test(caller)) invalid(`${ENVELOPE_KEY}.caller`, 'is not a caller name');
+  const recorded = raw.recorded === true;
   return {
     body: body.job,
     envelope: {
@@ -163,6 +170,7 @@ function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
       ...(parentId === undefined ? {} : { parentId }),
       ...(cursor === undefined ? {} : { cursor }),
       ...(caller === undefined ? {} : { caller }),
+      ...(recorded ? { recorded } : {}),
     },
   };
 }

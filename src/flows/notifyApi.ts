@@ -92,7 +92,7 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
     }
     const now = deps.now();
     const batchId = Array.isArray(body) ? toInternalId(newId(), submitter) : undefined;
-    const admitted = admitJobs(body, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST, ...(submitter === undefined ? {} : { submitter }), ...(batchId === undefined ? {} : { batchId }) });
+    const admitted = admitJobs(body, { now, newId, recorded: true, maxJobs: MAX_JOBS_PER_REQUEST, ...(submitter === undefined ? {} : { submitter }), ...(batchId === undefined ? {} : { batchId }) });
     if ('problems' in admitted) {
       callerLog.warn('notify.rejected', { problems: admitted.problems.length });
       return { status: 400, jsonBody: { error: `Invalid job${Array.isArray(body) ? 's' : ''}: ${admitted.problems.length} problem(s)`, problems: admitted.problems } };

@@ -46,6 +46,10 @@ export async function deliver(job: SingleJob, ctx: JobContext, deps: SenderDeps,
   // 3. Claim the job id: at most once across redeliveries and instances.
   const claim = await deps.deliveries.claim(job.id, { now: deps.now(), leaseMs: leaseFor(deps), known });
   if (claim.kind === 'done') {
+    // A crash between the outcome and the parent's count is repaired by the redelivery.
+    if (ctx.envelope?.parentId !== undefined && (claim.record.status === 'sent' || claim.record.status === 'failed')) {
+      await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, claim.record.status);
+    }
     ctx.log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: claim.record.status };
   }

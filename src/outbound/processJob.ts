@@ -44,6 +44,8 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
         ...(envelope?.parentId === undefined ? {} : { parentId: envelope.parentId }),
         ...(cursor === undefined ? {} : { cursor }),
         ...(envelope?.caller === undefined ? {} : { caller: envelope.caller }),
+        // Once the sender has looked, a record exists or is about to: read it first next time.
+        recorded: true,
       };
       await deps.queue.requeue(toEnvelope(body, next), delayMs);
     },
@@ -57,8 +59,11 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
     return failJob(ctx, deps, { code: 'JobTooLarge', reason, attempts: 0 });
   }
 
-  // Already handled? (cheap; the claim is the real guard, and reuses this read)
-  const known = await deps.deliveries.read(job.id);
+  // Already handled? The claim is the real guard, and reuses this read. A job with no record yet
+  // (queued by a flow or the CLI, a broadcast's child) skips it: the claim is then an insert, and
+  // a conflict makes it read.
+  const fresh = envelope?.recorded !== true && job.kind !== 'broadcast' && job.notBefore === undefined;
+  const known = fresh ? undefined : await deps.deliveries.read(job.id);
   const existing = known?.record;
   if ((existing?.status === 'sent' && job.kind !== 'broadcast') || existing?.status === 'failed') {
     // A crash between the outcome and the parent's count is repaired by the redelivery.
@@ -81,5 +86,5 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   }
 
   if (job.kind === 'broadcast') return fanOut(job, ctx, deps, existing);
-  return deliver(job, ctx, deps, known);
+  return deliver(job, ctx, deps, fresh ? null : (known ?? null));
 }
