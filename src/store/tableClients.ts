@@ -6,6 +6,7 @@ import { TableClient, RestError } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import type { StorageConfig } from '../config';
 import { StorageUnavailableError } from '../errors';
+import { createUndiciHttpClient } from './undiciHttpClient';
 
 export type { TableClient };
 
@@ -13,15 +14,22 @@ export type { TableClient };
 // the Connector retry) after a few quick retries instead of the SDK's default long backoff.
 const RETRY_OPTIONS = { maxRetries: 2, retryDelayInMs: 200, maxRetryDelayInMs: 1_000 };
 
+let httpClient: ReturnType<typeof createUndiciHttpClient> | undefined;
+/** One keep-alive pool for every table client of the process. */
+function sharedHttpClient(): ReturnType<typeof createUndiciHttpClient> {
+  httpClient ??= createUndiciHttpClient();
+  return httpClient;
+}
+
 export function createTableClient(storage: StorageConfig, tableName: string, credential?: () => TokenCredential): TableClient {
   if (storage.kind === 'connectionString') {
     // `UseDevelopmentStorage=true` is mapped to Azurite by the SDK; explicit http endpoints (Azurite
     // on other ports) need allowInsecureConnection, which the SDK only sets for the shorthand.
     const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|TableEndpoint=http:)/i.test(storage.connectionString);
-    return TableClient.fromConnectionString(storage.connectionString, tableName, { retryOptions: RETRY_OPTIONS, ...(insecure ? { allowInsecureConnection: true } : {}) });
+    return TableClient.fromConnectionString(storage.connectionString, tableName, { retryOptions: RETRY_OPTIONS, httpClient: sharedHttpClient(), ...(insecure ? { allowInsecureConnection: true } : {}) });
   }
   if (credential === undefined) throw new Error('identity-based storage needs a credential');
-  return new TableClient(storage.tableServiceUri, tableName, credential(), { retryOptions: RETRY_OPTIONS });
+  return new TableClient(storage.tableServiceUri, tableName, credential(), { retryOptions: RETRY_OPTIONS, httpClient: sharedHttpClient() });
 }
 
 /** HTTP status of a storage error, if it has one. */
