@@ -26,13 +26,14 @@ import { getConfig, getSenderDeps, getTableClient, resetRuntime } from '../src/r
 import type { TableClient } from '../src/store/tableClients';
 import { TABLES } from '../src/store/tables';
 import { childConfig, cpuMsSince, emit, installLoopbackGuard, runPool, sleep } from './lib/common';
-import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
+import { BENCH_APP_ID, BENCH_BOT_NAME, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
 
 export interface OutboundWorkerConfig {
   readonly mode: 'throughput' | 'connector' | 'broadcast';
   readonly connectionString: string;
-  readonly authorityHost: string;
-  readonly connectorOrigin: string;
+  /** The stub world's app settings (bot identity, Entra authority, trusted Connector origin): `StubReady.appSettings`. */
+  readonly appSettings: Readonly<Record<string, string>>;
+  /** Where the seeded references point (the Connector stub's `/amer/`). */
   readonly serviceUrl: string;
   readonly runId: string;
   /** Conversation id prefix of the measured jobs (benchConversationId(prefix, i)). */
@@ -103,14 +104,8 @@ function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, numb
   // Hermetic: only the settings given here, whatever the parent's environment holds.
   for (const setting of SETTINGS) delete process.env[setting.name];
   Object.assign(process.env, {
-    MicrosoftAppId: BENCH_APP_ID,
-    MicrosoftAppType: 'SingleTenant',
-    MicrosoftAppTenantId: BENCH_BOT_TENANT,
-    MicrosoftAppPassword: BENCH_APP_SECRET,
+    ...config.appSettings,
     AzureWebJobsStorage: config.connectionString,
-    BOT_AUTHORITY_HOST: config.authorityHost,
-    BOT_TRUSTED_SERVICE_URLS: config.connectorOrigin,
-    BOT_GLOBAL_SERVICE_URL: config.serviceUrl,
     ...(config.mode === 'broadcast' ? { BOT_TENANT_RATE_PER_SECOND: String(config.tenantRatePerSecond) } : {}),
   });
   resetRuntime();

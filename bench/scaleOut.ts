@@ -5,7 +5,7 @@
  *
  *   node dist/bench/scaleOut.js [--quick] [--scenario=<instances>x<tenants>x<recipients per tenant> ...]
  *
- * Each scenario gets a fresh world (bench/lib/instances.ts): Azurite, the stub world in its own
+ * Each scenario gets a fresh world (bench/lib/scaleWorld.ts): Azurite, the stub world in its own
  * process, N `node dist/host/main.js` processes, and a counting proxy in front of Azurite.
  */
 import os from 'node:os';

@@ -12,13 +12,12 @@ import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { startAzurite, type AzuriteInstance } from './azurite';
 import { findFiles, hasMagic } from './glob';
-import { FunctionsCore, describeError, installCoreModule, type InvocationOutcome, type RegisteredFunction } from './functionsCore';
+import { FunctionsCore, describeError, installCoreModule } from './functionsCore';
 import { FunctionsHttpServer, type HttpDispatcher, type HttpFunction } from './httpServer';
-import { indexFunctions, type FunctionIssue, type IndexedFunctions, type QueueTarget } from './indexing';
+import { indexFunctions, type FunctionIssue, type QueueTarget } from './indexing';
 import { createLogger, parseLogLevel, type HostLogger, type LogLevel } from './log';
-import { QueueClients, flushQueueOutputs } from './queueClients';
+import { QueueClients } from './queueClients';
 import { QueueListener, poisonQueueNameFor } from './queueListener';
-import type { RpcInvocationRequest } from './rpcTypes';
 import {
   EnvScope,
   HostConfigError,
@@ -373,22 +372,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     const notifyQueue = (target: QueueTarget): void => {
       for (const listener of listenersByQueue.get(QueueClients.key(target)) ?? []) listener.notify();
     };
-    // Filled in once the app is indexed; the dispatchers only run after that.
-    const state: { indexed?: IndexedFunctions } = {};
-    const runWithOutputs = async (fn: RegisteredFunction, request: RpcInvocationRequest & { invocationId: string }): Promise<InvocationOutcome> => {
-      const outcome = await core.invoke(fn, request);
-      if (!outcome.ok) return outcome;
-      try {
-        await flushQueueOutputs(outcome.response, state.indexed?.queueOutputs.get(fn.id), clients, queueOptions.messageEncoding, notifyQueue);
-      } catch (error) {
-        return { ok: false, error };
-      }
-      return outcome;
-    };
     const dispatch: HttpDispatcher = (httpFn, request) => {
       const triggerName = Object.entries(httpFn.fn.metadata.bindings).find(([, b]) => b.type?.toLowerCase() === 'httptrigger')?.[0] ?? 'req';
       const traceId = request.traceParent?.split('-')[1];
-      return runWithOutputs(httpFn.fn, {
+      return core.invoke(httpFn.fn, {
         invocationId: request.invocationId,
         inputData: [{ name: triggerName, data: { http: request.http } }],
         triggerMetadata: {},
@@ -444,7 +431,6 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
 
     const allowList = resolveFunctionAllowList(hostJson);
     const indexed = indexFunctions(core.functions.values(), settings, { routePrefix, ...(allowList ? { only: allowList } : {}) });
-    state.indexed = indexed;
     for (const issue of indexed.errors) log.error('function.error', { function: issue.name, error: issue.message });
     for (const issue of indexed.warnings) log.warn('function.warning', { function: issue.name, detail: issue.message });
     for (const name of indexed.disabled) log.info('function.disabled', { function: name });
@@ -483,7 +469,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
         options: queueOptions,
         ...(leaseMs === undefined ? {} : { messageLeaseMs: leaseMs }),
         log,
-        invoke: (request) => runWithOutputs(q.fn, request),
+        invoke: (request) => core.invoke(q.fn, request),
         onMessageAdded: (queueName) => notifyQueue({ ...q.target, queueName }),
         onUnhandledError: (error) => onUnhandledError(error, { function: q.fn.name, queue: q.target.queueName }),
       });

@@ -1,7 +1,9 @@
 /**
- * Turns the functions the app registered into what the host runs: HTTP routes, queue listeners and
- * queue output bindings. A function with an indexing error is reported and skipped, and the others
- * still run, as in the Functions host ("The 'x' function is in error: ...").
+ * Turns the functions the app registered into what the host runs: HTTP routes and queue listeners.
+ * A function with an indexing error is reported and skipped, and the others still run, as in the
+ * Functions host ("The 'x' function is in error: ..."). Bindings other than the trigger and an HTTP
+ * trigger's `http` output (queue outputs included: no function of the app uses one) are reported as
+ * ignored.
  */
 import type { RegisteredFunction } from './functionsCore';
 import type { HttpFunction } from './httpServer';
@@ -29,8 +31,6 @@ export interface FunctionIssue {
 export interface IndexedFunctions {
   readonly http: HttpFunction[];
   readonly queue: QueueFunction[];
-  /** Queue output bindings by function id, then binding name. */
-  readonly queueOutputs: Map<string, Map<string, QueueTarget>>;
   /** Functions that will not run. */
   readonly errors: FunctionIssue[];
   /** Functions that run, with something the local host ignores. */
@@ -69,7 +69,7 @@ export function resolveQueueTarget(binding: RpcBindingInfo, settings: Settings):
 }
 
 export function indexFunctions(functions: Iterable<RegisteredFunction>, settings: Settings, options: IndexOptions): IndexedFunctions {
-  const result: IndexedFunctions = { http: [], queue: [], queueOutputs: new Map(), errors: [], warnings: [], disabled: [] };
+  const result: IndexedFunctions = { http: [], queue: [], errors: [], warnings: [], disabled: [] };
   const seen = new Set<string>();
   const only = options.only?.map((n) => n.toLowerCase());
 
@@ -91,13 +91,11 @@ export function indexFunctions(functions: Iterable<RegisteredFunction>, settings
       const [triggerName, trigger] = triggers[0]!;
       const triggerType = String(trigger.type).toLowerCase();
 
-      const outputs = new Map<string, QueueTarget>();
       const ignored: string[] = [];
       for (const [name, binding] of bindings) {
         if (name === triggerName) continue;
         const type = String(binding.type ?? '').toLowerCase();
-        if (binding.direction === 'out' && type === 'queue') outputs.set(name, resolveQueueTarget(binding, settings));
-        else if (binding.direction === 'out' && type === 'http') {
+        if (binding.direction === 'out' && type === 'http') {
           if (triggerType !== 'httptrigger') ignored.push(`${name} (http output without an HTTP trigger)`);
         } else ignored.push(`${name} (${binding.direction ?? '?'} ${binding.type ?? '?'})`);
       }
@@ -112,7 +110,6 @@ export function indexFunctions(functions: Iterable<RegisteredFunction>, settings
         throw new Error(`The local host does not run "${trigger.type}" triggers (only httpTrigger and queueTrigger)`);
       }
 
-      if (outputs.size > 0) result.queueOutputs.set(fn.id, outputs);
       if (ignored.length > 0) result.warnings.push({ name: fn.name, message: `bindings the local host ignores: ${ignored.join(', ')}` });
     } catch (error) {
       result.errors.push({ name: fn.name, message: (error as Error).message });

@@ -5,20 +5,42 @@
  * lines on stdin).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureLocalCertificate } from '../../host/emulator/certificate';
 
-/** The repository root (dist/bench/lib -> ../../..). */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
-/** Compiled bench scripts (dist/bench). */
-export const BENCH_DIST = path.resolve(__dirname, '..');
+/** The repository root: the nearest folder above this module with a package.json (works from bench/lib and dist/bench/lib). */
+export function findRepoRoot(from: string = __dirname): string {
+  for (let dir = from, i = 0; i < 32; dir = path.dirname(dir), i += 1) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error(`no package.json above ${from}`);
+}
+
+export const REPO_ROOT = findRepoRoot();
+/** Compiled bench scripts. */
+export const BENCH_DIST = path.join(REPO_ROOT, 'dist', 'bench');
 export const BASELINE_DIR = path.join(REPO_ROOT, 'bench', 'baseline');
 /** The HTTPS stubs' loopback-only certificate (`.local-certs/`, made on first use), for NODE_EXTRA_CA_CERTS. */
 export function emulatorCertPath(): string {
   return ensureLocalCertificate().certPath;
+}
+
+/** Environment for children that talk to the HTTPS stubs: trust their certificate, and only that; no preloads. */
+export function stubClientEnv(): Record<string, string | undefined> {
+  return { NODE_EXTRA_CA_CERTS: emulatorCertPath(), NODE_OPTIONS: undefined };
+}
+
+/** One line (or block) of the report, on stdout. */
+export function print(text = ''): void {
+  process.stdout.write(`${text}\n`);
+}
+
+export function verdict(met: boolean): string {
+  return met ? 'MET' : 'MISSED';
 }
 
 // ---- Loopback only --------------------------------------------------------------------------

@@ -4,8 +4,6 @@ export const BENCH_BOT_TENANT = '00000000-0000-4000-8000-0000000be7e0';
 export const BENCH_USER_TENANT = '72f988bf-0000-4000-8000-0000000be7de';
 export const BENCH_APP_SECRET = 'bench-only-secret-value';
 export const BENCH_BOT_NAME = 'Courier (bench)';
-/** Audience and scope of bot -> connector tokens (public cloud). */
-export const BOT_FRAMEWORK_RESOURCE = 'https://api.botframework.com';
 
 /** The personal chat id of bench user `i` in a run (`prefix` keeps sections apart). */
 export function benchConversationId(prefix: string, i: number): string {

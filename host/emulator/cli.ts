@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import type { QueueClient } from '@azure/storage-queue';
 import { createQueueClient } from '../../src/store/jobQueue';
+import { readLocalSettings } from '../settings';
 import { EMULATOR_USER } from './activities';
 import type { ControlFile, EmulatorStatus, InboundResult } from './index';
 import { loadTestCertificate } from './localServer';
@@ -91,9 +92,9 @@ function printStatus(status: EmulatorStatus, io: CliIo): void {
 function appQueue(cwd: string): QueueClient {
   let values: Record<string, string> = {};
   try {
-    values = (JSON.parse(readFileSync(path.join(cwd, 'local.settings.json'), 'utf8')) as { Values?: Record<string, string> }).Values ?? {};
+    values = readLocalSettings(cwd).values;
   } catch {
-    // no local settings: defaults below
+    // unreadable local settings: defaults below
   }
   const setting = (name: string): string | undefined => process.env[name] || values[name] || undefined;
   const storage = setting('AzureWebJobsStorage') ?? 'UseDevelopmentStorage=true';

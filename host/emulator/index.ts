@@ -1,7 +1,8 @@
 /**
- * The local Teams emulator: a Bot Framework OpenID issuer, an Entra authority and a Bot Connector
- * stub on free loopback ports, wired to one in-memory bot, plus a small control endpoint that lets
- * `npm run emulator -- say hello` send the app a signed personal-chat message.
+ * The local Teams emulator: a stub world (world.ts: a Bot Framework OpenID issuer, an Entra
+ * authority and a Bot Connector stub on free loopback ports, wired to one in-memory bot), plus a
+ * small control endpoint that lets `npm run emulator -- say hello` send the app a signed
+ * personal-chat message.
  *
  * `startEmulator()` returns the app settings (names from src/config.ts SETTINGS) that point the app
  * at the stubs; the local host merges them into its environment when MicrosoftAppId is not set.
@@ -21,12 +22,13 @@ import {
   postActivity,
   signActivity,
 } from './activities';
-import { type ConnectorServer, type ConnectorServerOptions, type DeliveredActivity, startConnectorServer } from './connectorServer';
-import { type EntraServer, startEntraServer } from './entraServer';
+import type { ConnectorServer, ConnectorServerOptions, DeliveredActivity } from './connectorServer';
+import type { EntraServer } from './entraServer';
 import { header, loadTestCertificate, readBody, sendJson, splitUrl } from './localServer';
-import { type OpenIdServer, startOpenIdServer } from './openIdServer';
-import { ChannelTokenIssuer } from './tokens';
+import type { OpenIdServer } from './openIdServer';
+import type { ChannelTokenIssuer } from './tokens';
 import { type Activity, type ChannelAccount, isRecord } from './types';
+import { startStubWorld } from './world';
 
 export * from './activities';
 export * from './certificate';
@@ -39,6 +41,8 @@ export * from './openIdServer';
 export * from './rateLimiter';
 export * from './tokens';
 export * from './types';
+export * from './waitFor';
+export * from './world';
 
 export const CONTROL_PREFIX = '/_emulator/';
 /** Relative to the working directory; `.azurite/` is git-ignored. */
@@ -113,45 +117,25 @@ export interface Emulator {
 }
 
 export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulator> {
-  const appId = EMULATOR_APP_ID;
-  const tenantId = EMULATOR_TENANT_ID;
-  const appPassword = randomBytes(24).toString('base64url');
   const controlToken = randomBytes(24).toString('base64url');
   const log = opts.log;
 
-  const issuer = await ChannelTokenIssuer.create();
-  const started: { close(): Promise<void> }[] = [];
+  const world = await startStubWorld({
+    // The test certificate doubles as a client certificate for BOT_CERTIFICATE experiments.
+    bot: { appId: EMULATOR_APP_ID, tenantId: EMULATOR_TENANT_ID, certificatePem: loadTestCertificate().cert, managedIdentity: true },
+    ...(opts.connector ? { connector: opts.connector } : {}),
+    log,
+  });
   try {
-    const openId = await startOpenIdServer({ issuer, log });
-    started.push(openId);
-    const entra = await startEntraServer({
-      log,
-      // The test certificate doubles as a client certificate for BOT_CERTIFICATE experiments.
-      apps: [{ clientId: appId, tenantId, clientSecret: appPassword, certificatePem: loadTestCertificate().cert, managedIdentity: true }],
-    });
-    started.push(entra);
-    const connector = await startConnectorServer({
-      ...opts.connector,
-      log,
-      auth: { jwks: () => entra.jwks(), audiences: ['https://api.botframework.com'], appIds: [appId] },
-    });
-    started.push(connector);
+    const { issuer, openId, entra, connector } = world;
+    const { appId, tenantId, secret: appPassword } = world.bot;
 
     // The emulator user and their personal chat with the bot, as if the app were installed.
     connector.registerUser({ ...EMULATOR_USER, tenantId });
     connector.registerConversation({ id: EMULATOR_CONVERSATION_ID, tenantId, appId, type: 'personal', members: [EMULATOR_USER.id] });
 
     const serviceUrl = connector.serviceUrl('amer');
-    const settings: Record<string, string> = {
-      MicrosoftAppId: appId,
-      MicrosoftAppPassword: appPassword,
-      MicrosoftAppType: 'SingleTenant',
-      MicrosoftAppTenantId: tenantId,
-      BOT_OPENID_METADATA_URL: openId.metadataUrl,
-      BOT_AUTHORITY_HOST: entra.authorityHost,
-      BOT_TRUSTED_SERVICE_URLS: connector.origin,
-      BOT_GLOBAL_SERVICE_URL: connector.serviceUrl('teams'),
-    };
+    const settings = world.appSettings();
 
     const sendInbound = async (activity: Activity): Promise<InboundResult> => {
       const before = connector.delivered.length;
@@ -224,13 +208,13 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       close() {
         closed ??= (async () => {
           if (controlFile) removeControlFileIfOurs(controlFile, controlToken);
-          await Promise.all(started.map((s) => s.close()));
+          await world.close();
         })();
         return closed;
       },
     };
   } catch (err) {
-    await Promise.allSettled(started.map((s) => s.close()));
+    await world.close();
     throw err;
   }
 }

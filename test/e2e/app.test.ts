@@ -5,7 +5,6 @@
  * are read back with @azure/data-tables.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
@@ -13,20 +12,19 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
 import {
-  ChannelTokenIssuer,
   FIXTURE_NAMES,
+  StopWaiting,
   ensureLocalCertificate,
   fixtureActivity,
-  startConnectorServer,
-  startEntraServer,
-  startOpenIdServer,
+  startStubWorld,
+  waitFor,
+  type ChannelTokenIssuer,
   type ConnectorServer,
-  type EntraServer,
-  type OpenIdServer,
+  type StubWorld,
 } from '../../host/emulator';
 import { toTableKey } from '../../src/core/tableKeys';
 import { createConversationStore } from '../../src/store/conversationStore';
-import { eventually } from '../helpers/storage';
+import { freePort } from '../chaos/harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 const APP_ID = '00000000-0000-4000-8000-0000000000b0';
@@ -34,9 +32,8 @@ const BOT_TENANT = '00000000-0000-4000-8000-0000000b07e0';
 const SECRET = 'e2e-test-secret-value';
 
 let azurite: AzuriteInstance;
-let openId: OpenIdServer;
+let world: StubWorld;
 let issuer: ChannelTokenIssuer;
-let entra: EntraServer;
 let connector: ConnectorServer;
 let app: ChildProcess;
 let baseUrl = '';
@@ -44,19 +41,9 @@ let output = '';
 let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 const agent = new Agent({ keepAliveTimeout: 5_000 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
-  [azurite, issuer] = await Promise.all([startAzurite(), ChannelTokenIssuer.create()]);
-  openId = await startOpenIdServer({ issuer });
-  entra = await startEntraServer({ apps: [{ clientId: APP_ID, tenantId: BOT_TENANT, clientSecret: SECRET }] });
-  connector = await startConnectorServer({ auth: { jwks: () => entra.jwks(), appIds: [APP_ID] } });
+  [azurite, world] = await Promise.all([startAzurite(), startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: SECRET } })]);
+  ({ issuer, connector } = world);
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
 
@@ -67,16 +54,7 @@ beforeAll(async () => {
       PORT: String(port),
       // The app's clients take no `ca` option: the child trusts the stubs' loopback-only certificate this way.
       NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath,
-      AzureWebJobsStorage: azurite.connectionString,
-      MicrosoftAppId: APP_ID,
-      MicrosoftAppType: 'SingleTenant',
-      MicrosoftAppTenantId: BOT_TENANT,
-      MicrosoftAppPassword: SECRET,
-      BOT_OPENID_METADATA_URL: openId.metadataUrl,
-      BOT_AUTHORITY_HOST: entra.authorityHost,
-      BOT_TRUSTED_SERVICE_URLS: connector.origin,
-      BOT_GLOBAL_SERVICE_URL: connector.serviceUrl('teams'),
-      OUTBOUND_QUEUE: 'outbound-messages',
+      ...world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: 'outbound-messages' }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a signal reaches npm, sh and the host together, as Ctrl-C in a
@@ -87,20 +65,13 @@ beforeAll(async () => {
   app.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   exit = new Promise((resolve) => app.once('exit', (code, signal) => resolve({ code, signal })));
 
-  await eventually(
-    async () => {
-      if (app.exitCode !== null) throw new Error(`npm start exited with ${app.exitCode}:\n${output.slice(-3000)}`);
-      try {
-        const res = await request(`${baseUrl}/admin/host/status`, { dispatcher: agent });
-        const body = (await res.body.json()) as { state?: string };
-        return body.state === 'Running' ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    120_000,
-    'npm start to serve',
-  );
+  // Not listening yet counts as "not yet"; npm start exiting ends the wait at once.
+  await waitFor('npm start to serve', 120_000, async () => {
+    if (app.exitCode !== null) throw new StopWaiting(`npm start exited with ${app.exitCode}:\n${output.slice(-3000)}`);
+    const res = await request(`${baseUrl}/admin/host/status`, { dispatcher: agent });
+    const body = (await res.body.json()) as { state?: string };
+    return body.state === 'Running' ? true : undefined;
+  });
 }, 150_000);
 
 afterAll(async () => {
@@ -110,9 +81,7 @@ afterAll(async () => {
     if (app.exitCode === null) signalGroup('SIGKILL');
   }
   await agent.close();
-  await connector?.close();
-  await entra?.close();
-  await openId?.close();
+  await world?.close();
   await azurite?.stop();
 }, 60_000);
 
@@ -178,19 +147,19 @@ describe('npm start, end to end', () => {
     await queue.sendMessage(JSON.stringify({ id: 'e2e-plain', to: { conversationId }, text: 'plain text job' }));
     await queue.sendMessage(Buffer.from(JSON.stringify({ id: 'e2e-base64', to: { conversationId }, text: 'base64 job' })).toString('base64'));
 
-    const delivered = await eventually(() => {
+    const delivered = await waitFor('both jobs at the stub', 20_000, () => {
       const found = connector.delivered.filter((d) => d.conversationId === conversationId);
       return found.length >= 2 ? found : undefined;
-    }, 20_000, 'both jobs at the stub');
+    });
     expect(delivered.map((d) => d.activity?.text).sort()).toEqual(['base64 job', 'plain text job']);
     const post = connector.requests.find((r) => r.conversationId === conversationId && r.delivered)!;
     expect(post.path).toBe(`/emea/v3/conversations/${encodeURIComponent(conversationId)}/activities`);
     expect(post.tokenClaims).toMatchObject({ aud: 'https://api.botframework.com', appid: APP_ID });
 
-    const record = await eventually(async () => {
+    const record = await waitFor('the delivery record', 10_000, async () => {
       const entity = await tables().deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-plain'), 'job').catch(() => undefined);
       return entity?.status === 'sent' ? entity : undefined;
-    }, 10_000, 'the delivery record');
+    });
     expect(record).toMatchObject({ status: 'sent', conversationId, activityId: expect.any(String) });
   });
 
@@ -198,11 +167,11 @@ describe('npm start, end to end', () => {
     const queue = new QueueClient(azurite.connectionString, 'outbound-messages');
     await queue.sendMessage(JSON.stringify({ id: 'e2e-bad', to: { conversationId: 'a:1', channelId: '19:x' }, text: 'x' }));
     const poison = new QueueClient(azurite.connectionString, 'outbound-messages-poison');
-    const message = await eventually(async () => {
+    const message = await waitFor('the poison message', 20_000, async () => {
       if (!(await poison.exists())) return undefined;
       const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
       return peekedMessageItems.map((m) => JSON.parse(m.messageText) as { teamsCourier: { jobId: string; reason: string } }).find((m) => m.teamsCourier.jobId === 'e2e-bad');
-    }, 20_000, 'the poison message');
+    });
     expect(message.teamsCourier.reason).toContain('to: has conflicting targets (conversationId, channelId)');
     const record = await tables().deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-bad'), 'job');
     expect(record).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob' });

@@ -11,19 +11,8 @@ import { ClientSecretCredential } from '@azure/identity';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import {
-  ChannelTokenIssuer,
-  Faults,
-  fixtureActivity,
-  startConnectorServer,
-  startEntraServer,
-  startOpenIdServer,
-  type ConnectorServer,
-  type EntraServer,
-  type OpenIdServer,
-} from '../../host/emulator';
+import { Faults, fixtureActivity, startStubWorld, waitFor, type ChannelTokenIssuer, type ConnectorServer, type StubWorld } from '../../host/emulator';
 import { AppProcess, ensureBuilt, freePort, LogCapture } from '../chaos/harness';
-import { eventually } from '../helpers/storage';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2e01';
 const TENANT = '00000000-0000-4000-8000-0000000b07e0';
@@ -34,9 +23,8 @@ const HR = { clientId: '00000000-0000-4000-8000-0000000e2eb2', objectId: '6f2c1a
 const STRANGER = { clientId: '00000000-0000-4000-8000-0000000e2eb3', objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb3', clientSecret: 'stranger-secret' };
 
 let azurite: AzuriteInstance;
-let openId: OpenIdServer;
+let world: StubWorld;
 let issuer: ChannelTokenIssuer;
-let entra: EntraServer;
 let connector: ConnectorServer;
 let app: AppProcess;
 let log: LogCapture;
@@ -45,38 +33,31 @@ const tokens = new Map<string, string>();
 
 beforeAll(async () => {
   ensureBuilt();
-  [azurite, issuer] = await Promise.all([startAzurite(), ChannelTokenIssuer.create()]);
-  openId = await startOpenIdServer({ issuer });
-  entra = await startEntraServer({
-    apps: [{ clientId: APP_ID, tenantId: TENANT, clientSecret: SECRET }, ...[BILLING, HR, STRANGER].map((c) => ({ ...c, tenantId: TENANT }))],
-    apis: [API],
-  });
-  connector = await startConnectorServer({ auth: { jwks: () => entra.jwks(), appIds: [APP_ID] } });
+  [azurite, world] = await Promise.all([
+    startAzurite(),
+    startStubWorld({
+      bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET },
+      entra: { apps: [BILLING, HR, STRANGER].map((c) => ({ ...c, tenantId: TENANT })), apis: [API] },
+    }),
+  ]);
+  ({ issuer, connector } = world);
   log = new LogCapture(path.join(mkdtempSync(path.join(tmpdir(), 'courier-trust-')), 'app.log'));
   app = new AppProcess({
     port: await freePort(),
     log,
-    env: {
+    env: world.appSettings({
       AzureWebJobsStorage: azurite.connectionString,
-      MicrosoftAppId: APP_ID,
-      MicrosoftAppType: 'SingleTenant',
-      MicrosoftAppTenantId: TENANT,
-      MicrosoftAppPassword: SECRET,
-      BOT_OPENID_METADATA_URL: openId.metadataUrl,
-      BOT_AUTHORITY_HOST: entra.authorityHost,
-      BOT_TRUSTED_SERVICE_URLS: connector.origin,
-      BOT_GLOBAL_SERVICE_URL: connector.serviceUrl('teams'),
       OUTBOUND_QUEUE: 'outbound-messages',
       FLOW_AUTH_AUDIENCE: API.identifierUri,
       FLOW_CALLERS: JSON.stringify([
         { name: 'billing', objectId: BILLING.objectId },
         { name: 'hr', objectId: HR.objectId, tenants: [TENANT] },
       ]),
-    },
+    }),
   });
   await app.start();
   for (const caller of [BILLING, HR, STRANGER]) {
-    const credential = new ClientSecretCredential(TENANT, caller.clientId, caller.clientSecret, { authorityHost: entra.authorityHost, disableInstanceDiscovery: true });
+    const credential = new ClientSecretCredential(TENANT, caller.clientId, caller.clientSecret, { authorityHost: world.entra.authorityHost, disableInstanceDiscovery: true });
     tokens.set(caller.clientId, (await credential.getToken(`${API.identifierUri}/.default`)).token);
   }
 }, 180_000);
@@ -85,9 +66,7 @@ afterAll(async () => {
   await app?.stop();
   log?.close();
   await agent.close();
-  await connector?.close();
-  await entra?.close();
-  await openId?.close();
+  await world?.close();
   await azurite?.stop();
 }, 60_000);
 
@@ -119,10 +98,10 @@ async function capture(name: 'message.personal' | 'conversationUpdate.channel.bo
 const personalChat = (): Promise<string> => capture('message.personal', `a:trust-e2e-${(chats += 1)}`);
 
 async function settled(caller: { clientId: string }, id: string): Promise<Record<string, unknown>> {
-  return eventually(async () => {
+  return waitFor(`job ${id} to be done`, 20_000, async () => {
     const answer = await call('GET', `notify/${encodeURIComponent(id)}`, caller);
     return answer.status === 200 ? answer.body : undefined;
-  }, 20_000, `job ${id} to be done`);
+  });
 }
 
 describe('/api/notify with Entra ID callers, through the running app', () => {

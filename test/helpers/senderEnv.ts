@@ -1,12 +1,13 @@
 /**
- * The real delivery path in one process: Azurite (stores and queues), the local Entra authority
- * (bot tokens via @azure/identity) and the Bot Connector stub (HTTPS, keep-alive undici agent).
+ * The real delivery path in one process: Azurite (stores and queues) and the stub world
+ * (host/emulator/world.ts): the local Entra authority (bot tokens via @azure/identity) and the Bot
+ * Connector stub (HTTPS, keep-alive undici agent).
  * Only the Functions host is left out: `drain()` plays its part, receiving from the queue, calling
  * the sender and deleting what it finished.
  */
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll } from 'vitest';
-import { startConnectorServer, startEntraServer, type ConnectorServer, type ConnectorServerOptions, type EntraServer } from '../../host/emulator';
+import { startStubWorld, type ConnectorServer, type ConnectorServerOptions, type EntraServer, type StubWorld } from '../../host/emulator';
 import { createBotCredential, createBotTokenProvider, type BotTokenProvider } from '../../src/auth/botTokenProvider';
 import { loadConfig, type OutboundConfig } from '../../src/config';
 import { parseActivity, toCapturePlan, type CapturePlan } from '../../src/core/activity';
@@ -52,29 +53,22 @@ export interface SenderEnv {
   poisoned(): Promise<{ teamsCourier: { jobId: string; code: string; reason: string }; job: unknown }[]>;
 }
 
-export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxAttempts?: number } = {}): () => SenderEnv {
+export function useSenderEnv(options: { connector?: Omit<ConnectorServerOptions, 'auth'>; maxAttempts?: number } = {}): () => SenderEnv {
   const storage = useAzurite();
+  let world: StubWorld | undefined;
   let env: SenderEnv | undefined;
 
   beforeAll(async () => {
     const s = storage();
-    const entra = await startEntraServer({ apps: [{ clientId: APP_ID, tenantId: BOT_TENANT, clientSecret: APP_SECRET }] });
-    const connector = await startConnectorServer({
-      auth: { jwks: () => entra.jwks(), audiences: ['https://api.botframework.com'], appIds: [APP_ID] },
-      ...options.connector,
-    });
-    const loaded = loadConfig({
-      MicrosoftAppId: APP_ID,
-      MicrosoftAppType: 'SingleTenant',
-      MicrosoftAppTenantId: BOT_TENANT,
-      MicrosoftAppPassword: APP_SECRET,
-      AzureWebJobsStorage: s.azurite.connectionString,
-      BOT_AUTHORITY_HOST: entra.authorityHost,
-      BOT_TRUSTED_SERVICE_URLS: connector.origin,
-      BOT_GLOBAL_SERVICE_URL: connector.serviceUrl('teams'),
-      CONNECTOR_TIMEOUT_MS: '2000',
-      DELIVERY_MAX_ATTEMPTS: String(options.maxAttempts ?? 5),
-    });
+    world = await startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: APP_SECRET }, ...(options.connector ? { connector: options.connector } : {}) });
+    const { entra, connector } = world;
+    const loaded = loadConfig(
+      world.appSettings({
+        AzureWebJobsStorage: s.azurite.connectionString,
+        CONNECTOR_TIMEOUT_MS: '2000',
+        DELIVERY_MAX_ATTEMPTS: String(options.maxAttempts ?? 5),
+      }),
+    );
     const config: OutboundConfig = { ...loaded.outbound, gccServiceUrl: connector.serviceUrl('gcc') };
     const { conversations, deliveries } = storesFor(s);
     const jobs = s.queue(config.queueName);
@@ -168,8 +162,7 @@ export function useSenderEnv(options: { connector?: ConnectorServerOptions; maxA
   afterAll(async () => {
     await env?.budget.close();
     await env?.client.close();
-    await env?.connector.close();
-    await env?.entra.close();
+    await world?.close();
   });
 
   return () => {

@@ -1,9 +1,10 @@
 /**
- * Shared pieces of the local host's tests: the fixture app, its records, Azurite queues, and a
- * bounded polling wait (no fixed sleeps).
+ * Shared pieces of the local host's tests: the fixture app, its records and Azurite queues. Waits
+ * use the one polling helper, `waitFor` (host/emulator/waitFor.ts).
  */
 import path from 'node:path';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import { waitFor } from '../../host/emulator/waitFor';
 import { startHost, type RunningHost, type StartHostOptions } from '../../host/host';
 
 export const FIXTURE_APP = path.join(__dirname, 'fixture-app');
@@ -27,26 +28,10 @@ export function recordsFor(kind: string, marker: string): FixtureRecord[] {
 
 /** Waits until at least `count` records of `kind` carry `marker`, and returns them. */
 export function waitForRecords(kind: string, marker: string, count = 1, timeoutMs = 10_000): Promise<FixtureRecord[]> {
-  return waitFor(() => {
+  return waitFor(`${count} "${kind}" record(s) for ${marker}`, timeoutMs, () => {
     const found = recordsFor(kind, marker);
     return found.length >= count ? found : undefined;
-  }, `${count} "${kind}" record(s) for ${marker}`, timeoutMs);
-}
-
-export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+  });
 }
 
 export interface FixtureHost {

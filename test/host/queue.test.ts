@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import { messageCount, peekTexts, queueClient, records, recordsFor, startFixtureHost, toBase64, waitFor, waitForRecords, type FixtureHost } from './helpers';
+import { waitFor } from '../../host/emulator/waitFor';
+import { messageCount, peekTexts, queueClient, records, recordsFor, startFixtureHost, toBase64, waitForRecords, type FixtureHost } from './helpers';
 
 let azurite: AzuriteInstance;
 
@@ -45,7 +46,7 @@ describe('base64 encoding (the default)', () => {
     // Top-level payload properties are merged into the metadata (azure-functions-nodejs-library#459).
     expect(meta.marker).toBe(m);
     expect(meta.sys).toMatchObject({ methodName: 'recorder' });
-    await waitFor(async () => (await messageCount(queue)) === 0, 'the message to be deleted');
+    await waitFor('the message to be deleted', 10_000, async () => (await messageCount(queue)) === 0);
     const line = fixture.lines.find((l) => l.includes('queue.invocation') && l.includes(sent.messageId));
     expect(line).toMatch(/status=succeeded durationMs=\d+ invocationId=/);
   });
@@ -78,9 +79,9 @@ describe('base64 encoding (the default)', () => {
     await failing.createIfNotExists();
     await failing.sendMessage(text);
     const poison = work('failing-items-poison');
-    await waitFor(async () => (await peekTexts(poison)).includes(text), 'the poison message');
+    await waitFor('the poison message', 10_000, async () => (await peekTexts(poison)).includes(text));
     expect(recordsFor('alwaysFails', m).map((r) => r.dequeueCount)).toEqual([1, 2, 3]);
-    await waitFor(async () => (await messageCount(failing)) === 0, 'the original to be deleted');
+    await waitFor('the original to be deleted', 10_000, async () => (await messageCount(failing)) === 0);
     expect(fixture.lines.some((l) => l.includes('queue.message.poisoned') && l.includes('poisonQueue=failing-items-poison'))).toBe(true);
   });
 
@@ -88,24 +89,16 @@ describe('base64 encoding (the default)', () => {
     const text = `plain text ${marker()}!`;
     await work().sendMessage(text);
     const poison = work('work-items-poison');
-    await waitFor(async () => (await peekTexts(poison)).includes(text), 'the poison message');
+    await waitFor('the poison message', 10_000, async () => (await peekTexts(poison)).includes(text));
     expect(records('recorder').some((r) => r.item === text || String(r.item).includes(text))).toBe(false);
     expect(fixture.lines.some((l) => l.includes('queue.message.decodeFailed'))).toBe(true);
-  });
-
-  test('a queue output binding enqueues (base64) and wakes the listener', async () => {
-    const m = marker();
-    const res = await fetch(`${fixture.host.url}/api/enqueue`, { method: 'POST', body: JSON.stringify({ marker: m, via: 'output' }) });
-    expect(res.status).toBe(202);
-    const [rec] = await waitForRecords('recorder', m);
-    expect(rec!.item).toEqual({ marker: m, via: 'output' });
   });
 
   test('messages of one batch run concurrently', async () => {
     const batch = Array.from({ length: 6 }, () => marker());
     // host.json batchSize 8 (newBatchThreshold 4): up to 12 may run at once.
     await Promise.all(batch.map((m) => work().sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 300 })))));
-    await waitFor(() => batch.every((m) => recordsFor('recorder.done', m).length === 1), 'all six', 10_000);
+    await waitFor('all six', 10_000, () => batch.every((m) => recordsFor('recorder.done', m).length === 1));
     const spans = batch.map((m) => [recordsFor('recorder', m)[0]!.at, recordsFor('recorder.done', m)[0]!.at] as const);
     const maxOverlap = Math.max(...spans.map(([start]) => spans.filter(([s, e]) => s <= start && start < e).length));
     expect(maxOverlap).toBeGreaterThan(1);
@@ -127,8 +120,8 @@ describe('other host settings', () => {
     await work('plain-items').createIfNotExists();
     await work('plain-items').sendMessage(JSON.stringify({ marker: m }));
     await work('plain-items').sendMessage(`just text ${m}`);
-    await waitFor(() => recordsFor('recorder', m).length === 1 && records('recorder').some((r) => r.item === `just text ${m}`), 'both messages');
-    await waitFor(async () => (await messageCount(work('plain-items'))) === 0, 'both deleted');
+    await waitFor('both messages', 10_000, () => recordsFor('recorder', m).length === 1 && records('recorder').some((r) => r.item === `just text ${m}`));
+    await waitFor('both deleted', 10_000, async () => (await messageCount(work('plain-items'))) === 0);
   });
 
   test('batchSize and newBatchThreshold bound the running invocations', async () => {
@@ -140,7 +133,7 @@ describe('other host settings', () => {
     const batch = Array.from({ length: 5 }, () => marker());
     await work('batched-items').createIfNotExists();
     for (const m of batch) await work('batched-items').sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 150 })));
-    await waitFor(() => batch.every((m) => recordsFor('recorder.done', m).length === 1), 'all five', 10_000);
+    await waitFor('all five', 10_000, () => batch.every((m) => recordsFor('recorder.done', m).length === 1));
     const spans = batch.map((m) => [recordsFor('recorder', m)[0]!.at, recordsFor('recorder.done', m)[0]!.at] as const);
     const maxOverlap = Math.max(...spans.map(([start]) => spans.filter(([s, e]) => s <= start && start < e).length));
     expect(maxOverlap).toBeLessThanOrEqual(2);
@@ -167,7 +160,7 @@ describe('other host settings', () => {
     await work('lease-items').createIfNotExists();
     await work('lease-items').sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 3_200 })));
     await waitForRecords('recorder.done', m, 1, 15_000);
-    await waitFor(async () => (await messageCount(work('lease-items'))) === 0, 'the message to be deleted');
+    await waitFor('the message to be deleted', 10_000, async () => (await messageCount(work('lease-items'))) === 0);
     expect(recordsFor('recorder', m)).toHaveLength(1);
   });
 
@@ -175,7 +168,7 @@ describe('other host settings', () => {
     const unreachable = azurite.connectionString.replace(/QueueEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'QueueEndpoint=http://127.0.0.1:9');
     fixture = await startFixtureHost(unreachable, { WORK_QUEUE: 'outage-items' });
     const lines = fixture.lines;
-    const warning = await waitFor(() => lines.find((l) => l.includes('queue.poll.failed')), 'the outage warning', 15_000);
+    const warning = await waitFor('the outage warning', 15_000, () => lines.find((l) => l.includes('queue.poll.failed')));
     expect(warning).toContain('no answer from storage');
     expect((await fetch(`${fixture.host.url}/api/nested/ping`)).status).toBe(200);
     expect(lines.some((l) => l.includes('host.unhandledException'))).toBe(false);

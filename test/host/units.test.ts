@@ -6,7 +6,6 @@ import { CoreApiError, FunctionsCore } from '../../host/functionsCore';
 import { expandBraces, findFiles, matchPath } from '../../host/glob';
 import { serializeCookie, toRpcQuery } from '../../host/httpServer';
 import { indexFunctions } from '../../host/indexing';
-import { toQueueMessages } from '../../host/queueClients';
 import {
   RandomizedExponentialBackoff,
   classifyStorageError,
@@ -137,20 +136,24 @@ describe('host.json and settings', () => {
 });
 
 describe('routes', () => {
-  test('parameters, optional parameters, defaults, catch-alls and constraints', () => {
-    const items = compileRoute('api', 'items/{id:int}/{detail?}');
+  test('literal segments, parameters and optional parameters; case-insensitive, trailing slash ignored', () => {
+    const notify = compileRoute('api', 'notify/{id?}');
+    expect(matchRoute(notify, '/api/notify')).toEqual({ id: '' });
+    expect(matchRoute(notify, '/API/Notify/job-1/')).toEqual({ id: 'job-1' });
+    expect(matchRoute(notify, '/api/notify/a/b')).toBeUndefined();
+    const items = compileRoute('api', 'items/{id}/{detail?}');
     expect(matchRoute(items, '/api/items/5')).toEqual({ id: '5', detail: '' });
     expect(matchRoute(items, '/API/ITEMS/5/x/')).toEqual({ id: '5', detail: 'x' });
-    expect(matchRoute(items, '/api/items/five')).toBeUndefined();
-    expect(matchRoute(items, '/api/items/99999999999')).toBeUndefined();
-    expect(matchRoute(compileRoute('api', 'p/{name=home}'), '/api/p')).toEqual({ name: 'home' });
-    expect(matchRoute(compileRoute('api', 'files/{*path}'), '/api/files/a/b/c.txt')).toEqual({ path: 'a/b/c.txt' });
-    expect(matchRoute(compileRoute('api', 'files/{*path}'), '/api/files')).toEqual({ path: '' });
-    expect(matchRoute(compileRoute('api', 'x/{v:alpha:minlength(2)}'), '/api/x/a')).toBeUndefined();
-    expect(matchRoute(compileRoute('api', 'x/{v:regex(^a\\d+$)}'), '/api/x/A12')).toEqual({ v: 'A12' });
-    expect(matchRoute(compileRoute('api', 'r/{a}.{b}'), '/api/r/file.txt')).toEqual({ a: 'file', b: 'txt' });
+    expect(matchRoute(items, '/api/items')).toBeUndefined();
+    expect(matchRoute(compileRoute('api', 'messages'), '/api/messages')).toEqual({});
     expect(matchRoute(compileRoute('', 'root'), '/root')).toEqual({});
-    expect(() => compileRoute('api', 'x/{v:nope}')).toThrow(/could not be resolved/);
+  });
+
+  test('the rest of the ASP.NET template grammar is refused, so the function is reported and does not run', () => {
+    for (const route of ['items/{id:int}', 'p/{name=home}', 'files/{*path}', 'r/{a}.{b}', 'x/{v:regex(^a)}']) {
+      expect(() => compileRoute('api', route), route).toThrow(/not supported by the local host/);
+    }
+    expect(() => compileRoute('api', 'a/{id}/{ID}')).toThrow(/appears twice/);
   });
 
   test('literal segments outrank parameters', () => {
@@ -304,15 +307,6 @@ describe('queue pieces', () => {
     expect(backoff.next(true)).toBe(100);
     expect(backoff.next(false)).toBe(200);
   });
-
-  test('queue output values become messages; arrays fan out', () => {
-    expect(toQueueMessages({ string: 'hi' }, 'none')).toEqual(['hi']);
-    expect(toQueueMessages({ string: 'hi' }, 'base64')).toEqual(['aGk=']);
-    expect(toQueueMessages({ json: '{"a":1}' }, 'none')).toEqual(['{"a":1}']);
-    expect(toQueueMessages({ json: '[{"a":1},"x"]' }, 'none')).toEqual(['{"a":1}', 'x']);
-    expect(toQueueMessages({ bytes: Buffer.from('hi') }, 'base64')).toEqual(['aGk=']);
-    expect(toQueueMessages({ int: 3 }, 'none')).toEqual(['3']);
-  });
 });
 
 describe('core API', () => {
@@ -364,13 +358,19 @@ describe('core API', () => {
     reg('1bad', { t: { type: 'httpTrigger', direction: 'in' } });
     reg('blobIn', { t: { type: 'httpTrigger', direction: 'in' }, b: { type: 'blob', direction: 'in' } });
     reg('off', { t: { type: 'httpTrigger', direction: 'in' } });
+    reg('constrained', { t: { type: 'httpTrigger', direction: 'in', route: 'items/{id:int}' } });
+    reg('queueOut', { t: { type: 'httpTrigger', direction: 'in' }, q: { type: 'queue', direction: 'out', queueName: 'work', connection: 'AzureWebJobsStorage' } });
     const result = indexFunctions(core.functions.values(), { Q: 'My-Queue', AzureWebJobsStorage: 'UseDevelopmentStorage=true', 'AzureWebJobs.off.Disabled': 'true' }, { routePrefix: 'api' });
     expect(result.disabled).toEqual(['off']);
     expect(indexFunctions(core.functions.values(), {}, { routePrefix: 'api', only: ['OFF'] }).http.map((h) => h.fn.name)).toEqual(['off']);
     expect(result.queue.map((q) => [q.fn.name, q.target.queueName])).toEqual([['ok', 'my-queue']]);
-    expect(result.http.map((h) => h.fn.name)).toEqual(['blobIn']);
-    expect(result.errors.map((e) => e.name).sort()).toEqual(['1bad', 'badQueue', 'timer']);
+    expect(result.http.map((h) => h.fn.name)).toEqual(['blobIn', 'queueOut']);
+    expect(result.errors.map((e) => e.name).sort()).toEqual(['1bad', 'badQueue', 'constrained', 'timer']);
     expect(result.errors.find((e) => e.name === 'badQueue')?.message).toMatch(/'%MISSING%' does not resolve/);
-    expect(result.warnings).toEqual([{ name: 'blobIn', message: expect.stringContaining('b (in blob)') }]);
+    expect(result.errors.find((e) => e.name === 'constrained')?.message).toMatch(/not supported by the local host/);
+    expect(result.warnings).toEqual([
+      { name: 'blobIn', message: expect.stringContaining('b (in blob)') },
+      { name: 'queueOut', message: expect.stringContaining('q (out queue)') },
+    ]);
   });
 });

@@ -1,11 +1,9 @@
 /* global require */
-const { app, output } = require('@azure/functions');
-
-const workQueue = output.storageQueue({ queueName: '%WORK_QUEUE%', connection: 'AzureWebJobsStorage' });
+const { app } = require('@azure/functions');
 
 app.http('getItem', {
   methods: ['GET', 'PUT'],
-  route: 'items/{id:int}/{detail?}',
+  route: 'items/{id}/{detail?}',
   handler: async (request, context) => {
     context.log('getItem called with id', request.params.id);
     return {
@@ -53,15 +51,6 @@ app.http('cookies', {
     body: 'with cookies',
     cookies: [{ name: 'session', value: 'abc', httpOnly: true, sameSite: 'Strict', maxAge: 60, secure: true }],
   }),
-});
-
-app.http('enqueue', {
-  methods: ['POST'],
-  extraOutputs: [workQueue],
-  handler: async (request, context) => {
-    context.extraOutputs.set(workQueue, await request.json());
-    return { status: 202 };
-  },
 });
 
 // What the function got as a body: the host forwards one only with a Content-Length above 0.
