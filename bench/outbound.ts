@@ -4,10 +4,11 @@
  * bench/README.md "3. Outbound throughput".
  */
 import path from 'node:path';
+import { QueueClient } from '@azure/storage-queue';
 import { baselineVersion, ensureBaselineInstalled } from './lib/baseline';
 import type { BenchRig } from './lib/benchRig';
-import { BASELINE_DIR, BENCH_DIST, fmt, fmtInt, print, processCpuMs, renderTable, stubClientEnv, verdict, type Message } from './lib/common';
-import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT } from './lib/identities';
+import { BASELINE_DIR, BENCH_DIST, fmt, fmtInt, print, processCpuMs, renderTable, runPool, stubClientEnv, verdict, type Message } from './lib/common';
+import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
 import { conversationStore, seedPersonalChats } from './lib/seeding';
 import type { OutboundWorkerConfig } from './outboundWorker';
 
@@ -15,10 +16,12 @@ export interface OutboundParams {
   readonly messages: number;
   readonly warmup: number;
   readonly concurrency: number;
+  /** Jobs for the queue-worker comparison (each side its own queue; Azurite slows past ~2k). */
+  readonly workerJobs: number;
 }
 
-export const OUTBOUND_FULL: OutboundParams = { messages: 2000, warmup: 100, concurrency: 16 };
-export const OUTBOUND_QUICK: OutboundParams = { messages: 300, warmup: 50, concurrency: 16 };
+export const OUTBOUND_FULL: OutboundParams = { messages: 2000, warmup: 100, concurrency: 16, workerJobs: 1000 };
+export const OUTBOUND_QUICK: OutboundParams = { messages: 300, warmup: 50, concurrency: 16, workerJobs: 300 };
 
 /** The target from the issue, on CPU per job: the botbuilder worker's over teams-courier's. */
 export const OUTBOUND_MIN_PER_CORE_RATIO = 1.5;
@@ -158,5 +161,98 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
   if (bbErrors?.length) print(`botbuilder error samples: ${bbErrors.join(' | ')}`);
   const samples = appResult.samples as string[] | undefined;
   if (samples?.length) print(`teams-courier warning samples: ${samples.join(' | ')}`);
+  const worker = await queueWorkers(p, rig, storage.connectionString, serviceUrl, ready.appSettings, ready.authorityHost, store);
+  return met && worker;
+}
+
+/** Puts `count` plain jobs for benchConversationId(prefix, i) on `queueName`. */
+async function enqueueJobs(connectionString: string, queueName: string, prefix: string, count: number, runId: string): Promise<void> {
+  const queue = new QueueClient(connectionString, queueName);
+  await queue.createIfNotExists();
+  await new QueueClient(connectionString, `${queueName}-poison`).createIfNotExists();
+  const enqueue = await runPool(count, 16, Date.now() + 120_000, async (i) => {
+    await queue.sendMessage(JSON.stringify({ id: `bench-${runId}-${prefix}-${i}`, to: { conversationId: benchConversationId(prefix, i) }, text: `Benchmark message ${i}: the build passed.` }));
+  });
+  if (enqueue.timedOut) throw new Error(`outbound: enqueueing ${count} jobs timed out`);
+}
+
+/**
+ * The issue's comparison: whole queue workers. teams-courier's sender with a host-like queue loop
+ * (receive 16 + 8, claim, send, record, delete), next to a Bot Framework SDK worker (receive 32, one
+ * table read, continueConversationAsync + sendActivity, delete), same number of jobs, each from its
+ * own queue, no Teams limits.
+ */
+async function queueWorkers(
+  p: OutboundParams,
+  rig: BenchRig,
+  connectionString: string,
+  serviceUrl: string,
+  appSettings: Readonly<Record<string, string>>,
+  authorityHost: string,
+  store: ReturnType<typeof conversationStore>,
+): Promise<boolean> {
+  const n = p.workerJobs;
+  const runId = `w${Date.now().toString(36)}`;
+  await seedPersonalChats(store, n, { prefix: 'wk', serviceUrl, salt: 6 });
+  await seedPersonalChats(store, n, { prefix: 'wb', serviceUrl, salt: 7 });
+  await enqueueJobs(connectionString, 'outbound-messages', 'wk', n, runId);
+  const ours = rig.child({
+    label: 'teams-courier queue worker',
+    args: [path.join(BENCH_DIST, 'outboundWorker.js')],
+    env: stubClientEnv(),
+    config: {
+      mode: 'broadcast',
+      connectionString,
+      appSettings,
+      serviceUrl,
+      runId,
+      prefix: 'wk',
+      count: n,
+      concurrency: 24,
+      // The most BOT_TENANT_RATE_PER_SECOND allows: no run here reaches it.
+      tenantRatePerSecond: 1_000,
+      batchSize: 16,
+      newBatchThreshold: 8,
+      maxPollingMs: 2_000,
+      deadlineMs: 240_000,
+    } satisfies OutboundWorkerConfig,
+    firstTimeoutMs: 300_000,
+  });
+  const a = (await ours.first) as Message & { cpuMs: number; sent: number; wallMs: number; tally: Record<string, number> };
+
+  await enqueueJobs(connectionString, 'bench-botbuilder', 'wb', n, runId);
+  const theirs = rig.child({
+    label: 'botbuilder queue worker',
+    args: [path.join(BASELINE_DIR, 'botbuilderWorker.js')],
+    cwd: BASELINE_DIR,
+    env: stubClientEnv(),
+    config: { authorityHost, tenantId: BENCH_BOT_TENANT, appId: BENCH_APP_ID, appSecret: BENCH_APP_SECRET, connectionString, queueName: 'bench-botbuilder', tableName: 'conversations', count: n, deadlineMs: 240_000, botName: BENCH_BOT_NAME },
+    firstTimeoutMs: 300_000,
+  });
+  const bResult = await theirs.first;
+  const b = bResult.measured as RunFigures;
+  const bSent = sentCount(b.tally);
+  const aCpuPer = a.cpuMs / a.sent;
+  const bCpuPer = b.cpuMs / bSent;
+  const aRate = (a.sent / a.wallMs) * 1000;
+  const bRate = (bSent / b.wallMs) * 1000;
+  const cpuRatio = bCpuPer / aCpuPer;
+  const met = a.sent === n && bSent === n && cpuRatio >= OUTBOUND_MIN_PER_CORE_RATIO && aRate > bRate;
+  print(
+    renderTable(
+      `3b. Queue workers: ${fmtInt(n)} jobs from a queue to ${fmtInt(n)} conversations, stub without delay or limits`,
+      ['Worker (own process)', 'sent', 'wall s', 'jobs/s', 'CPU ms/job'],
+      [
+        ['teams-courier sender, host-like loop (receive 16 + 8, claim, send, record, delete)', fmtInt(a.sent), fmt(a.wallMs / 1000, 2), fmtInt(aRate), fmt(aCpuPer, 3)],
+        ['botbuilder worker (receive 32, table read, continueConversationAsync + sendActivity, delete)', fmtInt(bSent), fmt(b.wallMs / 1000, 2), fmtInt(bRate), fmt(bCpuPer, 3)],
+        ['botbuilder / teams-courier', '', '', fmt(aRate / bRate, 2), fmt(cpuRatio, 2)],
+      ],
+      [
+        `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x less CPU per job than the botbuilder worker, and more jobs/s -> ${verdict(met)} (${fmt(cpuRatio, 2)}x less CPU, ${fmt(aRate / bRate, 2)}x the jobs/s).`,
+        'teams-courier does more per job: the claim and the outcome record (once per job id, the status API) on top of the reference read. Both read the same seeded reference rows and talk to the same stubs; CPU is each worker process\'s own (process.cpuUsage), from its first receive to its last delete.',
+        `Outcomes: teams-courier ${JSON.stringify(a.tally)}, botbuilder ${JSON.stringify(b.tally)}.`,
+      ],
+    ),
+  );
   return met;
 }

@@ -10,7 +10,8 @@ import { BASELINE_DIR, REPO_ROOT, print } from './common';
 const BOTBUILDER_PACKAGE_JSON = path.join(BASELINE_DIR, 'node_modules', 'botbuilder', 'package.json');
 
 export function ensureBaselineInstalled(): void {
-  if (existsSync(BOTBUILDER_PACKAGE_JSON)) return;
+  // The queue worker baseline also needs the storage SDKs (bench/baseline/package.json).
+  if (existsSync(BOTBUILDER_PACKAGE_JSON) && existsSync(path.join(BASELINE_DIR, 'node_modules', '@azure', 'storage-queue', 'package.json'))) return;
   print(`(installing the botbuilder baseline into ${path.relative(REPO_ROOT, BASELINE_DIR)}/node_modules: npm install --prefix bench/baseline --no-audit --no-fund)`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const result = spawnSync(npm, ['install', '--prefix', BASELINE_DIR, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
