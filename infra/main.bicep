@@ -128,6 +128,12 @@ param instanceMemoryMB int = 2048
 @description('Flex Consumption: always-ready instances for the HTTP functions (/api/messages, /api/notify); billed all the time. 0 = scale to zero.')
 param alwaysReadyHttpInstances int = 0
 
+@description('Where the operating alerts are e-mailed (docs/operate.md). Empty = the alerts fire in Azure Monitor, but nobody is e-mailed.')
+param alertEmail string = ''
+
+@description('Also test GET /api/health from three regions every 5 minutes, with an alert when two fail (an Application Insights standard test, billed per run).')
+param availabilityTest bool = false
+
 var isSingleTenant = botAppType == 'SingleTenant'
 // fail() stops the deployment early with a clear message instead of a Bot Service validation error.
 var checkedBotAppPassword = isSingleTenant && empty(botAppPassword) && empty(botCertificate)
@@ -149,7 +155,7 @@ var names = {
 
 // The tables the app uses (src/store/tables.ts); test/infra checks them, and the default of
 // outboundQueueName, against the source, so they cannot drift.
-var tableNames = ['conversations', 'userchats', 'deliveries', 'budget']
+var tableNames = ['conversations', 'userchats', 'deliveries', 'budget', 'stats']
 
 resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -265,6 +271,20 @@ module app 'modules/app.bicep' = {
 
 var messagingEndpoint = 'https://${app.outputs.defaultHostName}/api/messages'
 
+// Alerts, the action group that e-mails them, the workbook, and the optional health test (docs/operate.md).
+module operations 'modules/operations.bicep' = {
+  scope: rg
+  params: {
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    healthUrl: 'https://${app.outputs.defaultHostName}/api/health'
+    availabilityTest: availabilityTest
+  }
+  dependsOn: [monitoring]
+}
+
 module bot 'modules/bot.bicep' = {
   scope: rg
   params: {
@@ -299,3 +319,4 @@ output OUTBOUND_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
 output OUTBOUND_QUEUE_NAME string = storage.outputs.queueName
 output OUTBOUND_POISON_QUEUE_NAME string = storage.outputs.poisonQueueName
 output KEY_VAULT_NAME string = isSingleTenant ? names.keyVault : ''
+output OPERATIONS_WORKBOOK_NAME string = operations.outputs.workbookName

@@ -167,8 +167,57 @@ export function getNotifyDeps(log: Logger): import('./flows/notifyApi').NotifyDe
   return { deliveries: getDeliveryStore(), queue: getJobQueue(), now: () => new Date(), log, authenticate: getAuthenticate() };
 }
 
-export function getSenderDeps(log: Logger): SenderDeps {
+let poisonQueue: import('./store/poisonQueue').PoisonQueue | undefined;
+/** POST /api/notify/{id}/retry: the HTTP API's deps and the poison queue it replays from. */
+export function getRetryDeps(log: Logger): import('./flows/retryApi').RetryDeps {
+  if (poisonQueue === undefined) {
+    const { outbound, storage } = getConfig();
+    const { createQueueClient } = require('./store/jobQueue') as typeof import('./store/jobQueue');
+    const { createPoisonQueue } = require('./store/poisonQueue') as typeof import('./store/poisonQueue');
+    poisonQueue = createPoisonQueue(createQueueClient(storage, outbound.poisonQueueName, getStorageCredential));
+  }
+  return { ...getNotifyDeps(log), poison: poisonQueue };
+}
+
+let healthCheck: import('./flows/health').HealthCheck | undefined;
+/** GET /api/health: one check per process, cached (flows/health.ts); it must not throw on a bad configuration. */
+export function getHealthCheck(): import('./flows/health').HealthCheck {
+  if (healthCheck === undefined) {
+    const { createHealthCheck } = require('./flows/health') as typeof import('./flows/health');
+    healthCheck = createHealthCheck({
+      checkConfig: () => void getConfig(),
+      probeStorage: async () => {
+        const { probeTable } = require('./store/storageProbe') as typeof import('./store/storageProbe');
+        await probeTable(getTableClient(TABLES.deliveries));
+      },
+      now: Date.now,
+    });
+  }
+  return healthCheck;
+}
+
+let statsRollup: import('./store/statsRollup').StatsRollup | undefined;
+/** The outcome counts of this process, flushed to the `stats` table in the background (docs/storage.md). */
+function getStatsRollup(): import('./store/statsRollup').StatsRollup {
+  if (statsRollup === undefined) {
+    const { createStatsRollup } = require('./store/statsRollup') as typeof import('./store/statsRollup');
+    const { createLogger } = require('./log') as typeof import('./log');
+    // Flushes run outside any invocation, so they log to the process's console (the host collects it).
+    const log = createLogger((level, line) => (level === 'error' || level === 'warn' ? console.error(line) : console.log(line)), { component: 'stats' });
+    statsRollup = createStatsRollup({ table: getTableClient(TABLES.stats), log });
+  }
+  return statsRollup;
+}
+
+/** Writes the outcome counts not flushed yet (the host is stopping the worker); nothing if none were counted. */
+export async function flushStats(): Promise<void> {
+  await statsRollup?.close();
+}
+
+/** `message`: what the queue trigger knows about the message being handled (its insertion time). */
+export function getSenderDeps(log: Logger, message: { readonly queuedAt?: Date } = {}): SenderDeps {
   const { outbound } = getConfig();
+  const rollup = getStatsRollup();
   const { listConversations } = require('./store/conversationList') as typeof import('./store/conversationList');
   const conversationsTable = getTableClient(TABLES.conversations);
   return {
@@ -182,6 +231,7 @@ export function getSenderDeps(log: Logger): SenderDeps {
     random: Math.random,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log,
+    stats: { ...(message.queuedAt === undefined ? {} : { queuedAt: message.queuedAt }), record: (outcome) => rollup.record(outcome) },
   };
 }
 
@@ -189,6 +239,7 @@ export function getSenderDeps(log: Logger): SenderDeps {
 export function resetRuntime(): void {
   const connector = senderParts?.connector;
   const budget = senderParts?.budget;
+  const rollup = statsRollup;
   config = undefined;
   storageCredential = undefined;
   tables.clear();
@@ -198,6 +249,10 @@ export function resetRuntime(): void {
   senderParts = undefined;
   jobQueue = undefined;
   deliveryStore = undefined;
+  poisonQueue = undefined;
+  healthCheck = undefined;
+  statsRollup = undefined;
   void connector?.close();
   void budget?.close();
+  void rollup?.close();
 }

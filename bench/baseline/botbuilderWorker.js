@@ -1,4 +1,4 @@
-/* global require, process, console, setTimeout, performance */
+/* global require, process, console, setTimeout, performance, URL */
 /**
  * Baseline for `npm run bench` section 3 ("worker"): a queue worker written the Bot Framework SDK
  * way, as the issue describes one: receive up to 32 messages, read the conversation reference from

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `teams-courier`: the operator CLI. Puts jobs on the queue (`send`), reads delivery records
- * (`status`) and lists stored conversations (`conversations list`), with the app's own settings:
+ * (`status`), lists stored conversations (`conversations list`), lists and replays failed jobs
+ * (`poison`) and shows what the sender did (`stats`), with the app's own settings:
  * environment variables first, then local.settings.json `Values` in the current directory.
  *
  * `runCli(argv, io)` is the whole program with injectable stdout, stderr, environment and working
@@ -12,7 +13,9 @@ import { UsageError, wantsHelp } from './args';
 import { createContext, type CliContext } from './context';
 import { CONVERSATIONS_HELP, conversationsListCommand } from './conversations';
 import { CliFailure, err, EXIT_FAILED, EXIT_OK, EXIT_USAGE, out, type CliIo } from './io';
+import { POISON_HELP, poisonCommand } from './poison';
 import { SEND_HELP, sendCommand } from './send';
+import { STATS_HELP, statsCommand } from './stats';
 import { STATUS_HELP, statusCommand } from './status';
 import { describeStorageError } from './storage';
 
@@ -27,6 +30,9 @@ commands:
   send                  queue a message, broadcast, update or delete, or a file of jobs
   status <jobId>        show a job's delivery record (--watch to follow it)
   conversations list    list the conversations the bot can send to
+  poison list|show|replay
+                        failed jobs with their reasons; put them back once the cause is fixed
+  stats                 sent, failed by reason, throttled, pending, time from enqueue to sent
 
 Run teams-courier <command> --help for the options of each.
 
@@ -38,7 +44,7 @@ settings (environment variables first, then local.settings.json "Values" in this
   OUTBOUND_QUEUE          the job queue (default outbound-messages)
 
 With Entra ID, send needs Storage Queue Data Message Sender on the queue; status and
-conversations need Storage Table Data Reader.
+conversations need Storage Table Data Reader; poison and stats say what they need in their --help.
 
 exit codes: 0 ok, 1 failed (a job failed, or storage refused or could not be reached),
 2 usage error or invalid job`;
@@ -60,8 +66,15 @@ async function dispatch(command: string, rest: readonly string[], ctx: CliContex
       if (sub !== 'list') throw new UsageError(`unknown subcommand "conversations ${sub}"; the subcommand is: list`);
       return conversationsListCommand(more, ctx);
     }
+    case 'poison':
+      if (rest.length === 0) throw new UsageError('poison needs a subcommand: list, show or replay');
+      if (wantsHelp(rest) || rest[0] === 'help') return help(ctx, POISON_HELP);
+      return poisonCommand(rest, ctx);
+    case 'stats':
+      if (wantsHelp(rest)) return help(ctx, STATS_HELP);
+      return statsCommand(rest, ctx);
     default:
-      throw new UsageError(`unknown command "${command}"; the commands are send, status and conversations list`);
+      throw new UsageError(`unknown command "${command}"; the commands are send, status, conversations list, poison and stats`);
   }
 }
 
@@ -86,7 +99,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return await dispatch(command, rest, ctx);
   } catch (error) {
     if (error instanceof UsageError) {
-      const topic = ['send', 'status', 'conversations'].includes(command ?? '') ? ` ${command}` : '';
+      const topic = ['send', 'status', 'conversations', 'poison', 'stats'].includes(command ?? '') ? ` ${command}` : '';
       err(io, `teams-courier${topic}: ${ctx.redact(error.message)}`);
       err(io, `Run teams-courier${topic} --help for usage.`);
       return EXIT_USAGE;

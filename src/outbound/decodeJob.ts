@@ -4,6 +4,7 @@
  */
 import { isReservedJobId, toInternalId } from '../core/admission';
 import { decodeQueueMessage, parseJob, peekJobId, type DecodedMessage, type Job } from '../core/job';
+import { POISON_FORMAT } from '../core/poison';
 import { JobValidationError } from '../errors';
 import type { Logger } from '../log';
 import type { JobResult, QueueMessageMeta, SenderDeps } from './senderTypes';
@@ -41,8 +42,19 @@ export async function decodeJob(input: unknown, meta: QueueMessageMeta, deps: Se
     log.warn('job.invalid', { jobId, reason: err.message });
     // A reserved id names one of our own jobs: never write over its record.
     if (!isReservedJobId(jobId) || decoded?.envelope !== undefined) await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
-    await deps.queue.poison(decoded?.body ?? input, { jobId, code: 'InvalidJob', reason: err.message, attempts: 0, failedAt: started.toISOString() });
-    if (decoded?.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(decoded.envelope.parentId, jobId, 'failed');
+    const { caller, parentId } = decoded?.envelope ?? {};
+    await deps.queue.poison(decoded?.body ?? input, {
+      jobId,
+      code: 'InvalidJob',
+      reason: err.message,
+      attempts: 0,
+      failedAt: started.toISOString(),
+      format: POISON_FORMAT,
+      ...(caller === undefined ? {} : { caller }),
+      ...(parentId === undefined ? {} : { parentId }),
+    });
+    if (parentId !== undefined) await deps.deliveries.setChildOutcome(parentId, jobId, 'failed');
+    deps.stats?.record({ kind: 'failed', at: started, code: 'InvalidJob' });
     return { ok: false, result: { status: 'failed', jobId, code: 'InvalidJob', reason: err.message } };
   }
 }

@@ -7,6 +7,9 @@
 import { isThreadConversationId, toChannelConversationId } from '../core/activity';
 import { backoffMs, type Decision } from '../core/deliveryDecision';
 import type { FailureCode } from '../core/failureCodes';
+import type { Job } from '../core/job';
+import { POISON_FORMAT } from '../core/poison';
+import { enqueueTime } from '../core/stats';
 import { StorageUnavailableError } from '../errors';
 import { leaseFor, type Claimed, type JobContext, type JobResult, type ResolvedTarget, type SenderDeps, type SingleJob } from './senderTypes';
 
@@ -18,6 +21,13 @@ export interface Failure {
   /** The claim, when the job had one: the outcome is written with its ETag. */
   readonly claimed?: Claimed;
   readonly conversationId?: string;
+  /** The conversation's tenant, when the target was resolved (for the stats). */
+  readonly tenantId?: string;
+}
+
+/** The tenant a job names itself, for counting a failure that came before its target was resolved. */
+function namedTenant(job: Job): string | undefined {
+  return job.kind === 'message' && job.to.kind === 'user' ? job.to.tenantId : job.kind === 'broadcast' ? job.to.tenantId : undefined;
 }
 
 /** Records a failure for good: the record, the poison queue with the reason, the parent's count. */
@@ -27,8 +37,22 @@ export async function failJob(ctx: JobContext, deps: SenderDeps, failure: Failur
   ctx.log.warn('job.failed', { code, reason, attempts, conversationId });
   if (claimed === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
   else await deps.deliveries.finish(job.id, claimed.etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now(), claimed.record);
-  await deps.queue.poison(ctx.body, { jobId: job.id, code, reason, attempts, failedAt: deps.now().toISOString() });
-  if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'failed');
+  // The caller and the parent go with the job, so that a replay (teams-courier poison replay,
+  // POST /api/notify/{id}/retry) queues it in its own namespace and counts it in its broadcast.
+  const { caller, parentId } = ctx.envelope ?? {};
+  await deps.queue.poison(ctx.body, {
+    jobId: job.id,
+    code,
+    reason,
+    attempts,
+    failedAt: deps.now().toISOString(),
+    format: POISON_FORMAT,
+    ...(caller === undefined ? {} : { caller }),
+    ...(parentId === undefined ? {} : { parentId }),
+  });
+  if (parentId !== undefined) await deps.deliveries.setChildOutcome(parentId, job.id, 'failed');
+  const tenantId = failure.tenantId ?? namedTenant(job);
+  deps.stats?.record({ kind: 'failed', at: deps.now(), code, ...(tenantId === undefined ? {} : { tenantId }) });
   return { status: 'failed', jobId: job.id, code, reason };
 }
 
@@ -48,13 +72,19 @@ export async function recordOutcome(job: SingleJob, ctx: JobContext, deps: Sende
   const conversationId = attempt.target?.conversationId;
   const status = httpStatus === undefined ? {} : { httpStatus };
   const where = conversationId === undefined ? {} : { conversationId };
+  const tenantId = attempt.target?.tenantId;
+  const tenant = tenantId === undefined ? {} : { tenantId };
   switch (decision.kind) {
     case 'sent': {
       await persistDelivered(deps, ctx, () =>
         deps.deliveries.finish(job.id, claimed.etag, { status: 'sent', ...where, ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...status }, now, claimed.record),
       );
       if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
-      ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: attempt.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime() });
+      // From enqueue (or notBefore, or a replay) to sent: what the stats and the alerts call queuedMs.
+      const enqueuedAt = enqueueTime(claimed.record, deps.stats?.queuedAt, job.notBefore);
+      const queuedMs = enqueuedAt === undefined ? undefined : Math.max(0, now.getTime() - enqueuedAt.getTime());
+      deps.stats?.record({ kind: 'sent', at: now, ...tenant, ...(queuedMs === undefined ? {} : { latencyMs: queuedMs }) });
+      ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: attempt.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime(), queuedMs });
       return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: attempt.ambiguous };
     }
     case 'retry': {
@@ -62,13 +92,16 @@ export async function recordOutcome(job: SingleJob, ctx: JobContext, deps: Sende
         // Every instance stops for what Teams asked (1 s when it did not say).
         await deps.budget.throttled(toChannelConversationId(conversationId), attempt.target.tenantId, now.getTime() + (decision.retryAfterMs ?? 1_000));
       }
+      if (decision.throttled) deps.stats?.record({ kind: 'throttled', at: now, ...tenant });
       if (attempts >= deps.config.maxAttempts) {
-        return failJob(ctx, deps, { code: decision.code, reason: `gave up after ${attempts} attempts: ${decision.reason}`, attempts, claimed, ...where });
+        return failJob(ctx, deps, { code: decision.code, reason: `gave up after ${attempts} attempts: ${decision.reason}`, attempts, claimed, ...where, ...tenant });
       }
       const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random, ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }) });
       await deps.deliveries.finish(job.id, claimed.etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...status, ...where }, now, claimed.record);
       await ctx.putBack(delayMs, { deferred: false });
-      ctx.log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs });
+      deps.stats?.record({ kind: 'retry', at: now, code: decision.code, ...tenant });
+      // `throttled` and `httpStatus` feed the 429-share alert (infra/monitoring/alerts).
+      ctx.log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs, throttled: decision.throttled || undefined, httpStatus });
       return { status: 'retrying', jobId: job.id, code: decision.code, delayMs };
     }
     case 'fail': {
@@ -80,7 +113,7 @@ export async function recordOutcome(job: SingleJob, ctx: JobContext, deps: Sende
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
       if (httpStatus === 401) ctx.log.error('connector.unauthorized', { code, reason });
-      return failJob(ctx, deps, { code, reason, attempts, claimed, ...where });
+      return failJob(ctx, deps, { code, reason, attempts, claimed, ...where, ...tenant });
     }
     default:
       // refreshToken and retryOnGcc are resolved by the Connector step.

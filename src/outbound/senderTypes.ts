@@ -6,6 +6,7 @@ import type { OutboundConfig } from '../config';
 import type { ConnectorClient } from '../connector/connectorClient';
 import type { FailureCode } from '../core/failureCodes';
 import type { Envelope, Job } from '../core/job';
+import type { StatsOutcome } from '../core/stats';
 import type { Logger } from '../log';
 import type { ConversationPage, ListFilter } from '../store/conversationList';
 import type { ConversationStore } from '../store/conversationStore';
@@ -29,6 +30,16 @@ export interface SenderDeps {
   readonly log: Logger;
   /** First retry delay (doubles per attempt, with jitter); default 2 s. */
   readonly backoffBaseMs?: number;
+  /** Outcome counts for `teams-courier stats` (in memory, flushed by src/store/statsRollup.ts); none: not counted. */
+  readonly stats?: OutcomeStats;
+}
+
+/** Where the sender counts outcomes, for the queue message being handled. */
+export interface OutcomeStats {
+  /** When this queue message was put on the queue (trigger metadata `insertionTime`), if known. */
+  readonly queuedAt?: Date;
+  /** Counts one outcome in memory: never throws, never waits, no storage work. */
+  record(outcome: StatsOutcome): void;
 }
 
 export interface QueueMessageMeta {

@@ -17,7 +17,8 @@ export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'fail
 export interface AttemptRecord {
   readonly attempt: number;
   readonly at: string;
-  readonly outcome: 'sent' | 'retry' | 'failed';
+  /** `replayed`: not an attempt; a failed job was put back by a replay (`attempt` = the attempts before it). */
+  readonly outcome: 'sent' | 'retry' | 'failed' | 'replayed';
   readonly code?: string;
   readonly status?: number;
 }
@@ -76,6 +77,9 @@ export interface ChildCounts {
   readonly failed: number;
 }
 
+/** What `rearm` did: put a failed job back to pending, or found it not failed (sent, in flight, unknown). */
+export type RearmResult = { readonly kind: 'rearmed'; readonly record: DeliveryRecord } | { readonly kind: 'notFailed'; readonly record?: DeliveryRecord };
+
 /** A record with the ETag it was read at; `null` says the caller read it and it did not exist. */
 export type KnownRecord = { readonly record: DeliveryRecord; readonly etag: string } | null;
 
@@ -107,6 +111,13 @@ export interface DeliveryStore {
   release(jobId: string, etag: string, before: DeliveryRecord | undefined): Promise<void>;
   /** Records a job that can never be sent (invalid), unless that id was already delivered. */
   recordRejected(jobId: string, code: string, reason: string, now: Date): Promise<void>;
+  /**
+   * Replay (docs/operate.md): a `failed` record goes back to `pending` with a conditional write, so
+   * the sender claims the job again; a `sent` record is never touched. The attempts start over, and
+   * the history keeps the earlier ones with a `replayed` entry. With `parentId`, the job counts as
+   * pending on its broadcast or batch again.
+   */
+  rearm(jobId: string, now: Date, options?: { parentId?: string }): Promise<RearmResult>;
 }
 
 type Entity = TableEntityResult<Record<string, unknown>>;
@@ -381,6 +392,37 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
         } as DeliveryRecord;
         if ((await write(next, entity?.etag)) !== undefined) return;
       }
+    },
+
+    async rearm(jobId, now, options = {}) {
+      await ensureReady();
+      const nowIso = now.toISOString();
+      for (let attempt = 0; attempt < 4; attempt += 1) {
+        const entity = await read(jobId);
+        const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+        if (existing?.status !== 'failed') return { kind: 'notFailed', ...(existing === undefined ? {} : { record: existing }) };
+        const next: DeliveryRecord = {
+          ...existing,
+          status: 'pending',
+          attempts: 0,
+          updatedAt: nowIso,
+          history: [...existing.history, { attempt: existing.attempts, at: nowIso, outcome: 'replayed', ...(existing.lastErrorCode === undefined ? {} : { code: existing.lastErrorCode }) }].slice(-MAX_HISTORY),
+          failedAt: undefined,
+          lastErrorCode: undefined,
+          lastErrorReason: undefined,
+          nextAttemptAt: undefined,
+          leaseUntil: undefined,
+        } as DeliveryRecord;
+        // Conditional on the failed record read: a job that anything else changed meanwhile is read again.
+        if ((await write(next, entity!.etag)) === undefined) continue;
+        // Only after the record: a failed child re-armed here is pending on its parent until the sender finishes it.
+        if (options.parentId !== undefined) {
+          await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(options.parentId!), rowKey: childRow(jobId), childId: jobId, status: 'pending' }, 'Merge'));
+        }
+        return { kind: 'rearmed', record: next };
+      }
+      const latest = await read(jobId);
+      return { kind: 'notFailed', ...(latest === undefined ? {} : { record: fromEntity(jobId, latest) }) };
     },
   };
 }

@@ -13,12 +13,22 @@ import { ENVELOPE_KEY } from '../core/job';
 import { MAX_QUEUE_MESSAGE_BYTES, MAX_VISIBILITY_SECONDS, queueMessageBytes } from '../core/queueMessage';
 import { guardStorage } from './tableClients';
 
+/** What the sender writes next to a failed job in the poison queue (src/core/poison.ts reads it). */
 export interface PoisonRecord {
   readonly jobId: string;
   readonly code: string;
   readonly reason: string;
   readonly attempts: number;
   readonly failedAt: string;
+  /** The authenticated caller whose job it is (docs/flows.md, trust model); absent: full trust. */
+  readonly caller?: string;
+  /** The broadcast or batch the job belongs to. */
+  readonly parentId?: string;
+  /**
+   * POISON_FORMAT (2): the record says who the caller and the parent are, so a replay can restore
+   * them. Absent: written before replay existed, when neither was kept.
+   */
+  readonly format?: number;
 }
 
 export interface JobQueue {
