@@ -2,7 +2,7 @@
  * Teams' limits as one budget for every instance (docs/scale.md).
  *
  * Per tenant, each instance that sends there keeps a row in the tenant's roster (budgetRoster.ts)
- * and reads the roster about every 0.75 s while it sends. From what it reads it takes its share
+ * and reads the roster about every 1.2 s while it sends. From what it reads it takes its share
  * (budgetShare.ts) and enforces it with the in-process limiter. No storage work per message, none
  * while idle; a 429 is written to the roster so every instance pauses.
  *
@@ -23,7 +23,7 @@ import type { Logger } from '../log';
 import type { BudgetRoster, RosterSnapshot } from '../store/budgetRoster';
 
 /** Read the roster again when the view is this old (in the background). */
-export const REFRESH_AFTER_MS = 750;
+export const REFRESH_AFTER_MS = 1_200;
 /**
  * Never send on a view older than this (from when its read started). It is also how long a joining
  * instance waits while others send: shorter joins, more roster reads (1.3 per second per instance).

@@ -101,7 +101,7 @@ export type SingleJob = Exclude<Job, { kind: 'broadcast' }>;
  * Longest rate-limit wait spent in process; longer waits put the job back on the queue. It covers
  * an instance's wait when it joins a tenant others are sending to (sendBudget.ts JOIN_WAIT_MS).
  */
-export const MAX_INLINE_WAIT_MS = 5_000;
+export const MAX_INLINE_WAIT_MS = 10_000;
 
 /** How soon a job whose id another worker holds is looked at again. */
 export const BUSY_RECHECK_MS = 2_000;
