@@ -103,14 +103,32 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
   const halfApplied: string[] = [];
   const twoXxNotStored: string[] = [];
   const statuses: number[] = [];
+  // Once a third of the steps is posted, the workers wait until Azurite is down before posting
+  // more, so the outage falls in the middle of steps however fast they go.
+  let storageIsDown!: () => void;
+  const down = new Promise<void>((resolve) => (storageIsDown = resolve));
+  const outageWindow = { stoppedAt: 0, startedAt: 0 };
   const outage = (async () => {
     await waitFor('a third of the steps posted', 120_000, () => (posted >= total / 3 ? true : undefined), 20);
-    await rig.storage.outage(PLAN.outageMs);
+    outageWindow.stoppedAt = Date.now();
+    await rig.storage.stop();
+    storageIsDown();
+    await sleep(PLAN.outageMs);
+    await rig.storage.start();
+    outageWindow.startedAt = Date.now();
     outageDone = true;
   })();
+  /** Steps whose posting (retries included) overlapped the outage. */
+  const stepsInOutage: string[] = [];
   await mapLimit(sequences, 8, async (steps, i) => {
     for (const [s, step] of steps.entries()) {
-      const answer = await postLikeTheConnector(rig, step.activity, flapRetries);
+      if (posted >= total / 3) await down;
+      const began = Date.now();
+      const retried = { retries: 0 };
+      const answer = await postLikeTheConnector(rig, step.activity, retried);
+      flapRetries.retries += retried.retries;
+      const overlapped = outageWindow.stoppedAt > 0 && began <= (outageWindow.startedAt || Number.POSITIVE_INFINITY) && Date.now() >= outageWindow.stoppedAt;
+      if (overlapped && retried.retries > 0) stepsInOutage.push(`${conversationId(i)} step ${s}`);
       posted += 1;
       statuses.push(answer.status);
       if (answer.status !== 200) {
@@ -128,6 +146,9 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
   });
   await outage;
   expect(outageDone).toBe(true);
+  // The outage hit steps in flight: they were answered 5xx and posted again, like the Connector does.
+  expect(stepsInOutage.length, 'steps posted while Azurite was stopped').toBeGreaterThan(0);
+  expect(flapRetries.retries).toBeGreaterThan(0);
   const finalMismatch: string[] = [];
   for (const [i, steps] of sequences.entries()) {
     const last = steps[steps.length - 1]!;
@@ -185,7 +206,8 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
     ['  answered 2xx', whileDown.filter((a) => a.status >= 200 && a.status < 300).length],
     ['  captured after recovery (same requests)', afterRecovery.filter((a) => a.status === 200).length],
     ['install/uninstall steps, serviceUrl moving each step', `${total} (${sequences.length} conversations × ${PLAN.inboundSteps})`],
-    ['  Azurite stopped during the steps', `1 × ${(PLAN.outageMs / 1000).toFixed(1)} s`],
+    ['  Azurite stopped during the steps', `1 × ${((outageWindow.startedAt - outageWindow.stoppedAt) / 1000).toFixed(1)} s`],
+    ['  steps posted while it was stopped (answered 5xx, posted again)', stepsInOutage.length],
     ['  5xx answers retried like the Connector', flapRetries.retries],
     ['  2xx answers whose step was not stored', twoXxNotStored.length],
     ['  half-applied (install state and serviceUrl disagree)', halfApplied.length],

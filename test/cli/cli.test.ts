@@ -7,11 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEV_ACCOUNT_KEY } from '../../host/azurite';
-import { parseQueueName, parseStorageSettings } from '../../src/cli/settings';
-import { loadConfig } from '../../src/config';
+import { loadCliSettings } from '../../src/cli/settings';
+import { loadConfig, type StorageConfig } from '../../src/config';
 import { parseActivity, toCapturePlan, type CapturePlan } from '../../src/core/activity';
 import { parseJob } from '../../src/core/job';
-import type { Problem } from '../../src/errors';
 import { storesFor, useAzurite } from '../helpers/storage';
 import { delay, emptyDir, removeTempDirs, run, uniqueQueue } from './helpers';
 
@@ -436,29 +435,62 @@ describe('settings, help and secrets', () => {
     expect(encrypted.stderr).toContain('is encrypted');
   });
 
-  it('reads storage settings exactly as src/config.ts does', () => {
+  // The CLI and the app must read AzureWebJobsStorage the way the Functions host does. Both are
+  // checked against the answers written out here, not against each other: they share the code.
+  it('reads the storage settings as the Functions host does, from the environment or local.settings.json', () => {
     const bot = { MicrosoftAppId: '00000000-0000-4000-8000-0000000000b0', MicrosoftAppType: 'UserAssignedMSI', MicrosoftAppTenantId: TENANT };
-    const envs: Record<string, string>[] = [
-      { AzureWebJobsStorage: 'UseDevelopmentStorage=true' },
-      { AzureWebJobsStorage: ' DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net ', AzureWebJobsStorage__accountName: 'ignored' },
-      { AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: 'courierstore' },
-      { AzureWebJobsStorage__accountName: 'courierstore', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'client-1', OUTBOUND_QUEUE: 'my-jobs' },
-      { AzureWebJobsStorage__tableServiceUri: 'https://t.example.net/', AzureWebJobsStorage__queueServiceUri: 'https://q.example.net' },
+    const cases: [string, Record<string, string>, StorageConfig, string][] = [
+      ['the emulator shorthand', { AzureWebJobsStorage: 'UseDevelopmentStorage=true' }, { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' }, 'outbound-messages'],
+      [
+        'a connection string (trimmed) wins over the identity settings',
+        { AzureWebJobsStorage: ' DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net ', AzureWebJobsStorage__accountName: 'ignored' },
+        { kind: 'connectionString', connectionString: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net' },
+        'outbound-messages',
+      ],
+      [
+        'an empty connection string counts as unset',
+        { AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: 'courierstore' },
+        { kind: 'identity', tableServiceUri: 'https://courierstore.table.core.windows.net', queueServiceUri: 'https://courierstore.queue.core.windows.net', credential: 'default' },
+        'outbound-messages',
+      ],
+      [
+        'a user-assigned managed identity and another queue',
+        { AzureWebJobsStorage__accountName: 'courierstore', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'client-1', OUTBOUND_QUEUE: 'my-jobs' },
+        { kind: 'identity', tableServiceUri: 'https://courierstore.table.core.windows.net', queueServiceUri: 'https://courierstore.queue.core.windows.net', credential: 'managedidentity', clientId: 'client-1' },
+        'my-jobs',
+      ],
+      [
+        'explicit endpoints, without an account name',
+        { AzureWebJobsStorage__tableServiceUri: 'https://t.example.net/', AzureWebJobsStorage__queueServiceUri: 'https://q.example.net' },
+        { kind: 'identity', tableServiceUri: 'https://t.example.net/', queueServiceUri: 'https://q.example.net/', credential: 'default' },
+        'outbound-messages',
+      ],
     ];
-    for (const env of envs) {
-      const problems: Problem[] = [];
-      const storageConfig = parseStorageSettings(env, problems);
-      const queueName = parseQueueName(env, problems);
-      expect(problems).toEqual([]);
-      const config = loadConfig({ ...bot, ...env });
-      expect(storageConfig).toEqual(config.storage);
-      expect(queueName).toBe(config.outbound.queueName);
+    for (const [label, values, storage, queueName] of cases) {
+      // From the environment, with no local.settings.json.
+      expect(loadCliSettings(values, emptyDir()), label).toMatchObject({ storage, queueName });
+      // From local.settings.json, with nothing in the environment.
+      const dir = emptyDir();
+      writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: values }));
+      expect(loadCliSettings({}, dir), `${label} (local.settings.json)`).toMatchObject({ storage, queueName, sources: { localSettingsPath: path.join(dir, 'local.settings.json') } });
+      // And the app reads the same.
+      const config = loadConfig({ ...bot, ...values });
+      expect(config.storage, `${label} (app)`).toEqual(storage);
+      expect(config.outbound.queueName, `${label} (app)`).toBe(queueName);
     }
-    for (const env of [{}, { AzureWebJobsStorage__accountName: 'Bad-Name' }, { AzureWebJobsStorage__accountName: 'ok123', AzureWebJobsStorage__credential: 'password' }]) {
-      const problems: Problem[] = [];
-      parseStorageSettings(env, problems);
-      expect(problems.length).toBeGreaterThan(0);
-      expect(() => loadConfig({ ...bot, ...env })).toThrow(problems[0]!.path);
+    // The environment wins over local.settings.json, setting by setting.
+    const dir = emptyDir();
+    writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ Values: { AzureWebJobsStorage: 'UseDevelopmentStorage=true', OUTBOUND_QUEUE: 'from-file' } }));
+    expect(loadCliSettings({ OUTBOUND_QUEUE: 'from-env' }, dir)).toMatchObject({ storage: { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' }, queueName: 'from-env' });
+
+    for (const [values, setting] of [
+      [{}, 'AzureWebJobsStorage'],
+      [{ AzureWebJobsStorage__accountName: 'Bad-Name' }, 'AzureWebJobsStorage__accountName'],
+      [{ AzureWebJobsStorage__accountName: 'ok123', AzureWebJobsStorage__credential: 'password' }, 'AzureWebJobsStorage__credential'],
+      [{ AzureWebJobsStorage: 'UseDevelopmentStorage=true', OUTBOUND_QUEUE: 'Bad_Queue' }, 'OUTBOUND_QUEUE'],
+    ] as const) {
+      expect(() => loadCliSettings(values, emptyDir()), setting).toThrow(`${setting}: `);
+      expect(() => loadConfig({ ...bot, ...values }), setting).toThrow(setting);
     }
   });
 

@@ -8,7 +8,8 @@ import { handleNotifyGet, handleNotifyPost } from '../../src/flows/notifyApi';
 import { handleMessages, toWelcomeJob } from '../../src/inbound/handleMessages';
 import { parseActivity } from '../../src/core/activity';
 import { createLogger } from '../../src/log';
-import { processJobMessage } from '../../src/outbound/processJob';
+import { processJobMessage, type JobResult } from '../../src/outbound/processJob';
+import { createJobQueue, type JobQueue } from '../../src/store/jobQueue';
 import { USER_TENANT, useSenderEnv } from '../helpers/senderEnv';
 
 const env = useSenderEnv();
@@ -32,12 +33,37 @@ async function chats(count: number, tenantId = USER_TENANT): Promise<{ conversat
   return out;
 }
 
-function post(body: unknown, url = 'https://courier.example/api/notify?code=func-key') {
+function post(body: unknown, url = 'https://courier.example/api/notify?code=func-key', queue: JobQueue = env().deps().queue) {
   const e = env();
   return handleNotifyPost(
     { method: 'POST', url, headers: new Headers({ 'content-type': 'application/json' }), body: new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array> },
-    { deliveries: e.deliveries, queue: e.deps().queue, now: () => new Date(), log, authenticate: fullTrust },
+    { deliveries: e.deliveries, queue, now: () => new Date(), log, authenticate: fullTrust },
   );
+}
+
+/** A job queue of the test's own: its messages can be counted exactly, and taken one at a time. */
+async function ownQueue(name: string) {
+  const e = env();
+  const jobs = e.storage.queue(name);
+  await jobs.createIfNotExists();
+  const poison = e.storage.queue(`${name}-poison`);
+  await poison.createIfNotExists();
+  const queue = createJobQueue({ jobs, poison });
+  return {
+    queue,
+    /** Messages on the queue, visible or not. */
+    count: async () => (await jobs.getProperties()).approximateMessagesCount ?? 0,
+    /** Plays the host for the messages there now, one after the other. */
+    async process(): Promise<JobResult[]> {
+      const results: JobResult[] = [];
+      const { receivedMessageItems } = await jobs.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 });
+      for (const m of receivedMessageItems) {
+        results.push(await processJobMessage(JSON.parse(m.messageText), { messageId: m.messageId, dequeueCount: m.dequeueCount }, e.deps({ queue })));
+        await jobs.deleteMessage(m.messageId, m.popReceipt);
+      }
+      return results;
+    },
+  };
 }
 const fullTrust = async (): Promise<undefined> => undefined;
 const getRequest = { method: 'GET', headers: new Headers(), body: null };
@@ -150,15 +176,51 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     expect(await get('no-such-job')).toMatchObject({ status: 404 });
   });
 
-  it('gives jobs without an id one, and accepts a repeated id without queueing it again', async () => {
+  it('gives a job without an id one of its own', async () => {
     const e = env();
     const [chat] = await chats(1);
-    const first = await post({ to: { conversationId: chat!.conversationId }, text: 'generated id' });
+    const own = await ownQueue('notify-generated-id');
+    const first = await post({ to: { conversationId: chat!.conversationId }, text: 'generated id' }, undefined, own.queue);
     const id = (first.jsonBody as { id: string }).id;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    await post({ id, to: { conversationId: chat!.conversationId }, text: 'generated id' });
-    await e.drain();
+    expect(await own.count()).toBe(1);
+    expect(await own.process()).toEqual([expect.objectContaining({ status: 'sent', jobId: id })]);
+    expect(await e.deliveries.get(id)).toMatchObject({ status: 'sent' });
+  });
+
+  // A repeat of a pending id is queued again on purpose: the first submission may have recorded
+  // the job and then failed to queue it (503). Once a worker has claimed the job, or sent it, a
+  // repeat queues nothing.
+  it('a repeated id is queued again while still pending, never once claimed or sent, and Teams gets one message', async () => {
+    const e = env();
+    const [chat] = await chats(1);
+    const own = await ownQueue('notify-repeat');
+    const job = { id: `repeat-${n}`, to: { conversationId: chat!.conversationId }, text: 'a repeated id' };
+    expect(await post(job, undefined, own.queue)).toMatchObject({ status: 202, jsonBody: { id: job.id } });
+    expect(await own.count()).toBe(1);
+    expect(await post(job, undefined, own.queue)).toMatchObject({ status: 202, jsonBody: { id: job.id } });
+    expect(await own.count()).toBe(2);
+    // The sender takes both messages: the first sends, the second finds the job sent.
+    expect((await own.process()).map((r) => r.status)).toEqual(['sent', 'skipped']);
+    expect(await own.count()).toBe(0);
+    // Sent: a repeat is answered, and queues nothing.
+    expect(await post(job, undefined, own.queue)).toMatchObject({ status: 202, jsonBody: { id: job.id } });
+    expect(await own.count()).toBe(0);
     expect(e.connector.delivered.filter((d) => d.conversationId === chat!.conversationId)).toHaveLength(1);
+    expect(await e.deliveries.get(job.id)).toMatchObject({ status: 'sent', attempts: 1 });
+
+    // Claimed by a worker (sending): a repeat queues nothing either.
+    const claimedJob = { ...job, id: `repeat-claimed-${n}` };
+    await post(claimedJob, undefined, own.queue);
+    expect(await own.count()).toBe(1);
+    expect(await e.deliveries.claim(claimedJob.id, { now: new Date(), leaseMs: 60_000 })).toMatchObject({ kind: 'claimed' });
+    expect(await post(claimedJob, undefined, own.queue)).toMatchObject({ status: 202 });
+    expect(await own.count()).toBe(1);
+    // And a failed id: nothing.
+    const failedJob = { ...job, id: `repeat-failed-${n}` };
+    await e.deliveries.recordRejected(failedJob.id, 'InvalidJob', 'x', new Date());
+    expect(await post(failedJob, undefined, own.queue)).toMatchObject({ status: 202 });
+    expect(await own.count()).toBe(1);
   });
 
   it('takes an array of up to 100 jobs as a batch whose status counts them', async () => {

@@ -8,7 +8,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Faults, fixtureActivity, loadTestCertificate } from '../../host/emulator';
 import { toTableKey } from '../../src/core/tableKeys';
-import { processJobMessage } from '../../src/outbound/processJob';
+import { processJobMessage, type JobResult, type SenderDeps } from '../../src/outbound/processJob';
+import { createSendBudget } from '../../src/outbound/sendBudget';
+import { createBudgetRoster } from '../../src/store/budgetRoster';
+import type { DeliveryStore } from '../../src/store/deliveryStore';
+import { createJobQueue } from '../../src/store/jobQueue';
 import { TABLES } from '../../src/store/tables';
 import { StorageUnavailableError } from '../../src/errors';
 import { APP_ID, USER_TENANT, useSenderEnv } from '../helpers/senderEnv';
@@ -20,7 +24,7 @@ const swagger = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/Con
 
 let n = 0;
 /** Captures a personal chat (a unique one per call) and returns its ids. */
-async function personalChat(prefix = 'amer'): Promise<{ conversationId: string; aadObjectId: string }> {
+async function personalChat(prefix = 'amer', tenantId?: string): Promise<{ conversationId: string; aadObjectId: string }> {
   n += 1;
   const e = env();
   const conversationId = `a:sender-${n}`;
@@ -28,8 +32,47 @@ async function personalChat(prefix = 'amer'): Promise<{ conversationId: string; 
   const activity = fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl(prefix), conversationId });
   (activity.from as Record<string, string>).aadObjectId = aadObjectId;
   (activity.from as Record<string, string>).id = `29:user-${n}`;
+  if (tenantId !== undefined) (activity.conversation as Record<string, string>).tenantId = tenantId;
   await e.capture(activity);
   return { conversationId, aadObjectId };
+}
+
+/**
+ * A job queue of the test's own, so what the sender puts back can be counted exactly and never
+ * reaches the shared queue that `drain()` empties.
+ */
+async function ownQueue(name: string) {
+  const e = env();
+  const jobs = e.storage.queue(name);
+  await jobs.createIfNotExists();
+  const poison = e.storage.queue(`${name}-poison`);
+  await poison.createIfNotExists();
+  return {
+    jobs,
+    queue: createJobQueue({ jobs, poison }),
+    /** Messages on the queue, visible or not. */
+    count: async () => (await jobs.getProperties()).approximateMessagesCount ?? 0,
+    /** Messages visible now. */
+    visible: async () => (await jobs.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length,
+  };
+}
+
+const process1 = (body: unknown, deps: SenderDeps, messageId = `m-${n}`): Promise<JobResult> => processJobMessage(body, { messageId, dequeueCount: 1 }, deps);
+
+/** Holds every claim until `parties` workers are claiming, so they all claim with what they read before. */
+function claimsTogether(deliveries: DeliveryStore, parties: number): DeliveryStore {
+  let arrived = 0;
+  let release!: () => void;
+  const all = new Promise<void>((resolve) => (release = resolve));
+  return {
+    ...deliveries,
+    claim: async (...args) => {
+      arrived += 1;
+      if (arrived === parties) release();
+      await all;
+      return deliveries.claim(...args);
+    },
+  };
 }
 
 const deliveriesTo = (conversationId: string) => env().connector.delivered.filter((d) => d.conversationId === conversationId);
@@ -254,13 +297,41 @@ describe('when a job cannot be sent', () => {
     expect(poisoned?.job).toMatchObject({ truncated: true, bytes: expect.any(Number) });
   });
 
-  it('a 413 from Teams is permanent and an oversize job never leaves', async () => {
+  it('a message over Teams\' 100 KB never leaves: MessageSizeTooBig without a request', async () => {
     const e = env();
     const { conversationId } = await personalChat();
     const before = e.connector.requests.length;
     await e.enqueue({ id: 'job-huge', to: { conversationId }, text: 'x'.repeat(60_000) });
     expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', code: 'MessageSizeTooBig' })]);
     expect(e.connector.requests.length).toBe(before);
+  });
+
+  // Answers that refuse one request, not the conversation: the job fails at once (one request, no
+  // retry), and the next job to the same conversation is sent.
+  it.each([
+    ['500 ServiceError', 'ServiceError', 500],
+    ['400 BadArgument', 'BadArgument', 400],
+    ['413 MessageSizeTooBig from Teams', 'MessageSizeTooBig', 413],
+    ['403 NotEnoughPermissions', 'NotEnoughPermissions', 403],
+  ] as const)('a single %s fails that job only: not retried, and the conversation stays deliverable', async (_label, error, status) => {
+    const e = env();
+    const { conversationId } = await personalChat();
+    e.connector.injectFault(Faults.error(error), { match: { conversationId }, times: 1 });
+    const jobId = `job-once-${error}`;
+    await e.enqueue({ id: jobId, to: { conversationId }, text: 'small enough' });
+    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', jobId, code: error })]);
+    // It reached Teams (a real answer, not a local refusal) exactly once.
+    const requests = e.connector.requests.filter((r) => r.conversationId === conversationId);
+    expect(requests.map((r) => r.status)).toEqual([status]);
+    expect(await e.deliveries.get(jobId)).toMatchObject({ status: 'failed', attempts: 1, lastErrorCode: error, history: [{ attempt: 1, outcome: 'failed', code: error }] });
+    expect((await e.poisoned()).some((p) => p.teamsCourier.jobId === jobId && p.teamsCourier.code === error)).toBe(true);
+    const reference = await e.conversations.get(conversationId);
+    expect(reference).toMatchObject({ conversationId, installed: true });
+    expect(reference?.undeliverableReason).toBeUndefined();
+
+    await e.enqueue({ id: `${jobId}-next`, to: { conversationId }, text: 'the next one' });
+    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'sent', jobId: `${jobId}-next` })]);
+    expect(deliveriesTo(conversationId).map((d) => d.activity?.text)).toEqual(['the next one']);
   });
 });
 
@@ -314,7 +385,9 @@ describe('transient failures and recoveries', () => {
     const { conversationId } = await personalChat();
     e.connector.injectFault(Faults.throttle(2), { match: { conversationId }, times: 1 });
     await e.enqueue({ id: 'job-retry-after', to: { conversationId }, text: 'x' });
-    await e.drain();
+    const results = await e.drain();
+    expect(results.map((r) => r.status)).toEqual(['retrying', 'sent']);
+    expect(results[0]).toMatchObject({ code: 'Throttled', delayMs: 2_000 });
     const attempts = e.connector.requests.filter((r) => r.conversationId === conversationId);
     expect(attempts).toHaveLength(2);
     expect(attempts[1]!.time - attempts[0]!.time).toBeGreaterThanOrEqual(1_900);
@@ -412,5 +485,114 @@ describe('rate limits', () => {
     const result = await processJobMessage({ id: 'job-leased', to: { conversationId }, text: 'x' }, { messageId: 'm', dequeueCount: 1 }, e.deps());
     expect(result).toMatchObject({ status: 'deferred', why: 'lease held' });
     expect(deliveriesTo(conversationId)).toHaveLength(0);
+  });
+});
+
+// The two things a 429 does are checked apart: each alone would delay a second POST to the same
+// chat, so a test that only times that POST cannot tell whether both happen.
+describe('a 429 from Teams', () => {
+  it('puts the job back for exactly its Retry-After, and the record says when it is due', async () => {
+    const e = env();
+    const { conversationId } = await personalChat('amer', 'tenant-retry-after-delay');
+    const { queue, count, visible } = await ownQueue('retry-after-delay');
+    const now = new Date();
+    e.connector.injectFault(Faults.throttle(30), { match: { conversationId }, times: 1 });
+    // Backoff would say 250 ms here (base 500 ms, no jitter): far from the 30 s Teams asked for.
+    const result = await process1({ id: 'job-ra-delay', to: { conversationId }, text: 'x' }, e.deps({ queue, now: () => now }));
+    expect(result).toEqual({ status: 'retrying', jobId: 'job-ra-delay', code: 'Throttled', delayMs: 30_000 });
+    expect(await e.deliveries.get('job-ra-delay')).toMatchObject({
+      status: 'retrying',
+      attempts: 1,
+      lastErrorCode: 'Throttled',
+      nextAttemptAt: new Date(now.getTime() + 30_000).toISOString(),
+      history: [{ attempt: 1, outcome: 'retry', code: 'Throttled', status: 429 }],
+    });
+    // On the queue, and still invisible when a backoff-length delay would have passed.
+    expect(await count()).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await visible()).toBe(0);
+  });
+
+  it('without Retry-After, the job backs off instead', async () => {
+    const e = env();
+    const { conversationId } = await personalChat('amer', 'tenant-retry-after-none');
+    const { queue } = await ownQueue('retry-after-none');
+    const now = new Date();
+    e.connector.injectFault(Faults.throttleWithoutRetryAfter(), { match: { conversationId }, times: 1 });
+    const result = await process1({ id: 'job-ra-none', to: { conversationId }, text: 'x' }, e.deps({ queue, now: () => now }));
+    expect(result).toEqual({ status: 'retrying', jobId: 'job-ra-none', code: 'Throttled', delayMs: 250 });
+    expect(await e.deliveries.get('job-ra-none')).toMatchObject({ nextAttemptAt: new Date(now.getTime() + 250).toISOString() });
+  });
+
+  it('pauses the chat for Retry-After on every instance: the next job to it waits, another chat does not', async () => {
+    const e = env();
+    const tenantId = 'tenant-retry-after-pause';
+    const chat = await personalChat('amer', tenantId);
+    const other = await personalChat('amer', tenantId);
+    const { queue, count } = await ownQueue('retry-after-pause');
+    const deps = e.deps({ queue });
+    // Two sends to the chat just before: a 429 now is the chat's own limit (after a quiet chat, the
+    // tenant's, which would pause the other chat too).
+    for (const i of [1, 2]) expect(await process1({ id: `job-pause-warm-${i}`, to: { conversationId: chat.conversationId }, text: `warm ${i}` }, deps)).toMatchObject({ status: 'sent' });
+    e.connector.injectFault(Faults.throttle(20), { match: { conversationId: chat.conversationId }, times: 1 });
+    expect(await process1({ id: 'job-pause-429', to: { conversationId: chat.conversationId }, text: 'throttled' }, deps)).toMatchObject({ status: 'retrying', code: 'Throttled', delayMs: 20_000 });
+    const requestsToChat = e.connector.requests.filter((r) => r.conversationId === chat.conversationId).length;
+
+    // The next job to the chat is put back for about the pause, without a request and without an attempt.
+    const next = await process1({ id: 'job-pause-next', to: { conversationId: chat.conversationId }, text: 'next' }, deps);
+    expect(next).toMatchObject({ status: 'deferred', why: 'rate limit' });
+    expect((next as { delayMs: number }).delayMs).toBeGreaterThan(15_000);
+    expect(e.connector.requests.filter((r) => r.conversationId === chat.conversationId)).toHaveLength(requestsToChat);
+    expect(await e.deliveries.get('job-pause-next')).toBeUndefined();
+    expect(await count()).toBe(2);
+
+    // Another chat of the tenant is not held up.
+    expect(await process1({ id: 'job-pause-other', to: { conversationId: other.conversationId }, text: 'other' }, deps)).toMatchObject({ status: 'sent' });
+
+    // Another instance (its own budget, the shared roster) waits for the chat too, and not for the other chat.
+    const instance2 = createSendBudget({ roster: createBudgetRoster(e.storage.table(TABLES.budget)), ratePerSecond: e.config.tenantRatePerSecond });
+    try {
+      expect(await instance2.acquire(chat.conversationId, tenantId)).toBeGreaterThan(15_000);
+      // (A new member of a roster others send to waits a few seconds before its first send anyway.)
+      expect(await instance2.acquire(other.conversationId, tenantId)).toBeLessThan(6_000);
+    } finally {
+      await instance2.close();
+    }
+  });
+});
+
+// The claim is what keeps a job id at one send when the queue hands it out twice. Only the first
+// claim creates the record; these are claims of a record that exists already.
+describe('two redeliveries of one job at the same moment', () => {
+  it.each(['pending', 'retrying'] as const)('a %s job: one worker sends, the other puts it back', async (state) => {
+    const e = env();
+    const { conversationId } = await personalChat();
+    const { queue, count } = await ownQueue(`claim-race-${state}`);
+    const jobId = `job-claim-race-${state}`;
+    const body = { id: jobId, to: { conversationId }, text: `once (${state})` };
+    if (state === 'pending') {
+      // What POST /api/notify writes before it queues the job.
+      await e.deliveries.createPending(jobId, { kind: 'message' }, new Date());
+    } else {
+      e.connector.injectFault(Faults.status(503), { match: { conversationId }, times: 1 });
+      expect(await process1(body, e.deps({ queue }))).toMatchObject({ status: 'retrying' });
+    }
+    const queuedBefore = await count();
+    const deps = e.deps({ queue, deliveries: claimsTogether(e.deliveries, 2) });
+    const results = await Promise.all([process1(body, deps, 'copy-1'), process1(body, deps, 'copy-2')]);
+    const [winner, loser] = results[0]!.status === 'sent' ? results : [results[1]!, results[0]!];
+    expect(winner).toMatchObject({ status: 'sent', jobId });
+    // The loser reads again after its write is refused: it finds the winner's lease (and puts the
+    // job back), or, when the winner was quick, the job already sent.
+    if (loser!.status === 'deferred') {
+      expect(loser).toMatchObject({ why: 'lease held' });
+      expect(await count()).toBe(queuedBefore + 1);
+      expect(await process1(body, e.deps({ queue }), 'copy-2')).toMatchObject({ status: 'skipped', existing: 'sent' });
+    } else {
+      expect(loser).toMatchObject({ status: 'skipped', existing: 'sent' });
+      expect(await count()).toBe(queuedBefore);
+    }
+    expect(deliveriesTo(conversationId).filter((d) => d.activity?.text === body.text)).toHaveLength(1);
+    expect(await e.deliveries.get(jobId)).toMatchObject({ status: 'sent', attempts: state === 'pending' ? 1 : 2 });
   });
 });

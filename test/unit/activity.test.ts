@@ -141,7 +141,11 @@ describe('toCapturePlan over the Teams fixtures', () => {
   it('another member joining says nothing about installation', () => {
     const body = { ...fixture('message.groupChat'), type: 'conversationUpdate', membersAdded: [{ id: '29:someone' }] };
     const p = toCapturePlan(parseActivity(body));
-    expect(p.kind === 'capture' && 'installed' in p.reference).toBe(false);
+    // Captured (the conversation is refreshed), with no opinion on the install state.
+    expect(p.kind).toBe('capture');
+    if (p.kind !== 'capture') return;
+    expect(p.reference).toMatchObject({ conversationId: '19:meeting_groupChatIdForFixturesOnly0001@thread.v2', conversationType: 'groupChat' });
+    expect(p.reference).not.toHaveProperty('installed');
   });
 
   it('channelCreated and channelDeleted describe the channel in channelData', () => {
