@@ -1,12 +1,31 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const STORAGE_SDKS = ['@azure/data-tables', '@azure/storage-queue'].map((name) => ({ name, message: `Only src/store may use ${name}.` }));
+const STORAGE_SDKS = ['@azure/data-tables', '@azure/storage-queue'].map((name) => ({
+  name,
+  message: `Only src/store may use ${name}.`,
+}));
 /** Node's I/O modules, with and without the node: prefix. */
-const IO_MODULES = ['undici', 'jose', ...['fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'dgram', 'tls', 'child_process'].flatMap((m) => [m, `node:${m}`])];
+const IO_MODULES = [
+  'undici',
+  'jose',
+  ...['fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'dgram', 'tls', 'child_process'].flatMap((m) => [
+    m,
+    `node:${m}`,
+  ]),
+];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.azurite/**', 'bench/baseline/node_modules/**', 'appPackage/build/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.azurite/**',
+      'bench/baseline/node_modules/**',
+      'appPackage/build/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,7 +40,10 @@ export default tseslint.config(
     // Thin triggers: configuration and clients come from the composition root, never from here.
     files: ['src/functions/**/*.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read settings through src/config.ts.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read settings through src/config.ts.' },
+      ],
     },
   },
   // ---- Boundaries (STYLE.md 1, 2, 9) ------------------------------------------------------------
@@ -44,12 +66,16 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [...STORAGE_SDKS, ...IO_MODULES.map((name) => ({ name, message: 'src/core is pure: no I/O. Take the data as an argument.' }))],
+          paths: [
+            ...STORAGE_SDKS,
+            ...IO_MODULES.map((name) => ({ name, message: 'src/core is pure: no I/O. Take the data as an argument.' })),
+          ],
           patterns: [
             { group: ['@azure/*'], message: 'src/core is pure: no Azure SDK.' },
             {
               regex: '^(\\.\\./)+(src/)?(store|connector|auth|outbound|flows)(/|$)',
-              message: 'src/core is pure: it imports no adapter (store, connector, auth) and no use case (outbound, flows); they import it.',
+              message:
+                'src/core is pure: it imports no adapter (store, connector, auth) and no use case (outbound, flows); they import it.',
             },
           ],
         },
@@ -67,7 +93,8 @@ export default tseslint.config(
           patterns: [
             {
               regex: '^(?!@azure/functions$|\\.\\./(log|runtime|startup)$|\\.\\./(inbound|flows|outbound)/[^/]+$)',
-              message: 'A trigger registers and delegates: import only @azure/functions, ../log, ../runtime, ../startup and its handler in ../inbound, ../flows or ../outbound.',
+              message:
+                'A trigger registers and delegates: import only @azure/functions, ../log, ../runtime, ../startup and its handler in ../inbound, ../flows or ../outbound.',
             },
           ],
         },

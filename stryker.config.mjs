@@ -38,9 +38,22 @@ export default {
     'src/core/**/*.ts',
     'src/auth/**/*.ts',
     // The delivery record's claim, finish and release, and the reads and writes they are made of.
-    ...ranges('src/store/deliveryStore.ts', ['function fromEntity(', 'function toEntity(', 'async function read(', 'async function write(', 'async release(', 'async claim(', 'async finish(', 'async recordRejected(', 'async createPending(']),
+    ...ranges('src/store/deliveryStore.ts', [
+      'function fromEntity(',
+      'function toEntity(',
+      'async function read(',
+      'async function write(',
+      'async release(',
+      'async claim(',
+      'async finish(',
+      'async recordRejected(',
+      'async createPending(',
+    ]),
     // The host check before the bot token is attached, and the URL it is attached to.
-    ...ranges('src/connector/connectorClient.ts', ['export function assertTrustedServiceUrl(', 'export function connectorUrl(']),
+    ...ranges('src/connector/connectorClient.ts', [
+      'export function assertTrustedServiceUrl(',
+      'export function connectorUrl(',
+    ]),
     'src/outbound/sendBudget.ts',
   ],
   coverageAnalysis: 'perTest',
@@ -53,6 +66,14 @@ export default {
   thresholds: { high: 90, low: 85, break: null },
   // Sandboxes live outside the working tree, so `eslint .`, tsc and vitest never see mutated copies.
   tempDirName: path.join(os.tmpdir(), 'teams-courier-stryker'),
-  ignorePatterns: ['dist', 'reports', '.azurite', 'coverage', 'appPackage/build', 'bench/baseline/node_modules', '*.log'],
+  ignorePatterns: [
+    'dist',
+    'reports',
+    '.azurite',
+    'coverage',
+    'appPackage/build',
+    'bench/baseline/node_modules',
+    '*.log',
+  ],
   cleanTempDir: true,
 };

@@ -22,8 +22,20 @@ export interface BroadcastParams {
   readonly deadlineMs: number;
 }
 
-export const BROADCAST_FULL: BroadcastParams = { recipients: 1000, tenantRate: 50, batchSize: 16, newBatchThreshold: 8, deadlineMs: 120_000 };
-export const BROADCAST_QUICK: BroadcastParams = { recipients: 200, tenantRate: 50, batchSize: 16, newBatchThreshold: 8, deadlineMs: 60_000 };
+export const BROADCAST_FULL: BroadcastParams = {
+  recipients: 1000,
+  tenantRate: 50,
+  batchSize: 16,
+  newBatchThreshold: 8,
+  deadlineMs: 120_000,
+};
+export const BROADCAST_QUICK: BroadcastParams = {
+  recipients: 200,
+  tenantRate: 50,
+  batchSize: 16,
+  newBatchThreshold: 8,
+  deadlineMs: 60_000,
+};
 
 /** The targets from the issue: share of the allowed rate, and of requests throttled. */
 export const BROADCAST_TARGETS = { minShareOfAllowed: 0.965, maxThrottledShare: 0.005 };
@@ -40,7 +52,13 @@ export async function broadcast(p: BroadcastParams, rig: BenchRig): Promise<bool
   await jobs.createIfNotExists();
   await new QueueClient(storage.connectionString, 'outbound-messages-poison').createIfNotExists();
   const enqueue = await runPool(p.recipients, 16, Date.now() + 120_000, async (i) => {
-    await jobs.sendMessage(JSON.stringify({ id: `bench-${runId}-bc-${i}`, to: { conversationId: benchConversationId('bc', i) }, text: `Broadcast ${i}: maintenance tonight at 22:00.` }));
+    await jobs.sendMessage(
+      JSON.stringify({
+        id: `bench-${runId}-bc-${i}`,
+        to: { conversationId: benchConversationId('bc', i) },
+        text: `Broadcast ${i}: maintenance tonight at 22:00.`,
+      }),
+    );
   });
   if (enqueue.timedOut) throw new Error('broadcast: enqueueing timed out');
   await stubs.request({ cmd: 'reset' });
@@ -60,7 +78,13 @@ export async function broadcast(p: BroadcastParams, rig: BenchRig): Promise<bool
     maxPollingMs: 2_000,
     deadlineMs: p.deadlineMs,
   };
-  const worker = rig.child({ label: 'broadcast worker', args: [path.join(BENCH_DIST, 'outboundWorker.js')], env: stubClientEnv(), config: workerConfig, firstTimeoutMs: p.deadlineMs + 60_000 });
+  const worker = rig.child({
+    label: 'broadcast worker',
+    args: [path.join(BENCH_DIST, 'outboundWorker.js')],
+    env: stubClientEnv(),
+    config: workerConfig,
+    firstTimeoutMs: p.deadlineMs + 60_000,
+  });
   const result = await worker.first;
   const stub = await stubs.request({ cmd: 'stats' });
   const arrivals = (await stubs.request({ cmd: 'arrivals' })).arrivals as Record<string, number[]>;
@@ -90,7 +114,11 @@ export async function broadcast(p: BroadcastParams, rig: BenchRig): Promise<bool
   const failures = Object.entries(tally)
     .filter(([k]) => k.startsWith('failed'))
     .reduce((s, [, v]) => s + v, 0);
-  const met = !result.timedOut && failures === 0 && share >= BROADCAST_TARGETS.minShareOfAllowed && throttledShare < BROADCAST_TARGETS.maxThrottledShare;
+  const met =
+    !result.timedOut &&
+    failures === 0 &&
+    share >= BROADCAST_TARGETS.minShareOfAllowed &&
+    throttledShare < BROADCAST_TARGETS.maxThrottledShare;
   const retried = Object.entries(tally)
     .filter(([k]) => k.startsWith('retrying'))
     .reduce((s, [, v]) => s + v, 0);
@@ -106,9 +134,20 @@ export async function broadcast(p: BroadcastParams, rig: BenchRig): Promise<bool
         ['Achieved rate msgs/s', fmt(rate, 2)],
         [`Share of the allowed ${p.tenantRate}/s`, `${fmt(share * 100, 1)} %`],
         ['Steady rate at the stub (first to last delivery) msgs/s', fmt(steadyRate, 2)],
-        ['Connector requests / 429s', `${fmtInt(stubStats.requests)} / ${fmtInt(throttled)} (${fmt(throttledShare * 100, 2)} %)`],
-        ['Limiter slot -> arrival at the stub, p50 / p99 / max ms', `${fmt(delay.p50, 0)} / ${fmt(delay.p99, 0)} / ${fmt(delay.max, 0)}`],
-        ['429s by limit (stub)', Object.entries((stub.throttledBy ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ') || 'none'],
+        [
+          'Connector requests / 429s',
+          `${fmtInt(stubStats.requests)} / ${fmtInt(throttled)} (${fmt(throttledShare * 100, 2)} %)`,
+        ],
+        [
+          'Limiter slot -> arrival at the stub, p50 / p99 / max ms',
+          `${fmt(delay.p50, 0)} / ${fmt(delay.p99, 0)} / ${fmt(delay.max, 0)}`,
+        ],
+        [
+          '429s by limit (stub)',
+          Object.entries((stub.throttledBy ?? {}) as Record<string, number>)
+            .map(([k, v]) => `${k} ${fmtInt(v)}`)
+            .join(', ') || 'none',
+        ],
         ['Invocations (incl. deferred and retried)', fmtInt(Number(result.invocations))],
         ['Deferred back to the queue by the rate limit', fmtInt(tally.deferred ?? 0)],
         [

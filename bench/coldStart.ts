@@ -60,7 +60,8 @@ export async function coldStart(p: ColdStartParams): Promise<boolean> {
   const entryFiles = findFiles(pkg.main, REPO_ROOT).map((f) => path.join(REPO_ROOT, f));
   if (entryFiles.length === 0) throw new Error(`no files match package.json main "${pkg.main}" (run npm run build)`);
   const core = path.join(REPO_ROOT, 'dist', 'host', 'functionsCore.js');
-  const report = "process.stdout.write('@@cold ' + JSON.stringify({ loadMs: Number(process.hrtime.bigint() - s) / 1e6 }) + '\\n');";
+  const report =
+    "process.stdout.write('@@cold ' + JSON.stringify({ loadMs: Number(process.hrtime.bigint() - s) / 1e6 }) + '\\n');";
   // (a) As the worker does: @azure/functions-core is provided first (dist/host/functionsCore.js,
   // not timed), then every file matching package.json main is required (timed).
   const appCode = [
@@ -81,7 +82,12 @@ export async function coldStart(p: ColdStartParams): Promise<boolean> {
   const botbuilderCode = ['const s = process.hrtime.bigint();', "require('botbuilder');", report].join('\n');
 
   const variants = [
-    { key: 'app', label: `(a) app entry modules (${pkg.main}: ${entryFiles.length} files)`, code: appCode, cwd: REPO_ROOT },
+    {
+      key: 'app',
+      label: `(a) app entry modules (${pkg.main}: ${entryFiles.length} files)`,
+      code: appCode,
+      cwd: REPO_ROOT,
+    },
     { key: 'botbuilder', label: "(b) require('botbuilder') (bench/baseline)", code: botbuilderCode, cwd: BASELINE_DIR },
     { key: 'empty', label: '(c) node -e 0', code: '0', cwd: REPO_ROOT },
     { key: 'library', label: "    of (a): require('@azure/functions') alone", code: libraryCode, cwd: REPO_ROOT },
@@ -108,7 +114,8 @@ export async function coldStart(p: ColdStartParams): Promise<boolean> {
   const bb = stat('botbuilder', 'loadMs');
   const emptyWall = stat('empty', 'wallMs');
   const ratio = app.median / bb.median;
-  const wallRatio = (stat('app', 'wallMs').median - emptyWall.median) / (stat('botbuilder', 'wallMs').median - emptyWall.median);
+  const wallRatio =
+    (stat('app', 'wallMs').median - emptyWall.median) / (stat('botbuilder', 'wallMs').median - emptyWall.median);
   const met = ratio <= COLD_START_MAX_RATIO;
   const bbVersion = baselineVersion();
   print(
@@ -123,8 +130,8 @@ export async function coldStart(p: ColdStartParams): Promise<boolean> {
       [
         `Ratio app / botbuilder (median load time): ${fmt(ratio, 3)} -> target at most ${fmt(COLD_START_MAX_RATIO, 3)}: ${verdict(met)}. On whole-process time minus the empty process: ${fmt(wallRatio, 3)}.`,
         `"load" is measured inside the child with process.hrtime around the require(s); "process" is spawn to exit as seen by this process. botbuilder ${bbVersion} from bench/baseline/node_modules.`,
-        '(a) installs the local host\'s @azure/functions-core first (untimed), as the Functions worker provides it, so @azure/functions registers the functions for real; nothing else (config, storage, identity, undici) is loaded until a request needs it.',
-        'Warm file-system cache (one untimed run of each first); NODE_OPTIONS, NODE_COMPILE_CACHE and NODE_EXTRA_CA_CERTS are removed from the children\'s environment.',
+        "(a) installs the local host's @azure/functions-core first (untimed), as the Functions worker provides it, so @azure/functions registers the functions for real; nothing else (config, storage, identity, undici) is loaded until a request needs it.",
+        "Warm file-system cache (one untimed run of each first); NODE_OPTIONS, NODE_COMPILE_CACHE and NODE_EXTRA_CA_CERTS are removed from the children's environment.",
       ],
     ),
   );

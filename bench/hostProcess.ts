@@ -37,8 +37,16 @@ async function main(): Promise<void> {
     }
   };
 
-  const host = await startHost({ rootDir: REPO_ROOT, port: 0, env, emulator: false, embeddedAzurite: false, log: sink });
-  if (host.functionErrors.length > 0) throw new Error(`functions failed indexing: ${JSON.stringify(host.functionErrors)}`);
+  const host = await startHost({
+    rootDir: REPO_ROOT,
+    port: 0,
+    env,
+    emulator: false,
+    embeddedAzurite: false,
+    log: sink,
+  });
+  if (host.functionErrors.length > 0)
+    throw new Error(`functions failed indexing: ${JSON.stringify(host.functionErrors)}`);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -51,7 +59,12 @@ async function main(): Promise<void> {
       switch (command.cmd) {
         case 'stats': {
           const cpu = process.cpuUsage();
-          return { cpuMs: (cpu.user + cpu.system) / 1000, tally: { ...tally }, recentProblems, rssMb: process.memoryUsage().rss / 1048576 };
+          return {
+            cpuMs: (cpu.user + cpu.system) / 1000,
+            tally: { ...tally },
+            recentProblems,
+            rssMb: process.memoryUsage().rss / 1048576,
+          };
         }
         case 'close':
           await close();

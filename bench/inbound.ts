@@ -14,8 +14,30 @@ import { createLogger } from '../src/log';
 import { SETTINGS } from '../src/config';
 import { createTableClient, type TableClient } from '../src/store/tableClients';
 import type { BenchRig } from './lib/benchRig';
-import { BENCH_DIST, cpuMsSince, fmt, fmtInt, print, processCpuMs, renderTable, runPool, stubClientEnv, summarize, verdict, type LatencySummary } from './lib/common';
-import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT, benchAadObjectId, benchConversationId, benchUserId } from './lib/identities';
+import {
+  BENCH_DIST,
+  cpuMsSince,
+  fmt,
+  fmtInt,
+  print,
+  processCpuMs,
+  renderTable,
+  runPool,
+  stubClientEnv,
+  summarize,
+  verdict,
+  type LatencySummary,
+} from './lib/common';
+import {
+  BENCH_APP_ID,
+  BENCH_APP_SECRET,
+  BENCH_BOT_NAME,
+  BENCH_BOT_TENANT,
+  BENCH_USER_TENANT,
+  benchAadObjectId,
+  benchConversationId,
+  benchUserId,
+} from './lib/identities';
 import { benchMessage, conversationStore } from './lib/seeding';
 
 export interface InboundParams {
@@ -48,7 +70,12 @@ interface TimedResult {
 }
 
 /** Runs `op` `count` times at `concurrency`, timing each call (ms). */
-async function timed(count: number, concurrency: number, deadlineMs: number, op: (i: number) => Promise<number | void>): Promise<TimedResult> {
+async function timed(
+  count: number,
+  concurrency: number,
+  deadlineMs: number,
+  op: (i: number) => Promise<number | void>,
+): Promise<TimedResult> {
   const latencies: number[] = [];
   const perIndex: (number | undefined)[] = [];
   const statuses: Record<string, number> = {};
@@ -71,17 +98,37 @@ async function timed(count: number, concurrency: number, deadlineMs: number, op:
       if (errorSamples.length < 3) errorSamples.push(err instanceof Error ? err.message : String(err));
     }
   });
-  return { attempted: started, latencies, perIndex, errors, errorSamples, wallMs: performance.now() - t0, statuses, timedOut };
+  return {
+    attempted: started,
+    latencies,
+    perIndex,
+    errors,
+    errorSamples,
+    wallMs: performance.now() - t0,
+    statuses,
+    timedOut,
+  };
 }
 
 function latencyRow(label: string, result: TimedResult, s: LatencySummary): (string | number)[] {
-  return [label, fmtInt(result.attempted), fmtInt((s.count / result.wallMs) * 1000), fmt(s.p50, 2), fmt(s.p90, 2), fmt(s.p99, 2), fmt(s.max, 2), fmtInt(result.errors)];
+  return [
+    label,
+    fmtInt(result.attempted),
+    fmtInt((s.count / result.wallMs) * 1000),
+    fmt(s.p50, 2),
+    fmt(s.p90, 2),
+    fmt(s.p99, 2),
+    fmt(s.max, 2),
+    fmtInt(result.errors),
+  ];
 }
 
 export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean> {
   const storage = await rig.azurite();
   // In this process: the load generator signs the activities with the world's issuer.
-  const world = await startStubWorld({ bot: { appId: BENCH_APP_ID, tenantId: BENCH_BOT_TENANT, secret: BENCH_APP_SECRET } });
+  const world = await startStubWorld({
+    bot: { appId: BENCH_APP_ID, tenantId: BENCH_BOT_TENANT, secret: BENCH_APP_SECRET },
+  });
   rig.defer(() => world.close());
   const { issuer, openId } = world;
 
@@ -95,17 +142,31 @@ export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean>
     HOST_LOG_LEVEL: null,
     PORT: null,
   });
-  const host = rig.child({ label: 'host', args: [path.join(BENCH_DIST, 'hostProcess.js')], env: stubClientEnv(), config: { env }, firstTimeoutMs: 60_000 });
+  const host = rig.child({
+    label: 'host',
+    args: [path.join(BENCH_DIST, 'hostProcess.js')],
+    env: stubClientEnv(),
+    config: { env },
+    firstTimeoutMs: 60_000,
+  });
   const ready = await host.first;
   const url = `${String(ready.url)}/api/messages`;
 
   // Activities and tokens ahead of time: one token per conversation (Teams reuses its tokens too).
-  const prepare = async (prefix: string, conversations: number, count: number): Promise<{ body: string; headers: Record<string, string> }[]> => {
+  const prepare = async (
+    prefix: string,
+    conversations: number,
+    count: number,
+  ): Promise<{ body: string; headers: Record<string, string> }[]> => {
     const tokens: string[] = [];
-    for (let c = 0; c < conversations; c += 1) tokens.push(await issuer.mintChannelToken({ appId: BENCH_APP_ID, serviceUrl: INBOUND_SERVICE_URL }));
+    for (let c = 0; c < conversations; c += 1)
+      tokens.push(await issuer.mintChannelToken({ appId: BENCH_APP_ID, serviceUrl: INBOUND_SERVICE_URL }));
     return Array.from({ length: count }, (_, i) => {
       const c = i % conversations;
-      const activity = benchMessage({ prefix, index: c, serviceUrl: INBOUND_SERVICE_URL, salt: 1 }, `Message ${i} to the bot`);
+      const activity = benchMessage(
+        { prefix, index: c, serviceUrl: INBOUND_SERVICE_URL, salt: 1 },
+        `Message ${i} to the bot`,
+      );
       return {
         body: JSON.stringify(activity),
         headers: {
@@ -123,13 +184,23 @@ export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean>
   const agent = new Agent({ connections: p.concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
   rig.defer(() => agent.close());
   const post = async (r: { body: string; headers: Record<string, string> }): Promise<number> => {
-    const response = await request(url, { method: 'POST', headers: r.headers, body: r.body, dispatcher: agent, headersTimeout: 15_000, bodyTimeout: 15_000 });
+    const response = await request(url, {
+      method: 'POST',
+      headers: r.headers,
+      body: r.body,
+      dispatcher: agent,
+      headersTimeout: 15_000,
+      bodyTimeout: 15_000,
+    });
     await response.body.dump();
     return response.statusCode;
   };
 
   const warm = await timed(warmRequests.length, p.concurrency, 60_000, (i) => post(warmRequests[i]!));
-  if (warm.errors > 0) throw new Error(`inbound warm-up: ${warm.errors} errors (${JSON.stringify(warm.statuses)}; ${warm.errorSamples.join('; ')})\n${host.output()}`);
+  if (warm.errors > 0)
+    throw new Error(
+      `inbound warm-up: ${warm.errors} errors (${JSON.stringify(warm.statuses)}; ${warm.errorSamples.join('; ')})\n${host.output()}`,
+    );
 
   const hostBefore = await host.request({ cmd: 'stats' });
   const azuriteBefore = processCpuMs(storage.process.pid);
@@ -207,7 +278,10 @@ export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean>
     const response = await handleMessages(
       {
         method: 'POST',
-        headers: { get: (name: string) => r.headers[name.toLowerCase()] ?? (name.toLowerCase() === 'content-length' ? String(body.length) : null) },
+        headers: {
+          get: (name: string) =>
+            r.headers[name.toLowerCase()] ?? (name.toLowerCase() === 'content-length' ? String(body.length) : null),
+        },
         body: new ReadableStream<Uint8Array>({
           start(controller) {
             controller.enqueue(body);
@@ -231,7 +305,16 @@ export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean>
   // Request i is the first from its chat when i < conversations (created), a repeat otherwise (unchanged).
   const firsts = summarize(measured.perIndex.slice(0, p.conversations).filter((x): x is number => x !== undefined));
   const repeats = summarize(measured.perIndex.slice(p.conversations).filter((x): x is number => x !== undefined));
-  const split = (label: string, x: LatencySummary): (string | number)[] => [label, fmtInt(x.count), '', fmt(x.p50, 2), fmt(x.p90, 2), fmt(x.p99, 2), fmt(x.max, 2), ''];
+  const split = (label: string, x: LatencySummary): (string | number)[] => [
+    label,
+    fmtInt(x.count),
+    '',
+    fmt(x.p50, 2),
+    fmt(x.p90, 2),
+    fmt(x.p99, 2),
+    fmt(x.max, 2),
+    '',
+  ];
   const u = summarize(upserts.latencies);
   const r = summarize(reads.latencies);
   const n = measured.latencies.length;
@@ -244,7 +327,11 @@ export async function inbound(p: InboundParams, rig: BenchRig): Promise<boolean>
         latencyRow('POST /api/messages (signed message activity)', measured, s),
         split('  of which the first from each chat (created)', firsts),
         split('  of which repeats (unchanged)', repeats),
-        latencyRow('breakdown: handleMessages called in-process (no HTTP, no host)', direct, summarize(direct.latencies)),
+        latencyRow(
+          'breakdown: handleMessages called in-process (no HTTP, no host)',
+          direct,
+          summarize(direct.latencies),
+        ),
         latencyRow('Azurite upsertEntity (Replace), bare TableClient', upserts, u),
         latencyRow('Azurite getEntity (point read), bare TableClient', reads, r),
       ],

@@ -7,8 +7,27 @@ import path from 'node:path';
 import { QueueClient } from '@azure/storage-queue';
 import { baselineVersion, ensureBaselineInstalled } from './lib/baseline';
 import type { BenchRig } from './lib/benchRig';
-import { BASELINE_DIR, BENCH_DIST, fmt, fmtInt, print, processCpuMs, renderTable, runPool, stubClientEnv, verdict, type Message } from './lib/common';
-import { BENCH_APP_ID, BENCH_APP_SECRET, BENCH_BOT_NAME, BENCH_BOT_TENANT, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
+import {
+  BASELINE_DIR,
+  BENCH_DIST,
+  fmt,
+  fmtInt,
+  print,
+  processCpuMs,
+  renderTable,
+  runPool,
+  stubClientEnv,
+  verdict,
+  type Message,
+} from './lib/common';
+import {
+  BENCH_APP_ID,
+  BENCH_APP_SECRET,
+  BENCH_BOT_NAME,
+  BENCH_BOT_TENANT,
+  BENCH_USER_TENANT,
+  benchConversationId,
+} from './lib/identities';
 import { conversationStore, seedPersonalChats } from './lib/seeding';
 import type { OutboundWorkerConfig } from './outboundWorker';
 
@@ -67,12 +86,24 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
 
   const stubBefore = await stubs.request({ cmd: 'stats' });
   const azBefore = processCpuMs(storage.process.pid);
-  const app = rig.child({ label: 'outbound worker', args: [path.join(BENCH_DIST, 'outboundWorker.js')], env: stubClientEnv(), config: workerConfig, firstTimeoutMs: 300_000 });
+  const app = rig.child({
+    label: 'outbound worker',
+    args: [path.join(BENCH_DIST, 'outboundWorker.js')],
+    env: stubClientEnv(),
+    config: workerConfig,
+    firstTimeoutMs: 300_000,
+  });
   const appResult = await app.first;
   const azCpu = (processCpuMs(storage.process.pid) ?? NaN) - (azBefore ?? NaN);
   const stubMid = await stubs.request({ cmd: 'stats' });
   // The app's transport alone (same client, same token cache), for the breakdown row.
-  const transport = rig.child({ label: 'connector-only worker', args: [path.join(BENCH_DIST, 'outboundWorker.js')], env: stubClientEnv(), config: { ...workerConfig, mode: 'connector' }, firstTimeoutMs: 300_000 });
+  const transport = rig.child({
+    label: 'connector-only worker',
+    args: [path.join(BENCH_DIST, 'outboundWorker.js')],
+    env: stubClientEnv(),
+    config: { ...workerConfig, mode: 'connector' },
+    firstTimeoutMs: 300_000,
+  });
   const transportResult = await transport.first;
   const stubMid2 = await stubs.request({ cmd: 'stats' });
 
@@ -91,7 +122,14 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
     deadlineMs: 240_000,
     botName: BENCH_BOT_NAME,
   };
-  const bb = rig.child({ label: 'botbuilder baseline', args: [path.join(BASELINE_DIR, 'botbuilderSend.js')], cwd: BASELINE_DIR, env: stubClientEnv(), config: baselineConfig, firstTimeoutMs: 300_000 });
+  const bb = rig.child({
+    label: 'botbuilder baseline',
+    args: [path.join(BASELINE_DIR, 'botbuilderSend.js')],
+    cwd: BASELINE_DIR,
+    env: stubClientEnv(),
+    config: baselineConfig,
+    firstTimeoutMs: 300_000,
+  });
   const bbResult = await bb.first;
   const stubAfter = await stubs.request({ cmd: 'stats' });
 
@@ -132,7 +170,11 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
     fmtInt(rate),
     fmt(cpuPer, 3),
     fmtInt(1000 / cpuPer),
-    fmtInt(Object.entries(f.tally).filter(([k]) => k !== 'sent').reduce((s, [, v]) => s + v, 0)),
+    fmtInt(
+      Object.entries(f.tally)
+        .filter(([k]) => k !== 'sent')
+        .reduce((s, [, v]) => s + v, 0),
+    ),
   ];
   print(
     renderTable(
@@ -141,8 +183,22 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
       [
         row('teams-courier processJobMessage (real delivery path)', a, aSent, aRate, aCpuPer),
         row('botbuilder CloudAdapter.continueConversationAsync + sendActivity', b, bSent, bRate, bCpuPer),
-        ['ratio teams-courier / botbuilder', '', '', fmt(aRate / bRate, 2), fmt(aCpuPer / bCpuPer, 2), fmt(perCoreRatio, 2), ''],
-        row('breakdown: teams-courier connector client alone (POST only)', t, tSent, (tSent / t.wallMs) * 1000, t.cpuMs / tSent),
+        [
+          'ratio teams-courier / botbuilder',
+          '',
+          '',
+          fmt(aRate / bRate, 2),
+          fmt(aCpuPer / bCpuPer, 2),
+          fmt(perCoreRatio, 2),
+          '',
+        ],
+        row(
+          'breakdown: teams-courier connector client alone (POST only)',
+          t,
+          tSent,
+          (tSent / t.wallMs) * 1000,
+          t.cpuMs / tSent,
+        ),
       ],
       [
         `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x the baseline per core -> ${verdict(met)} (${fmt(perCoreRatio, 2)}x). "msgs/s per core" = 1000 / CPU ms per message of the sender's own process (user + system, process.cpuUsage).`,
@@ -161,17 +217,37 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
   if (bbErrors?.length) print(`botbuilder error samples: ${bbErrors.join(' | ')}`);
   const samples = appResult.samples as string[] | undefined;
   if (samples?.length) print(`teams-courier warning samples: ${samples.join(' | ')}`);
-  const worker = await queueWorkers(p, rig, storage.connectionString, serviceUrl, ready.appSettings, ready.authorityHost, store);
+  const worker = await queueWorkers(
+    p,
+    rig,
+    storage.connectionString,
+    serviceUrl,
+    ready.appSettings,
+    ready.authorityHost,
+    store,
+  );
   return met && worker;
 }
 
 /** Puts `count` plain jobs for benchConversationId(prefix, i) on `queueName`. */
-async function enqueueJobs(connectionString: string, queueName: string, prefix: string, count: number, runId: string): Promise<void> {
+async function enqueueJobs(
+  connectionString: string,
+  queueName: string,
+  prefix: string,
+  count: number,
+  runId: string,
+): Promise<void> {
   const queue = new QueueClient(connectionString, queueName);
   await queue.createIfNotExists();
   await new QueueClient(connectionString, `${queueName}-poison`).createIfNotExists();
   const enqueue = await runPool(count, 16, Date.now() + 120_000, async (i) => {
-    await queue.sendMessage(JSON.stringify({ id: `bench-${runId}-${prefix}-${i}`, to: { conversationId: benchConversationId(prefix, i) }, text: `Benchmark message ${i}: the build passed.` }));
+    await queue.sendMessage(
+      JSON.stringify({
+        id: `bench-${runId}-${prefix}-${i}`,
+        to: { conversationId: benchConversationId(prefix, i) },
+        text: `Benchmark message ${i}: the build passed.`,
+      }),
+    );
   });
   if (enqueue.timedOut) throw new Error(`outbound: enqueueing ${count} jobs timed out`);
 }
@@ -218,7 +294,12 @@ async function queueWorkers(
     } satisfies OutboundWorkerConfig,
     firstTimeoutMs: 300_000,
   });
-  const a = (await ours.first) as Message & { cpuMs: number; sent: number; wallMs: number; tally: Record<string, number> };
+  const a = (await ours.first) as Message & {
+    cpuMs: number;
+    sent: number;
+    wallMs: number;
+    tally: Record<string, number>;
+  };
 
   await enqueueJobs(connectionString, 'bench-botbuilder', 'wb', n, runId);
   const theirs = rig.child({
@@ -226,7 +307,18 @@ async function queueWorkers(
     args: [path.join(BASELINE_DIR, 'botbuilderWorker.js')],
     cwd: BASELINE_DIR,
     env: stubClientEnv(),
-    config: { authorityHost, tenantId: BENCH_BOT_TENANT, appId: BENCH_APP_ID, appSecret: BENCH_APP_SECRET, connectionString, queueName: 'bench-botbuilder', tableName: 'conversations', count: n, deadlineMs: 240_000, botName: BENCH_BOT_NAME },
+    config: {
+      authorityHost,
+      tenantId: BENCH_BOT_TENANT,
+      appId: BENCH_APP_ID,
+      appSecret: BENCH_APP_SECRET,
+      connectionString,
+      queueName: 'bench-botbuilder',
+      tableName: 'conversations',
+      count: n,
+      deadlineMs: 240_000,
+      botName: BENCH_BOT_NAME,
+    },
     firstTimeoutMs: 300_000,
   });
   const bResult = await theirs.first;
@@ -243,13 +335,25 @@ async function queueWorkers(
       `3b. Queue workers: ${fmtInt(n)} jobs from a queue to ${fmtInt(n)} conversations, stub without delay or limits`,
       ['Worker (own process)', 'sent', 'wall s', 'jobs/s', 'CPU ms/job'],
       [
-        ['teams-courier sender, host-like loop (receive 16 + 8, claim, send, record, delete)', fmtInt(a.sent), fmt(a.wallMs / 1000, 2), fmtInt(aRate), fmt(aCpuPer, 3)],
-        ['botbuilder worker (receive 32, table read, continueConversationAsync + sendActivity, delete)', fmtInt(bSent), fmt(b.wallMs / 1000, 2), fmtInt(bRate), fmt(bCpuPer, 3)],
+        [
+          'teams-courier sender, host-like loop (receive 16 + 8, claim, send, record, delete)',
+          fmtInt(a.sent),
+          fmt(a.wallMs / 1000, 2),
+          fmtInt(aRate),
+          fmt(aCpuPer, 3),
+        ],
+        [
+          'botbuilder worker (receive 32, table read, continueConversationAsync + sendActivity, delete)',
+          fmtInt(bSent),
+          fmt(b.wallMs / 1000, 2),
+          fmtInt(bRate),
+          fmt(bCpuPer, 3),
+        ],
         ['botbuilder / teams-courier', '', '', fmt(aRate / bRate, 2), fmt(cpuRatio, 2)],
       ],
       [
         `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x less CPU per job than the botbuilder worker, and more jobs/s -> ${verdict(met)} (${fmt(cpuRatio, 2)}x less CPU, ${fmt(aRate / bRate, 2)}x the jobs/s).`,
-        'teams-courier does more per job: the claim and the outcome record (once per job id, the status API) on top of the reference read. Both read the same seeded reference rows and talk to the same stubs; CPU is each worker process\'s own (process.cpuUsage), from its first receive to its last delete.',
+        "teams-courier does more per job: the claim and the outcome record (once per job id, the status API) on top of the reference read. Both read the same seeded reference rows and talk to the same stubs; CPU is each worker process's own (process.cpuUsage), from its first receive to its last delete.",
         `Outcomes: teams-courier ${JSON.stringify(a.tally)}, botbuilder ${JSON.stringify(b.tally)}.`,
       ],
     ),

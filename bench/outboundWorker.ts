@@ -100,7 +100,12 @@ function recordingAcquisitions(inner: SendBudget, into: Record<string, number[]>
  * The app's own composition root (src/runtime.ts getSenderDeps), configured through the same app
  * settings as in Azure. Throughput mode swaps in a send budget with a tenant rate no run reaches.
  */
-function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, number>, samples: string[], acquired: Record<string, number[]>): { deps: SenderDeps; jobs: QueueClient; close(): void } {
+function buildDeps(
+  requests: Record<string, number>,
+  logs: Record<LogLevel, number>,
+  samples: string[],
+  acquired: Record<string, number[]>,
+): { deps: SenderDeps; jobs: QueueClient; close(): void } {
   // Hermetic: only the settings given here, whatever the parent's environment holds.
   for (const setting of SETTINGS) delete process.env[setting.name];
   Object.assign(process.env, {
@@ -118,7 +123,12 @@ function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, numb
   });
   const appDeps = getSenderDeps(log);
   const budget =
-    config.mode === 'throughput' ? createSendBudget({ roster: createBudgetRoster(getTableClient(TABLES.budget)), ratePerSecond: config.tenantRatePerSecond }) : appDeps.budget;
+    config.mode === 'throughput'
+      ? createSendBudget({
+          roster: createBudgetRoster(getTableClient(TABLES.budget)),
+          ratePerSecond: config.tenantRatePerSecond,
+        })
+      : appDeps.budget;
   const deps: SenderDeps = { ...appDeps, budget: recordingAcquisitions(budget, acquired) };
   // The host's view of the job queue (receive / delete), separate from the app's own queue client.
   const jobs = new QueueClient(config.connectionString, outbound.queueName);
@@ -126,12 +136,17 @@ function buildDeps(requests: Record<string, number>, logs: Record<LogLevel, numb
 }
 
 function jobText(prefix: string, i: number): string {
-  return JSON.stringify({ id: `bench-${config.runId}-${prefix}-${i}`, to: { conversationId: benchConversationId(prefix, i) }, text: `Benchmark message ${i}: the build passed.` });
+  return JSON.stringify({
+    id: `bench-${config.runId}-${prefix}-${i}`,
+    to: { conversationId: benchConversationId(prefix, i) },
+    text: `Benchmark message ${i}: the build passed.`,
+  });
 }
 
 type Tally = Record<string, number>;
 function tallyResult(tally: Tally, result: JobResult): void {
-  const key = result.status === 'failed' || result.status === 'retrying' ? `${result.status}:${result.code}` : result.status;
+  const key =
+    result.status === 'failed' || result.status === 'retrying' ? `${result.status}:${result.code}` : result.status;
   tally[key] = (tally[key] ?? 0) + 1;
 }
 
@@ -143,7 +158,10 @@ async function throughput(): Promise<Record<string, unknown>> {
   const deadline = Date.now() + config.deadlineMs;
   const errors: string[] = [];
 
-  const run = async (prefix: string, n: number): Promise<{ tally: Tally; wallMs: number; cpuMs: number; timedOut: boolean }> => {
+  const run = async (
+    prefix: string,
+    n: number,
+  ): Promise<{ tally: Tally; wallMs: number; cpuMs: number; timedOut: boolean }> => {
     const tally: Tally = {};
     const cpu = process.cpuUsage();
     const t0 = performance.now();
@@ -165,7 +183,11 @@ async function throughput(): Promise<Record<string, unknown>> {
           return;
         }
         // Like the Functions host with messageEncoding "none": JSON text is parsed before the call.
-        const result = await processJobMessage(JSON.parse(jobText(prefix, i)), { messageId: `m-${prefix}-${i}`, dequeueCount: 1 }, deps);
+        const result = await processJobMessage(
+          JSON.parse(jobText(prefix, i)),
+          { messageId: `m-${prefix}-${i}`, dequeueCount: 1 },
+          deps,
+        );
         tallyResult(tally, result);
       } catch (err) {
         tally.thrown = (tally.thrown ?? 0) + 1;
@@ -180,7 +202,16 @@ async function throughput(): Promise<Record<string, unknown>> {
   for (const key of Object.keys(logs) as LogLevel[]) logs[key] = 0;
   const measured = await run(config.prefix, config.count);
   close();
-  return { mode: config.mode, warmup, measured, requests, logs, samples, errors, rssMb: process.memoryUsage().rss / 1048576 };
+  return {
+    mode: config.mode,
+    warmup,
+    measured,
+    requests,
+    logs,
+    samples,
+    errors,
+    rssMb: process.memoryUsage().rss / 1048576,
+  };
 }
 
 async function broadcast(): Promise<Record<string, unknown>> {
@@ -206,7 +237,12 @@ async function broadcast(): Promise<Record<string, unknown>> {
   let emptyPolls = 0;
   const inflight = new Set<Promise<void>>();
 
-  const handle = async (m: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }): Promise<void> => {
+  const handle = async (m: {
+    messageId: string;
+    popReceipt: string;
+    messageText: string;
+    dequeueCount: number;
+  }): Promise<void> => {
     let input: unknown = m.messageText;
     try {
       input = JSON.parse(m.messageText);
@@ -240,7 +276,8 @@ async function broadcast(): Promise<Record<string, unknown>> {
     polls += 1;
     let received: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }[];
     try {
-      received = (await jobs.receiveMessages({ numberOfMessages: batchSize, visibilityTimeout: 30 })).receivedMessageItems;
+      received = (await jobs.receiveMessages({ numberOfMessages: batchSize, visibilityTimeout: 30 }))
+        .receivedMessageItems;
     } catch (err) {
       if (errors.length < 5) errors.push(`receive: ${err instanceof Error ? err.message : String(err)}`);
       received = [];

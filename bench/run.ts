@@ -37,9 +37,13 @@ function parseArgs(argv: readonly string[]): Args {
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg.startsWith('--only=')) {
-      const wanted = arg.slice('--only='.length).split(',').map((s) => s.trim());
+      const wanted = arg
+        .slice('--only='.length)
+        .split(',')
+        .map((s) => s.trim());
       const unknown = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));
-      if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
+      if (unknown.length > 0)
+        throw new Error(`unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`);
       only = wanted as Section[];
     } else if (arg === '--help' || arg === '-h') {
       console.log('usage: npm run bench [-- --quick] [-- --only=inbound,coldstart,outbound,broadcast,scale]');
@@ -51,7 +55,13 @@ function parseArgs(argv: readonly string[]): Args {
 
 function gitDescription(): string {
   try {
-    const git = (args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 5_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     const commit = git(['rev-parse', '--short', 'HEAD']);
     const dirty = git(['status', '--porcelain', '--', 'src', 'host', 'package.json', 'package-lock.json']);
     return dirty === '' ? commit : `${commit} (with uncommitted changes in src/host)`;
@@ -67,7 +77,13 @@ function printEnvironment(args: Args): void {
     ['CPU', `${cpus[0]?.model.trim() ?? 'unknown'}`],
     ['Cores', `${cpus.length} (availableParallelism ${os.availableParallelism()})`],
     ['Memory', `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`],
-    ['Load average at start (1/5/15 min)', os.loadavg().map((l) => l.toFixed(2)).join(' / ')],
+    [
+      'Load average at start (1/5/15 min)',
+      os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' / '),
+    ],
     ['OS', `${os.type()} ${os.release()}`],
     ['Commit', gitDescription()],
     ['Mode', args.quick ? 'quick (--quick: smaller N, smoke run)' : 'full'],
@@ -115,7 +131,7 @@ async function main(): Promise<void> {
       verdicts.push([name, await run()]);
     } catch (err) {
       verdicts.push([name, 'error']);
-      print(`### ${name}: FAILED TO RUN\n\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      print(`### ${name}: FAILED TO RUN\n\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     } finally {
       await rig.close();
     }
@@ -127,7 +143,12 @@ async function main(): Promise<void> {
       'Targets',
       ['Section', 'Target'],
       verdicts.map(([name, v]) => [name, v === 'error' ? 'ERROR (did not run)' : verdict(v)]),
-      [`Load average at the end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}; anything else busy on the machine skews every figure above.`],
+      [
+        `Load average at the end (1/5/15 min): ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' / ')}; anything else busy on the machine skews every figure above.`,
+      ],
     ),
   );
   clearTimeout(watchdog);

@@ -10,7 +10,14 @@
  */
 import os from 'node:os';
 import { fmt, fmtInt, installLoopbackGuard, renderTable } from './lib/common';
-import { TENANT_CAP_PER_SECOND, runBroadcast, scaleTenantId, startScaleWorld, storageBreakdown, type BroadcastRun } from './lib/instances';
+import {
+  TENANT_CAP_PER_SECOND,
+  runBroadcast,
+  scaleTenantId,
+  startScaleWorld,
+  storageBreakdown,
+  type BroadcastRun,
+} from './lib/instances';
 
 export interface ScaleOutScenario {
   readonly instances: number;
@@ -63,21 +70,34 @@ function meetsTargets(run: BroadcastRun): boolean {
 }
 
 /** Runs every scenario (a fresh world each) and prints one table. Returns whether every scenario met the targets; throws if one could not run. */
-export async function scaleOut(params: ScaleOutParams = SCALE_OUT_FULL, print: (text: string) => void = (text) => process.stdout.write(`${text}\n`)): Promise<boolean> {
+export async function scaleOut(
+  params: ScaleOutParams = SCALE_OUT_FULL,
+  print: (text: string) => void = (text) => process.stdout.write(`${text}\n`),
+): Promise<boolean> {
   const results: { scenario: ScaleOutScenario; run?: BroadcastRun; error?: string; seconds: number }[] = [];
   for (const scenario of params.scenarios) {
     const started = Date.now();
-    const world = await startScaleWorld({ instances: scenario.instances, ...(params.appEnv === undefined ? {} : { appEnv: params.appEnv }) }).catch((err: unknown) => err as Error);
+    const world = await startScaleWorld({
+      instances: scenario.instances,
+      ...(params.appEnv === undefined ? {} : { appEnv: params.appEnv }),
+    }).catch((err: unknown) => err as Error);
     if (world instanceof Error) {
       results.push({ scenario, error: world.message, seconds: (Date.now() - started) / 1000 });
       continue;
     }
     try {
-      const tenants = Array.from({ length: scenario.tenants }, (_, k) => ({ tenantId: scaleTenantId(k + 1), recipients: scenario.recipientsPerTenant }));
+      const tenants = Array.from({ length: scenario.tenants }, (_, k) => ({
+        tenantId: scaleTenantId(k + 1),
+        recipients: scenario.recipientsPerTenant,
+      }));
       const run = await runBroadcast(world, { tenants, deadlineMs: params.deadlineMs });
       results.push({ scenario, run, seconds: (Date.now() - started) / 1000 });
     } catch (err) {
-      results.push({ scenario, error: err instanceof Error ? err.message : String(err), seconds: (Date.now() - started) / 1000 });
+      results.push({
+        scenario,
+        error: err instanceof Error ? err.message : String(err),
+        seconds: (Date.now() - started) / 1000,
+      });
     } finally {
       await world.close();
     }
@@ -86,7 +106,8 @@ export async function scaleOut(params: ScaleOutParams = SCALE_OUT_FULL, print: (
   // Extra storage per message: against the first single-instance scenario of this run.
   const baseline = results.find((r) => r.run !== undefined && r.scenario.instances === 1)?.run;
   const rows = results.map(({ scenario, run, error }) => {
-    if (run === undefined) return [fmtInt(scenario.instances), label(scenario), `ERROR: ${(error ?? '').split('\n')[0]!.slice(0, 120)}`];
+    if (run === undefined)
+      return [fmtInt(scenario.instances), label(scenario), `ERROR: ${(error ?? '').split('\n')[0]!.slice(0, 120)}`];
     const delivered = run.tenants.reduce((sum, t) => sum + t.delivered, 0);
     return [
       fmtInt(scenario.instances),
@@ -98,7 +119,9 @@ export async function scaleOut(params: ScaleOutParams = SCALE_OUT_FULL, print: (
       fmtInt(run.duplicates),
       fmt(run.storagePerMessage, 2),
       baseline === undefined || run === baseline ? '-' : fmt(run.storagePerMessage - baseline.storagePerMessage, 2),
-      run.deliveredExactlyOnce && delivered === run.recipients ? 'yes' : `NO (${[run.missing > 0 ? `${run.missing} missing` : '', (run.children.byStatus.failed ?? 0) > 0 ? `${run.children.byStatus.failed} failed` : '', run.duplicates > 0 ? `${run.duplicates} duplicated` : '', run.unexpected > 0 ? `${run.unexpected} unexpected` : '', run.timedOut ? 'timed out' : ''].filter((x) => x !== '').join(', ')})`,
+      run.deliveredExactlyOnce && delivered === run.recipients
+        ? 'yes'
+        : `NO (${[run.missing > 0 ? `${run.missing} missing` : '', (run.children.byStatus.failed ?? 0) > 0 ? `${run.children.byStatus.failed} failed` : '', run.duplicates > 0 ? `${run.duplicates} duplicated` : '', run.unexpected > 0 ? `${run.unexpected} unexpected` : '', run.timedOut ? 'timed out' : ''].filter((x) => x !== '').join(', ')})`,
     ];
   });
   const met = results.every((r) => r.run !== undefined && meetsTargets(r.run));
@@ -109,7 +132,8 @@ export async function scaleOut(params: ScaleOutParams = SCALE_OUT_FULL, print: (
     'Storage transactions: every HTTP request the app instances sent to storage (tables, queues, blobs) from just before the broadcast was enqueued until every child was recorded, counted by a proxy on loopback in front of Azurite, divided by messages delivered. Included: queue polls (also empty ones), message deletes and puts back, table reads, writes and queries, SDK retries; a table batch counts as one request. Not included: the rig\'s own calls (seeding, enqueueing, polling for the end), which go to Azurite directly. "Extra" = this row minus the 1-instance row.',
     `Broadcast: {"to": {"allInstalled": true, "tenantId": T, "conversationType": "personal"}} per tenant, all enqueued at once; fan-out and children go through the instances' queue triggers (host.json: batch 16, threshold 8, max polling 2 s). Each instance is a separate node dist/host/main.js; the app's own per-instance limiter runs at its default ${TENANT_CAP_PER_SECOND}/s.`,
     ...results.map(({ scenario, run, seconds }) => {
-      if (run === undefined) return `${scenario.instances} instance(s), ${label(scenario)}: could not run (${seconds.toFixed(0)} s).`;
+      if (run === undefined)
+        return `${scenario.instances} instance(s), ${label(scenario)}: could not run (${seconds.toFixed(0)} s).`;
       const delivered = run.tenants.reduce((sum, t) => sum + t.delivered, 0) || 1;
       return [
         `${scenario.instances} instance(s), ${label(scenario)} (${seconds.toFixed(0)} s with start-up):`,
@@ -144,16 +168,29 @@ export async function scaleOut(params: ScaleOutParams = SCALE_OUT_FULL, print: (
     ),
   );
   const errors = results.filter((r) => r.error !== undefined);
-  if (errors.length > 0) throw new Error(`scale-out: ${errors.length} scenario(s) could not run:\n${errors.map((r) => r.error).join('\n---\n')}`);
+  if (errors.length > 0)
+    throw new Error(
+      `scale-out: ${errors.length} scenario(s) could not run:\n${errors.map((r) => r.error).join('\n---\n')}`,
+    );
   return met;
 }
 
 function parseScenario(text: string): ScaleOutScenario {
   const match = /^(\d+)x(\d+)x(\d+)$/.exec(text);
-  if (!match) throw new Error(`--scenario=${text}: expected <instances>x<tenants>x<recipients per tenant>, e.g. 3x1x300`);
+  if (!match)
+    throw new Error(`--scenario=${text}: expected <instances>x<tenants>x<recipients per tenant>, e.g. 3x1x300`);
   const [instances, tenants, recipientsPerTenant] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  if (instances < 1 || instances > 16 || tenants < 1 || tenants > 10 || recipientsPerTenant < 1 || tenants * recipientsPerTenant > 2000) {
-    throw new Error(`--scenario=${text}: 1-16 instances, 1-10 tenants, at most 2,000 recipients in all (Azurite slows down past ~2k queued messages)`);
+  if (
+    instances < 1 ||
+    instances > 16 ||
+    tenants < 1 ||
+    tenants > 10 ||
+    recipientsPerTenant < 1 ||
+    tenants * recipientsPerTenant > 2000
+  ) {
+    throw new Error(
+      `--scenario=${text}: 1-16 instances, 1-10 tenants, at most 2,000 recipients in all (Azurite slows down past ~2k queued messages)`,
+    );
   }
   return { instances, tenants, recipientsPerTenant };
 }
@@ -161,13 +198,17 @@ function parseScenario(text: string): ScaleOutScenario {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: node dist/bench/scaleOut.js [--quick] [--scenario=<instances>x<tenants>x<recipients per tenant> ...]   (npm run build first)');
+    console.log(
+      'usage: node dist/bench/scaleOut.js [--quick] [--scenario=<instances>x<tenants>x<recipients per tenant> ...]   (npm run build first)',
+    );
     return;
   }
   const unknown = argv.filter((a) => a !== '--quick' && !a.startsWith('--scenario='));
   if (unknown.length > 0) throw new Error(`unknown argument(s) ${unknown.join(' ')} (try --help)`);
   const quick = argv.includes('--quick');
-  const custom = argv.filter((a) => a.startsWith('--scenario=')).map((a) => parseScenario(a.slice('--scenario='.length)));
+  const custom = argv
+    .filter((a) => a.startsWith('--scenario='))
+    .map((a) => parseScenario(a.slice('--scenario='.length)));
   const base = quick ? SCALE_OUT_QUICK : SCALE_OUT_FULL;
   const params: ScaleOutParams = custom.length > 0 ? { ...base, scenarios: custom } : base;
   installLoopbackGuard();
@@ -180,10 +221,20 @@ async function main(): Promise<void> {
     params.scenarios.length * (params.deadlineMs + 120_000),
   );
   watchdog.unref();
-  console.log(`# teams-courier scale-out bench\n\nNode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}, ${new Date().toISOString()}\n`);
+  console.log(
+    `# teams-courier scale-out bench\n\nNode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? '?'}), load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')}, ${new Date().toISOString()}\n`,
+  );
   const t0 = Date.now();
   const met = await scaleOut(params);
-  console.log(`(scale-out took ${((Date.now() - t0) / 1000).toFixed(1)} s; targets ${met ? 'MET' : 'MISSED'}; load at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')})`);
+  console.log(
+    `(scale-out took ${((Date.now() - t0) / 1000).toFixed(1)} s; targets ${met ? 'MET' : 'MISSED'}; load at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')})`,
+  );
   clearTimeout(watchdog);
 }
 

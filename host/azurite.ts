@@ -8,7 +8,8 @@ import path from 'node:path';
 
 // Azurite's well-known development account; the key is public and documented by Microsoft.
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
-export const DEV_ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const DEV_ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface AzuriteOptions {
   /** Folder for persistent data; omitted means in-memory. */
@@ -31,7 +32,10 @@ export interface AzuriteInstance {
   stop(): Promise<void>;
 }
 
-export function developmentConnectionString(ports: { blobPort: number; queuePort: number; tablePort: number }, host = '127.0.0.1'): string {
+export function developmentConnectionString(
+  ports: { blobPort: number; queuePort: number; tablePort: number },
+  host = '127.0.0.1',
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${DEV_ACCOUNT_NAME}`,
@@ -53,12 +57,18 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     '--loose',
     '--silent',
     '--disableTelemetry',
-    '--blobHost', '127.0.0.1',
-    '--queueHost', '127.0.0.1',
-    '--tableHost', '127.0.0.1',
-    '--blobPort', String(options.blobPort ?? 0),
-    '--queuePort', String(options.queuePort ?? 0),
-    '--tablePort', String(options.tablePort ?? 0),
+    '--blobHost',
+    '127.0.0.1',
+    '--queueHost',
+    '127.0.0.1',
+    '--tableHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(options.blobPort ?? 0),
+    '--queuePort',
+    String(options.queuePort ?? 0),
+    '--tablePort',
+    String(options.tablePort ?? 0),
   ];
   if (options.location) {
     mkdirSync(options.location, { recursive: true });
@@ -77,7 +87,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     }, options.startTimeoutMs ?? 30_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
-      for (const match of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/[^:]+:(\d+)/g)) {
+      for (const match of output.matchAll(
+        /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/[^:]+:(\d+)/g,
+      )) {
         ports[match[1] as 'Blob' | 'Queue' | 'Table'] = Number(match[2]);
       }
       if (ports.Blob && ports.Queue && ports.Table) {

@@ -72,11 +72,16 @@ export interface RegisteredFunction {
 }
 
 export type InvocationOutcome =
-  | { readonly ok: true; readonly response: RpcInvocationResponse }
-  | { readonly ok: false; readonly error: unknown };
+  { readonly ok: true; readonly response: RpcInvocationResponse } | { readonly ok: false; readonly error: unknown };
 
 /** Where log records from the app and the library go. */
-export type CoreLogSink = (level: RpcLogLevel, category: RpcLogCategory, message: string, functionName?: string, invocationId?: string) => void;
+export type CoreLogSink = (
+  level: RpcLogLevel,
+  category: RpcLogCategory,
+  message: string,
+  functionName?: string,
+  invocationId?: string,
+) => void;
 
 /** The object `require('@azure/functions-core')` returns. */
 export interface CoreApi {
@@ -123,7 +128,13 @@ export class FunctionsCore {
 
   #indexingLocked = false;
   #inLogHook = false;
-  readonly #hooks: Record<HookName, AnyHook[]> = { appStart: [], appTerminate: [], preInvocation: [], postInvocation: [], log: [] };
+  readonly #hooks: Record<HookName, AnyHook[]> = {
+    appStart: [],
+    appTerminate: [],
+    preInvocation: [],
+    postInvocation: [],
+    log: [],
+  };
   readonly #sink: CoreLogSink;
 
   constructor(sink: CoreLogSink) {
@@ -131,8 +142,10 @@ export class FunctionsCore {
     this.api = Object.freeze({
       version: CORE_VERSION,
       hostVersion: HOST_VERSION,
-      registerFunction: (metadata: FunctionMetadata, callback: FunctionCallback) => this.registerFunction(metadata, callback),
-      registerHook: (hookName: string, callback: (context: never) => unknown) => this.registerHook(hookName, callback as AnyHook),
+      registerFunction: (metadata: FunctionMetadata, callback: FunctionCallback) =>
+        this.registerFunction(metadata, callback),
+      registerHook: (hookName: string, callback: (context: never) => unknown) =>
+        this.registerHook(hookName, callback as AnyHook),
       setProgrammingModel: (pm: ProgrammingModel) => {
         this.programmingModel = pm;
       },
@@ -170,7 +183,9 @@ export class FunctionsCore {
 
   registerHook(hookName: string, callback: AnyHook): Disposable {
     if (!Object.hasOwn(this.#hooks, hookName)) {
-      const error = new RangeError(`Unrecognized hook "${hookName}"`) as RangeError & { isAzureFunctionsSystemError: boolean };
+      const error = new RangeError(`Unrecognized hook "${hookName}"`) as RangeError & {
+        isAzureFunctionsSystemError: boolean;
+      };
       error.isAzureFunctionsSystemError = true;
       throw error;
     }
@@ -194,7 +209,10 @@ export class FunctionsCore {
   }
 
   async runAppStart(functionAppDirectory: string): Promise<void> {
-    const context = withReadOnly({ functionAppDirectory }, { hookData: this.appLevelOnlyHookData, appHookData: this.appHookData });
+    const context = withReadOnly(
+      { functionAppDirectory },
+      { hookData: this.appLevelOnlyHookData, appHookData: this.appHookData },
+    );
     await this.executeHooks('appStart', context as AppStartContext);
   }
 
@@ -210,11 +228,23 @@ export class FunctionsCore {
     return await pm.getCapabilities({});
   }
 
-  log(level: RpcLogLevel, category: RpcLogCategory, message: string, functionName?: string, invocationId?: string, logContext?: InvocationLogContext): void {
+  log(
+    level: RpcLogLevel,
+    category: RpcLogCategory,
+    message: string,
+    functionName?: string,
+    invocationId?: string,
+    logContext?: InvocationLogContext,
+  ): void {
     if (this.#hooks.log.length > 0 && !this.#inLogHook) {
       const hookContext = withReadOnly(
         { level, message },
-        { category, hookData: logContext?.hookData ?? {}, appHookData: this.appHookData, invocationContext: logContext?.invocationContext },
+        {
+          category,
+          hookData: logContext?.hookData ?? {},
+          appHookData: this.appHookData,
+          invocationContext: logContext?.invocationContext,
+        },
       ) as LogHookContext;
       this.#inLogHook = true;
       try {
@@ -237,9 +267,13 @@ export class FunctionsCore {
    * Runs one invocation the way the worker's InvocationHandler does. Never throws: a failure of the
    * function, of a hook or of the library's conversion comes back as `{ ok: false, error }`.
    */
-  async invoke(fn: RegisteredFunction, request: RpcInvocationRequest & { invocationId: string }): Promise<InvocationOutcome> {
+  async invoke(
+    fn: RegisteredFunction,
+    request: RpcInvocationRequest & { invocationId: string },
+  ): Promise<InvocationOutcome> {
     const pm = this.programmingModel;
-    if (!pm) return { ok: false, error: new CoreApiError('No programming model was set; is @azure/functions installed?') };
+    if (!pm)
+      return { ok: false, error: new CoreApiError('No programming model was set; is @azure/functions installed?') };
     const coreCtx = new LocalInvocationContext(this, fn, { ...request, functionId: fn.id });
     try {
       const model = await pm.getInvocationModel(coreCtx);
@@ -256,7 +290,10 @@ export class FunctionsCore {
         coreCtx.state = undefined;
       }
 
-      const post = withReadOnly({ inputs: pre.inputs, result: null as unknown, error: null as unknown }, shared) as PostInvocationContext;
+      const post = withReadOnly(
+        { inputs: pre.inputs, result: null as unknown, error: null as unknown },
+        shared,
+      ) as PostInvocationContext;
       coreCtx.state = 'invocation';
       try {
         post.result = await model.invokeFunction(context, pre.inputs, pre.functionCallback);

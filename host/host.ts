@@ -122,7 +122,10 @@ export const UNHANDLED_EXCEPTION_MESSAGE = 'An unhandled exception has occurred.
 
 /** Whether `host` only reaches this machine: localhost, 127.0.0.0/8 or ::1. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().replace(/^\[|\]$/g, '').toLowerCase();
+  const h = host
+    .trim()
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
   return net.isIPv4(v4) && v4.startsWith('127.');
@@ -162,7 +165,10 @@ function parseAllowRemote(raw: string | undefined): boolean {
 function keyedFunctions(http: readonly HttpFunction[]): string[] {
   return http.flatMap(({ fn }) => {
     const trigger = Object.values(fn.metadata.bindings).find((b) => b.type?.toLowerCase() === 'httptrigger');
-    const level = typeof trigger?.authLevel === 'string' && trigger.authLevel.trim() !== '' ? trigger.authLevel.trim().toLowerCase() : 'function';
+    const level =
+      typeof trigger?.authLevel === 'string' && trigger.authLevel.trim() !== ''
+        ? trigger.authLevel.trim().toLowerCase()
+        : 'function';
     return level === 'anonymous' ? [] : [`${fn.name}(${level})`];
   });
 }
@@ -183,7 +189,8 @@ function isListening(host: string, port: number, timeoutMs = 500): Promise<boole
 function parsePort(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HostConfigError(`${name} must be a port number (got "${raw}")`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new HostConfigError(`${name} must be a port number (got "${raw}")`);
   return port;
 }
 
@@ -192,7 +199,9 @@ function parseLeaseSeconds(raw: string | undefined): number | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const seconds = Number(raw);
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
-    throw new HostConfigError(`HOST_QUEUE_MESSAGE_LEASE_SECONDS must be a whole number of seconds, at least 1 (got "${raw}")`);
+    throw new HostConfigError(
+      `HOST_QUEUE_MESSAGE_LEASE_SECONDS must be a whole number of seconds, at least 1 (got "${raw}")`,
+    );
   }
   return seconds * 1000;
 }
@@ -210,7 +219,8 @@ function forgetAppModules(rootDir: string, files: string[], appRequire: NodeJS.R
   const nodeModules = `${path.sep}node_modules${path.sep}`;
   for (const key of Object.keys(cache)) {
     const inLibrary = libraryDir !== undefined && key.startsWith(libraryDir + path.sep);
-    const inApp = key.startsWith(rootDir + path.sep) && !key.includes(nodeModules) && !key.startsWith(__dirname + path.sep);
+    const inApp =
+      key.startsWith(rootDir + path.sep) && !key.includes(nodeModules) && !key.startsWith(__dirname + path.sep);
     if (inLibrary || inApp) delete cache[key];
   }
 }
@@ -221,7 +231,9 @@ function loadEntryPoints(rootDir: string, core: FunctionsCore, log: HostLogger):
   if (!existsSync(packageJsonPath)) throw new HostConfigError(`No package.json in ${rootDir}`);
   const main = (JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { main?: unknown }).main;
   if (typeof main !== 'string' || main.trim() === '') {
-    throw new HostConfigError(`${packageJsonPath} has no "main"; the v4 programming model loads functions from it (e.g. "dist/src/functions/*.js")`);
+    throw new HostConfigError(
+      `${packageJsonPath} has no "main"; the v4 programming model loads functions from it (e.g. "dist/src/functions/*.js")`,
+    );
   }
   const files = findFiles(main, rootDir).map((file) => path.join(rootDir, file));
   if (files.length === 0) {
@@ -235,7 +247,10 @@ function loadEntryPoints(rootDir: string, core: FunctionsCore, log: HostLogger):
     try {
       appRequire(file);
     } catch (error) {
-      throw new HostConfigError(`Worker was unable to load entry point "${path.relative(rootDir, file)}": ${describeError(error)}`, { cause: error });
+      throw new HostConfigError(
+        `Worker was unable to load entry point "${path.relative(rootDir, file)}": ${describeError(error)}`,
+        { cause: error },
+      );
     } finally {
       core.currentEntryPoint = undefined;
     }
@@ -244,21 +259,37 @@ function loadEntryPoints(rootDir: string, core: FunctionsCore, log: HostLogger):
   return files;
 }
 
-async function startEmulatorIfNeeded(appBaseUrl: string, settings: Settings, log: HostLogger, sink: (line: string) => void): Promise<EmulatorHandle | undefined> {
+async function startEmulatorIfNeeded(
+  appBaseUrl: string,
+  settings: Settings,
+  log: HostLogger,
+  sink: (line: string) => void,
+): Promise<EmulatorHandle | undefined> {
   if (settings.MicrosoftAppId?.trim()) return undefined;
   // index.js when compiled (npm start), index.ts under vitest; import() works for both.
-  const modulePath = ['index.js', 'index.ts'].map((file) => path.join(__dirname, 'emulator', file)).find((file) => existsSync(file));
+  const modulePath = ['index.js', 'index.ts']
+    .map((file) => path.join(__dirname, 'emulator', file))
+    .find((file) => existsSync(file));
   if (!modulePath) {
     log.error('emulator.missing', {
-      detail: 'MicrosoftAppId is empty and host/emulator is not available; set the bot settings in local.settings.json or add the emulator',
+      detail:
+        'MicrosoftAppId is empty and host/emulator is not available; set the bot settings in local.settings.json or add the emulator',
     });
     return undefined;
   }
-  const loaded = (await import(pathToFileURL(modulePath).href)) as Partial<EmulatorModule> & { default?: Partial<EmulatorModule> };
+  const loaded = (await import(pathToFileURL(modulePath).href)) as Partial<EmulatorModule> & {
+    default?: Partial<EmulatorModule>;
+  };
   const emulator = { ...loaded.default, ...loaded };
   const { startEmulator, loadTestCertificate, trustCertificateInProcess } = emulator;
-  if (typeof startEmulator !== 'function' || typeof loadTestCertificate !== 'function' || typeof trustCertificateInProcess !== 'function') {
-    throw new HostConfigError(`${modulePath} does not export startEmulator(), loadTestCertificate() and trustCertificateInProcess()`);
+  if (
+    typeof startEmulator !== 'function' ||
+    typeof loadTestCertificate !== 'function' ||
+    typeof trustCertificateInProcess !== 'function'
+  ) {
+    throw new HostConfigError(
+      `${modulePath} does not export startEmulator(), loadTestCertificate() and trustCertificateInProcess()`,
+    );
   }
   const started = await startEmulator({ appBaseUrl, log: (line) => sink(line) });
   // The app builds its own clients without a `ca` option (global fetch for the OpenID keys, an undici
@@ -337,10 +368,15 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     const hostJson = readHostJson(rootDir, settings);
     const log = createLogger({
       sink,
-      minLevel: options.logLevel ?? parseLogLevel(settings.HOST_LOG_LEVEL) ?? parseLogLevel(resolveHostLogLevel(hostJson)) ?? 'info',
+      minLevel:
+        options.logLevel ??
+        parseLogLevel(settings.HOST_LOG_LEVEL) ??
+        parseLogLevel(resolveHostLogLevel(hostJson)) ??
+        'info',
     });
     const runtime = settings.FUNCTIONS_WORKER_RUNTIME;
-    if (runtime && runtime.toLowerCase() !== 'node') log.warn('settings.workerRuntime', { FUNCTIONS_WORKER_RUNTIME: runtime, detail: 'expected "node"' });
+    if (runtime && runtime.toLowerCase() !== 'node')
+      log.warn('settings.workerRuntime', { FUNCTIONS_WORKER_RUNTIME: runtime, detail: 'expected "node"' });
     const development = settings.AZURE_FUNCTIONS_ENVIRONMENT.toLowerCase() === 'development';
     const queueOptions: QueueOptions = resolveQueueOptions(hostJson, development);
     const routePrefix = resolveRoutePrefix(hostJson);
@@ -354,16 +390,25 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
         log.info('azurite.starting', { location, ports: '10000-10002' });
         azurite = await startAzurite({ location, ...AZURITE_PORTS });
         cleanups.push(() => azurite?.stop());
-        log.info('azurite.started', { blob: azurite.blobPort, queue: azurite.queuePort, table: azurite.tablePort, location });
+        log.info('azurite.started', {
+          blob: azurite.blobPort,
+          queue: azurite.queuePort,
+          table: azurite.tablePort,
+          location,
+        });
       } else if (busy.every(Boolean)) {
         log.info('azurite.external', { detail: 'something already listens on 127.0.0.1:10000-10002; using it' });
       } else {
-        log.warn('azurite.portsPartlyBusy', { detail: 'some of 127.0.0.1:10000-10002 are in use; not starting Azurite' });
+        log.warn('azurite.portsPartlyBusy', {
+          detail: 'some of 127.0.0.1:10000-10002 are in use; not starting Azurite',
+        });
       }
     }
 
     // 3. The core module, before anything requires @azure/functions.
-    const core = new FunctionsCore((level, category, message, functionName, invocationId) => log.function(level, category, message, functionName, invocationId));
+    const core = new FunctionsCore((level, category, message, functionName, invocationId) =>
+      log.function(level, category, message, functionName, invocationId),
+    );
     cleanups.push(installCoreModule(core.api));
 
     // 4. Listen first: the emulator needs the app's URL before the app's settings exist.
@@ -373,7 +418,9 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
       for (const listener of listenersByQueue.get(QueueClients.key(target)) ?? []) listener.notify();
     };
     const dispatch: HttpDispatcher = (httpFn, request) => {
-      const triggerName = Object.entries(httpFn.fn.metadata.bindings).find(([, b]) => b.type?.toLowerCase() === 'httptrigger')?.[0] ?? 'req';
+      const triggerName =
+        Object.entries(httpFn.fn.metadata.bindings).find(([, b]) => b.type?.toLowerCase() === 'httptrigger')?.[0] ??
+        'req';
       const traceId = request.traceParent?.split('-')[1];
       return core.invoke(httpFn.fn, {
         invocationId: request.invocationId,
@@ -395,7 +442,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
           `HOST=${listenHost} is not a loopback address. The local host checks no function keys, so anyone who can reach it can call every function. Set HOST_ALLOW_REMOTE=true to listen there anyway, or leave HOST unset (127.0.0.1).`,
         );
       }
-      log.warn('host.remote', { host: listenHost, detail: 'HOST_ALLOW_REMOTE=true: reachable beyond this machine, and no function keys are checked' });
+      log.warn('host.remote', {
+        host: listenHost,
+        detail: 'HOST_ALLOW_REMOTE=true: reachable beyond this machine, and no function keys are checked',
+      });
     }
     const port = options.port ?? parsePort(settings.PORT, 'PORT') ?? local.localHttpPort ?? DEFAULT_PORT;
     const server = new FunctionsHttpServer({
@@ -426,11 +476,16 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     core.lockIndexing();
     const capabilities = await core.getCapabilities();
     if (capabilities.HttpUri) {
-      throw new HostConfigError('The app calls app.setup({ enableHttpStream: true }); the local host does not support HTTP streaming. Remove it or run func start.');
+      throw new HostConfigError(
+        'The app calls app.setup({ enableHttpStream: true }); the local host does not support HTTP streaming. Remove it or run func start.',
+      );
     }
 
     const allowList = resolveFunctionAllowList(hostJson);
-    const indexed = indexFunctions(core.functions.values(), settings, { routePrefix, ...(allowList ? { only: allowList } : {}) });
+    const indexed = indexFunctions(core.functions.values(), settings, {
+      routePrefix,
+      ...(allowList ? { only: allowList } : {}),
+    });
     for (const issue of indexed.errors) log.error('function.error', { function: issue.name, error: issue.message });
     for (const issue of indexed.warnings) log.warn('function.warning', { function: issue.name, detail: issue.message });
     for (const name of indexed.disabled) log.info('function.disabled', { function: name });
@@ -442,7 +497,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     if (keyed.length > 0) {
       log.warn('http.keysNotEnforced', {
         functions: keyed.join(','),
-        detail: 'Authorization level is not enforced when running functions locally: in Azure these need a key (x-functions-key header, which wins, or ?code=)',
+        detail:
+          'Authorization level is not enforced when running functions locally: in Azure these need a key (x-functions-key header, which wins, or ?code=)',
       });
     }
 
@@ -453,7 +509,11 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
       if (unhandled.raised) return;
       unhandled.raised = true;
       unhandled.error = error;
-      log.error('host.unhandledException', { ...fields, error: describeError(error), detail: UNHANDLED_EXCEPTION_MESSAGE });
+      log.error('host.unhandledException', {
+        ...fields,
+        error: describeError(error),
+        detail: UNHANDLED_EXCEPTION_MESSAGE,
+      });
       void stopHost();
     };
 
@@ -495,7 +555,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Running
     ];
     // Listed by name, like func start.
     const listing: [string, string][] = [
-      ...indexed.http.map((h): [string, string] => [h.fn.name, `[${h.methods?.join(',') ?? 'ALL'}] ${url}/${h.route.template}`]),
+      ...indexed.http.map((h): [string, string] => [
+        h.fn.name,
+        `[${h.methods?.join(',') ?? 'ALL'}] ${url}/${h.route.template}`,
+      ]),
       ...indexed.queue.map((q): [string, string] => [
         q.fn.name,
         `queueTrigger queue=${q.target.queueName} connection=${q.target.connection.settingName} encoding=${queueOptions.messageEncoding}`,

@@ -45,7 +45,18 @@ export interface HttpServerOptions {
   readonly dispatch: HttpDispatcher;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+]);
 const NO_BODY_STATUS = new Set([204, 205, 304]);
 /** Past this many discarded bytes of an over-limit body, the connection is dropped instead of drained. */
 const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
@@ -164,9 +175,18 @@ export function serializeCookie(cookie: RpcHttpCookie): string {
 }
 
 /** Picks the HTTP output of an invocation: the `$return` binding or the first `http` output binding. */
-export function findHttpOutput(fn: RegisteredFunction, outcome: { response: { returnValue?: RpcTypedData | null; outputData?: { name?: string | null; data?: RpcTypedData | null }[] | null } }): RpcHttpData | undefined {
+export function findHttpOutput(
+  fn: RegisteredFunction,
+  outcome: {
+    response: {
+      returnValue?: RpcTypedData | null;
+      outputData?: { name?: string | null; data?: RpcTypedData | null }[] | null;
+    };
+  },
+): RpcHttpData | undefined {
   const bindings = fn.metadata.bindings;
-  const isHttp = (name: string | null | undefined): boolean => !!name && bindings[name]?.direction === 'out' && bindings[name]?.type?.toLowerCase() === 'http';
+  const isHttp = (name: string | null | undefined): boolean =>
+    !!name && bindings[name]?.direction === 'out' && bindings[name]?.type?.toLowerCase() === 'http';
   if (isHttp('$return') && outcome.response.returnValue?.http) return outcome.response.returnValue.http;
   for (const output of outcome.response.outputData ?? []) {
     if (isHttp(output.name) && output.data?.http) return output.data.http;
@@ -179,7 +199,8 @@ function traceParentOf(req: http.IncomingMessage): string | undefined {
   return typeof raw === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(raw) ? raw : undefined;
 }
 
-const LANDING_PAGE = '<!DOCTYPE html><html><head><title>Your Functions 4.0 app is up and running</title></head><body><h1>Your Functions 4.0 app is up and running</h1><p>teams-courier local host</p></body></html>';
+const LANDING_PAGE =
+  '<!DOCTYPE html><html><head><title>Your Functions 4.0 app is up and running</title></head><body><h1>Your Functions 4.0 app is up and running</h1><p>teams-courier local host</p></body></html>';
 
 export class FunctionsHttpServer {
   readonly #options: HttpServerOptions;
@@ -210,7 +231,9 @@ export class FunctionsHttpServer {
     // is no proxy, so it answers like any method it does not serve.
     this.#server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
       socket.on('error', () => undefined);
-      socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      socket.end(
+        'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
       options.log.info('http.request', { method: 'CONNECT', path: req.url ?? '', status: 405, durationMs: 0 });
     });
   }
@@ -305,12 +328,15 @@ export class FunctionsHttpServer {
       if (req.headers['transfer-encoding'] !== undefined) {
         this.#options.log.warn('http.request.bodyDropped', {
           function: target.fn.fn.name,
-          detail: 'no Content-Length (Transfer-Encoding: chunked): like the Functions host, the function gets no body; send a Content-Length',
+          detail:
+            'no Content-Length (Transfer-Encoding: chunked): like the Functions host, the function gets no body; send a Content-Length',
         });
       }
       discardBody(req);
     }
-    const body: BodyResult = forwardBody ? await readBody(req, this.#options.maxRequestBodyBytes) : { kind: 'ok', body: Buffer.alloc(0) };
+    const body: BodyResult = forwardBody
+      ? await readBody(req, this.#options.maxRequestBodyBytes)
+      : { kind: 'ok', body: Buffer.alloc(0) };
     if (body.kind === 'aborted') {
       this.#logRequest(method, url.pathname, 499, started, target.fn.fn.name);
       return;
@@ -330,40 +356,71 @@ export class FunctionsHttpServer {
       params: target.params,
       ...(forwardBody ? { body: { bytes: body.body }, rawBody: { bytes: body.body } } : {}),
     };
-    const outcome = await this.#options.dispatch(target.fn, { invocationId, http: rpcHttp, traceParent: traceParentOf(req) });
+    const outcome = await this.#options.dispatch(target.fn, {
+      invocationId,
+      http: rpcHttp,
+      traceParent: traceParentOf(req),
+    });
     if (res.destroyed) {
       this.#logRequest(method, url.pathname, 499, started, target.fn.fn.name, invocationId);
       return;
     }
     if (!outcome.ok) {
       // Like the host: the failure is logged, the caller only learns that it failed.
-      this.#options.log.error('http.invocation.failed', { function: target.fn.fn.name, invocationId, error: describeError(outcome.error) });
+      this.#options.log.error('http.invocation.failed', {
+        function: target.fn.fn.name,
+        invocationId,
+        error: describeError(outcome.error),
+      });
       this.#sendText(res, 500, 'Internal Server Error');
       this.#logRequest(method, url.pathname, 500, started, target.fn.fn.name, invocationId);
       return;
     }
-    const status = this.#writeResponse(method, res, findHttpOutput(target.fn.fn, outcome), target.fn.fn.name, invocationId);
+    const status = this.#writeResponse(
+      method,
+      res,
+      findHttpOutput(target.fn.fn, outcome),
+      target.fn.fn.name,
+      invocationId,
+    );
     this.#logRequest(method, url.pathname, status, started, target.fn.fn.name, invocationId);
   }
 
   /** The host's own endpoints: the landing page and the host status. */
   #builtin(method: string, decodedPath: string, res: http.ServerResponse): number | undefined {
     if ((method === 'GET' || method === 'HEAD') && (decodedPath === '/' || decodedPath === '')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(LANDING_PAGE) });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': Buffer.byteLength(LANDING_PAGE),
+      });
       res.end(method === 'HEAD' ? undefined : LANDING_PAGE);
       return 200;
     }
     if (method === 'GET' && decodedPath.toLowerCase().replace(/\/$/, '') === '/admin/host/status') {
       const state = this.#closing ? 'Stopping' : this.#ready ? 'Running' : 'Initialized';
-      const body = JSON.stringify({ id: 'local', state, version: '4.0.0-local', processUptime: Date.now() - this.#startedAt });
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      const body = JSON.stringify({
+        id: 'local',
+        state,
+        version: '4.0.0-local',
+        processUptime: Date.now() - this.#startedAt,
+      });
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
       return 200;
     }
     return undefined;
   }
 
-  #writeResponse(method: string, res: http.ServerResponse, httpOut: RpcHttpData | undefined, functionName: string, invocationId: string): number {
+  #writeResponse(
+    method: string,
+    res: http.ServerResponse,
+    httpOut: RpcHttpData | undefined,
+    functionName: string,
+    invocationId: string,
+  ): number {
     if (!httpOut) {
       res.writeHead(200, { 'content-length': 0 });
       res.end();
@@ -371,7 +428,11 @@ export class FunctionsHttpServer {
     }
     let status = httpOut.statusCode ? Number.parseInt(httpOut.statusCode, 10) : 200;
     if (!Number.isInteger(status) || status < 100 || status > 599) {
-      this.#options.log.error('http.response.invalidStatus', { function: functionName, invocationId, statusCode: httpOut.statusCode ?? '' });
+      this.#options.log.error('http.response.invalidStatus', {
+        function: functionName,
+        invocationId,
+        statusCode: httpOut.statusCode ?? '',
+      });
       this.#sendText(res, 500, 'Internal Server Error');
       return 500;
     }
@@ -393,7 +454,11 @@ export class FunctionsHttpServer {
     try {
       res.writeHead(status, headers);
     } catch (error) {
-      this.#options.log.error('http.response.invalidHeaders', { function: functionName, invocationId, error: describeError(error) });
+      this.#options.log.error('http.response.invalidHeaders', {
+        function: functionName,
+        invocationId,
+        error: describeError(error),
+      });
       this.#sendText(res, 500, 'Internal Server Error');
       return 500;
     }
@@ -412,7 +477,14 @@ export class FunctionsHttpServer {
     res.end(text || undefined);
   }
 
-  #logRequest(method: string, path: string, status: number, started: number, functionName?: string, invocationId?: string): void {
+  #logRequest(
+    method: string,
+    path: string,
+    status: number,
+    started: number,
+    functionName?: string,
+    invocationId?: string,
+  ): void {
     this.#options.log.info('http.request', {
       method,
       path,

@@ -10,7 +10,13 @@ import type { HttpFunction } from './httpServer';
 import { isValidQueueName } from './queueListener';
 import { comparePrecedence, compileRoute } from './routes';
 import type { RpcBindingInfo } from './rpcTypes';
-import { lookupSetting, resolveAppSettingExpressions, resolveStorageConnection, type Settings, type StorageConnection } from './settings';
+import {
+  lookupSetting,
+  resolveAppSettingExpressions,
+  resolveStorageConnection,
+  type Settings,
+  type StorageConnection,
+} from './settings';
 
 export interface QueueTarget {
   readonly queueName: string;
@@ -46,7 +52,9 @@ export interface IndexOptions {
 }
 
 function isDisabled(name: string, settings: Settings): boolean {
-  const value = lookupSetting(settings, `AzureWebJobs.${name}.Disabled`) ?? lookupSetting(settings, `AzureWebJobs_${name}_Disabled`);
+  const value =
+    lookupSetting(settings, `AzureWebJobs.${name}.Disabled`) ??
+    lookupSetting(settings, `AzureWebJobs_${name}_Disabled`);
   return value !== undefined && /^(true|1)$/i.test(value.trim());
 }
 
@@ -59,16 +67,26 @@ function isTriggerType(type: string | null | undefined): boolean {
 
 /** `%Setting%` expressions resolved, lower-cased ("must be lowercase; coerce here to be nice") and validated. */
 export function resolveQueueTarget(binding: RpcBindingInfo, settings: Settings): QueueTarget {
-  if (typeof binding.queueName !== 'string' || binding.queueName.trim() === '') throw new Error('queueName is required');
+  if (typeof binding.queueName !== 'string' || binding.queueName.trim() === '')
+    throw new Error('queueName is required');
   const queueName = resolveAppSettingExpressions(binding.queueName, settings).trim().toLowerCase();
   if (!isValidQueueName(queueName)) {
-    throw new Error(`Invalid queue name "${queueName}": 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit`);
+    throw new Error(
+      `Invalid queue name "${queueName}": 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit`,
+    );
   }
-  const connection = resolveStorageConnection(typeof binding.connection === 'string' ? binding.connection : undefined, settings);
+  const connection = resolveStorageConnection(
+    typeof binding.connection === 'string' ? binding.connection : undefined,
+    settings,
+  );
   return { queueName, connection };
 }
 
-export function indexFunctions(functions: Iterable<RegisteredFunction>, settings: Settings, options: IndexOptions): IndexedFunctions {
+export function indexFunctions(
+  functions: Iterable<RegisteredFunction>,
+  settings: Settings,
+  options: IndexOptions,
+): IndexedFunctions {
   const result: IndexedFunctions = { http: [], queue: [], errors: [], warnings: [], disabled: [] };
   const seen = new Set<string>();
   const only = options.only?.map((n) => n.toLowerCase());
@@ -80,14 +98,18 @@ export function indexFunctions(functions: Iterable<RegisteredFunction>, settings
     }
     try {
       if (!FUNCTION_NAME.test(fn.name)) {
-        throw new Error('Function names must start with a letter and contain only letters, digits, "_" and "-", at most 128 characters');
+        throw new Error(
+          'Function names must start with a letter and contain only letters, digits, "_" and "-", at most 128 characters',
+        );
       }
-      if (seen.has(fn.name.toLowerCase())) throw new Error('Another function has the same name (names are case-insensitive)');
+      if (seen.has(fn.name.toLowerCase()))
+        throw new Error('Another function has the same name (names are case-insensitive)');
       seen.add(fn.name.toLowerCase());
 
       const bindings = Object.entries(fn.metadata.bindings);
       const triggers = bindings.filter(([, b]) => isTriggerType(b.type));
-      if (triggers.length !== 1) throw new Error(`A function must have exactly one trigger binding (found ${triggers.length})`);
+      if (triggers.length !== 1)
+        throw new Error(`A function must have exactly one trigger binding (found ${triggers.length})`);
       const [triggerName, trigger] = triggers[0]!;
       const triggerType = String(trigger.type).toLowerCase();
 
@@ -101,8 +123,14 @@ export function indexFunctions(functions: Iterable<RegisteredFunction>, settings
       }
 
       if (triggerType === 'httptrigger') {
-        const route = compileRoute(options.routePrefix, typeof trigger.route === 'string' && trigger.route !== '' ? trigger.route : fn.name);
-        const methods = Array.isArray(trigger.methods) && trigger.methods.length > 0 ? trigger.methods.map((m) => String(m).toUpperCase()) : undefined;
+        const route = compileRoute(
+          options.routePrefix,
+          typeof trigger.route === 'string' && trigger.route !== '' ? trigger.route : fn.name,
+        );
+        const methods =
+          Array.isArray(trigger.methods) && trigger.methods.length > 0
+            ? trigger.methods.map((m) => String(m).toUpperCase())
+            : undefined;
         result.http.push({ fn, route, methods });
       } else if (triggerType === 'queuetrigger') {
         result.queue.push({ fn, triggerBindingName: triggerName, target: resolveQueueTarget(trigger, settings) });
@@ -110,7 +138,8 @@ export function indexFunctions(functions: Iterable<RegisteredFunction>, settings
         throw new Error(`The local host does not run "${trigger.type}" triggers (only httpTrigger and queueTrigger)`);
       }
 
-      if (ignored.length > 0) result.warnings.push({ name: fn.name, message: `bindings the local host ignores: ${ignored.join(', ')}` });
+      if (ignored.length > 0)
+        result.warnings.push({ name: fn.name, message: `bindings the local host ignores: ${ignored.join(', ')}` });
     } catch (error) {
       result.errors.push({ name: fn.name, message: (error as Error).message });
     }

@@ -22,7 +22,13 @@ export interface HostLogger {
   /** A free-text line (banners, the function list), still prefixed and one line. */
   raw(text: string): void;
   /** A log record from the app (`context.log`) or from `@azure/functions` itself. */
-  function(level: RpcLogLevel, category: RpcLogCategory, message: string, functionName?: string, invocationId?: string): void;
+  function(
+    level: RpcLogLevel,
+    category: RpcLogCategory,
+    message: string,
+    functionName?: string,
+    invocationId?: string,
+  ): void;
 }
 
 export interface LoggerOptions {
@@ -107,7 +113,11 @@ export function createLogger(options: LoggerOptions = {}): HostLogger {
       if (level === undefined || category === 'customMetric') return;
       // The library's own records ("system") are mostly debug chatter; keep its warnings and errors.
       if (category === 'system' && level === 'info') level = 'debug';
-      const head = formatFields({ category: category === 'system' ? 'system' : undefined, function: functionName, invocationId }).trimStart();
+      const head = formatFields({
+        category: category === 'system' ? 'system' : undefined,
+        function: functionName,
+        invocationId,
+      }).trimStart();
       write('[func]', level, head ? `${head} ${message}` : message);
     },
   };

@@ -37,7 +37,9 @@ export function ensureLocalSettings(rootDir: string, log: (line: string) => void
   const example = path.join(rootDir, 'local.settings.example.json');
   if (existsSync(settings) || !existsSync(example)) return;
   copyFileSync(example, settings);
-  log(`[host] ${new Date().toISOString()} info host.settings created local.settings.json from local.settings.example.json`);
+  log(
+    `[host] ${new Date().toISOString()} info host.settings created local.settings.json from local.settings.example.json`,
+  );
 }
 
 export async function main(): Promise<void> {

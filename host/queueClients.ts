@@ -30,13 +30,20 @@ export class QueueClients {
   }
 
   async #service(connection: StorageConnection): Promise<QueueServiceClient> {
-    const key = connection.kind === 'connectionString' ? `cs:${connection.connectionString}` : `id:${connection.queueServiceUri}|${connection.credential ?? ''}|${connection.clientId ?? ''}`;
+    const key =
+      connection.kind === 'connectionString'
+        ? `cs:${connection.connectionString}`
+        : `id:${connection.queueServiceUri}|${connection.credential ?? ''}|${connection.clientId ?? ''}`;
     let service = this.#services.get(key);
     if (!service) {
       if (connection.kind === 'connectionString') {
         service = QueueServiceClient.fromConnectionString(connection.connectionString, PIPELINE_OPTIONS);
       } else {
-        service = new QueueServiceClient(connection.queueServiceUri, await this.#identity(connection), PIPELINE_OPTIONS);
+        service = new QueueServiceClient(
+          connection.queueServiceUri,
+          await this.#identity(connection),
+          PIPELINE_OPTIONS,
+        );
       }
       this.#services.set(key, service);
     }
@@ -49,7 +56,9 @@ export class QueueClients {
       if (connection.credential?.toLowerCase() === 'managedidentity') {
         return new identity.ManagedIdentityCredential(connection.clientId ? { clientId: connection.clientId } : {});
       }
-      return new identity.DefaultAzureCredential(connection.clientId ? { managedIdentityClientId: connection.clientId } : {});
+      return new identity.DefaultAzureCredential(
+        connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
+      );
     });
     return this.#credential;
   }

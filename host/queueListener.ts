@@ -110,7 +110,8 @@ interface JsonNetDate {
   readonly kind: 'utc' | 'local' | 'unspecified';
 }
 
-const JSON_NET_ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const JSON_NET_ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 const MIN_DATE_MS = utcMs(1, 1, 1, 0, 0, 0);
 const MAX_DATE_MS = utcMs(9999, 12, 31, 23, 59, 59);
 
@@ -135,10 +136,18 @@ export function parseJsonNetDate(text: string): JsonNetDate | undefined {
   if (text.length < 19 || text.length > 40) return undefined;
   const m = JSON_NET_ISO_DATE.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(7, '0'));
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
-  if (minute > 59 || second > 59 || hour > 24 || (hour === 24 && (minute !== 0 || second !== 0 || fraction !== 0))) return undefined;
+  if (minute > 59 || second > 59 || hour > 24 || (hour === 24 && (minute !== 0 || second !== 0 || fraction !== 0)))
+    return undefined;
   let ms = utcMs(year, month, day, hour, minute, second); // hour 24 rolls over to the next day, as CreateDateTime does
   let kind: JsonNetDate['kind'] = 'unspecified';
   if (m[8]) kind = 'utc';
@@ -184,7 +193,13 @@ function rewriteJsonNetDates(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(rewriteJsonNetDates);
   if (typeof value === 'object' && value !== null) {
     const result: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) Object.defineProperty(result, key, { value: rewriteJsonNetDates(child), enumerable: true, writable: true, configurable: true });
+    for (const [key, child] of Object.entries(value))
+      Object.defineProperty(result, key, {
+        value: rewriteJsonNetDates(child),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return result;
   }
   return value;
@@ -253,7 +268,9 @@ export function toQueueTriggerMetadata(message: QueueMessageView, functionName: 
     const json = toDotNetDateJson(date);
     if (json !== undefined) metadata[key] = { json };
   }
-  metadata.sys = { json: JSON.stringify({ MethodName: functionName, UtcNow: new Date().toISOString(), RandGuid: randomUUID() }) };
+  metadata.sys = {
+    json: JSON.stringify({ MethodName: functionName, UtcNow: new Date().toISOString(), RandGuid: randomUUID() }),
+  };
 
   let payload: unknown;
   try {
@@ -263,13 +280,23 @@ export function toQueueTriggerMetadata(message: QueueMessageView, functionName: 
   }
   // The host reads binding data with Json.NET, whose MaxDepth is 64: a deeper payload is not JSON to
   // it, so nothing is merged (and nothing here recurses through a payload nested thousands deep).
-  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload) && jsonDepthAtMost(payload, MAX_BINDING_DATA_DEPTH)) {
+  if (
+    typeof payload === 'object' &&
+    payload !== null &&
+    !Array.isArray(payload) &&
+    jsonDepthAtMost(payload, MAX_BINDING_DATA_DEPTH)
+  ) {
     for (const [key, value] of Object.entries(payload)) {
       const data = toBindingDataValue(value);
       if (data === undefined) continue;
       // Own keys only, as data: a "__proto__" key must not become the object's prototype.
       const existing = Object.keys(metadata).find((k) => k.toLowerCase() === key.toLowerCase());
-      Object.defineProperty(metadata, existing ?? key, { value: data, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(metadata, existing ?? key, {
+        value: data,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return metadata;
@@ -286,7 +313,8 @@ export function jsonDepthAtMost(value: unknown, max: number): boolean {
     const [node, depth] = stack.pop()!;
     if (typeof node !== 'object' || node === null) continue;
     if (depth > max) return false;
-    for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const child of Object.values(node))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
   }
   return true;
 }
@@ -324,7 +352,7 @@ interface StorageErrorLike {
 
 function storageErrorSummary(error: unknown): string {
   const e = (error ?? {}) as StorageErrorLike;
-  const status = e.statusCode ? String(e.statusCode) : e.code ?? e.name ?? 'error';
+  const status = e.statusCode ? String(e.statusCode) : (e.code ?? e.name ?? 'error');
   const message = (e.message ?? String(error)).split('\n')[0];
   return `${status}: ${message}`;
 }
@@ -343,7 +371,11 @@ export type StorageCall = 'poll' | 'renewLease' | 'complete' | 'poison';
  */
 export type StorageErrorAction = 'backOff' | 'lost' | 'noAnswer' | 'fatal';
 
-type HandledStorageError = readonly [status: number | '5xx', errorCodes: readonly string[] | 'any', action: 'backOff' | 'lost'];
+type HandledStorageError = readonly [
+  status: number | '5xx',
+  errorCodes: readonly string[] | 'any',
+  action: 'backOff' | 'lost',
+];
 
 const OWNERSHIP_LOST: readonly HandledStorageError[] = [
   [400, ['PopReceiptMismatch'], 'lost'],
@@ -373,13 +405,28 @@ const HANDLED_STORAGE_ERRORS: Record<StorageCall, readonly HandledStorageError[]
 };
 
 /** Node's error codes for a connection that failed or broke before storage answered. */
-const NO_ANSWER_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'REQUEST_SEND_ERROR']);
+const NO_ANSWER_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+]);
 
 /** A storage call that got no HTTP answer at all (as opposed to an error status, or a credential failure). */
 export function isNoAnswer(error: unknown): boolean {
   const e = (error ?? {}) as StorageErrorLike;
   if (typeof e.statusCode === 'number') return false;
-  return e.name === 'AbortError' || e.name === 'TimeoutError' || (e.code !== undefined && NO_ANSWER_CODES.has(e.code)) || e.name === 'RestError';
+  return (
+    e.name === 'AbortError' ||
+    e.name === 'TimeoutError' ||
+    (e.code !== undefined && NO_ANSWER_CODES.has(e.code)) ||
+    e.name === 'RestError'
+  );
 }
 
 export function classifyStorageError(call: StorageCall, error: unknown): StorageErrorAction {
@@ -451,7 +498,12 @@ export class QueueListener {
     clearTimeout(timer);
     if (timedOut) {
       this.#abandoned = true;
-      this.#o.log.warn('queue.drain.timeout', { function: this.#o.functionName, queue: this.queueName, inFlight: this.#processing.size, drainMs });
+      this.#o.log.warn('queue.drain.timeout', {
+        function: this.#o.functionName,
+        queue: this.queueName,
+        inFlight: this.#processing.size,
+        drainMs,
+      });
     }
   }
 
@@ -481,7 +533,12 @@ export class QueueListener {
           this.#raise(error, 'poll');
           break;
         }
-        this.#storageFailed(error, action === 'noAnswer' ? 'no answer from storage; waiting for it (Azure would restart the host)' : 'backing off');
+        this.#storageFailed(
+          error,
+          action === 'noAnswer'
+            ? 'no answer from storage; waiting for it (Azure would restart the host)'
+            : 'backing off',
+        );
         await this.#sleep(this.#nextDelay());
         continue;
       }
@@ -536,7 +593,13 @@ export class QueueListener {
     if (this.#raised) return;
     this.#raised = true;
     if (this.#o.onUnhandledError) this.#o.onUnhandledError(error);
-    else this.#o.log.error('queue.unhandledException', { function: this.#o.functionName, queue: this.queueName, during, error: storageErrorSummary(error) });
+    else
+      this.#o.log.error('queue.unhandledException', {
+        function: this.#o.functionName,
+        queue: this.queueName,
+        during,
+        error: storageErrorSummary(error),
+      });
   }
 
   #storageFailed(error: unknown, action: string): void {
@@ -553,7 +616,11 @@ export class QueueListener {
 
   #storageRecovered(): void {
     if (!this.#outage) return;
-    this.#o.log.info('queue.poll.recovered', { function: this.#o.functionName, queue: this.queueName, downMs: Date.now() - this.#outage.since });
+    this.#o.log.info('queue.poll.recovered', {
+      function: this.#o.functionName,
+      queue: this.queueName,
+      downMs: Date.now() - this.#outage.since,
+    });
     this.#outage = undefined;
   }
 
@@ -561,11 +628,20 @@ export class QueueListener {
     const { functionName, options, log } = this.#o;
     const started = performance.now();
     let popReceipt = message.popReceipt;
-    const base = { function: functionName, queue: this.queueName, messageId: message.messageId, dequeueCount: message.dequeueCount };
+    const base = {
+      function: functionName,
+      queue: this.queueName,
+      messageId: message.messageId,
+      dequeueCount: message.dequeueCount,
+    };
     try {
       // QueueProcessor.BeginProcessingMessageAsync
       if (message.dequeueCount > options.maxDequeueCount) {
-        await this.#moveToPoison(message, popReceipt, `dequeueCount ${message.dequeueCount} is above maxDequeueCount ${options.maxDequeueCount}`);
+        await this.#moveToPoison(
+          message,
+          popReceipt,
+          `dequeueCount ${message.dequeueCount} is above maxDequeueCount ${options.maxDequeueCount}`,
+        );
         return;
       }
 
@@ -573,7 +649,10 @@ export class QueueListener {
       if (options.messageEncoding === 'base64') {
         const bytes = decodeBase64Strict(message.messageText);
         if (bytes === undefined) {
-          log.warn('queue.message.decodeFailed', { ...base, detail: 'Message decoding has failed! Check MessageEncoding settings.' });
+          log.warn('queue.message.decodeFailed', {
+            ...base,
+            detail: 'Message decoding has failed! Check MessageEncoding settings.',
+          });
           await this.#moveToPoison(message, popReceipt, 'not valid base64');
           return;
         }
@@ -592,16 +671,24 @@ export class QueueListener {
         nextVisibleOn: message.nextVisibleOn,
         text,
       };
-      const lease = this.#renewLease(message.messageId, () => popReceipt, (receipt) => {
-        popReceipt = receipt;
-      });
+      const lease = this.#renewLease(
+        message.messageId,
+        () => popReceipt,
+        (receipt) => {
+          popReceipt = receipt;
+        },
+      );
       let outcome: InvocationOutcome;
       try {
         outcome = await this.#o.invoke({
           invocationId,
           inputData: [{ name: this.#o.triggerBindingName, data: { string: text } }],
           triggerMetadata: toQueueTriggerMetadata(view, functionName),
-          traceContext: { traceParent: `00-${randomHex(16)}-${randomHex(8)}-00`, traceState: '', attributes: { OperationName: functionName } },
+          traceContext: {
+            traceParent: `00-${randomHex(16)}-${randomHex(8)}-00`,
+            traceState: '',
+            attributes: { OperationName: functionName },
+          },
         });
       } finally {
         await lease.stop();
@@ -614,7 +701,13 @@ export class QueueListener {
         await this.#delete(message.messageId, popReceipt);
         return;
       }
-      log.error('queue.invocation', { ...base, status: 'failed', durationMs, invocationId, error: describeError(outcome.error) });
+      log.error('queue.invocation', {
+        ...base,
+        status: 'failed',
+        durationMs,
+        invocationId,
+        error: describeError(outcome.error),
+      });
       // QueueProcessor.CompleteProcessingMessageAsync
       if (!this.#o.poisonQueue) {
         // No poison queue: leave the message invisible so a failing message cannot spin.
@@ -628,13 +721,22 @@ export class QueueListener {
     } catch (error) {
       if (this.#abandoned) return;
       // What #delete and #release shrug off never gets here; the rest goes to the exception handler.
-      if (isNoAnswer(error)) log.warn('queue.message.completeFailed', { ...base, error: storageErrorSummary(error), detail: 'no answer from storage; the message comes back when its lease lapses' });
+      if (isNoAnswer(error))
+        log.warn('queue.message.completeFailed', {
+          ...base,
+          error: storageErrorSummary(error),
+          detail: 'no answer from storage; the message comes back when its lease lapses',
+        });
       else this.#raise(error, 'complete');
     }
   }
 
   /** Keeps the message hidden while the function runs (QueueListener.CreateUpdateMessageVisibilityTimer). */
-  #renewLease(messageId: string, receipt: () => string, update: (popReceipt: string) => void): { stop(): Promise<void> } {
+  #renewLease(
+    messageId: string,
+    receipt: () => string,
+    update: (popReceipt: string) => void,
+  ): { stop(): Promise<void> } {
     const intervalMs = (this.#leaseSeconds * 1000) / 2;
     let timer: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
@@ -654,9 +756,19 @@ export class QueueListener {
       } catch (error) {
         const action = classifyStorageError('renewLease', error);
         if (action === 'lost') {
-          this.#o.log.debug('queue.lease.lost', { function: this.#o.functionName, queue: this.queueName, messageId, error: storageErrorSummary(error) });
+          this.#o.log.debug('queue.lease.lost', {
+            function: this.#o.functionName,
+            queue: this.queueName,
+            messageId,
+            error: storageErrorSummary(error),
+          });
         } else if (action === 'noAnswer') {
-          this.#o.log.warn('queue.lease.renewFailed', { function: this.#o.functionName, queue: this.queueName, messageId, error: storageErrorSummary(error) });
+          this.#o.log.warn('queue.lease.renewFailed', {
+            function: this.#o.functionName,
+            queue: this.queueName,
+            messageId,
+            error: storageErrorSummary(error),
+          });
           schedule(Math.max(250, intervalMs / 4));
         } else {
           this.#raise(error, 'renewLease');
@@ -678,14 +790,23 @@ export class QueueListener {
       await this.#o.queue.deleteMessage(messageId, popReceipt);
     } catch (error) {
       if (classifyStorageError('complete', error) !== 'lost') throw error;
-      this.#o.log.debug('queue.message.deleteSkipped', { queue: this.queueName, messageId, error: storageErrorSummary(error) });
+      this.#o.log.debug('queue.message.deleteSkipped', {
+        queue: this.queueName,
+        messageId,
+        error: storageErrorSummary(error),
+      });
     }
   }
 
   /** QueueProcessor.ReleaseMessageAsync: visible again after visibilityTimeout (whole seconds, as the SDK sends). */
   async #release(messageId: string, popReceipt: string): Promise<void> {
     try {
-      await this.#o.queue.updateMessage(messageId, popReceipt, undefined, Math.floor(this.#o.options.visibilityTimeoutMs / 1000));
+      await this.#o.queue.updateMessage(
+        messageId,
+        popReceipt,
+        undefined,
+        Math.floor(this.#o.options.visibilityTimeoutMs / 1000),
+      );
     } catch (error) {
       if (classifyStorageError('complete', error) !== 'lost') throw error;
     }

@@ -48,7 +48,8 @@ export function readLocalSettings(rootDir: string): LocalSettingsFile {
   let localHttpPort: number | undefined;
   if (isRecord(parsed.Host) && parsed.Host.LocalHttpPort !== undefined) {
     const port = Number(parsed.Host.LocalHttpPort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new HostConfigError(`${file}: Host.LocalHttpPort must be a port number`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new HostConfigError(`${file}: Host.LocalHttpPort must be a port number`);
     localHttpPort = port;
   }
   return { values, localHttpPort, path: file };
@@ -58,7 +59,11 @@ export function readLocalSettings(rootDir: string): LocalSettingsFile {
  * The effective settings: local.settings.json < process environment < explicit overrides.
  * `undefined` in overrides removes a setting.
  */
-export function mergeSettings(local: Settings, env: NodeJS.ProcessEnv, overrides: Record<string, string | undefined> = {}): Settings {
+export function mergeSettings(
+  local: Settings,
+  env: NodeJS.ProcessEnv,
+  overrides: Record<string, string | undefined> = {},
+): Settings {
   const result: Settings = { ...local };
   for (const [key, value] of Object.entries(env)) if (value !== undefined) result[key] = value;
   for (const [key, value] of Object.entries(overrides)) {
@@ -101,7 +106,9 @@ export type HostJson = Record<string, unknown>;
 export function readHostJson(rootDir: string, settings: Settings = {}): HostJson {
   const file = path.join(rootDir, 'host.json');
   if (!existsSync(file)) {
-    throw new HostConfigError(`Unable to find host.json in ${rootDir}; the function app root must contain one (like func start)`);
+    throw new HostConfigError(
+      `Unable to find host.json in ${rootDir}; the function app root must contain one (like func start)`,
+    );
   }
   let parsed: unknown;
   try {
@@ -157,7 +164,8 @@ export function parseTimeSpan(raw: unknown, name: string): number {
     // A bare number is how host.json v1 spelled milliseconds; accept it rather than guess seconds.
     return raw;
   }
-  if (typeof raw !== 'string') throw new HostConfigError(`${name} must be a TimeSpan string like "00:00:30" (got ${JSON.stringify(raw)})`);
+  if (typeof raw !== 'string')
+    throw new HostConfigError(`${name} must be a TimeSpan string like "00:00:30" (got ${JSON.stringify(raw)})`);
   const match = /^\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?\s*$/.exec(raw);
   if (!match) throw new HostConfigError(`${name} must be a TimeSpan like "00:00:30" or "00:00:00.500" (got "${raw}")`);
   const [, sign, days, hours, minutes, seconds, fraction] = match;
@@ -188,7 +196,8 @@ export const MIN_POLLING_INTERVAL_MS = 100;
 
 function toInteger(raw: unknown, name: string): number {
   const value = typeof raw === 'string' ? Number(raw.trim()) : raw;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new HostConfigError(`${name} must be a whole number (got ${JSON.stringify(raw)})`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new HostConfigError(`${name} must be a whole number (got ${JSON.stringify(raw)})`);
   return value;
 }
 
@@ -204,25 +213,40 @@ export function resolveQueueOptions(hostJson: HostJson, development: boolean): Q
 
   const batchSize = get('batchSize') === undefined ? 16 : toInteger(get('batchSize'), `${prefix}batchSize`);
   if (batchSize <= 0) throw new HostConfigError(`${prefix}batchSize must be greater than zero`);
-  if (batchSize > MAX_BATCH_SIZE) throw new HostConfigError(`${prefix}batchSize must not be greater than ${MAX_BATCH_SIZE}`);
+  if (batchSize > MAX_BATCH_SIZE)
+    throw new HostConfigError(`${prefix}batchSize must not be greater than ${MAX_BATCH_SIZE}`);
 
-  const newBatchThreshold = get('newBatchThreshold') === undefined ? Math.floor(batchSize / 2) : toInteger(get('newBatchThreshold'), `${prefix}newBatchThreshold`);
+  const newBatchThreshold =
+    get('newBatchThreshold') === undefined
+      ? Math.floor(batchSize / 2)
+      : toInteger(get('newBatchThreshold'), `${prefix}newBatchThreshold`);
   if (newBatchThreshold < 0) throw new HostConfigError(`${prefix}newBatchThreshold must not be negative`);
 
-  const maxPollingIntervalMs = get('maxPollingInterval') === undefined ? (development ? 2_000 : 60_000) : parseTimeSpan(get('maxPollingInterval'), `${prefix}maxPollingInterval`);
-  if (maxPollingIntervalMs < MIN_POLLING_INTERVAL_MS) throw new HostConfigError(`${prefix}maxPollingInterval must not be less than 00:00:00.1`);
+  const maxPollingIntervalMs =
+    get('maxPollingInterval') === undefined
+      ? development
+        ? 2_000
+        : 60_000
+      : parseTimeSpan(get('maxPollingInterval'), `${prefix}maxPollingInterval`);
+  if (maxPollingIntervalMs < MIN_POLLING_INTERVAL_MS)
+    throw new HostConfigError(`${prefix}maxPollingInterval must not be less than 00:00:00.1`);
 
-  const visibilityTimeoutMs = get('visibilityTimeout') === undefined ? 0 : parseTimeSpan(get('visibilityTimeout'), `${prefix}visibilityTimeout`);
+  const visibilityTimeoutMs =
+    get('visibilityTimeout') === undefined ? 0 : parseTimeSpan(get('visibilityTimeout'), `${prefix}visibilityTimeout`);
   if (visibilityTimeoutMs < 0) throw new HostConfigError(`${prefix}visibilityTimeout must not be negative`);
 
-  const maxDequeueCount = get('maxDequeueCount') === undefined ? 5 : toInteger(get('maxDequeueCount'), `${prefix}maxDequeueCount`);
+  const maxDequeueCount =
+    get('maxDequeueCount') === undefined ? 5 : toInteger(get('maxDequeueCount'), `${prefix}maxDequeueCount`);
   if (maxDequeueCount <= 0) throw new HostConfigError(`${prefix}maxDequeueCount must be greater than zero`);
 
   const encodingRaw = get('messageEncoding');
   let messageEncoding: QueueMessageEncoding = 'base64';
   if (encodingRaw !== undefined) {
     const lower = String(encodingRaw).trim().toLowerCase();
-    if (lower !== 'base64' && lower !== 'none') throw new HostConfigError(`${prefix}messageEncoding must be "base64" or "none" (got ${JSON.stringify(encodingRaw)})`);
+    if (lower !== 'base64' && lower !== 'none')
+      throw new HostConfigError(
+        `${prefix}messageEncoding must be "base64" or "none" (got ${JSON.stringify(encodingRaw)})`,
+      );
     messageEncoding = lower;
   }
 
@@ -290,15 +314,27 @@ export function resolveStorageConnection(connection: string | undefined, setting
   for (const name of names) {
     const value = lookupSetting(settings, name)?.trim();
     if (value) return { kind: 'connectionString', settingName: name, connectionString: value };
-    const section = (key: string): string | undefined => lookupSetting(settings, `${name}__${key}`)?.trim() || undefined;
+    const section = (key: string): string | undefined =>
+      lookupSetting(settings, `${name}__${key}`)?.trim() || undefined;
     const accountName = section('accountName');
-    const queueServiceUri = section('queueServiceUri') ?? section('serviceUri') ?? (accountName ? `https://${accountName}.queue.core.windows.net` : undefined);
+    const queueServiceUri =
+      section('queueServiceUri') ??
+      section('serviceUri') ??
+      (accountName ? `https://${accountName}.queue.core.windows.net` : undefined);
     if (queueServiceUri) {
-      return { kind: 'identity', settingName: name, queueServiceUri, credential: section('credential'), clientId: section('clientId') };
+      return {
+        kind: 'identity',
+        settingName: name,
+        queueServiceUri,
+        credential: section('credential'),
+        clientId: section('clientId'),
+      };
     }
   }
   const shown = names[names.length - 1] ?? 'AzureWebJobsStorage';
-  throw new HostConfigError(`Storage account connection string '${shown}' does not exist. Make sure that it is a defined App Setting.`);
+  throw new HostConfigError(
+    `Storage account connection string '${shown}' does not exist. Make sure that it is a defined App Setting.`,
+  );
 }
 
 export function isDevelopmentStorage(connectionString: string | undefined): boolean {

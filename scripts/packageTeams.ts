@@ -136,7 +136,12 @@ export function colorIcon(accentColor: string): Buffer {
   const size = COLOR_ICON_SIZE;
   const { left, right, top, bottom } = ENVELOPE;
   return createPng(size, size, (x, y) => {
-    const body = coverage(size, x, y, (u, v) => u >= left && u <= right && v >= top && v <= bottom && !inFlap(u, v, 0.025));
+    const body = coverage(
+      size,
+      x,
+      y,
+      (u, v) => u >= left && u <= right && v >= top && v <= bottom && !inFlap(u, v, 0.025),
+    );
     const mix = (c: number) => Math.round(c + (255 - c) * body);
     return [mix(accent[0]), mix(accent[1]), mix(accent[2]), 255];
   });
@@ -319,7 +324,9 @@ function readIcon(file: string, expected: number, generate: () => Buffer): Buffe
 export function packageTeamsApp(options: PackageOptions): PackageResult {
   const root = path.resolve(options.root ?? process.cwd());
   const appPackage = path.join(root, 'appPackage');
-  const version = options.version ?? (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  const version =
+    options.version ??
+    (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const manifest = buildManifest(fs.readFileSync(path.join(appPackage, 'manifest.json'), 'utf8'), {
     botId: options.botId,
     version,
@@ -331,12 +338,19 @@ export function packageTeamsApp(options: PackageOptions): PackageResult {
   const manifestJson = `${JSON.stringify(manifest, null, 2)}\n`;
   const zip = createZip([
     { name: 'manifest.json', data: Buffer.from(manifestJson, 'utf8') },
-    { name: icons.color, data: readIcon(path.join(appPackage, icons.color), COLOR_ICON_SIZE, () => colorIcon(accentColor)) },
+    {
+      name: icons.color,
+      data: readIcon(path.join(appPackage, icons.color), COLOR_ICON_SIZE, () => colorIcon(accentColor)),
+    },
     { name: icons.outline, data: readIcon(path.join(appPackage, icons.outline), OUTLINE_ICON_SIZE, outlineIcon) },
   ]);
 
   const shortName = (manifest.name as { short: string }).short;
-  const slug = shortName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'teams-app';
+  const slug =
+    shortName
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'teams-app';
   const zipPath = path.resolve(root, options.out ?? path.join('appPackage', 'build', `${slug}.zip`));
   fs.mkdirSync(path.dirname(zipPath), { recursive: true });
   fs.writeFileSync(zipPath, zip);
@@ -354,7 +368,9 @@ export function findBotId(root: string, env: NodeJS.ProcessEnv): string | undefi
   try {
     settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as typeof settings;
   } catch (err) {
-    throw new Error(`${settingsFile} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`${settingsFile} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   return settings.Values?.MicrosoftAppId?.trim() || undefined;
 }
@@ -386,7 +402,9 @@ function main(argv: string[]): void {
   });
   const bots = result.manifest.bots as { botId: string }[];
   console.log(`Teams app package: ${path.relative(root, result.zipPath)}`);
-  console.log(`  app id ${String(result.manifest.id)}, bot id ${bots[0]?.botId}, version ${String(result.manifest.version)}`);
+  console.log(
+    `  app id ${String(result.manifest.id)}, bot id ${bots[0]?.botId}, version ${String(result.manifest.version)}`,
+  );
   console.log('  Upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin center.');
 }
 

@@ -67,7 +67,16 @@ export interface StagedPackage {
 }
 
 interface Lockfile {
-  readonly packages: Record<string, { readonly version?: string; readonly dev?: boolean; readonly optional?: boolean; readonly devOptional?: boolean; readonly link?: boolean }>;
+  readonly packages: Record<
+    string,
+    {
+      readonly version?: string;
+      readonly dev?: boolean;
+      readonly optional?: boolean;
+      readonly devOptional?: boolean;
+      readonly link?: boolean;
+    }
+  >;
 }
 
 interface PackageJson {
@@ -109,7 +118,10 @@ export function listInstalledPackages(dir: string): InstalledPackage[] {
     for (const entry of fs.readdirSync(modulesDir, { withFileTypes: true })) {
       if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
       const names = entry.name.startsWith('@')
-        ? fs.readdirSync(path.join(modulesDir, entry.name), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${entry.name}/${e.name}`)
+        ? fs
+            .readdirSync(path.join(modulesDir, entry.name), { withFileTypes: true })
+            .filter((e) => e.isDirectory())
+            .map((e) => `${entry.name}/${e.name}`)
         : [entry.name];
       for (const name of names) {
         const packageDir = path.join(modulesDir, name);
@@ -155,13 +167,21 @@ export function checkStagedPackage(outDir: string, lock: Lockfile, manifest: Pac
     else if (entry.dev === true) problems.push(`${pkg.location} is a devDependency (package-lock.json "dev": true)`);
   }
   for (const [location, entry] of Object.entries(lock.packages)) {
-    if (location === '' || entry.dev === true || entry.optional === true || entry.devOptional === true || entry.link === true) continue;
+    if (
+      location === '' ||
+      entry.dev === true ||
+      entry.optional === true ||
+      entry.devOptional === true ||
+      entry.link === true
+    )
+      continue;
     if (!installedAt.has(location)) problems.push(`${location} (production) is missing`);
   }
   const dependencies = new Set(Object.keys(manifest.dependencies ?? {}));
   for (const name of requiredPackages(path.join(outDir, 'dist', 'src'))) {
     if (!dependencies.has(name)) problems.push(`the app requires "${name}", which is not in package.json dependencies`);
-    else if (!installedAt.has(`node_modules/${name}`)) problems.push(`the app requires "${name}", which is not installed`);
+    else if (!installedAt.has(`node_modules/${name}`))
+      problems.push(`the app requires "${name}", which is not installed`);
   }
   return problems;
 }
@@ -175,7 +195,8 @@ function clearOutDir(outDir: string, root: string): void {
   if (fs.existsSync(outDir)) {
     const entries = fs.readdirSync(outDir);
     const earlierStage = entries.includes('host.json') && entries.includes('package.json') && !entries.includes('.git');
-    if (entries.length > 0 && !earlierStage) throw new Error(`refusing to empty ${outDir}: it is not an earlier staged package`);
+    if (entries.length > 0 && !earlierStage)
+      throw new Error(`refusing to empty ${outDir}: it is not an earlier staged package`);
     fs.rmSync(outDir, { recursive: true, force: true });
   }
   fs.mkdirSync(outDir, { recursive: true });
@@ -193,7 +214,8 @@ export function stagePackage(options: StagePackageOptions): StagedPackage {
   const manifest = readJson<PackageJson>(path.join(root, 'package.json'));
   // `main` is a glob such as dist/src/functions/*.js: the compiled app must be where it points.
   const mainDir = (manifest.main ?? '').split(/[*{]/)[0]!.replace(/\/[^/]*$/, '');
-  if (!mainDir.startsWith('dist/src')) throw new Error(`package.json main (${manifest.main ?? 'unset'}) must point into dist/src`);
+  if (!mainDir.startsWith('dist/src'))
+    throw new Error(`package.json main (${manifest.main ?? 'unset'}) must point into dist/src`);
   const entryDir = path.join(compiledDir, path.relative('dist/src', mainDir));
   if (!fs.existsSync(entryDir) || !fs.readdirSync(entryDir).some((f) => f.endsWith('.js'))) {
     throw new Error(`no compiled functions in ${entryDir}: run \`npm run build\` first`);
@@ -205,7 +227,10 @@ export function stagePackage(options: StagePackageOptions): StagedPackage {
 
   // `npm ci` installs exactly the lockfile; --omit=dev leaves every devDependency out. The cache
   // is used first, so a machine that ran `npm ci` for the project stages without the network.
-  runNpm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], outDir);
+  runNpm(
+    ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'],
+    outDir,
+  );
   // Command shims (symlinks on POSIX): nothing runs them in Azure, and ZIP tools treat links differently.
   fs.rmSync(path.join(outDir, 'node_modules', '.bin'), { recursive: true, force: true });
   for (const file of listFiles(path.join(outDir, 'node_modules'))) {
@@ -231,7 +256,11 @@ export function stagePackage(options: StagePackageOptions): StagedPackage {
 const megabytes = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 function main(argv: string[]): void {
-  const { values } = parseArgs({ args: argv, options: { out: { type: 'string' }, zip: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { out: { type: 'string' }, zip: { type: 'string' } },
+    strict: true,
+  });
   const root = process.cwd();
   const staged = stagePackage({
     root,
@@ -239,8 +268,11 @@ function main(argv: string[]): void {
     ...(values.zip === undefined ? {} : { zipPath: values.zip }),
   });
   console.log(`Deployment package: ${path.relative(root, staged.outDir) || '.'}`);
-  console.log(`  ${staged.packages.length} production packages, no devDependency; ${staged.fileCount} files, ${megabytes(staged.bytes)}`);
-  if (staged.zipPath !== undefined) console.log(`  ZIP: ${path.relative(root, staged.zipPath)}, ${megabytes(staged.zipBytes ?? 0)}`);
+  console.log(
+    `  ${staged.packages.length} production packages, no devDependency; ${staged.fileCount} files, ${megabytes(staged.bytes)}`,
+  );
+  if (staged.zipPath !== undefined)
+    console.log(`  ZIP: ${path.relative(root, staged.zipPath)}, ${megabytes(staged.zipBytes ?? 0)}`);
 }
 
 // Run only as a script (`node dist/scripts/stagePackage.js`), not when imported by tests.

@@ -24,40 +24,156 @@ export interface SettingSpec {
 }
 
 export const SETTINGS: readonly SettingSpec[] = Object.freeze([
-  { name: 'MicrosoftAppId', description: "The bot's app (client) id; for UserAssignedMSI bots the managed identity's client id. Inbound tokens must have it as audience.", deployed: true },
-  { name: 'MicrosoftAppType', description: '`MultiTenant`, `SingleTenant` or `UserAssignedMSI`.', default: 'MultiTenant', deployed: true },
-  { name: 'MicrosoftAppTenantId', description: "The bot's home tenant. Required for SingleTenant and UserAssignedMSI.", deployed: true },
-  { name: 'MicrosoftAppPassword', description: 'Client secret (MultiTenant / SingleTenant). In Azure, a Key Vault reference. Must not be set for UserAssignedMSI.', secret: true, deployed: true },
-  { name: 'BOT_CERTIFICATE', description: 'Client certificate instead of a secret: a PEM file path, or the PEM text (certificate and private key).', secret: true },
-  { name: 'BOT_CLOUD', description: 'Endpoint presets: `public`, `gcc`, `gcchigh` or `dod`.', default: 'public', deployed: true },
-  { name: 'BOT_OPENID_METADATA_URL', description: 'Overrides the OpenID metadata document that inbound tokens are checked against (sovereign clouds, tests).' },
-  { name: 'BOT_AUTHORITY_HOST', description: 'Overrides the Entra authority host for outbound tokens; with it, instance discovery is off (tests, unusual clouds).' },
+  {
+    name: 'MicrosoftAppId',
+    description:
+      "The bot's app (client) id; for UserAssignedMSI bots the managed identity's client id. Inbound tokens must have it as audience.",
+    deployed: true,
+  },
+  {
+    name: 'MicrosoftAppType',
+    description: '`MultiTenant`, `SingleTenant` or `UserAssignedMSI`.',
+    default: 'MultiTenant',
+    deployed: true,
+  },
+  {
+    name: 'MicrosoftAppTenantId',
+    description: "The bot's home tenant. Required for SingleTenant and UserAssignedMSI.",
+    deployed: true,
+  },
+  {
+    name: 'MicrosoftAppPassword',
+    description:
+      'Client secret (MultiTenant / SingleTenant). In Azure, a Key Vault reference. Must not be set for UserAssignedMSI.',
+    secret: true,
+    deployed: true,
+  },
+  {
+    name: 'BOT_CERTIFICATE',
+    description:
+      'Client certificate instead of a secret: a PEM file path, or the PEM text (certificate and private key).',
+    secret: true,
+  },
+  {
+    name: 'BOT_CLOUD',
+    description: 'Endpoint presets: `public`, `gcc`, `gcchigh` or `dod`.',
+    default: 'public',
+    deployed: true,
+  },
+  {
+    name: 'BOT_OPENID_METADATA_URL',
+    description:
+      'Overrides the OpenID metadata document that inbound tokens are checked against (sovereign clouds, tests).',
+  },
+  {
+    name: 'BOT_AUTHORITY_HOST',
+    description:
+      'Overrides the Entra authority host for outbound tokens; with it, instance discovery is off (tests, unusual clouds).',
+  },
   { name: 'BOT_OAUTH_SCOPE', description: 'Overrides the scope of outbound tokens.' },
-  { name: 'BOT_TRUSTED_SERVICE_URLS', description: "Comma-separated extra origins that may receive the bot's token (a trailing slash allowed)." },
-  { name: 'BOT_GLOBAL_SERVICE_URL', description: "Overrides the cloud's global serviceUrl used to create a personal chat for a tenant with no known serviceUrl." },
-  { name: 'BOT_TENANT_RATE_PER_SECOND', description: 'Sends per second per tenant for the bot, all instances together (Teams: 50 per bot per tenant). The instances share it through the `budget` table (docs/scale.md).', default: '50', deployed: true },
-  { name: 'OUTBOUND_QUEUE', description: 'The queue jobs are read from; failed jobs go to `<name>-poison`.', default: 'outbound-messages', deployed: true },
-  { name: 'DELIVERY_MAX_ATTEMPTS', description: 'Attempts per job for transient failures before it fails.', default: '8' },
-  { name: 'CONNECTOR_TIMEOUT_MS', description: 'Timeout of one Bot Connector request (connect, headers and body each).', default: '15000' },
-  { name: 'FLOW_AUTH_AUDIENCE', description: 'Turns on Entra ID authentication for `/api/notify` (instead of function keys): the audiences accepted in callers\' access tokens, comma-separated (the Application ID URI and/or client id of the app registration callers request tokens for).', deployed: true },
-  { name: 'FLOW_AUTH_TENANT_ID', description: 'The Entra tenant whose access tokens `/api/notify` accepts. Default: MicrosoftAppTenantId.', deployed: true },
-  { name: 'FLOW_CALLERS', description: 'With FLOW_AUTH_AUDIENCE: the callers allowed, as JSON `[{"name", "objectId" or "appId", "tenants"?}]`. `name` (letters, digits, hyphens) is the caller\'s job-id namespace; `tenants` limits the Teams tenants it may message.', deployed: true },
-  { name: 'WELCOME_MESSAGE', description: 'Optional: text (markdown) sent to a conversation right after the app is installed there.' },
-  { name: 'WELCOME_CARD', description: 'Optional: an Adaptive Card (JSON) sent on install, alone or after WELCOME_MESSAGE text.' },
-  { name: 'AzureWebJobsStorage', description: 'Storage for the Functions host, the queue trigger and the tables: a connection string (`UseDevelopmentStorage=true` locally) or the identity-based `AzureWebJobsStorage__*` settings.', secret: true },
-  { name: 'AzureWebJobsStorage__accountName', description: 'Identity-based storage: the account name (public cloud endpoints).' },
-  { name: 'AzureWebJobsStorage__tableServiceUri', description: 'Identity-based storage: the table endpoint.', deployed: true },
-  { name: 'AzureWebJobsStorage__queueServiceUri', description: 'Identity-based storage: the queue endpoint.', deployed: true },
-  { name: 'AzureWebJobsStorage__blobServiceUri', description: 'Identity-based storage: the blob endpoint (used by the Functions host).', deployed: true },
-  { name: 'AzureWebJobsStorage__credential', description: '`managedidentity` to use a managed identity for storage.', deployed: true },
-  { name: 'AzureWebJobsStorage__clientId', description: 'Client id of the user-assigned identity used for storage.', deployed: true },
+  {
+    name: 'BOT_TRUSTED_SERVICE_URLS',
+    description: "Comma-separated extra origins that may receive the bot's token (a trailing slash allowed).",
+  },
+  {
+    name: 'BOT_GLOBAL_SERVICE_URL',
+    description:
+      "Overrides the cloud's global serviceUrl used to create a personal chat for a tenant with no known serviceUrl.",
+  },
+  {
+    name: 'BOT_TENANT_RATE_PER_SECOND',
+    description:
+      'Sends per second per tenant for the bot, all instances together (Teams: 50 per bot per tenant). The instances share it through the `budget` table (docs/scale.md).',
+    default: '50',
+    deployed: true,
+  },
+  {
+    name: 'OUTBOUND_QUEUE',
+    description: 'The queue jobs are read from; failed jobs go to `<name>-poison`.',
+    default: 'outbound-messages',
+    deployed: true,
+  },
+  {
+    name: 'DELIVERY_MAX_ATTEMPTS',
+    description: 'Attempts per job for transient failures before it fails.',
+    default: '8',
+  },
+  {
+    name: 'CONNECTOR_TIMEOUT_MS',
+    description: 'Timeout of one Bot Connector request (connect, headers and body each).',
+    default: '15000',
+  },
+  {
+    name: 'FLOW_AUTH_AUDIENCE',
+    description:
+      "Turns on Entra ID authentication for `/api/notify` (instead of function keys): the audiences accepted in callers' access tokens, comma-separated (the Application ID URI and/or client id of the app registration callers request tokens for).",
+    deployed: true,
+  },
+  {
+    name: 'FLOW_AUTH_TENANT_ID',
+    description: 'The Entra tenant whose access tokens `/api/notify` accepts. Default: MicrosoftAppTenantId.',
+    deployed: true,
+  },
+  {
+    name: 'FLOW_CALLERS',
+    description:
+      'With FLOW_AUTH_AUDIENCE: the callers allowed, as JSON `[{"name", "objectId" or "appId", "tenants"?}]`. `name` (letters, digits, hyphens) is the caller\'s job-id namespace; `tenants` limits the Teams tenants it may message.',
+    deployed: true,
+  },
+  {
+    name: 'WELCOME_MESSAGE',
+    description: 'Optional: text (markdown) sent to a conversation right after the app is installed there.',
+  },
+  {
+    name: 'WELCOME_CARD',
+    description: 'Optional: an Adaptive Card (JSON) sent on install, alone or after WELCOME_MESSAGE text.',
+  },
+  {
+    name: 'AzureWebJobsStorage',
+    description:
+      'Storage for the Functions host, the queue trigger and the tables: a connection string (`UseDevelopmentStorage=true` locally) or the identity-based `AzureWebJobsStorage__*` settings.',
+    secret: true,
+  },
+  {
+    name: 'AzureWebJobsStorage__accountName',
+    description: 'Identity-based storage: the account name (public cloud endpoints).',
+  },
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri',
+    description: 'Identity-based storage: the table endpoint.',
+    deployed: true,
+  },
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri',
+    description: 'Identity-based storage: the queue endpoint.',
+    deployed: true,
+  },
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri',
+    description: 'Identity-based storage: the blob endpoint (used by the Functions host).',
+    deployed: true,
+  },
+  {
+    name: 'AzureWebJobsStorage__credential',
+    description: '`managedidentity` to use a managed identity for storage.',
+    deployed: true,
+  },
+  {
+    name: 'AzureWebJobsStorage__clientId',
+    description: 'Client id of the user-assigned identity used for storage.',
+    deployed: true,
+  },
 ] satisfies SettingSpec[]);
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export type BotCredentialConfig =
   | { readonly kind: 'secret'; readonly tenantId: string; readonly clientSecret: string }
-  | { readonly kind: 'certificate'; readonly tenantId: string; readonly certificate: { readonly path: string } | { readonly pem: string } }
+  | {
+      readonly kind: 'certificate';
+      readonly tenantId: string;
+      readonly certificate: { readonly path: string } | { readonly pem: string };
+    }
   | { readonly kind: 'managedIdentity'; readonly clientId: string };
 
 export type StorageConfig =
@@ -170,7 +286,10 @@ function parseInteger(env: Env, name: string, fallback: number, min: number, max
 export function parseTrustedOrigins(raw: string | undefined, problems: Problem[]): string[] {
   if (raw === undefined) return [];
   const origins: string[] = [];
-  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let url: URL;
     try {
       url = new URL(entry);
@@ -183,7 +302,10 @@ export function parseTrustedOrigins(raw: string | undefined, problems: Problem[]
       continue;
     }
     if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
-      problems.push({ path: 'BOT_TRUSTED_SERVICE_URLS', message: `"${entry}" must be an origin (scheme, host and port only)` });
+      problems.push({
+        path: 'BOT_TRUSTED_SERVICE_URLS',
+        message: `"${entry}" must be an origin (scheme, host and port only)`,
+      });
       continue;
     }
     origins.push(url.origin);
@@ -197,7 +319,10 @@ export const DEFAULT_OUTBOUND_QUEUE = 'outbound-messages';
 export function loadQueueName(env: Env, problems: Problem[]): string {
   const queueName = read(env, 'OUTBOUND_QUEUE') ?? DEFAULT_OUTBOUND_QUEUE;
   if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,55}$/.test(queueName)) {
-    problems.push({ path: 'OUTBOUND_QUEUE', message: `must be 3-56 lower-case letters, digits and single hyphens (got "${queueName}")` });
+    problems.push({
+      path: 'OUTBOUND_QUEUE',
+      message: `must be 3-56 lower-case letters, digits and single hyphens (got "${queueName}")`,
+    });
   }
   return queueName;
 }
@@ -214,7 +339,8 @@ export function loadStorage(env: Env, problems: Problem[]): StorageConfig {
   if (accountName === undefined && (tableUri === undefined || queueUri === undefined)) {
     problems.push({
       path: 'AzureWebJobsStorage',
-      message: 'is not set: give a connection string, or AzureWebJobsStorage__accountName, or both AzureWebJobsStorage__tableServiceUri and AzureWebJobsStorage__queueServiceUri',
+      message:
+        'is not set: give a connection string, or AzureWebJobsStorage__accountName, or both AzureWebJobsStorage__tableServiceUri and AzureWebJobsStorage__queueServiceUri',
     });
     return { kind: 'connectionString', connectionString: '' };
   }
@@ -229,7 +355,10 @@ export function loadStorage(env: Env, problems: Problem[]): StorageConfig {
     `https://${accountName ?? 'invalid'}.queue.core.windows.net`;
   const credentialRaw = read(env, 'AzureWebJobsStorage__credential');
   if (credentialRaw !== undefined && credentialRaw.toLowerCase() !== 'managedidentity') {
-    problems.push({ path: 'AzureWebJobsStorage__credential', message: `must be "managedidentity" when set (got "${credentialRaw}")` });
+    problems.push({
+      path: 'AzureWebJobsStorage__credential',
+      message: `must be "managedidentity" when set (got "${credentialRaw}")`,
+    });
   }
   const clientId = read(env, 'AzureWebJobsStorage__clientId');
   return {
@@ -241,20 +370,32 @@ export function loadStorage(env: Env, problems: Problem[]): StorageConfig {
   };
 }
 
-function loadCredential(env: Env, appType: AppType, appId: string, cloud: CloudPreset, problems: Problem[]): BotCredentialConfig {
+function loadCredential(
+  env: Env,
+  appType: AppType,
+  appId: string,
+  cloud: CloudPreset,
+  problems: Problem[],
+): BotCredentialConfig {
   const tenantSetting = read(env, 'MicrosoftAppTenantId');
   const password = read(env, 'MicrosoftAppPassword');
   const certificate = read(env, 'BOT_CERTIFICATE');
 
   if (appType === 'UserAssignedMSI') {
-    if (tenantSetting === undefined) problems.push({ path: 'MicrosoftAppTenantId', message: 'is required for UserAssignedMSI bots' });
-    if (password !== undefined) problems.push({ path: 'MicrosoftAppPassword', message: 'must not be set for UserAssignedMSI bots (the managed identity is the credential)' });
+    if (tenantSetting === undefined)
+      problems.push({ path: 'MicrosoftAppTenantId', message: 'is required for UserAssignedMSI bots' });
+    if (password !== undefined)
+      problems.push({
+        path: 'MicrosoftAppPassword',
+        message: 'must not be set for UserAssignedMSI bots (the managed identity is the credential)',
+      });
     return { kind: 'managedIdentity', clientId: appId };
   }
 
   let tenantId: string;
   if (appType === 'SingleTenant') {
-    if (tenantSetting === undefined) problems.push({ path: 'MicrosoftAppTenantId', message: 'is required for SingleTenant bots' });
+    if (tenantSetting === undefined)
+      problems.push({ path: 'MicrosoftAppTenantId', message: 'is required for SingleTenant bots' });
     tenantId = tenantSetting ?? '';
   } else {
     // MultiTenant bots always get their token from the Bot Framework tenant of their cloud (§2.1).
@@ -268,7 +409,10 @@ function loadCredential(env: Env, appType: AppType, appId: string, cloud: CloudP
     };
   }
   if (password === undefined) {
-    problems.push({ path: 'MicrosoftAppPassword', message: `is required for ${appType} bots (or set BOT_CERTIFICATE)` });
+    problems.push({
+      path: 'MicrosoftAppPassword',
+      message: `is required for ${appType} bots (or set BOT_CERTIFICATE)`,
+    });
   }
   return { kind: 'secret', tenantId, clientSecret: password ?? '' };
 }
@@ -280,10 +424,18 @@ function loadWelcome(env: Env, problems: Problem[]): WelcomeConfig | undefined {
   if (cardRaw !== undefined) {
     try {
       const parsed = JSON.parse(cardRaw) as unknown;
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && (parsed as { type?: unknown }).type === 'AdaptiveCard') {
+      if (
+        typeof parsed === 'object' &&
+        parsed !== null &&
+        !Array.isArray(parsed) &&
+        (parsed as { type?: unknown }).type === 'AdaptiveCard'
+      ) {
         adaptiveCard = parsed as Record<string, unknown>;
       } else {
-        problems.push({ path: 'WELCOME_CARD', message: 'must be an Adaptive Card JSON object ({"type":"AdaptiveCard", ...})' });
+        problems.push({
+          path: 'WELCOME_CARD',
+          message: 'must be an Adaptive Card JSON object ({"type":"AdaptiveCard", ...})',
+        });
       }
     } catch {
       problems.push({ path: 'WELCOME_CARD', message: 'is not valid JSON' });
@@ -300,14 +452,18 @@ function loadFlowCallers(raw: string | undefined, problems: Problem[]): FlowCall
     problems.push({ path: 'FLOW_CALLERS', message });
     return [];
   };
-  if (raw === undefined) return problem('is required with FLOW_AUTH_AUDIENCE: list the callers allowed, e.g. [{"name":"billing","objectId":"<managed identity object id>"}]');
+  if (raw === undefined)
+    return problem(
+      'is required with FLOW_AUTH_AUDIENCE: list the callers allowed, e.g. [{"name":"billing","objectId":"<managed identity object id>"}]',
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
     return problem('is not valid JSON');
   }
-  if (!Array.isArray(parsed) || parsed.length === 0) return problem('must be a non-empty JSON array of {"name", "objectId" or "appId", "tenants"?}');
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    return problem('must be a non-empty JSON array of {"name", "objectId" or "appId", "tenants"?}');
   const callers: FlowCaller[] = [];
   const names = new Set<string>();
   parsed.forEach((entry: unknown, i) => {
@@ -319,22 +475,40 @@ function loadFlowCallers(raw: string | undefined, problems: Problem[]): FlowCall
     const e = entry as Record<string, unknown>;
     const unknown = Object.keys(e).filter((k) => !FLOW_CALLER_FIELDS.has(k));
     if (unknown.length > 0) problems.push({ path: at, message: `has unknown fields: ${unknown.join(', ')}` });
-    const text = (k: string): string | undefined => (typeof e[k] === 'string' && (e[k] as string).trim() !== '' ? (e[k] as string).trim() : undefined);
+    const text = (k: string): string | undefined =>
+      typeof e[k] === 'string' && (e[k] as string).trim() !== '' ? (e[k] as string).trim() : undefined;
     const name = text('name');
-    if (name === undefined || !CALLER_NAME.test(name)) problems.push({ path: `${at}.name`, message: 'must be 1-32 letters, digits and hyphens, starting with a letter or digit' });
+    if (name === undefined || !CALLER_NAME.test(name))
+      problems.push({
+        path: `${at}.name`,
+        message: 'must be 1-32 letters, digits and hyphens, starting with a letter or digit',
+      });
     else if (names.has(name)) problems.push({ path: `${at}.name`, message: `"${name}" is listed twice` });
     // Tokens carry GUIDs in lower case (the verifier normalises them); compare like with like.
     const objectId = text('objectId')?.toLowerCase();
     const appId = text('appId')?.toLowerCase();
-    if (objectId === undefined && appId === undefined) problems.push({ path: at, message: 'needs objectId or appId to match the caller\'s token' });
+    if (objectId === undefined && appId === undefined)
+      problems.push({ path: at, message: "needs objectId or appId to match the caller's token" });
     let tenants: string[] | undefined;
     if (e.tenants !== undefined) {
-      if (!Array.isArray(e.tenants) || e.tenants.length === 0 || !e.tenants.every((t) => typeof t === 'string' && t.trim() !== '')) {
-        problems.push({ path: `${at}.tenants`, message: 'must be a non-empty array of tenant ids (leave it out to allow every tenant)' });
+      if (
+        !Array.isArray(e.tenants) ||
+        e.tenants.length === 0 ||
+        !e.tenants.every((t) => typeof t === 'string' && t.trim() !== '')
+      ) {
+        problems.push({
+          path: `${at}.tenants`,
+          message: 'must be a non-empty array of tenant ids (leave it out to allow every tenant)',
+        });
       } else tenants = e.tenants.map((t: string) => t.trim());
     }
     if (name !== undefined) names.add(name);
-    callers.push({ name: name ?? '', ...(objectId === undefined ? {} : { objectId }), ...(appId === undefined ? {} : { appId }), ...(tenants === undefined ? {} : { tenants }) });
+    callers.push({
+      name: name ?? '',
+      ...(objectId === undefined ? {} : { objectId }),
+      ...(appId === undefined ? {} : { appId }),
+      ...(tenants === undefined ? {} : { tenants }),
+    });
   });
   return callers;
 }
@@ -342,14 +516,28 @@ function loadFlowCallers(raw: string | undefined, problems: Problem[]): FlowCall
 function loadFlowAuth(env: Env, authorityHost: string | undefined, problems: Problem[]): FlowAuthConfig | undefined {
   const audienceRaw = read(env, 'FLOW_AUTH_AUDIENCE');
   if (audienceRaw === undefined) {
-    if (read(env, 'FLOW_CALLERS') !== undefined) problems.push({ path: 'FLOW_CALLERS', message: 'has no effect without FLOW_AUTH_AUDIENCE (function keys are full trust); set both or neither' });
+    if (read(env, 'FLOW_CALLERS') !== undefined)
+      problems.push({
+        path: 'FLOW_CALLERS',
+        message: 'has no effect without FLOW_AUTH_AUDIENCE (function keys are full trust); set both or neither',
+      });
     return undefined;
   }
-  const audiences = audienceRaw.split(',').map((a) => a.trim()).filter(Boolean);
+  const audiences = audienceRaw
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   const tenantId = read(env, 'FLOW_AUTH_TENANT_ID') ?? read(env, 'MicrosoftAppTenantId');
-  if (tenantId === undefined) problems.push({ path: 'FLOW_AUTH_TENANT_ID', message: 'is required with FLOW_AUTH_AUDIENCE when MicrosoftAppTenantId is not set' });
+  if (tenantId === undefined)
+    problems.push({
+      path: 'FLOW_AUTH_TENANT_ID',
+      message: 'is required with FLOW_AUTH_AUDIENCE when MicrosoftAppTenantId is not set',
+    });
   else if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantId)) {
-    problems.push({ path: 'FLOW_AUTH_TENANT_ID', message: 'must be a tenant id (a GUID): tokens are checked against that one tenant\'s issuer' });
+    problems.push({
+      path: 'FLOW_AUTH_TENANT_ID',
+      message: "must be a tenant id (a GUID): tokens are checked against that one tenant's issuer",
+    });
   }
   const callers = loadFlowCallers(read(env, 'FLOW_CALLERS'), problems);
   return { audiences, tenantId: tenantId ?? '', authorityHost: authorityHost ?? '', callers };
@@ -373,7 +561,8 @@ function unresolvedKeyVaultReferences(env: Env, problems: Problem[]): void {
     if (read(env, name)?.startsWith('@Microsoft.KeyVault(')) {
       problems.push({
         path: name,
-        message: "is a Key Vault reference the platform could not resolve: give the Function App's identity 'Key Vault Secrets User' on the vault, check the secret URI, then restart the app (the portal's Environment variables page shows the reference's status)",
+        message:
+          "is a Key Vault reference the platform could not resolve: give the Function App's identity 'Key Vault Secrets User' on the vault, check the secret URI, then restart the app (the portal's Environment variables page shows the reference's status)",
       });
     }
   }
@@ -391,23 +580,40 @@ export function loadConfig(env: Env): Config {
   const cloud = CLOUDS[cloudName];
 
   const appId = read(env, 'MicrosoftAppId');
-  if (appId === undefined) problems.push({ path: 'MicrosoftAppId', message: 'is required (the bot app id, or the managed identity client id for UserAssignedMSI bots)' });
+  if (appId === undefined)
+    problems.push({
+      path: 'MicrosoftAppId',
+      message: 'is required (the bot app id, or the managed identity client id for UserAssignedMSI bots)',
+    });
 
   const appTypeRaw = read(env, 'MicrosoftAppType') ?? 'MultiTenant';
   // botbuilder spells it UserAssignedMsi; ARM spells it UserAssignedMSI. Accept either casing.
   const appType = APP_TYPES.find((t) => t.toLowerCase() === appTypeRaw.toLowerCase());
-  if (appType === undefined) problems.push({ path: 'MicrosoftAppType', message: `must be one of ${APP_TYPES.join(', ')} (got "${appTypeRaw}")` });
+  if (appType === undefined)
+    problems.push({
+      path: 'MicrosoftAppType',
+      message: `must be one of ${APP_TYPES.join(', ')} (got "${appTypeRaw}")`,
+    });
 
   const credential = loadCredential(env, appType ?? 'MultiTenant', appId ?? '', cloud, problems);
 
   const metadataOverride = read(env, 'BOT_OPENID_METADATA_URL');
-  const openIdMetadataUrl = metadataOverride === undefined ? cloud.openIdMetadataUrl : parseHttpsUrl(metadataOverride, 'BOT_OPENID_METADATA_URL', problems);
+  const openIdMetadataUrl =
+    metadataOverride === undefined
+      ? cloud.openIdMetadataUrl
+      : parseHttpsUrl(metadataOverride, 'BOT_OPENID_METADATA_URL', problems);
 
   const authorityOverride = read(env, 'BOT_AUTHORITY_HOST');
-  const authorityHost = authorityOverride === undefined ? cloud.authorityHost : parseHttpsUrl(authorityOverride, 'BOT_AUTHORITY_HOST', problems);
+  const authorityHost =
+    authorityOverride === undefined
+      ? cloud.authorityHost
+      : parseHttpsUrl(authorityOverride, 'BOT_AUTHORITY_HOST', problems);
 
   const globalOverride = read(env, 'BOT_GLOBAL_SERVICE_URL');
-  const globalServiceUrl = globalOverride === undefined ? cloud.globalServiceUrl : parseHttpsUrl(globalOverride, 'BOT_GLOBAL_SERVICE_URL', problems);
+  const globalServiceUrl =
+    globalOverride === undefined
+      ? cloud.globalServiceUrl
+      : parseHttpsUrl(globalOverride, 'BOT_GLOBAL_SERVICE_URL', problems);
 
   const trustedOrigins = parseTrustedOrigins(read(env, 'BOT_TRUSTED_SERVICE_URLS'), problems);
 
@@ -436,8 +642,14 @@ export function loadConfig(env: Env): Config {
       oauthScope: read(env, 'BOT_OAUTH_SCOPE') ?? cloud.oauthScope,
       globalServiceUrl: globalServiceUrl!,
       // The GCC retry is a public-cloud recovery; a US gov cloud never sends the token there.
-      ...(cloud.trustedServiceHosts.includes(new URL(GCC_GLOBAL_SERVICE_URL).hostname) ? { gccServiceUrl: GCC_GLOBAL_SERVICE_URL } : {}),
-      callerTenants: new Map((flowAuth?.callers ?? []).map((c) => [c.name, c.tenants === undefined ? null : Object.freeze([...c.tenants])] as const)),
+      ...(cloud.trustedServiceHosts.includes(new URL(GCC_GLOBAL_SERVICE_URL).hostname)
+        ? { gccServiceUrl: GCC_GLOBAL_SERVICE_URL }
+        : {}),
+      callerTenants: new Map(
+        (flowAuth?.callers ?? []).map(
+          (c) => [c.name, c.tenants === undefined ? null : Object.freeze([...c.tenants])] as const,
+        ),
+      ),
       trustedHosts: cloud.trustedServiceHosts,
       trustedOrigins: Object.freeze(trustedOrigins),
       tenantRatePerSecond,
@@ -447,6 +659,14 @@ export function loadConfig(env: Env): Config {
       connectorTimeoutMs,
     }),
     storage: Object.freeze(storage),
-    ...(flowAuth === undefined ? {} : { flowAuth: Object.freeze({ ...flowAuth, audiences: Object.freeze(flowAuth.audiences), callers: Object.freeze(flowAuth.callers.map((c) => Object.freeze(c))) }) }),
+    ...(flowAuth === undefined
+      ? {}
+      : {
+          flowAuth: Object.freeze({
+            ...flowAuth,
+            audiences: Object.freeze(flowAuth.audiences),
+            callers: Object.freeze(flowAuth.callers.map((c) => Object.freeze(c))),
+          }),
+        }),
   });
 }

@@ -68,7 +68,11 @@ export class BadRequestError extends CourierError {
 export class AuthError extends CourierError {
   readonly status: 401 | 403;
 
-  constructor(code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_ENDORSEMENT' | 'AUTH_FORBIDDEN', reason: string, options?: { cause?: unknown }) {
+  constructor(
+    code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_ENDORSEMENT' | 'AUTH_FORBIDDEN',
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, reason, options);
     this.status = code === 'AUTH_ENDORSEMENT' || code === 'AUTH_FORBIDDEN' ? 403 : 401;
   }

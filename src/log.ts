@@ -30,10 +30,16 @@ export interface Logger {
  * test/unit/log.test.ts checks this shape on every pattern. What the class cannot express (the
  * structure of a JWT) is checked by `replace` on the matched run, in one pass.
  */
-export const SECRET_PATTERNS: readonly { readonly pattern: RegExp; readonly replace: (match: string, ...groups: string[]) => string }[] = [
+export const SECRET_PATTERNS: readonly {
+  readonly pattern: RegExp;
+  readonly replace: (match: string, ...groups: string[]) => string;
+}[] = [
   // A run that starts with `eyJ` (base64url of `{"`) over the JWT alphabet plus dots.
   { pattern: /eyJ[A-Za-z0-9_.-]*/g, replace: (run) => redactJwtsInRun(run) },
-  { pattern: /(AccountKey|SharedAccessSignature|sig|client_secret|password)=[^;&"\s]+/gi, replace: (_match, name) => `${name}=[redacted]` },
+  {
+    pattern: /(AccountKey|SharedAccessSignature|sig|client_secret|password)=[^;&"\s]+/gi,
+    replace: (_match, name) => `${name}=[redacted]`,
+  },
   // One to 16 spaces: an Authorization header has one; the bound keeps the pattern's shape.
   { pattern: /(Bearer\s{1,16})[A-Za-z0-9._~+/=-]{8,}/g, replace: (_match, prefix) => `${prefix}[redacted]` },
 ];
@@ -48,7 +54,7 @@ export const SECRET_PATTERNS: readonly { readonly pattern: RegExp; readonly repl
 function redactJwtsInRun(run: string): string {
   const segments = run.split('.');
   const out: string[] = [];
-  for (let i = 0; i < segments.length; ) {
+  for (let i = 0; i < segments.length;) {
     const segment = segments[i]!;
     const at = segment.indexOf('eyJ');
     if (at >= 0 && segment.length - at - 3 >= 5 && i + 2 < segments.length && segments[i + 1]!.length >= 5) {
@@ -79,7 +85,8 @@ function serialise(value: unknown): unknown {
 export function createLogger(sink: LogSink, base: LogFields = {}): Logger {
   const emit = (level: LogLevel, event: string, fields?: LogFields): void => {
     const record: LogFields = { level, event, ...base };
-    if (fields !== undefined) for (const [k, v] of Object.entries(fields)) if (v !== undefined) record[k] = serialise(v);
+    if (fields !== undefined)
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) record[k] = serialise(v);
     let line: string;
     try {
       line = JSON.stringify(record);
@@ -106,5 +113,8 @@ export function invocationLogger(context: {
   warn(...a: unknown[]): void;
   error(...a: unknown[]): void;
 }): Logger {
-  return createLogger((level, line) => context[level](line), { invocationId: context.invocationId, functionName: context.functionName });
+  return createLogger((level, line) => context[level](line), {
+    invocationId: context.invocationId,
+    functionName: context.functionName,
+  });
 }

@@ -26,7 +26,8 @@ export function getConfig(): Config {
 let storageCredential: TokenCredential | undefined;
 function getStorageCredential(): TokenCredential {
   if (storageCredential === undefined) {
-    const { createStorageCredential } = require('./store/storageCredential') as typeof import('./store/storageCredential');
+    const { createStorageCredential } =
+      require('./store/storageCredential') as typeof import('./store/storageCredential');
     storageCredential = createStorageCredential(getConfig().storage);
   }
   return storageCredential;
@@ -46,7 +47,8 @@ export function getTableClient(name: string): TableClient {
 let conversationStore: ConversationStore | undefined;
 export function getConversationStore(): ConversationStore {
   if (conversationStore === undefined) {
-    const { createConversationStore } = require('./store/conversationStore') as typeof import('./store/conversationStore');
+    const { createConversationStore } =
+      require('./store/conversationStore') as typeof import('./store/conversationStore');
     conversationStore = createConversationStore({
       conversations: getTableClient(TABLES.conversations),
       userChats: getTableClient(TABLES.userChats),
@@ -59,8 +61,10 @@ let verifier: ChannelTokenVerifier | undefined;
 export function getChannelTokenVerifier(): ChannelTokenVerifier {
   if (verifier === undefined) {
     const { inbound } = getConfig();
-    const { createOpenIdKeyCache, fetchJsonDocument } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
-    const { createChannelTokenVerifier } = require('./auth/verifyChannelToken') as typeof import('./auth/verifyChannelToken');
+    const { createOpenIdKeyCache, fetchJsonDocument } =
+      require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
+    const { createChannelTokenVerifier } =
+      require('./auth/verifyChannelToken') as typeof import('./auth/verifyChannelToken');
     verifier = createChannelTokenVerifier({
       appId: inbound.appId,
       issuer: inbound.tokenIssuer,
@@ -102,12 +106,17 @@ function getJobQueue(): SenderDeps['queue'] {
 function getSenderParts(): SenderParts {
   if (senderParts === undefined) {
     const { outbound } = getConfig();
-    const { createBotCredential, createBotTokenProvider } = require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
-    const { createConnectorClient } = require('./connector/connectorClient') as typeof import('./connector/connectorClient');
+    const { createBotCredential, createBotTokenProvider } =
+      require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
+    const { createConnectorClient } =
+      require('./connector/connectorClient') as typeof import('./connector/connectorClient');
     const { createSendBudget } = require('./outbound/sendBudget') as typeof import('./outbound/sendBudget');
     const { createBudgetRoster } = require('./store/budgetRoster') as typeof import('./store/budgetRoster');
 
-    const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(outbound), scope: outbound.oauthScope });
+    const tokens = createBotTokenProvider({
+      createCredential: () => createBotCredential(outbound),
+      scope: outbound.oauthScope,
+    });
     senderParts = {
       tokens,
       connector: createConnectorClient({
@@ -116,7 +125,10 @@ function getSenderParts(): SenderParts {
         timeoutMs: outbound.connectorTimeoutMs,
       }),
       // One budget per process, shared by every invocation here and, through the roster, by every instance.
-      budget: createSendBudget({ roster: createBudgetRoster(getTableClient(TABLES.budget)), ratePerSecond: outbound.tenantRatePerSecond }),
+      budget: createSendBudget({
+        roster: createBudgetRoster(getTableClient(TABLES.budget)),
+        ratePerSecond: outbound.tenantRatePerSecond,
+      }),
     };
   }
   return senderParts;
@@ -129,7 +141,10 @@ export function getWelcome(): import('./inbound/handleMessages').MessagesDeps['w
   const queue = getJobQueue();
   const { toEnvelope } = require('./core/job') as typeof import('./core/job');
   // In teams-courier's envelope: `welcome-…` ids are reserved, and only our own jobs may carry them.
-  return { content: welcome, enqueue: (job) => queue.requeue(toEnvelope(job, { jobId: String(job.id), deferrals: 0 }), 0) };
+  return {
+    content: welcome,
+    enqueue: (job) => queue.requeue(toEnvelope(job, { jobId: String(job.id), deferrals: 0 }), 0),
+  };
 }
 
 /** How the host guards /api/notify; read when the function registers, so it must not throw. */
@@ -147,16 +162,22 @@ function getAuthenticate(): Authenticate {
     if (flowAuth === undefined) {
       authenticate = async () => undefined;
     } else {
-      const { createOpenIdKeyCache, fetchJsonDocument } = require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
-      const { callerMetadataUrl, createCallerTokenVerifier } = require('./auth/verifyCallerToken') as typeof import('./auth/verifyCallerToken');
+      const { createOpenIdKeyCache, fetchJsonDocument } =
+        require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
+      const { callerMetadataUrl, createCallerTokenVerifier } =
+        require('./auth/verifyCallerToken') as typeof import('./auth/verifyCallerToken');
       const { toSubmitter } = require('./flows/callerAuth') as typeof import('./flows/callerAuth');
       const verifier = createCallerTokenVerifier({
         tenantId: flowAuth.tenantId,
         audiences: flowAuth.audiences,
         authorityHost: flowAuth.authorityHost,
-        keys: createOpenIdKeyCache({ metadataUrl: callerMetadataUrl(flowAuth.authorityHost, flowAuth.tenantId), fetchJson: fetchJsonDocument }),
+        keys: createOpenIdKeyCache({
+          metadataUrl: callerMetadataUrl(flowAuth.authorityHost, flowAuth.tenantId),
+          fetchJson: fetchJsonDocument,
+        }),
       });
-      authenticate = async (request) => toSubmitter(await verifier.verify(request.headers.get('authorization') ?? undefined), flowAuth.callers);
+      authenticate = async (request) =>
+        toSubmitter(await verifier.verify(request.headers.get('authorization') ?? undefined), flowAuth.callers);
     }
   }
   return authenticate;
@@ -164,7 +185,13 @@ function getAuthenticate(): Authenticate {
 
 /** What the HTTP API needs: the delivery records, the job queue and the caller check; nothing that sends. */
 export function getNotifyDeps(log: Logger): import('./flows/notifyApi').NotifyDeps {
-  return { deliveries: getDeliveryStore(), queue: getJobQueue(), now: () => new Date(), log, authenticate: getAuthenticate() };
+  return {
+    deliveries: getDeliveryStore(),
+    queue: getJobQueue(),
+    now: () => new Date(),
+    log,
+    authenticate: getAuthenticate(),
+  };
 }
 
 let poisonQueue: import('./store/poisonQueue').PoisonQueue | undefined;
@@ -203,7 +230,10 @@ function getStatsRollup(): import('./store/statsRollup').StatsRollup {
     const { createStatsRollup } = require('./store/statsRollup') as typeof import('./store/statsRollup');
     const { createLogger } = require('./log') as typeof import('./log');
     // Flushes run outside any invocation, so they log to the process's console (the host collects it).
-    const log = createLogger((level, line) => (level === 'error' || level === 'warn' ? console.error(line) : console.log(line)), { component: 'stats' });
+    const log = createLogger(
+      (level, line) => (level === 'error' || level === 'warn' ? console.error(line) : console.log(line)),
+      { component: 'stats' },
+    );
     statsRollup = createStatsRollup({ table: getTableClient(TABLES.stats), log });
   }
   return statsRollup;
@@ -231,7 +261,10 @@ export function getSenderDeps(log: Logger, message: { readonly queuedAt?: Date }
     random: Math.random,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log,
-    stats: { ...(message.queuedAt === undefined ? {} : { queuedAt: message.queuedAt }), record: (outcome) => rollup.record(outcome) },
+    stats: {
+      ...(message.queuedAt === undefined ? {} : { queuedAt: message.queuedAt }),
+      record: (outcome) => rollup.record(outcome),
+    },
   };
 }
 

@@ -9,7 +9,10 @@ import type { Logger } from './log';
 import { createLogger } from './log';
 import { getConfig } from './runtime';
 
-export async function withConfig<T extends { status?: number }>(log: Logger, run: () => Promise<T>): Promise<T | { status: number; jsonBody: unknown }> {
+export async function withConfig<T extends { status?: number }>(
+  log: Logger,
+  run: () => Promise<T>,
+): Promise<T | { status: number; jsonBody: unknown }> {
   try {
     getConfig();
   } catch (err) {
@@ -28,7 +31,10 @@ app.hook.appStart(() => {
     getConfig();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    createLogger((_level, line) => console.error(line)).error('config.invalid', { problems: err.problems, message: err.message });
+    createLogger((_level, line) => console.error(line)).error('config.invalid', {
+      problems: err.problems,
+      message: err.message,
+    });
     throw err;
   }
 });

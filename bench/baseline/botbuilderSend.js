@@ -32,7 +32,12 @@ function reference(prefix, i) {
   return {
     channelId: 'msteams',
     serviceUrl: config.serviceUrl,
-    conversation: { id: conversationId(prefix, i), conversationType: 'personal', tenantId: config.userTenantId, isGroup: false },
+    conversation: {
+      id: conversationId(prefix, i),
+      conversationType: 'personal',
+      tenantId: config.userTenantId,
+      isGroup: false,
+    },
     bot: { id: `28:${config.appId}`, name: config.botName },
     user: { id: userId(prefix, i) },
     locale: 'en-US',
@@ -101,7 +106,8 @@ async function main() {
         const status = err && (err.statusCode || (err.response && err.response.status));
         const key = `error:${status || (err && err.code) || 'unknown'}`;
         tally[key] = (tally[key] || 0) + 1;
-        if (errors.length < 5) errors.push(err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err));
+        if (errors.length < 5)
+          errors.push(err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err));
       }
     });
     const used = process.cpuUsage(cpu);
@@ -110,7 +116,9 @@ async function main() {
 
   const warmup = config.warmup > 0 ? await run(config.warmupPrefix, config.warmup) : undefined;
   const measured = await run(config.prefix, config.count);
-  process.stdout.write(`@@bench ${JSON.stringify({ mode: 'botbuilder', warmup, measured, errors, rssMb: process.memoryUsage().rss / 1048576 })}\n`);
+  process.stdout.write(
+    `@@bench ${JSON.stringify({ mode: 'botbuilder', warmup, measured, errors, rssMb: process.memoryUsage().rss / 1048576 })}\n`,
+  );
   setTimeout(() => process.exit(0), 100).unref();
 }
 

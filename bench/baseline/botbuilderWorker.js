@@ -24,12 +24,18 @@ const { QueueClient } = require('@azure/storage-queue');
 const { TableClient } = require('@azure/data-tables');
 
 /** The app's table key escaping (src/core/tableKeys.ts) for the ids the bench uses. */
-const tableKey = (id) => id.replace(/[%/\\#?]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+const tableKey = (id) =>
+  id.replace(/[%/\\#?]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
 async function main() {
   const loginUrl = `${config.authorityHost.replace(/\/+$/, '')}/${config.tenantId}`;
   const msal = new ConfidentialClientApplication({
-    auth: { clientId: config.appId, clientSecret: config.appSecret, authority: loginUrl, knownAuthorities: [new URL(loginUrl).host] },
+    auth: {
+      clientId: config.appId,
+      clientSecret: config.appSecret,
+      authority: loginUrl,
+      knownAuthorities: [new URL(loginUrl).host],
+    },
   });
   const auth = new ConfigurationBotFrameworkAuthentication(
     {
@@ -47,7 +53,9 @@ async function main() {
     throw error;
   };
   const queue = new QueueClient(config.connectionString, config.queueName);
-  const table = TableClient.fromConnectionString(config.connectionString, config.tableName, { allowInsecureConnection: true });
+  const table = TableClient.fromConnectionString(config.connectionString, config.tableName, {
+    allowInsecureConnection: true,
+  });
   const errors = [];
   const tally = {};
   const count = (key) => (tally[key] = (tally[key] || 0) + 1);
@@ -59,7 +67,12 @@ async function main() {
       const reference = {
         channelId: 'msteams',
         serviceUrl: row.serviceUrl,
-        conversation: { id: row.conversationId, conversationType: row.conversationType, tenantId: row.tenantId, isGroup: false },
+        conversation: {
+          id: row.conversationId,
+          conversationType: row.conversationType,
+          tenantId: row.tenantId,
+          isGroup: false,
+        },
         bot: { id: row.botId, name: config.botName },
         user: { id: row.userId || '29:unknown' },
         locale: 'en-US',
@@ -72,7 +85,8 @@ async function main() {
     } catch (err) {
       const status = err && (err.statusCode || (err.response && err.response.status));
       count(`error:${status || (err && err.code) || 'unknown'}`);
-      if (errors.length < 5) errors.push(err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err));
+      if (errors.length < 5)
+        errors.push(err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err));
     }
   };
 
@@ -96,7 +110,9 @@ async function main() {
   }
   const used = process.cpuUsage(cpu);
   const measured = { tally, wallMs: performance.now() - t0, cpuMs: (used.user + used.system) / 1000, timedOut };
-  process.stdout.write(`@@bench ${JSON.stringify({ mode: 'botbuilder-worker', measured, errors, rssMb: process.memoryUsage().rss / 1048576 })}\n`);
+  process.stdout.write(
+    `@@bench ${JSON.stringify({ mode: 'botbuilder-worker', measured, errors, rssMb: process.memoryUsage().rss / 1048576 })}\n`,
+  );
   setTimeout(() => process.exit(0), 100).unref();
 }
 

@@ -42,10 +42,15 @@ export class AppInstance {
     killOnExit(child);
     const instance = new AppInstance(index, child);
     const started = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`instance ${index} did not start within ${timeoutMs} ms:\n${instance.tail()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`instance ${index} did not start within ${timeoutMs} ms:\n${instance.tail()}`)),
+        timeoutMs,
+      );
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`instance ${index} exited during start-up (code ${code}, signal ${signal}):\n${instance.tail()}`));
+        reject(
+          new Error(`instance ${index} exited during start-up (code ${code}, signal ${signal}):\n${instance.tail()}`),
+        );
       });
       instance.onLine = (line) => {
         const match = /host\.started url="?(http:\/\/[^\s"]+)/.exec(line);
@@ -55,7 +60,8 @@ export class AppInstance {
         }
       };
     });
-    for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => instance.#line(line));
+    for (const stream of [child.stdout!, child.stderr!])
+      createInterface({ input: stream }).on('line', (line) => instance.#line(line));
     try {
       instance.url = await started;
     } catch (err) {
@@ -80,7 +86,9 @@ export class AppInstance {
       this.tally[key] = (this.tally[key] ?? 0) + 1;
     }
     // Sender outcomes (retried, deferred, failed) are tallied above; the local host's note on function keys is noise.
-    const problem = / error /.test(line) || (/ warning /.test(line) && !/"event":"job\.(retrying|deferred|failed)"|http\.keysNotEnforced/.test(line));
+    const problem =
+      / error /.test(line) ||
+      (/ warning /.test(line) && !/"event":"job\.(retrying|deferred|failed)"|http\.keysNotEnforced/.test(line));
     if (problem && this.problems.length < 10) this.problems.push(line.slice(0, 300));
   }
 

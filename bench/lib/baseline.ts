@@ -11,11 +11,24 @@ const BOTBUILDER_PACKAGE_JSON = path.join(BASELINE_DIR, 'node_modules', 'botbuil
 
 export function ensureBaselineInstalled(): void {
   // The queue worker baseline also needs the storage SDKs (bench/baseline/package.json).
-  if (existsSync(BOTBUILDER_PACKAGE_JSON) && existsSync(path.join(BASELINE_DIR, 'node_modules', '@azure', 'storage-queue', 'package.json'))) return;
-  print(`(installing the botbuilder baseline into ${path.relative(REPO_ROOT, BASELINE_DIR)}/node_modules: npm install --prefix bench/baseline --no-audit --no-fund)`);
+  if (
+    existsSync(BOTBUILDER_PACKAGE_JSON) &&
+    existsSync(path.join(BASELINE_DIR, 'node_modules', '@azure', 'storage-queue', 'package.json'))
+  )
+    return;
+  print(
+    `(installing the botbuilder baseline into ${path.relative(REPO_ROOT, BASELINE_DIR)}/node_modules: npm install --prefix bench/baseline --no-audit --no-fund)`,
+  );
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = spawnSync(npm, ['install', '--prefix', BASELINE_DIR, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
-  if (result.status !== 0) throw new Error(`npm install --prefix bench/baseline failed (status ${result.status}${result.error ? `, ${result.error.message}` : ''})`);
+  const result = spawnSync(npm, ['install', '--prefix', BASELINE_DIR, '--no-audit', '--no-fund'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 300_000,
+  });
+  if (result.status !== 0)
+    throw new Error(
+      `npm install --prefix bench/baseline failed (status ${result.status}${result.error ? `, ${result.error.message}` : ''})`,
+    );
 }
 
 /** The installed botbuilder version, or `?`. */

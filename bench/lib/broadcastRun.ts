@@ -91,7 +91,12 @@ export interface BroadcastRun {
   readonly problems: readonly string[];
 }
 
-async function parentProgress(deliveries: DeliveryStore, id: string, tenantId: string, recipients: number): Promise<ParentProgress> {
+async function parentProgress(
+  deliveries: DeliveryStore,
+  id: string,
+  tenantId: string,
+  recipients: number,
+): Promise<ParentProgress> {
   const record = await deliveries.get(id);
   const counts = record === undefined ? { sent: 0, failed: 0, pending: 0 } : await deliveries.countChildren(id);
   return {
@@ -107,18 +112,24 @@ async function parentProgress(deliveries: DeliveryStore, id: string, tenantId: s
   };
 }
 
-const isDone = (p: ParentProgress): boolean => p.fanOutComplete && p.total !== undefined && p.sent + p.failed >= p.total;
+const isDone = (p: ParentProgress): boolean =>
+  p.fanOutComplete && p.total !== undefined && p.sent + p.failed >= p.total;
 
 /** Reads every child job's own record back (one scan of `deliveries`, straight from Azurite). */
 async function readChildRecords(world: ScaleWorld, parentIds: readonly string[]): Promise<ChildRecords> {
   const parents = new Set(parentIds);
-  const table = createTableClient({ kind: 'connectionString', connectionString: world.directConnectionString }, TABLES.deliveries);
+  const table = createTableClient(
+    { kind: 'connectionString', connectionString: world.directConnectionString },
+    TABLES.deliveries,
+  );
   const byStatus: Record<string, number> = {};
   let retried = 0;
   let attempts = 0;
   let ambiguousResends = 0;
   let rows = 0;
-  for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { select: ['RowKey', 'jobId', 'status', 'attempts', 'ambiguousResends'] } })) {
+  for await (const row of table.listEntities<Record<string, unknown>>({
+    queryOptions: { select: ['RowKey', 'jobId', 'status', 'attempts', 'ambiguousResends'] },
+  })) {
     rows += 1;
     if (rows > 200_000) break;
     // A child's own record does not name its parent; its id does (`<broadcast id>~<n>`, fanOut.ts).
@@ -145,12 +156,19 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
   const deadlineMs = plan.deadlineMs ?? 120_000;
   for (const t of plan.tenants) {
     // A tenant's earlier recipients would be in its allInstalled broadcast too.
-    if (usedTenants.has(world) && usedTenants.get(world)!.has(t.tenantId)) throw new Error(`tenant ${t.tenantId} was already used in this world: use another tenant id or a new world`);
+    if (usedTenants.has(world) && usedTenants.get(world)!.has(t.tenantId))
+      throw new Error(`tenant ${t.tenantId} was already used in this world: use another tenant id or a new world`);
     (usedTenants.get(world) ?? usedTenants.set(world, new Set()).get(world)!).add(t.tenantId);
   }
   const seeded = new Set<string>();
   for (const [k, t] of plan.tenants.entries()) {
-    for (const id of await world.seedPersonalChats({ tenantId: t.tenantId, prefix: `${runId.slice(-4)}${scalePrefix(k)}`, count: t.recipients, salt: 100 + k })) seeded.add(id);
+    for (const id of await world.seedPersonalChats({
+      tenantId: t.tenantId,
+      prefix: `${runId.slice(-4)}${scalePrefix(k)}`,
+      count: t.recipients,
+      salt: 100 + k,
+    }))
+      seeded.add(id);
   }
   // Let the instances settle into their idle polling, then count from zero.
   await sleep(500);
@@ -162,10 +180,22 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
   });
   const cpuBefore = cpu();
 
-  const broadcasts = plan.tenants.map((t, k) => ({ id: `${runId}-t${k}`, tenantId: t.tenantId, recipients: t.recipients }));
+  const broadcasts = plan.tenants.map((t, k) => ({
+    id: `${runId}-t${k}`,
+    tenantId: t.tenantId,
+    recipients: t.recipients,
+  }));
   const recipients = broadcasts.reduce((sum, b) => sum + b.recipients, 0);
   const t0 = Date.now();
-  await Promise.all(broadcasts.map((b) => world.enqueueBroadcast({ id: b.id, tenantId: b.tenantId, text: `Scale-out broadcast ${b.id}: maintenance tonight at 22:00.` })));
+  await Promise.all(
+    broadcasts.map((b) =>
+      world.enqueueBroadcast({
+        id: b.id,
+        tenantId: b.tenantId,
+        text: `Scale-out broadcast ${b.id}: maintenance tonight at 22:00.`,
+      }),
+    ),
+  );
 
   // Cheap progress from the stub (delivered count) every 200 ms; the exact check (the parents'
   // child counts, one partition query each) once everything may have arrived, and every 3 s in case
@@ -181,10 +211,17 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
     if (delivered < recipients && Date.now() - lastExactCheck < 3_000) return undefined;
     lastExactCheck = Date.now();
     // Azurite busy: an error here means "look again".
-    progress = await Promise.all(broadcasts.map((b) => parentProgress(world.deliveries, b.id, b.tenantId, b.recipients)));
+    progress = await Promise.all(
+      broadcasts.map((b) => parentProgress(world.deliveries, b.id, b.tenantId, b.recipients)),
+    );
     return progress.every(isDone) ? true : undefined;
   };
-  const timedOut = await waitFor('every broadcast to have every child recorded', t0 + deadlineMs - Date.now(), allRecorded, 200).then(
+  const timedOut = await waitFor(
+    'every broadcast to have every child recorded',
+    t0 + deadlineMs - Date.now(),
+    allRecorded,
+    200,
+  ).then(
     () => false,
     (err: unknown) => {
       if (err instanceof StopWaiting) throw err;
@@ -195,7 +232,10 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
   const storage = world.storage.snapshot();
   const cpuAfter = cpu();
   const stub = await world.snapshotStub();
-  const children = await readChildRecords(world, broadcasts.map((b) => b.id));
+  const children = await readChildRecords(
+    world,
+    broadcasts.map((b) => b.id),
+  );
 
   let duplicates = 0;
   let missing = 0;
@@ -227,7 +267,8 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
   const throttled = Object.values(stub.perTenant).reduce((sum, t) => sum + t.throttled, 0);
   const outcomesPerInstance = world.instances.map((i) => ({ ...i.tally }));
   const outcomes: Record<string, number> = {};
-  for (const tally of outcomesPerInstance) for (const [k, v] of Object.entries(tally)) outcomes[k] = (outcomes[k] ?? 0) + v;
+  for (const tally of outcomesPerInstance)
+    for (const [k, v] of Object.entries(tally)) outcomes[k] = (outcomes[k] ?? 0) + v;
   const delivered = Object.values(stub.perConversation).reduce((sum, n) => sum + n, 0);
   const lastDelivery = Math.max(...Object.values(stub.perTenant).map((t) => t.deliveryTimes.at(-1) ?? -Infinity));
 
@@ -253,7 +294,11 @@ export async function runBroadcast(world: ScaleWorld, plan: BroadcastPlan): Prom
     storagePerMessage: delivered > 0 ? storage.total / delivered : NaN,
     outcomes,
     outcomesPerInstance,
-    cpuMs: { instances: cpuAfter.instances - cpuBefore.instances, azurite: cpuAfter.azurite - cpuBefore.azurite, stub: cpuAfter.stub - cpuBefore.stub },
+    cpuMs: {
+      instances: cpuAfter.instances - cpuBefore.instances,
+      azurite: cpuAfter.azurite - cpuBefore.azurite,
+      stub: cpuAfter.stub - cpuBefore.stub,
+    },
     problems: world.instances.flatMap((i) => i.problems.map((p) => `instance ${i.index}: ${p}`)).slice(0, 10),
   };
 }

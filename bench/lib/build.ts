@@ -38,11 +38,19 @@ export function ensureBuilt(): void {
   const sources = Math.max(...['src', 'host', 'bench'].map((d) => newestMtime(path.join(REPO_ROOT, d))));
   const built = outputs.every((f) => existsSync(f)) ? Math.min(...outputs.map((f) => statSync(f).mtimeMs)) : 0;
   if (built >= sources) return;
-  const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
-  if (!outputs.every((f) => existsSync(f))) throw new Error(`the build did not produce ${outputs.map((f) => path.relative(REPO_ROOT, f)).join(' and ')}:\n${result.stdout}\n${result.stderr}`);
-  if (result.status !== 0) console.warn(`tsc reported errors while building dist; running what it emitted:\n${result.stdout.slice(0, 2000)}`);
+  const result = spawnSync(
+    process.execPath,
+    [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 240_000,
+    },
+  );
+  if (!outputs.every((f) => existsSync(f)))
+    throw new Error(
+      `the build did not produce ${outputs.map((f) => path.relative(REPO_ROOT, f)).join(' and ')}:\n${result.stdout}\n${result.stderr}`,
+    );
+  if (result.status !== 0)
+    console.warn(`tsc reported errors while building dist; running what it emitted:\n${result.stdout.slice(0, 2000)}`);
 }

@@ -74,7 +74,9 @@ export function installLoopbackGuard(): void {
       isPath = true;
     }
     if (!isPath && !isLoopbackHost(host)) {
-      throw new Error(`bench loopback guard: refusing to connect to ${String(host)} (only 127.0.0.0/8 and ::1 are allowed)`);
+      throw new Error(
+        `bench loopback guard: refusing to connect to ${String(host)} (only 127.0.0.0/8 and ::1 are allowed)`,
+      );
     }
     return original.apply(this, args);
   };
@@ -113,7 +115,10 @@ export function summarize(values: readonly number[]): LatencySummary {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 export function fmt(value: number | undefined, digits = 1): string {
@@ -131,7 +136,12 @@ export function fmtInt(value: number | undefined): string {
 export type Cell = string | number;
 
 /** A plain-text table: first column left-aligned, the others right-aligned. */
-export function renderTable(title: string, headers: readonly string[], rows: readonly (readonly Cell[])[], notes: readonly string[] = []): string {
+export function renderTable(
+  title: string,
+  headers: readonly string[],
+  rows: readonly (readonly Cell[])[],
+  notes: readonly string[] = [],
+): string {
   const cells = rows.map((row) => row.map((c) => String(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (values: readonly string[]): string =>
@@ -190,7 +200,12 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
  * Runs `task(i)` for i in [0, count) with at most `concurrency` at once. Stops starting new tasks
  * once `deadline` (epoch ms) has passed; returns how many were started.
  */
-export async function runPool(count: number, concurrency: number, deadline: number, task: (index: number) => Promise<void>): Promise<{ started: number; timedOut: boolean }> {
+export async function runPool(
+  count: number,
+  concurrency: number,
+  deadline: number,
+  task: (index: number) => Promise<void>,
+): Promise<{ started: number; timedOut: boolean }> {
   let next = 0;
   let timedOut = false;
   const worker = async (): Promise<void> => {
@@ -221,7 +236,10 @@ export function emit(message: Message): void {
 }
 
 /** In a child: answers commands read from stdin (one JSON object a line). Exits when stdin closes. */
-export function onCommands(handler: (command: Message) => Promise<Message | undefined>, onStdinClosed: () => void): void {
+export function onCommands(
+  handler: (command: Message) => Promise<Message | undefined>,
+  onStdinClosed: () => void,
+): void {
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
     if (line.trim() === '') return;
@@ -234,7 +252,8 @@ export function onCommands(handler: (command: Message) => Promise<Message | unde
     }
     handler(command).then(
       (reply) => emit({ id: command.id ?? null, ...(reply ?? {}) }),
-      (err: unknown) => emit({ id: command.id ?? null, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
+      (err: unknown) =>
+        emit({ id: command.id ?? null, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
     );
   });
   lines.on('close', onStdinClosed);
@@ -294,10 +313,14 @@ export interface StartChildOptions {
 export function startChild(options: StartChildOptions): ChildHandle {
   installExitHook();
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...process.env, ...options.env })) if (value !== undefined) env[key] = value;
+  for (const [key, value] of Object.entries({ ...process.env, ...options.env }))
+    if (value !== undefined) env[key] = value;
   if (options.config !== undefined) env.BENCH_CONFIG = JSON.stringify(options.config);
   // BENCH_CPU_PROF=<dir>: every Node child writes a V8 CPU profile there (open in Chrome DevTools).
-  const profile = options.command === undefined && process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const profile =
+    options.command === undefined && process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+      : [];
   const child = spawn(options.command ?? process.execPath, [...profile, ...options.args], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
@@ -349,8 +372,10 @@ export function startChild(options: StartChildOptions): ChildHandle {
   child.once('exit', (code, signal) => {
     liveChildren.delete(child);
     clearTimeout(firstTimer);
-    if (!gotFirst) firstReject(new Error(`${options.label} exited (code ${code}, signal ${signal}) before reporting:\n${tail}`));
-    for (const [, waiter] of waiters) waiter({ error: `${options.label} exited (code ${code}, signal ${signal})\n${tail}` });
+    if (!gotFirst)
+      firstReject(new Error(`${options.label} exited (code ${code}, signal ${signal}) before reporting:\n${tail}`));
+    for (const [, waiter] of waiters)
+      waiter({ error: `${options.label} exited (code ${code}, signal ${signal})\n${tail}` });
     waiters.clear();
   });
   child.stdin!.on('error', () => undefined);

@@ -1,7 +1,10 @@
 /** The arithmetic of a broadcast's pace: share of the tenant's cap, and deliveries per second. */
 
 /** (n - 1) deliveries per span, over the cap; middle 80 % likewise. Times ascending. */
-export function shareOfCap(times: readonly number[], capPerSecond: number): { spanMs: number; share: number; steadyShare: number; steadyRate: number } {
+export function shareOfCap(
+  times: readonly number[],
+  capPerSecond: number,
+): { spanMs: number; share: number; steadyShare: number; steadyRate: number } {
   const n = times.length;
   if (n < 2) return { spanMs: 0, share: NaN, steadyShare: NaN, steadyRate: NaN };
   const spanMs = times[n - 1]! - times[0]!;

@@ -8,10 +8,25 @@
  * - `build.ts`: the compiled app and stub they run.
  */
 export { AppInstance } from './appInstances';
-export { type BroadcastPlan, type BroadcastRun, type ChildRecords, type ParentProgress, type TenantFigures, runBroadcast } from './broadcastRun';
+export {
+  type BroadcastPlan,
+  type BroadcastRun,
+  type ChildRecords,
+  type ParentProgress,
+  type TenantFigures,
+  runBroadcast,
+} from './broadcastRun';
 export { HOST_MAIN_JS, STUB_PROCESS_JS, ensureBuilt } from './build';
 export { perSecond, shareOfCap } from './figures';
-export { OUTBOUND_QUEUE, TENANT_CAP_PER_SECOND, scalePrefix, scaleTenantId, startScaleWorld, type ScaleWorld, type ScaleWorldOptions } from './scaleWorld';
+export {
+  OUTBOUND_QUEUE,
+  TENANT_CAP_PER_SECOND,
+  scalePrefix,
+  scaleTenantId,
+  startScaleWorld,
+  type ScaleWorld,
+  type ScaleWorldOptions,
+} from './scaleWorld';
 export {
   StorageCounter,
   classifyStorageRequest,

@@ -78,10 +78,15 @@ export interface ScaleWorld {
  * App settings for an instance: hermetic (every setting of src/config.ts cleared unless set here),
  * the stub world's own settings, the counted storage account and the job queue, then `extra`.
  */
-function instanceEnv(storageConnectionString: string, stub: StubReady, extra: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
+function instanceEnv(
+  storageConnectionString: string,
+  stub: StubReady,
+  extra: Readonly<Record<string, string | undefined>>,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
-  for (const key of Object.keys(env)) if (key.startsWith('AzureFunctionsJobHost__') || key.startsWith('AzureWebJobsStorage__')) delete env[key];
+  for (const key of Object.keys(env))
+    if (key.startsWith('AzureFunctionsJobHost__') || key.startsWith('AzureWebJobsStorage__')) delete env[key];
   // An empty value counts as unset for the app (src/config.ts) and wins over local.settings.json.
   for (const setting of SETTINGS) env[setting.name] = '';
   Object.assign(env, {
@@ -102,9 +107,12 @@ function instanceEnv(storageConnectionString: string, stub: StubReady, extra: Re
 }
 
 export async function startScaleWorld(options: ScaleWorldOptions): Promise<ScaleWorld> {
-  if (!Number.isInteger(options.instances) || options.instances < 1 || options.instances > 16) throw new Error('instances must be 1..16');
+  if (!Number.isInteger(options.instances) || options.instances < 1 || options.instances > 16)
+    throw new Error('instances must be 1..16');
   if (!existsSync(HOST_MAIN_JS) || !existsSync(STUB_PROCESS_JS)) {
-    throw new Error(`${path.relative(REPO_ROOT, HOST_MAIN_JS)} or ${path.relative(REPO_ROOT, STUB_PROCESS_JS)} is missing: run npm run build (or ensureBuilt())`);
+    throw new Error(
+      `${path.relative(REPO_ROOT, HOST_MAIN_JS)} or ${path.relative(REPO_ROOT, STUB_PROCESS_JS)} is missing: run npm run build (or ensureBuilt())`,
+    );
   }
   const closers: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
@@ -129,13 +137,17 @@ export async function startScaleWorld(options: ScaleWorldOptions): Promise<Scale
     const env = instanceEnv(storage.connectionString, stubInfo, options.appEnv ?? {});
     const instances: AppInstance[] = [];
     closers.push(() => Promise.all(instances.map((i) => i.stop())));
-    const started = await Promise.allSettled(Array.from({ length: options.instances }, (_, i) => AppInstance.start(i, env, options.startTimeoutMs ?? 90_000)));
+    const started = await Promise.allSettled(
+      Array.from({ length: options.instances }, (_, i) => AppInstance.start(i, env, options.startTimeoutMs ?? 90_000)),
+    );
     for (const s of started) if (s.status === 'fulfilled') instances.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
 
     const conversations = conversationStore(azurite.connectionString);
-    const deliveries = createDeliveryStore(createTableClient({ kind: 'connectionString', connectionString: azurite.connectionString }, TABLES.deliveries));
+    const deliveries = createDeliveryStore(
+      createTableClient({ kind: 'connectionString', connectionString: azurite.connectionString }, TABLES.deliveries),
+    );
     const jobs = new QueueClient(azurite.connectionString, OUTBOUND_QUEUE);
 
     return {
@@ -147,10 +159,19 @@ export async function startScaleWorld(options: ScaleWorldOptions): Promise<Scale
       directConnectionString: azurite.connectionString,
       conversations,
       deliveries,
-      seedPersonalChats: ({ tenantId, prefix, count, salt = 7 }) => seedPersonalChats(conversations, count, { prefix, serviceUrl: stubInfo.serviceUrl, salt, tenantId, userLabel: 'Scale User' }),
+      seedPersonalChats: ({ tenantId, prefix, count, salt = 7 }) =>
+        seedPersonalChats(conversations, count, {
+          prefix,
+          serviceUrl: stubInfo.serviceUrl,
+          salt,
+          tenantId,
+          userLabel: 'Scale User',
+        }),
       async enqueueBroadcast({ id, tenantId, text }) {
         await jobs.createIfNotExists();
-        await jobs.sendMessage(JSON.stringify({ id, to: { allInstalled: true, tenantId, conversationType: 'personal' }, text }));
+        await jobs.sendMessage(
+          JSON.stringify({ id, to: { allInstalled: true, tenantId, conversationType: 'personal' }, text }),
+        );
       },
       async resetCounters() {
         await stub.request({ cmd: 'reset' });
@@ -162,7 +183,10 @@ export async function startScaleWorld(options: ScaleWorldOptions): Promise<Scale
       },
       assertAlive() {
         for (const instance of instances) {
-          if (!instance.alive) throw new StopWaiting(`instance ${instance.index} exited (code ${instance.process.exitCode}, signal ${instance.process.signalCode}):\n${instance.tail()}`);
+          if (!instance.alive)
+            throw new StopWaiting(
+              `instance ${instance.index} exited (code ${instance.process.exitCode}, signal ${instance.process.signalCode}):\n${instance.tail()}`,
+            );
         }
       },
       close,

@@ -8,7 +8,14 @@ import { createConversationStore, type ConversationStore } from '../../src/store
 import { createTableClient } from '../../src/store/tableClients';
 import { TABLES } from '../../src/store/tables';
 import { runPool } from './common';
-import { BENCH_APP_ID, BENCH_BOT_NAME, BENCH_USER_TENANT, benchAadObjectId, benchConversationId, benchUserId } from './identities';
+import {
+  BENCH_APP_ID,
+  BENCH_BOT_NAME,
+  BENCH_USER_TENANT,
+  benchAadObjectId,
+  benchConversationId,
+  benchUserId,
+} from './identities';
 
 export interface BenchChat {
   /** Keeps sections and runs apart: `benchConversationId(prefix, i)`. */
@@ -32,7 +39,11 @@ export function benchMessage(chat: BenchChat, text: string): Record<string, unkn
     serviceUrl: chat.serviceUrl,
     botName: BENCH_BOT_NAME,
     conversationId: benchConversationId(chat.prefix, chat.index),
-    user: { id: benchUserId(chat.prefix, chat.index), name: `${chat.userLabel ?? 'Bench User'} ${chat.index}`, aadObjectId: benchAadObjectId(chat.index, chat.salt) },
+    user: {
+      id: benchUserId(chat.prefix, chat.index),
+      name: `${chat.userLabel ?? 'Bench User'} ${chat.index}`,
+      aadObjectId: benchAadObjectId(chat.index, chat.salt),
+    },
     text,
   }) as unknown as Record<string, unknown>;
 }
@@ -40,14 +51,21 @@ export function benchMessage(chat: BenchChat, text: string): Record<string, unkn
 /** The app's ConversationStore on a storage account. */
 export function conversationStore(connectionString: string): ConversationStore {
   const storage = { kind: 'connectionString' as const, connectionString };
-  return createConversationStore({ conversations: createTableClient(storage, TABLES.conversations), userChats: createTableClient(storage, TABLES.userChats) });
+  return createConversationStore({
+    conversations: createTableClient(storage, TABLES.conversations),
+    userChats: createTableClient(storage, TABLES.userChats),
+  });
 }
 
 /**
  * Stores `count` personal-chat references (chats 0 .. count-1 of `prefix`) as if Teams had sent a
  * message from each, 16 at a time, within 120 s. Returns their conversation ids.
  */
-export async function seedPersonalChats(store: ConversationStore, count: number, chat: Omit<BenchChat, 'index'>): Promise<string[]> {
+export async function seedPersonalChats(
+  store: ConversationStore,
+  count: number,
+  chat: Omit<BenchChat, 'index'>,
+): Promise<string[]> {
   let failures = 0;
   const { timedOut } = await runPool(count, 16, Date.now() + 120_000, async (index) => {
     const plan = toCapturePlan(parseActivity(benchMessage({ ...chat, index }, 'hello')));
@@ -58,6 +76,7 @@ export async function seedPersonalChats(store: ConversationStore, count: number,
       failures += 1;
     }
   });
-  if (timedOut || failures > 0) throw new Error(`seeding ${chat.prefix}: ${failures} failures${timedOut ? ', timed out' : ''}`);
+  if (timedOut || failures > 0)
+    throw new Error(`seeding ${chat.prefix}: ${failures} failures${timedOut ? ', timed out' : ''}`);
   return Array.from({ length: count }, (_, i) => benchConversationId(chat.prefix, i));
 }

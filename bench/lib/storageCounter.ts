@@ -30,7 +30,12 @@ const QUEUE_MESSAGE_TAG = '<QueueMessage>';
 const MAX_BATCH_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Names one storage request. `account`-relative path, e.g. `/devstoreaccount1/deliveries(PartitionKey='a',RowKey='job')`. */
-export function classifyStorageRequest(service: StorageService, method: string, url: string, headers: http.IncomingHttpHeaders): string {
+export function classifyStorageRequest(
+  service: StorageService,
+  method: string,
+  url: string,
+  headers: http.IncomingHttpHeaders,
+): string {
   const [rawPath = '/', query = ''] = url.split('?', 2);
   const parts = rawPath.split('/').filter((p) => p !== '');
   const params = new URLSearchParams(query);
@@ -41,7 +46,8 @@ export function classifyStorageRequest(service: StorageService, method: string, 
     if (parts.length <= 1) return `queue (account) ${params.get('comp') ?? m}`;
     if (parts.length === 2) {
       const comp = params.get('comp');
-      if (comp === 'metadata') return `queue ${queue} ${m === 'GET' || m === 'HEAD' ? 'get properties' : 'set metadata'}`;
+      if (comp === 'metadata')
+        return `queue ${queue} ${m === 'GET' || m === 'HEAD' ? 'get properties' : 'set metadata'}`;
       if (m === 'PUT') return `queue ${queue} create`;
       if (m === 'DELETE') return `queue ${queue} delete queue`;
       return `queue ${queue} ${m}${comp ? ` comp=${comp}` : ''}`;
@@ -60,7 +66,8 @@ export function classifyStorageRequest(service: StorageService, method: string, 
   // Table service.
   const resource = decodeURIComponent(parts[1] ?? '');
   if (resource === '$batch') return 'table (batch)';
-  if (resource === 'Tables' || resource.startsWith('Tables(')) return `table Tables ${m === 'POST' ? 'create table' : m === 'DELETE' ? 'delete table' : 'list tables'}`;
+  if (resource === 'Tables' || resource.startsWith('Tables('))
+    return `table Tables ${m === 'POST' ? 'create table' : m === 'DELETE' ? 'delete table' : 'list tables'}`;
   const paren = resource.indexOf('(');
   const table = paren < 0 ? resource : resource.slice(0, paren);
   const keys = paren < 0 ? '' : resource.slice(paren + 1, resource.lastIndexOf(')'));
@@ -105,18 +112,27 @@ export function parseBatchBody(body: string): { operations: number; table: strin
  * holds no message counts as `receive (empty)`.
  */
 export class StorageCounter {
-  #counts: { total: number; byService: Record<StorageService, number>; byOperation: Record<string, OperationCount> } = StorageCounter.#empty();
+  #counts: { total: number; byService: Record<StorageService, number>; byOperation: Record<string, OperationCount> } =
+    StorageCounter.#empty();
   readonly #servers: http.Server[] = [];
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   readonly ports: Record<StorageService, number> = { table: 0, queue: 0, blob: 0 };
 
-  static #empty(): { total: number; byService: Record<StorageService, number>; byOperation: Record<string, OperationCount> } {
+  static #empty(): {
+    total: number;
+    byService: Record<StorageService, number>;
+    byOperation: Record<string, OperationCount>;
+  } {
     return { total: 0, byService: { table: 0, queue: 0, blob: 0 }, byOperation: {} };
   }
 
   static async start(target: { tablePort: number; queuePort: number; blobPort: number }): Promise<StorageCounter> {
     const counter = new StorageCounter();
-    const targets: Record<StorageService, number> = { table: target.tablePort, queue: target.queuePort, blob: target.blobPort };
+    const targets: Record<StorageService, number> = {
+      table: target.tablePort,
+      queue: target.queuePort,
+      blob: target.blobPort,
+    };
     for (const service of ['table', 'queue', 'blob'] as const) {
       const server = http.createServer((req, res) => counter.#forward(service, targets[service], req, res));
       server.keepAliveTimeout = 30_000;
@@ -132,7 +148,11 @@ export class StorageCounter {
 
   /** A connection string for Azurite's development account with every endpoint on this proxy. */
   get connectionString(): string {
-    return developmentConnectionString({ blobPort: this.ports.blob, queuePort: this.ports.queue, tablePort: this.ports.table });
+    return developmentConnectionString({
+      blobPort: this.ports.blob,
+      queuePort: this.ports.queue,
+      tablePort: this.ports.table,
+    });
   }
 
   snapshot(): StorageCounts {
@@ -166,28 +186,31 @@ export class StorageCounter {
       counted = true;
       this.#count(service, operation, status, batched);
     };
-    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method, path: url, headers: req.headers, agent: this.#agent }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-      let sawMessage = false;
-      let carry = '';
-      answer.on('data', (chunk: Buffer) => {
-        if (isReceive && !sawMessage) {
-          const text = carry + chunk.toString('latin1');
-          sawMessage = text.includes(QUEUE_MESSAGE_TAG);
-          carry = text.slice(-QUEUE_MESSAGE_TAG.length);
-        }
-        res.write(chunk);
-      });
-      answer.on('end', () => {
-        if (isReceive && !sawMessage) operation += ' (empty)';
-        count(String(answer.statusCode ?? 'none'));
-        res.end();
-      });
-      answer.on('error', () => {
-        count('error');
-        res.destroy();
-      });
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port: targetPort, method, path: url, headers: req.headers, agent: this.#agent },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        let sawMessage = false;
+        let carry = '';
+        answer.on('data', (chunk: Buffer) => {
+          if (isReceive && !sawMessage) {
+            const text = carry + chunk.toString('latin1');
+            sawMessage = text.includes(QUEUE_MESSAGE_TAG);
+            carry = text.slice(-QUEUE_MESSAGE_TAG.length);
+          }
+          res.write(chunk);
+        });
+        answer.on('end', () => {
+          if (isReceive && !sawMessage) operation += ' (empty)';
+          count(String(answer.statusCode ?? 'none'));
+          res.end();
+        });
+        answer.on('error', () => {
+          count('error');
+          res.destroy();
+        });
+      },
+    );
     upstream.on('error', () => {
       count('error');
       res.destroy();
@@ -233,7 +256,10 @@ export function storageBreakdown(counts: StorageCounts, messages: number, top = 
     .slice(0, top)
     .map(([op, c]) => {
       const odd = Object.entries(c.statuses).filter(([s]) => !/^2\d\d$/.test(s));
-      const extra = [c.batchedOperations === undefined ? '' : ` (${c.batchedOperations} ops inside)`, odd.length > 0 ? ` [${odd.map(([s, n]) => `${s}: ${n}`).join(', ')}]` : ''].join('');
+      const extra = [
+        c.batchedOperations === undefined ? '' : ` (${c.batchedOperations} ops inside)`,
+        odd.length > 0 ? ` [${odd.map(([s, n]) => `${s}: ${n}`).join(', ')}]` : '',
+      ].join('');
       return `${op} ${(c.requests / messages).toFixed(2)}${extra}`;
     })
     .join('; ');

@@ -34,7 +34,14 @@ export interface StubReady {
 
 /** `stats`: the Connector's counters, by status, operation and limit, and the first and last delivery. */
 export interface StubStats {
-  readonly stats: { requests: number; delivered: number; throttled: number; faults: number; unauthorized: number; dropped: number };
+  readonly stats: {
+    requests: number;
+    delivered: number;
+    throttled: number;
+    faults: number;
+    unauthorized: number;
+    dropped: number;
+  };
   readonly byStatus: Record<string, number>;
   readonly byOperation: Record<string, number>;
   /** 429s by the limit that refused them: thread (per bot per conversation), threadAllBots, tenant. */
@@ -71,7 +78,10 @@ export interface StubSnapshot {
 }
 
 /** Starts the child. Stop it with `handle.stop()` (also when `ready` rejects). */
-export function startStubProcess(config: StubConfig, label = 'stubs'): { handle: ChildHandle; ready: Promise<StubReady> } {
+export function startStubProcess(
+  config: StubConfig,
+  label = 'stubs',
+): { handle: ChildHandle; ready: Promise<StubReady> } {
   const handle = startChild({ label, args: [STUB_PROCESS_JS], env: stubClientEnv(), config, firstTimeoutMs: 30_000 });
   return { handle, ready: handle.first.then((message) => message as unknown as StubReady) };
 }
@@ -128,7 +138,8 @@ export function stubSnapshot(world: StubWorld): StubSnapshot {
   const byOperation: Record<string, number> = {};
   const throttledBy: Record<string, number> = {};
   const perTenant: Record<string, TenantTraffic> = {};
-  const tenant = (id: string | undefined): TenantTraffic => (perTenant[id ?? 'unknown'] ??= { requests: 0, throttled: 0, delivered: 0, deliveryTimes: [] });
+  const tenant = (id: string | undefined): TenantTraffic =>
+    (perTenant[id ?? 'unknown'] ??= { requests: 0, throttled: 0, delivered: 0, deliveryTimes: [] });
   for (const r of connector.requests) {
     const status = r.status === null ? 'none' : String(r.status);
     byStatus[status] = (byStatus[status] ?? 0) + 1;

@@ -84,14 +84,16 @@ export function retargetActivity(source: Activity, options: RetargetOptions = {}
     activity.recipient = { ...(activity.recipient ?? {}), id: newBotId };
     for (const member of [...(activity.membersAdded ?? []), ...(activity.membersRemoved ?? [])]) swap(member);
     for (const entity of activity.entities ?? []) {
-      if (entity.type === 'mention' && typeof entity.mentioned === 'object' && entity.mentioned !== null) swap(entity.mentioned as ChannelAccount);
+      if (entity.type === 'mention' && typeof entity.mentioned === 'object' && entity.mentioned !== null)
+        swap(entity.mentioned as ChannelAccount);
     }
   }
   if (options.tenantId !== undefined) {
     if (activity.conversation) activity.conversation.tenantId = options.tenantId;
     activity.channelData = { ...(activity.channelData ?? {}), tenant: { id: options.tenantId } };
   }
-  if (options.conversationId !== undefined) activity.conversation = { ...(activity.conversation ?? {}), id: options.conversationId };
+  if (options.conversationId !== undefined)
+    activity.conversation = { ...(activity.conversation ?? {}), id: options.conversationId };
   if (options.from !== undefined) activity.from = { ...options.from };
   if (options.text !== undefined) activity.text = options.text;
   activity.id = options.id ?? newActivityId();
@@ -114,9 +116,17 @@ export interface SignedActivity {
  * Mints a channel token for an activity: audience = the recipient's app id (`28:` stripped),
  * `serviceurl` = activity.serviceUrl, unless `token` overrides them (to test each rejection).
  */
-export async function signActivity(activity: Activity, issuer: ChannelTokenIssuer, token: Partial<MintChannelTokenOptions> = {}): Promise<SignedActivity> {
+export async function signActivity(
+  activity: Activity,
+  issuer: ChannelTokenIssuer,
+  token: Partial<MintChannelTokenOptions> = {},
+): Promise<SignedActivity> {
   const appId = token.appId ?? activity.recipient?.id.replace(/^28:/, '') ?? '';
-  const jwt = await issuer.mintChannelToken({ ...token, appId, serviceUrl: token.serviceUrl ?? activity.serviceUrl ?? '' });
+  const jwt = await issuer.mintChannelToken({
+    ...token,
+    appId,
+    serviceUrl: token.serviceUrl ?? activity.serviceUrl ?? '',
+  });
   return {
     activity,
     token: jwt,
@@ -148,7 +158,11 @@ function personalBase(options: PersonalActivityOptions): Activity {
     channelId: 'msteams',
     serviceUrl: options.serviceUrl,
     from: { ...user },
-    conversation: { conversationType: 'personal', tenantId: options.tenantId, id: options.conversationId ?? EMULATOR_CONVERSATION_ID },
+    conversation: {
+      conversationType: 'personal',
+      tenantId: options.tenantId,
+      id: options.conversationId ?? EMULATOR_CONVERSATION_ID,
+    },
     recipient: { id: `28:${options.appId}`, name: options.botName ?? EMULATOR_BOT_NAME },
     channelData: { tenant: { id: options.tenantId } },
     locale: options.locale ?? 'en-US',
@@ -162,13 +176,17 @@ export function personalMessage(options: PersonalActivityOptions & { readonly te
     type: 'message',
     text: options.text,
     textFormat: 'plain',
-    entities: [{ locale: options.locale ?? 'en-US', country: 'US', platform: 'Web', timezone: 'UTC', type: 'clientInfo' }],
+    entities: [
+      { locale: options.locale ?? 'en-US', country: 'US', platform: 'Web', timezone: 'UTC', type: 'clientInfo' },
+    ],
     localTimezone: 'UTC',
   };
 }
 
 /** A personal-scope `installationUpdate` (add or remove), like fixtures/activities/installationUpdate.*.personal.json. */
-export function personalInstallationUpdate(options: PersonalActivityOptions & { readonly action: 'add' | 'remove' }): Activity {
+export function personalInstallationUpdate(
+  options: PersonalActivityOptions & { readonly action: 'add' | 'remove' },
+): Activity {
   const base = personalBase(options);
   return {
     ...base,
@@ -184,7 +202,11 @@ export interface PostResult {
 }
 
 /** POSTs a signed activity to `<appBaseUrl>/api/messages` (or to `url` if it already ends in a path). */
-export async function postActivity(url: string, signed: SignedActivity, options: { dispatcher?: Dispatcher; timeoutMs?: number } = {}): Promise<PostResult> {
+export async function postActivity(
+  url: string,
+  signed: SignedActivity,
+  options: { dispatcher?: Dispatcher; timeoutMs?: number } = {},
+): Promise<PostResult> {
   const target = /\/api\/messages\/?$/.test(url) ? url : `${url.replace(/\/+$/, '')}/api/messages`;
   const timeout = options.timeoutMs ?? 15_000;
   const response = await request(target, {

@@ -15,7 +15,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -54,11 +63,13 @@ export class LocalCertificateError extends Error {
 export function defaultCertificateDir(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, LOCAL_CERTIFICATE_DIR_NAME);
-    if (path.dirname(dir) === dir) throw new LocalCertificateError(`No package.json above ${__dirname}; pass ensureLocalCertificate({ dir })`);
+    if (path.dirname(dir) === dir)
+      throw new LocalCertificateError(`No package.json above ${__dirname}; pass ensureLocalCertificate({ dir })`);
   }
 }
 
-type ReadResult = { kind: 'ok'; certificate: LocalCertificate } | { kind: 'missing' } | { kind: 'unusable'; reason: string };
+type ReadResult =
+  { kind: 'ok'; certificate: LocalCertificate } | { kind: 'missing' } | { kind: 'unusable'; reason: string };
 
 /**
  * The emulator's certificate and key, made on first use (then read from disk: a few milliseconds).
@@ -82,7 +93,9 @@ export function ensureLocalCertificate(options: EnsureLocalCertificateOptions = 
     }
     publish(dir);
   }
-  throw new LocalCertificateError(`Could not set up the emulator certificate in ${dir}${lastReason ? ` (${lastReason})` : ''}`);
+  throw new LocalCertificateError(
+    `Could not set up the emulator certificate in ${dir}${lastReason ? ` (${lastReason})` : ''}`,
+  );
 }
 
 function isFresh(certificate: LocalCertificate): boolean {
@@ -101,15 +114,20 @@ function readCertificate(dir: string): ReadResult {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       // An empty folder left behind (or a half-deleted one) counts as missing; a rename cannot replace it everywhere.
       removeIfEmpty(dir);
-      return existsSync(dir) ? { kind: 'unusable', reason: `${CERTIFICATE_FILE_NAME} or ${KEY_FILE_NAME} is missing` } : { kind: 'missing' };
+      return existsSync(dir)
+        ? { kind: 'unusable', reason: `${CERTIFICATE_FILE_NAME} or ${KEY_FILE_NAME} is missing` }
+        : { kind: 'missing' };
     }
     return { kind: 'unusable', reason: (error as Error).message };
   }
   try {
     const x509 = new X509Certificate(cert);
     if (x509.ca) return { kind: 'unusable', reason: 'it is a CA certificate' };
-    if (!x509.checkPrivateKey(createPrivateKey(key))) return { kind: 'unusable', reason: 'the key does not match the certificate' };
-    if (LOCAL_CERTIFICATE_HOSTS.some((host) => (net.isIP(host) ? x509.checkIP(host) : x509.checkHost(host)) === undefined)) {
+    if (!x509.checkPrivateKey(createPrivateKey(key)))
+      return { kind: 'unusable', reason: 'the key does not match the certificate' };
+    if (
+      LOCAL_CERTIFICATE_HOSTS.some((host) => (net.isIP(host) ? x509.checkIP(host) : x509.checkHost(host)) === undefined)
+    ) {
       return { kind: 'unusable', reason: `it is not valid for ${LOCAL_CERTIFICATE_HOSTS.join(', ')}` };
     }
     const foreign = subjectAltNames(x509).filter((name) => !isLoopbackName(name));
@@ -184,20 +202,21 @@ function publish(dir: string): void {
  * certificates with one name (an old one in NODE_EXTRA_CA_CERTS, a new one added at run time) would
  * shadow each other.
  */
-const opensslConfig = (): string => [
-  '[req]',
-  'distinguished_name = dn',
-  'prompt = no',
-  '[dn]',
-  `CN = teams-courier local emulator ${randomBytes(6).toString('hex')}`,
-  '[leaf]',
-  'basicConstraints = critical, CA:FALSE',
-  'keyUsage = critical, digitalSignature, keyEncipherment',
-  'extendedKeyUsage = serverAuth',
-  `subjectAltName = ${LOCAL_CERTIFICATE_HOSTS.map((host) => (net.isIP(host) ? `IP:${host}` : `DNS:${host}`)).join(', ')}`,
-  'subjectKeyIdentifier = hash',
-  '',
-].join('\n');
+const opensslConfig = (): string =>
+  [
+    '[req]',
+    'distinguished_name = dn',
+    'prompt = no',
+    '[dn]',
+    `CN = teams-courier local emulator ${randomBytes(6).toString('hex')}`,
+    '[leaf]',
+    'basicConstraints = critical, CA:FALSE',
+    'keyUsage = critical, digitalSignature, keyEncipherment',
+    'extendedKeyUsage = serverAuth',
+    `subjectAltName = ${LOCAL_CERTIFICATE_HOSTS.map((host) => (net.isIP(host) ? `IP:${host}` : `DNS:${host}`)).join(', ')}`,
+    'subjectKeyIdentifier = hash',
+    '',
+  ].join('\n');
 
 function generateInto(folder: string): void {
   // RSA: the Entra stub also takes this certificate for client assertions, which MSAL signs with RS256/PS256.
@@ -210,18 +229,42 @@ function generateInto(folder: string): void {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-new', '-key', keyPath, '-out', certPath, '-days', String(CERTIFICATE_VALIDITY_DAYS), '-sha256', '-config', configPath, '-extensions', 'leaf'],
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        String(CERTIFICATE_VALIDITY_DAYS),
+        '-sha256',
+        '-config',
+        configPath,
+        '-extensions',
+        'leaf',
+      ],
       // OPENSSL_CONF: nothing from the machine's openssl.cnf (e.g. default extensions) gets in.
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, env: { ...process.env, OPENSSL_CONF: configPath } },
     );
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
-    const why = e.code === 'ENOENT' ? 'the openssl command is not installed (or not on PATH)' : (e.stderr?.toString().trim() || e.message).split('\n')[0];
+    const why =
+      e.code === 'ENOENT'
+        ? 'the openssl command is not installed (or not on PATH)'
+        : (e.stderr?.toString().trim() || e.message).split('\n')[0];
     throw new LocalCertificateError(`Could not make the emulator's localhost certificate: ${why}`, { cause: error });
   } finally {
     rmSync(configPath, { force: true });
   }
   const made = readCertificate(folder);
-  if (made.kind !== 'ok') throw new LocalCertificateError(`openssl made an unusable certificate: ${made.kind === 'unusable' ? made.reason : 'files missing'}`);
-  if (!isFresh(made.certificate)) throw new LocalCertificateError(`openssl made a certificate that expires ${made.certificate.validTo.toISOString()}`);
+  if (made.kind !== 'ok')
+    throw new LocalCertificateError(
+      `openssl made an unusable certificate: ${made.kind === 'unusable' ? made.reason : 'files missing'}`,
+    );
+  if (!isFresh(made.certificate))
+    throw new LocalCertificateError(
+      `openssl made a certificate that expires ${made.certificate.validTo.toISOString()}`,
+    );
 }

@@ -33,11 +33,14 @@ const USAGE = [
   '  status          show endpoints, counters and what the bot sent recently',
 ].join('\n');
 
-const NOT_RUNNING = 'The emulator is not running. Start it with `npm start` without MicrosoftAppId set (in local.settings.json and the environment), then try again.';
+const NOT_RUNNING =
+  'The emulator is not running. Start it with `npm start` without MicrosoftAppId set (in local.settings.json and the environment), then try again.';
 
 function readControlFile(cwd: string): ControlFile | undefined {
   try {
-    const parsed = JSON.parse(readFileSync(path.join(cwd, '.azurite', 'emulator-control.json'), 'utf8')) as Partial<ControlFile>;
+    const parsed = JSON.parse(
+      readFileSync(path.join(cwd, '.azurite', 'emulator-control.json'), 'utf8'),
+    ) as Partial<ControlFile>;
     if (typeof parsed.controlUrl !== 'string' || typeof parsed.token !== 'string') return undefined;
     return parsed as ControlFile;
   } catch {
@@ -45,14 +48,22 @@ function readControlFile(cwd: string): ControlFile | undefined {
   }
 }
 
-async function call(control: ControlFile, method: 'GET' | 'POST', command: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+async function call(
+  control: ControlFile,
+  method: 'GET' | 'POST',
+  command: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   // Trust only the emulator's test certificate for this one connection; nothing global.
   const dispatcher = new Agent({ connect: { ca: loadTestCertificate().cert } });
   try {
     const response = await request(`${control.controlUrl}${command}`, {
       method,
       dispatcher,
-      headers: { authorization: `Bearer ${control.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${control.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
@@ -72,7 +83,9 @@ async function call(control: ControlFile, method: 'GET' | 'POST', command: strin
 
 function printInbound(result: InboundResult, io: CliIo): void {
   const ok = result.status >= 200 && result.status < 300;
-  io.out(`sent ${result.activity.type}${result.activity.text ? ` "${result.activity.text}"` : ''} to the app as ${result.activity.from?.id ?? '?'} in ${result.activity.conversation?.id ?? '?'}`);
+  io.out(
+    `sent ${result.activity.type}${result.activity.text ? ` "${result.activity.text}"` : ''} to the app as ${result.activity.from?.id ?? '?'} in ${result.activity.conversation?.id ?? '?'}`,
+  );
   io.out(`app answered ${result.status}${ok ? '' : ` (${result.body.slice(0, 500)})`}`);
   for (const d of result.deliveries) io.out(`bot -> ${d.conversationId}: ${d.activity?.text ?? `(${d.operation})`}`);
 }
@@ -82,10 +95,15 @@ function printStatus(status: EmulatorStatus, io: CliIo): void {
   io.out(`  connector ${status.connectorOrigin} (serviceUrl ${status.serviceUrl})`);
   io.out(`  openid    ${status.openIdMetadataUrl}`);
   io.out(`  entra     ${status.authorityHost}`);
-  io.out(`  connector requests ${status.stats.requests}, delivered ${status.stats.delivered}, throttled ${status.stats.throttled}, unauthorized ${status.stats.unauthorized}`);
+  io.out(
+    `  connector requests ${status.stats.requests}, delivered ${status.stats.delivered}, throttled ${status.stats.throttled}, unauthorized ${status.stats.unauthorized}`,
+  );
   io.out(`  token requests ${status.tokenRequests}, key downloads ${status.keyDownloads}`);
   if (status.recent.length === 0) io.out('  the bot has not sent anything yet');
-  for (const r of status.recent) io.out(`  ${r.time} ${r.operation} ${r.conversationId} #${r.activityId}${r.text !== undefined ? ` : ${r.text}` : ''}`);
+  for (const r of status.recent)
+    io.out(
+      `  ${r.time} ${r.operation} ${r.conversationId} #${r.activityId}${r.text !== undefined ? ` : ${r.text}` : ''}`,
+    );
 }
 
 /** The app's storage and queue, read as the host reads them: environment first, then local.settings.json. */
@@ -98,7 +116,10 @@ function appQueue(cwd: string): QueueClient {
   }
   const setting = (name: string): string | undefined => process.env[name] || values[name] || undefined;
   const storage = setting('AzureWebJobsStorage') ?? 'UseDevelopmentStorage=true';
-  return createQueueClient({ kind: 'connectionString', connectionString: storage }, setting('OUTBOUND_QUEUE') ?? 'outbound-messages');
+  return createQueueClient(
+    { kind: 'connectionString', connectionString: storage },
+    setting('OUTBOUND_QUEUE') ?? 'outbound-messages',
+  );
 }
 
 /** Enqueues a job for the emulator user, then waits (bounded) for the bot's message at the emulator. */
@@ -123,7 +144,9 @@ async function sendJob(control: ControlFile, text: string, io: CliIo): Promise<n
       return 0;
     }
   }
-  io.err(`no message from the bot within 20 s; is npm start running? The delivery record is ${id} in the deliveries table.`);
+  io.err(
+    `no message from the bot within 20 s; is npm start running? The delivery record is ${id} in the deliveries table.`,
+  );
   return 1;
 }
 
@@ -163,7 +186,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       response = await call(control, 'POST', 'install', { action: command === 'install' ? 'add' : 'remove' });
     }
     if (response.status !== 200) {
-      const error = typeof response.json === 'object' && response.json !== null && 'error' in response.json ? String(response.json.error) : JSON.stringify(response.json);
+      const error =
+        typeof response.json === 'object' && response.json !== null && 'error' in response.json
+          ? String(response.json.error)
+          : JSON.stringify(response.json);
       io.err(`emulator: ${error}`);
       return 1;
     }
@@ -182,7 +208,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 if (require.main === module) {
-  runCli(process.argv.slice(2), { cwd: process.cwd(), out: (line) => console.log(line), err: (line) => console.error(line) }).then(
+  runCli(process.argv.slice(2), {
+    cwd: process.cwd(),
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+  }).then(
     (code) => {
       process.exitCode = code;
     },

@@ -17,7 +17,12 @@ import { ConversationBook, type ConversationRegistration, type UserRegistration 
 import { FaultInjector, type FaultContext, type FaultMatch, type FaultRule } from './connector/faultInjector';
 import { handleConnectorRequest, type ConnectorState } from './connector/pipeline';
 import { ConnectorRateLimits } from './connector/rateLimits';
-import { RequestRecorder, type ConnectorRequestRecord, type ConnectorStats, type DeliveredActivity } from './connector/recorder';
+import {
+  RequestRecorder,
+  type ConnectorRequestRecord,
+  type ConnectorStats,
+  type DeliveredActivity,
+} from './connector/recorder';
 import { toConnectorSettings, type ConnectorSettings } from './connector/settings';
 
 export type { ConnectorAuthOptions } from './connector/auth';
@@ -49,9 +54,15 @@ export interface ConnectorServer {
   readonly settings: Readonly<ConnectorSettings>;
   configure(patch: Partial<ConnectorSettings>): void;
   /** Resolves with the first finished request (existing or future) matching; rejects after `timeoutMs` (default 5000). */
-  waitFor(predicate: (record: ConnectorRequestRecord, all: readonly ConnectorRequestRecord[]) => boolean, timeoutMs?: number): Promise<ConnectorRequestRecord>;
+  waitFor(
+    predicate: (record: ConnectorRequestRecord, all: readonly ConnectorRequestRecord[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<ConnectorRequestRecord>;
   /** Resolves with the first delivery (existing or future) matching. */
-  waitForDelivery(predicate: (delivery: DeliveredActivity, all: readonly DeliveredActivity[]) => boolean, timeoutMs?: number): Promise<DeliveredActivity>;
+  waitForDelivery(
+    predicate: (delivery: DeliveredActivity, all: readonly DeliveredActivity[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<DeliveredActivity>;
   injectFault(fault: Fault, options?: { match?: FaultMatch; times?: number }): void;
   /** Consulted for every request no queued fault matched. */
   setFaultHandler(handler: ((ctx: FaultContext) => Fault | undefined) | undefined): void;
@@ -77,10 +88,21 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
   const recorder = new RequestRecorder(now, log);
   const book = new ConversationBook(now);
   const faults = new FaultInjector(options.faults, options.randomFaults);
-  const newLimits = (): ConnectorRateLimits | undefined => (settings.rateLimit === false ? undefined : new ConnectorRateLimits(settings.rateLimit, now));
+  const newLimits = (): ConnectorRateLimits | undefined =>
+    settings.rateLimit === false ? undefined : new ConnectorRateLimits(settings.rateLimit, now);
   let limits = newLimits();
   let origin = '';
-  const state: ConnectorState = { settings, now, log, origin: () => origin, recorder, book, faults, limits: () => limits, aborts: new Set() };
+  const state: ConnectorState = {
+    settings,
+    now,
+    log,
+    origin: () => origin,
+    recorder,
+    book,
+    faults,
+    limits: () => limits,
+    aborts: new Set(),
+  };
 
   const server: LocalServer = await startHttpsServer((req, res) => handleConnectorRequest(state, req, res), {
     name: 'connector',

@@ -30,7 +30,15 @@
 import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { type LocalServer, type TlsMaterial, header, readBody, sendJson, splitUrl, startHttpsServer } from './localServer';
+import {
+  type LocalServer,
+  type TlsMaterial,
+  header,
+  readBody,
+  sendJson,
+  splitUrl,
+  startHttpsServer,
+} from './localServer';
 import { generateSigningKey, nowSeconds, type PublishedJwks, type SigningKey } from './tokens';
 
 /** Tenant names that Entra resolves to a fixed GUID (the Bot Framework tenant of §2.1). */
@@ -153,7 +161,13 @@ export interface EntraServer {
   /** Verifies a token issued here (signature, `aud` in the resources or APIs); returns its claims. */
   verifyAccessToken(token: string): Promise<IssuedTokenClaims>;
   /** Issues a token directly (tests that do not want MSAL in the loop). `resource` may name an API. */
-  issueToken(options: { clientId: string; tenantId: string; resource?: string; lifetimeSeconds?: number; key?: SigningKey }): Promise<string>;
+  issueToken(options: {
+    clientId: string;
+    tenantId: string;
+    resource?: string;
+    lifetimeSeconds?: number;
+    key?: SigningKey;
+  }): Promise<string>;
   /** The `oid` of an app's tokens in a tenant (its service principal's object id). */
   objectIdOf(clientId: string, tenantId: string): string;
   resetCounters(): void;
@@ -169,12 +183,20 @@ interface OAuthError {
   correlation_id: string;
 }
 
-function oauthError(error: string, code: number, description: string, correlationId: string = randomUUID()): OAuthError {
+function oauthError(
+  error: string,
+  code: number,
+  description: string,
+  correlationId: string = randomUUID(),
+): OAuthError {
   return {
     error,
     error_description: `AADSTS${code}: ${description} Trace ID: ${randomUUID()} Correlation ID: ${correlationId} Timestamp: ${new Date().toISOString()}`,
     error_codes: [code],
-    timestamp: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    timestamp: new Date()
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z'),
     trace_id: randomUUID(),
     correlation_id: correlationId,
   };
@@ -208,7 +230,8 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
   const resolveTenant = (tenant: string): string => WELL_KNOWN_TENANTS[tenant.toLowerCase()] ?? tenant;
 
   /** The API a resource (Application ID URI or client id) names, if it is one. */
-  const findApi = (resource: string): EntraApi | undefined => apis.find((a) => a.identifierUri === resource || a.clientId === resource);
+  const findApi = (resource: string): EntraApi | undefined =>
+    apis.find((a) => a.identifierUri === resource || a.clientId === resource);
 
   /** Entra gives each app one service principal per tenant; its object id is stable. */
   const objectIdOf = (clientId: string, tenantId: string): string => {
@@ -219,7 +242,14 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   };
 
-  const issueToken = async (opts: { clientId: string; tenantId: string; resource?: string; lifetimeSeconds?: number; key?: SigningKey; credential?: 'secret' | 'assertion' | 'managedIdentity' }): Promise<string> => {
+  const issueToken = async (opts: {
+    clientId: string;
+    tenantId: string;
+    resource?: string;
+    lifetimeSeconds?: number;
+    key?: SigningKey;
+    credential?: 'secret' | 'assertion' | 'managedIdentity';
+  }): Promise<string> => {
     const now = nowSeconds();
     const tid = resolveTenant(opts.tenantId);
     const key = opts.key ?? signingKey;
@@ -241,7 +271,14 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
       uti: randomBytes(16).toString('base64url'),
     };
     if (api?.tokenVersion === 2) {
-      return new SignJWT({ aud: api.clientId, iss: `${origin}/${tid}/v2.0`, azp: opts.clientId, azpacr: acr, ...common, ver: '2.0' })
+      return new SignJWT({
+        aud: api.clientId,
+        iss: `${origin}/${tid}/v2.0`,
+        azp: opts.clientId,
+        azpacr: acr,
+        ...common,
+        ver: '2.0',
+      })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
         .sign(key.privateKey);
     }
@@ -258,10 +295,14 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
       .sign(key.privateKey);
   };
 
-  const takeFailure = (endpoint: 'token' | 'msi' | 'metadata', tenant: string | undefined): EntraFailure | undefined => {
+  const takeFailure = (
+    endpoint: 'token' | 'msi' | 'metadata',
+    tenant: string | undefined,
+  ): EntraFailure | undefined => {
     const index = failures.findIndex(
       ({ failure }) =>
-        (failure.endpoint === 'any' || (failure.endpoint ?? 'token') === endpoint) && (failure.tenant === undefined || failure.tenant === tenant),
+        (failure.endpoint === 'any' || (failure.endpoint ?? 'token') === endpoint) &&
+        (failure.tenant === undefined || failure.tenant === tenant),
     );
     const entry = failures[index];
     if (!entry) return undefined;
@@ -271,7 +312,12 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
   };
 
   /** Answers an injected failure; returns true when it did. */
-  const applyFailure = (failure: EntraFailure | undefined, req: IncomingMessage, res: ServerResponse, record: EntraRequestRecord): boolean => {
+  const applyFailure = (
+    failure: EntraFailure | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: EntraRequestRecord,
+  ): boolean => {
     if (!failure) return false;
     if (failure.drop) {
       record.status = null;
@@ -327,14 +373,20 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     try {
       const key = createPublicKey(app.certificatePem);
       const { payload } = await jwtVerify(assertion, key, { clockTolerance: 300 });
-      if (payload.iss !== app.clientId || payload.sub !== app.clientId) return 'Client assertion iss/sub must be the client id.';
+      if (payload.iss !== app.clientId || payload.sub !== app.clientId)
+        return 'Client assertion iss/sub must be the client id.';
       return undefined;
     } catch (err) {
       return `Client assertion failed signature validation (${err instanceof Error ? err.message : String(err)}).`;
     }
   };
 
-  const handleToken = async (req: IncomingMessage, res: ServerResponse, tenant: string, pathname: string): Promise<void> => {
+  const handleToken = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    tenant: string,
+    pathname: string,
+  ): Promise<void> => {
     const raw = (await readBody(req, 256 * 1024)).toString('utf8');
     const form = new URLSearchParams(raw);
     const clientId = form.get('client_id') ?? undefined;
@@ -358,43 +410,88 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     const fail = (status: number, error: string, code: number, description: string): void => {
       record.status = status;
       record.error = error;
-      options.log?.(`[emulator] entra: token request for ${clientId ?? '?'} in ${tenant} failed: ${error} AADSTS${code}`);
+      options.log?.(
+        `[emulator] entra: token request for ${clientId ?? '?'} in ${tenant} failed: ${error} AADSTS${code}`,
+      );
       sendJson(res, status, oauthError(error, code, description, header(req, 'client-request-id')));
     };
 
     if (applyFailure(takeFailure('token', tenant), req, res, record)) return;
     if (grantType !== 'client_credentials') {
-      return fail(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType ?? ''}'.`);
+      return fail(
+        400,
+        'unsupported_grant_type',
+        70003,
+        `The app requested an unsupported grant type '${grantType ?? ''}'.`,
+      );
     }
     const app = clientId === undefined ? undefined : apps.get(clientId);
     if (!app || !appAllowsTenant(app, tenant)) {
       // The error a SingleTenant bot gets when it asks the botframework.com tenant (§2.3).
-      return fail(400, 'unauthorized_client', 700016, `Application with identifier '${clientId ?? ''}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+      return fail(
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${clientId ?? ''}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+      );
     }
     if (credential === 'secret') {
       if (app.clientSecret === undefined || form.get('client_secret') !== app.clientSecret) {
-        return fail(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`);
+        return fail(
+          401,
+          'invalid_client',
+          7000215,
+          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`,
+        );
       }
     } else if (credential === 'assertion') {
       if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
-        return fail(400, 'invalid_request', 90058, "The request must contain client_assertion_type 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.");
+        return fail(
+          400,
+          'invalid_request',
+          90058,
+          "The request must contain client_assertion_type 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.",
+        );
       }
       const problem = await verifyAssertion(app, form.get('client_assertion') ?? '');
       if (problem) return fail(401, 'invalid_client', 700027, problem);
     } else {
-      return fail(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      return fail(
+        401,
+        'invalid_client',
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+      );
     }
-    const resource = scope?.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
+    const resource = scope
+      ?.split(' ')
+      .find((s) => s.endsWith('/.default'))
+      ?.slice(0, -'/.default'.length);
     if (resource === undefined || (!resources.includes(resource) && findApi(resource) === undefined)) {
-      return fail(400, 'invalid_scope', 1002012, `The provided value for scope ${scope ?? ''} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+      return fail(
+        400,
+        'invalid_scope',
+        1002012,
+        `The provided value for scope ${scope ?? ''} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+      );
     }
     const accessToken = await issueToken({ clientId: app.clientId, tenantId: tenant, resource, credential });
     bump(issued, tenant);
     record.status = 200;
-    sendJson(res, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken });
+    sendJson(res, 200, {
+      token_type: 'Bearer',
+      expires_in: lifetime,
+      ext_expires_in: lifetime,
+      access_token: accessToken,
+    });
   };
 
-  const handleMsi = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams, pathname: string): Promise<void> => {
+  const handleMsi = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+    pathname: string,
+  ): Promise<void> => {
     const clientId = query.get('client_id') ?? undefined;
     const resource = query.get('resource') ?? undefined;
     const app = clientId === undefined ? undefined : apps.get(clientId);
@@ -422,8 +519,14 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     if (query.get('api-version') !== '2019-08-01') return reject(400, 'Unsupported api-version.');
     if (!app || !app.managedIdentity) return reject(400, `Identity not found for client_id '${clientId ?? ''}'.`);
     const plainResource = resource?.replace(/\/\.default$/, '');
-    if (plainResource === undefined || (!resources.includes(plainResource) && findApi(plainResource) === undefined)) return reject(400, `Resource '${resource ?? ''}' is not allowed.`);
-    const accessToken = await issueToken({ clientId: app.clientId, tenantId: app.tenantId, resource: plainResource, credential: 'managedIdentity' });
+    if (plainResource === undefined || (!resources.includes(plainResource) && findApi(plainResource) === undefined))
+      return reject(400, `Resource '${resource ?? ''}' is not allowed.`);
+    const accessToken = await issueToken({
+      clientId: app.clientId,
+      tenantId: app.tenantId,
+      resource: plainResource,
+      credential: 'managedIdentity',
+    });
     bump(issued, tenant);
     record.status = 200;
     sendJson(res, 200, {
@@ -442,7 +545,10 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
 
     let segments: string[];
     try {
-      segments = pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+      segments = pathname
+        .split('/')
+        .filter(Boolean)
+        .map((s) => decodeURIComponent(s));
     } catch {
       sendJson(res, 400, oauthError('invalid_request', 90002, 'Malformed path.'));
       return;
@@ -450,14 +556,22 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     const tenant = segments[0];
     const rest = segments.slice(1).join('/');
     if (tenant !== undefined && method === 'GET' && rest === 'v2.0/.well-known/openid-configuration') {
-      const record: EntraRequestRecord = { time: Date.now(), method, path: pathname, tenant, kind: 'metadata', status: null };
+      const record: EntraRequestRecord = {
+        time: Date.now(),
+        method,
+        path: pathname,
+        tenant,
+        kind: 'metadata',
+        status: null,
+      };
       requests.push(record);
       if (applyFailure(takeFailure('metadata', tenant), req, res, record)) return;
       record.status = 200;
       sendJson(res, 200, metadataFor(tenant));
       return;
     }
-    if (tenant !== undefined && method === 'POST' && rest === 'oauth2/v2.0/token') return handleToken(req, res, tenant, pathname);
+    if (tenant !== undefined && method === 'POST' && rest === 'oauth2/v2.0/token')
+      return handleToken(req, res, tenant, pathname);
     if (tenant !== undefined && method === 'GET' && rest === 'discovery/v2.0/keys') {
       requests.push({ time: Date.now(), method, path: pathname, tenant, kind: 'keys', status: 200 });
       sendJson(res, 200, { keys: [signingKey.publicJwk] });
@@ -481,8 +595,10 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     msiEndpoint: `${origin}${MSI_PATH}`,
     msiHeader,
     requests,
-    tokenRequests: (tenant) => (tenant === undefined ? [...requested.values()].reduce((a, b) => a + b, 0) : requested.get(tenant) ?? 0),
-    tokensIssued: (tenant) => (tenant === undefined ? [...issued.values()].reduce((a, b) => a + b, 0) : issued.get(tenant) ?? 0),
+    tokenRequests: (tenant) =>
+      tenant === undefined ? [...requested.values()].reduce((a, b) => a + b, 0) : (requested.get(tenant) ?? 0),
+    tokensIssued: (tenant) =>
+      tenant === undefined ? [...issued.values()].reduce((a, b) => a + b, 0) : (issued.get(tenant) ?? 0),
     addApp: (app) => void apps.set(app.clientId, app),
     removeApp: (clientId) => apps.delete(clientId),
     failNext(failure) {

@@ -21,27 +21,55 @@ export const TEAMS_ERRORS = Object.freeze({
   BadArgument: { status: 400, body: errorResponse('BadArgument', 'Invalid request payload') },
   BotNotRegistered: { status: 401, body: errorResponse('BotNotRegistered', 'No registration found for this bot.') },
   BotDisabledByAdmin: { status: 403, body: errorResponse('BotDisabledByAdmin', 'The tenant admin disabled this bot') },
-  BotNotInConversationRoster: { status: 403, body: errorResponse('BotNotInConversationRoster', "The bot isn't part of the conversation roster.") },
-  ConversationBlockedByUser: { status: 403, body: errorResponse('ConversationBlockedByUser', 'User blocked the conversation with the bot.') },
-  ForbiddenOperationException: { status: 403, body: errorResponse('ForbiddenOperationException', "Bot isn't installed in user's personal scope") },
+  BotNotInConversationRoster: {
+    status: 403,
+    body: errorResponse('BotNotInConversationRoster', "The bot isn't part of the conversation roster."),
+  },
+  ConversationBlockedByUser: {
+    status: 403,
+    body: errorResponse('ConversationBlockedByUser', 'User blocked the conversation with the bot.'),
+  },
+  ForbiddenOperationException: {
+    status: 403,
+    body: errorResponse('ForbiddenOperationException', "Bot isn't installed in user's personal scope"),
+  },
   InvalidBotApiHost: {
     status: 403,
-    body: errorResponse('InvalidBotApiHost', 'Invalid bot api host. For GCC tenants, call https://smba.infra.gcc.teams.microsoft.com'),
+    body: errorResponse(
+      'InvalidBotApiHost',
+      'Invalid bot api host. For GCC tenants, call https://smba.infra.gcc.teams.microsoft.com',
+    ),
   },
-  NotEnoughPermissions: { status: 403, body: errorResponse('NotEnoughPermissions', 'The bot does not have enough permissions for this operation.') },
+  NotEnoughPermissions: {
+    status: 403,
+    body: errorResponse('NotEnoughPermissions', 'The bot does not have enough permissions for this operation.'),
+  },
   MessageWritesBlocked: {
     status: 403,
     body: {
       errorCode: 209,
-      message: '{\r\n  "subCode": "MessageWritesBlocked",\r\n  "details": "Thread is blocked from message writes.",\r\n  "errorCode": null,\r\n  "errorSubCode": null\r\n}',
+      message:
+        '{\r\n  "subCode": "MessageWritesBlocked",\r\n  "details": "Thread is blocked from message writes.",\r\n  "errorCode": null,\r\n  "errorSubCode": null\r\n}',
     },
   },
   /** §7 / §11 #3: a reference stored under another bot id, or a mangled id. */
-  FailedToDecryptConversationId: { status: 403, body: errorResponse('BadArgument', 'Failed to decrypt conversation id') },
-  ActivityNotFoundInConversation: { status: 404, body: errorResponse('ActivityNotFoundInConversation', 'Activity not found in conversation.') },
+  FailedToDecryptConversationId: {
+    status: 403,
+    body: errorResponse('BadArgument', 'Failed to decrypt conversation id'),
+  },
+  ActivityNotFoundInConversation: {
+    status: 404,
+    body: errorResponse('ActivityNotFoundInConversation', 'Activity not found in conversation.'),
+  },
   ConversationNotFound: { status: 404, body: errorResponse('ConversationNotFound', 'Conversation not found.') },
-  MemberNotFoundInConversation: { status: 404, body: errorResponse('MemberNotFoundInConversation', 'Member not found in conversation.') },
-  PreconditionFailed: { status: 412, body: errorResponse('PreconditionFailed', 'Precondition failed, please try again.') },
+  MemberNotFoundInConversation: {
+    status: 404,
+    body: errorResponse('MemberNotFoundInConversation', 'Member not found in conversation.'),
+  },
+  PreconditionFailed: {
+    status: 412,
+    body: errorResponse('PreconditionFailed', 'Precondition failed, please try again.'),
+  },
   MessageSizeTooBig: { status: 413, body: errorResponse('MessageSizeTooBig', 'Message size too big.') },
   Throttled: { status: 429, body: errorResponse('Throttled', 'Too many requests.') },
   ServiceError: { status: 500, body: errorResponse('ServiceError', 'Internal server error.') },
@@ -61,7 +89,12 @@ export type Fault =
   /** One of the canned §7 errors. */
   | { readonly kind: 'error'; readonly name: TeamsErrorName }
   /** Any status/body/headers. */
-  | { readonly kind: 'status'; readonly status: number; readonly body?: unknown; readonly headers?: Readonly<Record<string, string>> }
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly body?: unknown;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   /** Wait, then apply `then` (or process normally). */
   | { readonly kind: 'delay'; readonly ms: number; readonly then?: Fault }
   /** Destroy the socket before doing anything: the message is NOT delivered. */
@@ -71,7 +104,11 @@ export type Fault =
 
 /** Shorthands: `Faults.throttle(3)`, `Faults.error('ConversationBlockedByUser')`, `Faults.drop()` ... */
 export const Faults = Object.freeze({
-  throttle: (retryAfterSeconds = 1, format: RetryAfterFormat = 'seconds'): Fault => ({ kind: 'throttle', retryAfterSeconds, format }),
+  throttle: (retryAfterSeconds = 1, format: RetryAfterFormat = 'seconds'): Fault => ({
+    kind: 'throttle',
+    retryAfterSeconds,
+    format,
+  }),
   throttleHttpDate: (retryAfterSeconds = 1): Fault => ({ kind: 'throttle', retryAfterSeconds, format: 'http-date' }),
   throttleWithoutRetryAfter: (): Fault => ({ kind: 'throttle', format: 'none' }),
   error: (name: TeamsErrorName): Fault => ({ kind: 'error', name }),
@@ -151,7 +188,8 @@ export class RandomFaultPlan {
     const total = Object.values(options.probabilities).reduce((a: number, b) => a + (b ?? 0), 0);
     if (total > 1 + 1e-9) throw new Error(`Random fault probabilities add up to ${total} (> 1)`);
     for (const [kind, p] of Object.entries(options.probabilities)) {
-      if (!(RANDOM_FAULT_KINDS as readonly string[]).includes(kind)) throw new Error(`Unknown random fault kind "${kind}"`);
+      if (!(RANDOM_FAULT_KINDS as readonly string[]).includes(kind))
+        throw new Error(`Unknown random fault kind "${kind}"`);
       if (p === undefined || p < 0) throw new Error(`Probability of "${kind}" must be >= 0`);
     }
     this.options = options;

@@ -92,7 +92,13 @@ export interface EmulatorStatus {
   readonly stats: ConnectorServer['stats'];
   readonly tokenRequests: number;
   readonly keyDownloads: number;
-  readonly recent: readonly { time: string; operation: string; conversationId: string; activityId: string; text?: string }[];
+  readonly recent: readonly {
+    time: string;
+    operation: string;
+    conversationId: string;
+    activityId: string;
+    text?: string;
+  }[];
 }
 
 export interface Emulator {
@@ -122,7 +128,12 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
 
   const world = await startStubWorld({
     // The test certificate doubles as a client certificate for BOT_CERTIFICATE experiments.
-    bot: { appId: EMULATOR_APP_ID, tenantId: EMULATOR_TENANT_ID, certificatePem: loadTestCertificate().cert, managedIdentity: true },
+    bot: {
+      appId: EMULATOR_APP_ID,
+      tenantId: EMULATOR_TENANT_ID,
+      certificatePem: loadTestCertificate().cert,
+      managedIdentity: true,
+    },
     ...(opts.connector ? { connector: opts.connector } : {}),
     log,
   });
@@ -132,7 +143,13 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
 
     // The emulator user and their personal chat with the bot, as if the app were installed.
     connector.registerUser({ ...EMULATOR_USER, tenantId });
-    connector.registerConversation({ id: EMULATOR_CONVERSATION_ID, tenantId, appId, type: 'personal', members: [EMULATOR_USER.id] });
+    connector.registerConversation({
+      id: EMULATOR_CONVERSATION_ID,
+      tenantId,
+      appId,
+      type: 'personal',
+      members: [EMULATOR_USER.id],
+    });
 
     const serviceUrl = connector.serviceUrl('amer');
     const settings = world.appSettings();
@@ -140,12 +157,23 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
     const sendInbound = async (activity: Activity): Promise<InboundResult> => {
       const before = connector.delivered.length;
       const signed = await signActivity(activity, issuer, { appId });
-      log(`[emulator] ${activity.type}${activity.action ? ` (${String(activity.action)})` : ''} from ${activity.from?.id ?? '?'} -> ${opts.appBaseUrl}/api/messages${activity.text ? ` : ${activity.text}` : ''}`);
+      log(
+        `[emulator] ${activity.type}${activity.action ? ` (${String(activity.action)})` : ''} from ${activity.from?.id ?? '?'} -> ${opts.appBaseUrl}/api/messages${activity.text ? ` : ${activity.text}` : ''}`,
+      );
       const result = await postActivity(opts.appBaseUrl, signed);
       log(`[emulator] app answered ${result.status}`);
       return { ...result, activity, deliveries: connector.delivered.slice(before) };
     };
-    const personal = (options: SayOptions = {}): { appId: string; tenantId: string; serviceUrl: string; botName: string; user?: ChannelAccount; conversationId?: string } => ({
+    const personal = (
+      options: SayOptions = {},
+    ): {
+      appId: string;
+      tenantId: string;
+      serviceUrl: string;
+      botName: string;
+      user?: ChannelAccount;
+      conversationId?: string;
+    } => ({
       appId,
       tenantId,
       serviceUrl,
@@ -153,7 +181,8 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       ...(options.user ? { user: options.user } : {}),
       ...(options.conversationId ? { conversationId: options.conversationId } : {}),
     });
-    const say = (text: string, options?: SayOptions): Promise<InboundResult> => sendInbound(personalMessage({ ...personal(options), text }));
+    const say = (text: string, options?: SayOptions): Promise<InboundResult> =>
+      sendInbound(personalMessage({ ...personal(options), text }));
     const install = (action: 'add' | 'remove' = 'add', options?: SayOptions): Promise<InboundResult> =>
       sendInbound(personalInstallationUpdate({ ...personal(options), action }));
 
@@ -183,10 +212,18 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
     const controlFile = opts.controlFile === false ? undefined : path.resolve(opts.controlFile ?? DEFAULT_CONTROL_FILE);
     if (controlFile) {
       mkdirSync(path.dirname(controlFile), { recursive: true });
-      const content: ControlFile = { controlUrl, token: controlToken, pid: process.pid, appBaseUrl: opts.appBaseUrl, startedAt: new Date().toISOString() };
+      const content: ControlFile = {
+        controlUrl,
+        token: controlToken,
+        pid: process.pid,
+        appBaseUrl: opts.appBaseUrl,
+        startedAt: new Date().toISOString(),
+      };
       writeFileSync(controlFile, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
     }
-    log(`[emulator] Bot Connector ${connector.origin} (serviceUrl ${serviceUrl}), Entra ${entra.authorityHost}, OpenID ${openId.metadataUrl}`);
+    log(
+      `[emulator] Bot Connector ${connector.origin} (serviceUrl ${serviceUrl}), Entra ${entra.authorityHost}, OpenID ${openId.metadataUrl}`,
+    );
     log(`[emulator] bot ${appId} (SingleTenant, tenant ${tenantId}); try: npm run emulator -- say "hello"`);
 
     let closed: Promise<void> | undefined;

@@ -52,7 +52,8 @@ export function trustEmulatorCertificate(): boolean {
 /** Adds one PEM certificate to this process's default CA list for good (idempotent); false when Node cannot. */
 export function trustCertificate(cert: string): boolean {
   const tlsApi = tls as TlsWithDefaults;
-  if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function') return false;
+  if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function')
+    return false;
   const current = tlsApi.getCACertificates('default');
   if (!current.some((pem) => normalisePem(pem) === normalisePem(cert))) {
     tlsApi.setDefaultCACertificates([...current, cert]);
@@ -69,7 +70,8 @@ const inProcessTrust = new Map<string, { holders: number; added: boolean }>();
  */
 export function trustCertificateInProcess(cert: string): (() => void) | undefined {
   const tlsApi = tls as TlsWithDefaults;
-  if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function') return undefined;
+  if (typeof tlsApi.setDefaultCACertificates !== 'function' || typeof tlsApi.getCACertificates !== 'function')
+    return undefined;
   const id = normalisePem(cert);
   let entry = inProcessTrust.get(id);
   if (!entry) {
@@ -87,7 +89,8 @@ export function trustCertificateInProcess(cert: string): (() => void) | undefine
     entry.holders -= 1;
     if (entry.holders > 0) return;
     inProcessTrust.delete(id);
-    if (entry.added) tlsApi.setDefaultCACertificates!(tlsApi.getCACertificates!('default').filter((pem) => normalisePem(pem) !== id));
+    if (entry.added)
+      tlsApi.setDefaultCACertificates!(tlsApi.getCACertificates!('default').filter((pem) => normalisePem(pem) !== id));
   };
 }
 
@@ -116,7 +119,10 @@ export interface StartServerOptions {
 }
 
 /** Starts an HTTPS server on 127.0.0.1 only (loopback: nothing here may be reachable from outside). */
-export async function startHttpsServer(handler: RequestHandler, options: StartServerOptions = {}): Promise<LocalServer> {
+export async function startHttpsServer(
+  handler: RequestHandler,
+  options: StartServerOptions = {},
+): Promise<LocalServer> {
   const material = options.tls ?? loadTestCertificate();
   if (options.trustInProcess ?? false) trustCertificate(material.cert);
   const sockets = new Set<Socket>();
@@ -124,8 +130,11 @@ export async function startHttpsServer(handler: RequestHandler, options: StartSe
     Promise.resolve()
       .then(() => handler(req, res))
       .catch((err: unknown) => {
-        options.log?.(`[emulator] ${options.name ?? 'server'} handler error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-        if (!res.headersSent && !res.destroyed) sendJson(res, 500, { error: { code: 'EmulatorError', message: 'Internal error in the emulator' } });
+        options.log?.(
+          `[emulator] ${options.name ?? 'server'} handler error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+        if (!res.headersSent && !res.destroyed)
+          sendJson(res, 500, { error: { code: 'EmulatorError', message: 'Internal error in the emulator' } });
         else res.destroy();
       });
   });
@@ -177,7 +186,12 @@ export async function readBody(req: IncomingMessage, limitBytes = 4 * 1024 * 102
   return Buffer.concat(chunks);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
     ...(text === '' ? {} : { 'content-type': 'application/json; charset=utf-8' }),
@@ -198,5 +212,7 @@ export function splitUrl(rawUrl: string | undefined): { pathname: string; query:
   // Split by hand: `new URL()` would resolve `..` and treat a leading `//` as a host.
   const raw = rawUrl ?? '/';
   const q = raw.indexOf('?');
-  return q < 0 ? { pathname: raw, query: new URLSearchParams() } : { pathname: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
+  return q < 0
+    ? { pathname: raw, query: new URLSearchParams() }
+    : { pathname: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
 }

@@ -82,7 +82,9 @@ export async function startOpenIdServer(options: OpenIdServerOptions = {}): Prom
     const method = req.method ?? 'GET';
     const mount = mounts.find((m) => pathname.startsWith(m.prefix));
     if (mount) {
-      res.once('finish', () => requests.push({ time: Date.now(), method, path: pathname, kind: 'control', status: res.statusCode }));
+      res.once('finish', () =>
+        requests.push({ time: Date.now(), method, path: pathname, kind: 'control', status: res.statusCode }),
+      );
       await mount.handler(req, res);
       return;
     }

@@ -27,7 +27,8 @@ export const TEAMS_PER_THREAD_ALL_BOTS: readonly RateWindow[] = Object.freeze([
 /** "Global per app per tenant: 50 RPS" (§4; older docs say 30). */
 export const TEAMS_PER_APP_PER_TENANT_RPS = 50;
 
-export type RateDecision = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number; readonly window: RateWindow };
+export type RateDecision =
+  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number; readonly window: RateWindow };
 
 export class SlidingWindowLimiter {
   private readonly windows: readonly RateWindow[];

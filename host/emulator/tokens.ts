@@ -121,7 +121,9 @@ export interface MintChannelTokenOptions {
 }
 
 /** Signs a Bot-Framework-shaped channel -> bot token (claims as observed in §1.2: no `tid`, no `iat`). */
-export async function mintChannelToken(options: MintChannelTokenOptions & { readonly key: SigningKey }): Promise<string> {
+export async function mintChannelToken(
+  options: MintChannelTokenOptions & { readonly key: SigningKey },
+): Promise<string> {
   const now = options.now ?? nowSeconds();
   const payload: Record<string, unknown> = {
     serviceurl: options.serviceUrl,

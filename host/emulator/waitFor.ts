@@ -22,7 +22,12 @@ const MAX_POLLS = 100_000;
  * @param timeoutMs how long to keep polling, in ms
  * @param intervalMs pause between polls, in ms; default: 20 ms, doubling up to 250 ms
  */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | NotYet | Promise<T | NotYet>, intervalMs?: number): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => T | NotYet | Promise<T | NotYet>,
+  intervalMs?: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let pause = intervalMs ?? 20;
   let lastError: unknown;

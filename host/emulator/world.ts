@@ -55,7 +55,11 @@ export interface StubWorld {
 }
 
 export async function startStubWorld(options: StubWorldOptions): Promise<StubWorld> {
-  const bot = { appId: options.bot.appId, tenantId: options.bot.tenantId, secret: options.bot.secret ?? randomBytes(24).toString('base64url') };
+  const bot = {
+    appId: options.bot.appId,
+    tenantId: options.bot.tenantId,
+    secret: options.bot.secret ?? randomBytes(24).toString('base64url'),
+  };
   const log = options.log ? { log: options.log } : {};
   const started: { close(): Promise<void> }[] = [];
   try {

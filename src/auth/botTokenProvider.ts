@@ -32,8 +32,18 @@ export function createBotCredential(config: OutboundConfig): TokenCredential {
       return new identity.ManagedIdentityCredential({ clientId: credential.clientId });
     case 'certificate':
       return 'path' in credential.certificate
-        ? new identity.ClientCertificateCredential(credential.tenantId, config.appId, { certificatePath: credential.certificate.path }, authority)
-        : new identity.ClientCertificateCredential(credential.tenantId, config.appId, { certificate: credential.certificate.pem }, authority);
+        ? new identity.ClientCertificateCredential(
+            credential.tenantId,
+            config.appId,
+            { certificatePath: credential.certificate.path },
+            authority,
+          )
+        : new identity.ClientCertificateCredential(
+            credential.tenantId,
+            config.appId,
+            { certificate: credential.certificate.pem },
+            authority,
+          );
     case 'secret':
       return new identity.ClientSecretCredential(credential.tenantId, config.appId, credential.clientSecret, authority);
   }
@@ -43,7 +53,11 @@ export function createBotCredential(config: OutboundConfig): TokenCredential {
  * `createCredential` is called again by `invalidate()`: @azure/identity keeps its own (MSAL) token
  * cache per credential, so only a new credential guarantees a new token after a 401.
  */
-export function createBotTokenProvider(options: { createCredential: () => TokenCredential; scope: string; now?: () => number }): BotTokenProvider {
+export function createBotTokenProvider(options: {
+  createCredential: () => TokenCredential;
+  scope: string;
+  now?: () => number;
+}): BotTokenProvider {
   const now = options.now ?? Date.now;
   let credential = options.createCredential();
   let cached: AccessToken | undefined;
@@ -55,9 +69,14 @@ export function createBotTokenProvider(options: { createCredential: () => TokenC
       token = await credential.getToken(options.scope);
     } catch (err) {
       // @azure/identity messages name the tenant and app, never the secret.
-      throw new CourierError('TOKEN_UNAVAILABLE', `could not get a Bot Connector token: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`, { cause: err });
+      throw new CourierError(
+        'TOKEN_UNAVAILABLE',
+        `could not get a Bot Connector token: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`,
+        { cause: err },
+      );
     }
-    if (token === null) throw new CourierError('TOKEN_UNAVAILABLE', 'could not get a Bot Connector token: the credential returned none');
+    if (token === null)
+      throw new CourierError('TOKEN_UNAVAILABLE', 'could not get a Bot Connector token: the credential returned none');
     return token;
   }
 

@@ -52,10 +52,12 @@ export async function fetchJsonDocument(url: string, options: FetchJsonOptions =
     await response.body?.cancel().catch(() => undefined);
     throw new Error(message);
   };
-  if (response.status >= 300 && response.status < 400) return fail(`GET ${url} answered a redirect (${response.status}); redirects are not followed`);
+  if (response.status >= 300 && response.status < 400)
+    return fail(`GET ${url} answered a redirect (${response.status}); redirects are not followed`);
   if (!response.ok) return fail(`GET ${url} answered ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) return fail(`GET ${url} declared ${declared} bytes, more than ${maxBytes}`);
+  if (Number.isFinite(declared) && declared > maxBytes)
+    return fail(`GET ${url} declared ${declared} bytes, more than ${maxBytes}`);
 
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -125,7 +127,8 @@ export function createOpenIdKeyCache(options: OpenIdKeyCacheOptions): OpenIdKeyC
     if (!isRecord(jwks) || !Array.isArray(jwks.keys)) throw metadataError('JWKS document has no keys array');
     const result = new Map<string, BotJwk>();
     for (const key of jwks.keys) {
-      if (isRecord(key) && typeof key.kid === 'string' && typeof key.kty === 'string') result.set(key.kid, key as BotJwk);
+      if (isRecord(key) && typeof key.kid === 'string' && typeof key.kty === 'string')
+        result.set(key.kid, key as BotJwk);
     }
     if (result.size === 0) throw metadataError('JWKS document has no usable keys');
     return result;
@@ -139,7 +142,8 @@ export function createOpenIdKeyCache(options: OpenIdKeyCacheOptions): OpenIdKeyC
         fetchedAt = now();
       } catch (err) {
         // Keep serving cached keys through an outage of the metadata endpoint.
-        if (keys === undefined) throw err instanceof CourierError ? err : metadataError('OpenID metadata or keys could not be fetched', err);
+        if (keys === undefined)
+          throw err instanceof CourierError ? err : metadataError('OpenID metadata or keys could not be fetched', err);
       } finally {
         inFlight = undefined;
       }
@@ -187,8 +191,10 @@ export function createRsaKeyImporter(): RsaKeyImporter {
   const imported = new Map<string, Promise<VerificationKey>>();
   return (jwk, alg) => {
     if (jwk.kty !== 'RSA') throw new AuthError('AUTH_INVALID', 'signing key is not an RSA key');
-    if (typeof jwk.n !== 'string' || typeof jwk.e !== 'string' || jwk.n === '' || jwk.e === '') throw new AuthError('AUTH_INVALID', 'signing key has no RSA modulus or exponent');
-    if (jwk.use !== undefined && jwk.use !== 'sig') throw new AuthError('AUTH_INVALID', 'signing key is not published for signatures');
+    if (typeof jwk.n !== 'string' || typeof jwk.e !== 'string' || jwk.n === '' || jwk.e === '')
+      throw new AuthError('AUTH_INVALID', 'signing key has no RSA modulus or exponent');
+    if (jwk.use !== undefined && jwk.use !== 'sig')
+      throw new AuthError('AUTH_INVALID', 'signing key is not published for signatures');
     const cacheKey = `${alg}\u0000${jwk.e}\u0000${jwk.n}`;
     let key = imported.get(cacheKey);
     if (key === undefined) {

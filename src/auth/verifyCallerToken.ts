@@ -72,16 +72,32 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * hosts. Sources: learn.microsoft.com/entra/identity-platform/authentication-national-cloud (hosts);
  * v1 issuers as below.
  */
-const ENTRA_CLOUDS: readonly { readonly hosts: readonly string[]; readonly v2Host: string; readonly v1Hosts: readonly string[] }[] = [
-  { hosts: ['login.microsoftonline.com', 'login.windows.net', 'login.microsoft.com', 'sts.windows.net'], v2Host: 'login.microsoftonline.com', v1Hosts: ['sts.windows.net'] },
+const ENTRA_CLOUDS: readonly {
+  readonly hosts: readonly string[];
+  readonly v2Host: string;
+  readonly v1Hosts: readonly string[];
+}[] = [
+  {
+    hosts: ['login.microsoftonline.com', 'login.windows.net', 'login.microsoft.com', 'sts.windows.net'],
+    v2Host: 'login.microsoftonline.com',
+    v1Hosts: ['sts.windows.net'],
+  },
   // US Government (GCC High, DoD). Sources disagree on the v1 issuer: botbuilder's
   // ValidGovernmentTokenIssuerUrlTemplateV1 is `https://login.microsoftonline.us/`, a Microsoft Q&A
   // answer (learn.microsoft.com/answers/questions/1190472) says `https://sts.windows.net`.
   // Microsoft.IdentityModel's AadIssuerValidator reads it from the tenant's v1 metadata instead of
   // hard-coding it. Both exact strings are accepted: the tenant is fixed and the keys come from the
   // US Government authority, so the host part adds no trust either way.
-  { hosts: ['login.microsoftonline.us', 'login.usgovcloudapi.net'], v2Host: 'login.microsoftonline.us', v1Hosts: ['login.microsoftonline.us', 'sts.windows.net'] },
-  { hosts: ['login.partner.microsoftonline.cn', 'login.chinacloudapi.cn'], v2Host: 'login.partner.microsoftonline.cn', v1Hosts: ['sts.chinacloudapi.cn'] },
+  {
+    hosts: ['login.microsoftonline.us', 'login.usgovcloudapi.net'],
+    v2Host: 'login.microsoftonline.us',
+    v1Hosts: ['login.microsoftonline.us', 'sts.windows.net'],
+  },
+  {
+    hosts: ['login.partner.microsoftonline.cn', 'login.chinacloudapi.cn'],
+    v2Host: 'login.partner.microsoftonline.cn',
+    v1Hosts: ['sts.chinacloudapi.cn'],
+  },
 ];
 
 function authorityOrigin(authorityHost: string): URL {
@@ -91,8 +107,18 @@ function authorityOrigin(authorityHost: string): URL {
   } catch {
     throw new ConfigError([{ path: 'authorityHost', message: 'must be an https URL' }]);
   }
-  if (url.protocol !== 'https:' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new ConfigError([{ path: 'authorityHost', message: 'must be an https origin without a path, e.g. https://login.microsoftonline.com' }]);
+  if (
+    url.protocol !== 'https:' ||
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
+    throw new ConfigError([
+      {
+        path: 'authorityHost',
+        message: 'must be an https origin without a path, e.g. https://login.microsoftonline.com',
+      },
+    ]);
   }
   return url;
 }
@@ -108,18 +134,25 @@ export function callerMetadataUrl(authorityHost: string, tenantId: string): stri
  * Entra's (a local emulator or test stub) is treated like the public cloud for v1 tokens, which is
  * what such stand-ins imitate.
  */
-export function entraIssuers(authorityHost: string, tenantId: string): { readonly v2: string; readonly v1: readonly string[] } {
+export function entraIssuers(
+  authorityHost: string,
+  tenantId: string,
+): { readonly v2: string; readonly v1: readonly string[] } {
   const origin = authorityOrigin(authorityHost);
   const tid = tenantId.toLowerCase();
   const cloud = ENTRA_CLOUDS.find((c) => c.hosts.includes(origin.hostname.toLowerCase()));
   const v2Origin = cloud === undefined ? origin.origin : `https://${cloud.v2Host}`;
-  return { v2: `${v2Origin}/${tid}/v2.0`, v1: (cloud?.v1Hosts ?? ['sts.windows.net']).map((host) => `https://${host}/${tid}/`) };
+  return {
+    v2: `${v2Origin}/${tid}/v2.0`,
+    v1: (cloud?.v1Hosts ?? ['sts.windows.net']).map((host) => `https://${host}/${tid}/`),
+  };
 }
 
 function stringClaim(payload: JWTPayload, name: string): string | undefined {
   const value = payload[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') throw new AuthError('AUTH_INVALID', `claim "${name}" is not a non-empty string`);
+  if (typeof value !== 'string' || value === '')
+    throw new AuthError('AUTH_INVALID', `claim "${name}" is not a non-empty string`);
   return value;
 }
 
@@ -130,14 +163,17 @@ function toIdentity(payload: JWTPayload, tenantId: string, v2Issuer: string): Ca
 
   const isV2 = payload.iss === v2Issuer;
   const ver = stringClaim(payload, 'ver');
-  if (ver !== (isV2 ? '2.0' : '1.0')) throw new AuthError('AUTH_INVALID', `claim "ver" does not match a ${isV2 ? 'v2' : 'v1'} issuer`);
+  if (ver !== (isV2 ? '2.0' : '1.0'))
+    throw new AuthError('AUTH_INVALID', `claim "ver" does not match a ${isV2 ? 'v2' : 'v1'} issuer`);
 
   // Delegated (user + app) tokens carry `scp`; app-only tokens never do (access-token-claims-reference:
   // `scp` is "only included for user tokens"). `idtyp` is an optional claim: when the API asks for
   // it, it must say `app`.
-  if (payload.scp !== undefined) throw new AuthError('AUTH_INVALID', 'delegated (user) token: only app-only tokens are accepted');
+  if (payload.scp !== undefined)
+    throw new AuthError('AUTH_INVALID', 'delegated (user) token: only app-only tokens are accepted');
   const idtyp = stringClaim(payload, 'idtyp');
-  if (idtyp !== undefined && idtyp !== 'app') throw new AuthError('AUTH_INVALID', `claim "idtyp" is "${idtyp.slice(0, 16)}": only app-only tokens are accepted`);
+  if (idtyp !== undefined && idtyp !== 'app')
+    throw new AuthError('AUTH_INVALID', `claim "idtyp" is "${idtyp.slice(0, 16)}": only app-only tokens are accepted`);
 
   const oid = stringClaim(payload, 'oid');
   if (oid === undefined) throw new AuthError('AUTH_INVALID', 'token has no "oid" claim');
@@ -149,9 +185,11 @@ function toIdentity(payload: JWTPayload, tenantId: string, v2Issuer: string): Ca
 }
 
 export function createCallerTokenVerifier(options: CallerTokenVerifierOptions): CallerTokenVerifier {
-  if (!GUID.test(options.tenantId)) throw new ConfigError([{ path: 'tenantId', message: 'must be a tenant id (a GUID)' }]);
+  if (!GUID.test(options.tenantId))
+    throw new ConfigError([{ path: 'tenantId', message: 'must be a tenant id (a GUID)' }]);
   const audiences = options.audiences.map((a) => a.trim()).filter((a) => a !== '');
-  if (audiences.length === 0) throw new ConfigError([{ path: 'audiences', message: 'must name at least one audience' }]);
+  if (audiences.length === 0)
+    throw new ConfigError([{ path: 'audiences', message: 'must name at least one audience' }]);
   const tenantId = options.tenantId.toLowerCase();
   const issuers = entraIssuers(options.authorityHost, tenantId);
   const clockTolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
@@ -173,7 +211,8 @@ export function createCallerTokenVerifier(options: CallerTokenVerifierOptions): 
           jwt,
           async (header) => {
             if (typeof header.kid !== 'string') throw new AuthError('AUTH_INVALID', 'token header has no kid');
-            if (!CALLER_ALGORITHMS.includes(header.alg)) throw new AuthError('AUTH_INVALID', `signing algorithm "${String(header.alg).slice(0, 16)}" not allowed`);
+            if (!CALLER_ALGORITHMS.includes(header.alg))
+              throw new AuthError('AUTH_INVALID', `signing algorithm "${String(header.alg).slice(0, 16)}" not allowed`);
             const jwk = await options.keys.getKey(header.kid);
             if (jwk === undefined) throw new AuthError('AUTH_INVALID', 'token signed with an unknown key id');
             return importKey(jwk, header.alg);

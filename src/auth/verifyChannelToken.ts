@@ -52,9 +52,16 @@ export interface ChannelTokenVerifier {
  * `endorsements` array that contains the activity's (non-empty) channelId, as [BC] Step 3 and
  * docs/authentication.md check 9 say. Every key the Bot Framework publishes carries endorsements.
  */
-export function assertActivityMatchesToken(token: VerifiedChannelToken, activity: { channelId: string; serviceUrl: string }): void {
+export function assertActivityMatchesToken(
+  token: VerifiedChannelToken,
+  activity: { channelId: string; serviceUrl: string },
+): void {
   const endorsements: unknown = token.key.endorsements;
-  if (activity.channelId === '') throw new AuthError('AUTH_ENDORSEMENT', 'activity has no channelId to check the signing key\'s endorsements against');
+  if (activity.channelId === '')
+    throw new AuthError(
+      'AUTH_ENDORSEMENT',
+      "activity has no channelId to check the signing key's endorsements against",
+    );
   if (!Array.isArray(endorsements) || !endorsements.includes(activity.channelId)) {
     throw new AuthError('AUTH_ENDORSEMENT', `signing key is not endorsed for channel "${activity.channelId}"`);
   }
@@ -115,7 +122,8 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
           jwt,
           async (header) => {
             if (typeof header.kid !== 'string') throw new AuthError('AUTH_INVALID', 'token header has no kid');
-            if (!ALLOWED_ALGORITHMS.includes(header.alg)) throw new AuthError('AUTH_INVALID', `signing algorithm "${header.alg}" not allowed`);
+            if (!ALLOWED_ALGORITHMS.includes(header.alg))
+              throw new AuthError('AUTH_INVALID', `signing algorithm "${header.alg}" not allowed`);
             const jwk = await options.keys.getKey(header.kid);
             if (jwk === undefined) throw new AuthError('AUTH_INVALID', 'token signed with an unknown key id');
             const key = await importKey(jwk, header.alg);
@@ -139,7 +147,11 @@ export function createChannelTokenVerifier(options: ChannelTokenVerifierOptions)
         const entra = entraIssuerOf(jwt, lib);
         if (entra !== undefined) {
           // docs/authentication.md: Entra-issued tokens are not accepted on the channel path.
-          throw new AuthError('AUTH_INVALID', `entra_issuer: token issued by ${entra} is not accepted (only ${options.issuer}); see docs/authentication.md`, { cause: err });
+          throw new AuthError(
+            'AUTH_INVALID',
+            `entra_issuer: token issued by ${entra} is not accepted (only ${options.issuer}); see docs/authentication.md`,
+            { cause: err },
+          );
         }
         if (err instanceof AuthError) throw err;
         if (err instanceof Error && 'code' in err && err.code === 'AUTH_METADATA_UNAVAILABLE') throw err;

@@ -73,7 +73,8 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, command: 
     if (value === undefined) {
       const next = argv[i + 1];
       // A value may start with "-", but not with "--" (write --text=--value for that).
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value${spec.value ? ` ${spec.value}` : ''}`);
+      if (next === undefined || next.startsWith('--'))
+        throw new UsageError(`--${name} needs a value${spec.value ? ` ${spec.value}` : ''}`);
       value = next;
       i += 1;
     }
@@ -94,7 +95,8 @@ export function parseArgs(argv: readonly string[], specs: OptionSpecs, command: 
 export function parseSeconds(raw: string | undefined, name: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) throw new UsageError(`--${name} must be a number of seconds, 0 or more (got "${raw}")`);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0)
+    throw new UsageError(`--${name} must be a number of seconds, 0 or more (got "${raw}")`);
   return value;
 }
 
@@ -102,6 +104,7 @@ export function parseSeconds(raw: string | undefined, name: string, fallback: nu
 export function parseCount(raw: string | undefined, name: string, min = 1): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name} must be a whole number of at least ${min} (got "${raw}")`);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min)
+    throw new UsageError(`--${name} must be a whole number of at least ${min} (got "${raw}")`);
   return value;
 }

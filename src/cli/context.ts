@@ -55,7 +55,8 @@ function collectSecrets(env: Readonly<Record<string, string | undefined>>): stri
 export async function fetchView(deliveries: DeliveryStore, id: string, now: Date): Promise<StatusView | undefined> {
   const record = await deliveries.get(id);
   if (record === undefined) return undefined;
-  const counts = record.kind === 'broadcast' || record.kind === 'batch' ? await deliveries.countChildren(id) : undefined;
+  const counts =
+    record.kind === 'broadcast' || record.kind === 'batch' ? await deliveries.countChildren(id) : undefined;
   return toStatusView(record, counts, now);
 }
 

@@ -40,7 +40,8 @@ export async function conversationsListCommand(argv: readonly string[], ctx: Cli
   const args = parseArgs(argv, OPTIONS, 'conversations list');
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
   const type = args.strings.get('type');
-  if (type !== undefined && !(TYPES as readonly string[]).includes(type)) throw new UsageError(`--type must be one of ${TYPES.join(', ')} (got "${type}")`);
+  if (type !== undefined && !(TYPES as readonly string[]).includes(type))
+    throw new UsageError(`--type must be one of ${TYPES.join(', ')} (got "${type}")`);
   const tenant = args.strings.get('tenant');
   if (tenant !== undefined && tenant.trim() === '') throw new UsageError('--tenant must not be empty');
   const limit = parseCount(args.strings.get('limit'), 'limit');
@@ -62,7 +63,10 @@ export async function conversationsListCommand(argv: readonly string[], ctx: Cli
       const pageSize = limit === undefined ? PAGE_SIZE : Math.min(PAGE_SIZE, limit - found.length);
       let page: Awaited<ReturnType<typeof listConversations>>;
       try {
-        page = await listConversations(table, filter, { pageSize, ...(token === undefined ? {} : { continuationToken: token }) });
+        page = await listConversations(table, filter, {
+          pageSize,
+          ...(token === undefined ? {} : { continuationToken: token }),
+        });
       } catch (error) {
         // The app creates the table when it stores its first conversation.
         if (statusOf(error) !== 404 || pages > 0) throw error;
@@ -85,10 +89,22 @@ export async function conversationsListCommand(argv: readonly string[], ctx: Cli
   if (json) {
     out(ctx.io, JSON.stringify(found, null, 2));
   } else if (found.length > 0) {
-    const rows = found.map((c) => [c.conversationId, c.conversationType, c.tenantId, c.installed ? 'yes' : 'no', c.name ?? '', c.lastSeenAt ?? '']);
+    const rows = found.map((c) => [
+      c.conversationId,
+      c.conversationType,
+      c.tenantId,
+      c.installed ? 'yes' : 'no',
+      c.name ?? '',
+      c.lastSeenAt ?? '',
+    ]);
     for (const line of renderTable(['ID', 'TYPE', 'TENANT', 'INSTALLED', 'NAME', 'LAST SEEN'], rows)) out(ctx.io, line);
   }
   const filtered = Object.keys(filter).length > 0 ? ' matching' : '';
-  err(ctx.io, found.length === 0 ? `no${filtered} conversations are stored${filtered ? '' : ' yet: the bot learns a conversation when it is installed there or receives a message'}` : `${plural(found.length, 'conversation')}${filtered}${more ? ` (stopped at --limit ${limit}; there are more)` : ''}`);
+  err(
+    ctx.io,
+    found.length === 0
+      ? `no${filtered} conversations are stored${filtered ? '' : ' yet: the bot learns a conversation when it is installed there or receives a message'}`
+      : `${plural(found.length, 'conversation')}${filtered}${more ? ` (stopped at --limit ${limit}; there are more)` : ''}`,
+  );
   return EXIT_OK;
 }

@@ -7,7 +7,8 @@ import type { StatusView } from '../flows/statusView';
 type Body = Record<string, unknown>;
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+const num = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
 export function isParentView(body: Body): boolean {
   return body.kind === 'broadcast' || body.kind === 'batch';
@@ -43,7 +44,8 @@ export function progressLine(view: StatusView): string {
       return `${id}: retrying (attempt ${attempts}${str(error?.code) ? `, last error ${String(error?.code)}` : ''}${str(body.nextAttemptAt) ? `, next at ${String(body.nextAttemptAt)}` : ''})`;
     case 'pending':
       if (attempts > 0) return `${id}: sending (attempt ${attempts})`;
-      if (str(body.notBefore) && Date.parse(String(body.notBefore)) > Date.parse(String(body.updatedAt))) return `${id}: scheduled for ${String(body.notBefore)}`;
+      if (str(body.notBefore) && Date.parse(String(body.notBefore)) > Date.parse(String(body.updatedAt)))
+        return `${id}: scheduled for ${String(body.notBefore)}`;
       return `${id}: pending`;
     default:
       return `${id}: ${String(body.status)}`;
@@ -81,10 +83,17 @@ export function renderStatus(view: StatusView): string[] {
   kv(lines, 'next attempt', str(body.nextAttemptAt));
   const history = Array.isArray(body.history) ? (body.history as Body[]) : [];
   history.forEach((h, i) => {
-    const parts = [`#${String(h.attempt ?? '?')}`, str(h.at), str(h.outcome), str(h.code), num(h.status) === undefined ? undefined : `HTTP ${String(h.status)}`];
+    const parts = [
+      `#${String(h.attempt ?? '?')}`,
+      str(h.at),
+      str(h.outcome),
+      str(h.code),
+      num(h.status) === undefined ? undefined : `HTTP ${String(h.status)}`,
+    ];
     kv(lines, i === 0 ? 'history' : '', parts.filter(Boolean).join(' '));
   });
-  if (!view.done && view.retryAfterSeconds !== undefined) kv(lines, 'look again', `in about ${view.retryAfterSeconds} s (or use --watch)`);
+  if (!view.done && view.retryAfterSeconds !== undefined)
+    kv(lines, 'look again', `in about ${view.retryAfterSeconds} s (or use --watch)`);
   return lines;
 }
 

@@ -60,7 +60,8 @@ async function dispatch(command: string, rest: readonly string[], ctx: CliContex
     case 'conversations': {
       const [sub, ...more] = rest;
       if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || wantsHelp(more)) {
-        if (sub === undefined) throw new UsageError('conversations needs a subcommand: teams-courier conversations list');
+        if (sub === undefined)
+          throw new UsageError('conversations needs a subcommand: teams-courier conversations list');
         return help(ctx, CONVERSATIONS_HELP);
       }
       if (sub !== 'list') throw new UsageError(`unknown subcommand "conversations ${sub}"; the subcommand is: list`);
@@ -74,7 +75,9 @@ async function dispatch(command: string, rest: readonly string[], ctx: CliContex
       if (wantsHelp(rest)) return help(ctx, STATS_HELP);
       return statsCommand(rest, ctx);
     default:
-      throw new UsageError(`unknown command "${command}"; the commands are send, status, conversations list, poison and stats`);
+      throw new UsageError(
+        `unknown command "${command}"; the commands are send, status, conversations list, poison and stats`,
+      );
   }
 }
 
@@ -119,12 +122,19 @@ if (require.main === module) {
     process.stderr.write('\ninterrupted; jobs already queued stay queued\n');
     process.exit(130);
   });
-  runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }).then(
+  runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  }).then(
     (code) => {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`teams-courier: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(
+        `teams-courier: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
       process.exitCode = EXIT_FAILED;
     },
   );

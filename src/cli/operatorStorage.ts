@@ -34,11 +34,14 @@ export function operatorStorage(ctx: CliContext): OperatorStorage {
   const { settings } = ctx.storage();
   const poisonQueueName = `${settings.queueName}-poison`;
   let credential: ReturnType<typeof createStorageCredential> | undefined;
-  const getCredential = (): ReturnType<typeof createStorageCredential> => (credential ??= createStorageCredential(settings.storage));
+  const getCredential = (): ReturnType<typeof createStorageCredential> =>
+    (credential ??= createStorageCredential(settings.storage));
   let jobsClient: ReturnType<typeof createQueueClient> | undefined;
   let poisonClient: ReturnType<typeof createQueueClient> | undefined;
-  const jobsQueueClient = (): ReturnType<typeof createQueueClient> => (jobsClient ??= createQueueClient(settings.storage, settings.queueName, getCredential));
-  const poisonQueueClient = (): ReturnType<typeof createQueueClient> => (poisonClient ??= createQueueClient(settings.storage, poisonQueueName, getCredential));
+  const jobsQueueClient = (): ReturnType<typeof createQueueClient> =>
+    (jobsClient ??= createQueueClient(settings.storage, settings.queueName, getCredential));
+  const poisonQueueClient = (): ReturnType<typeof createQueueClient> =>
+    (poisonClient ??= createQueueClient(settings.storage, poisonQueueName, getCredential));
   let poison: PoisonQueue | undefined;
   let jobs: JobQueue | undefined;
   let stats: TableClient | undefined;
@@ -58,7 +61,9 @@ export function operatorStorage(ctx: CliContext): OperatorStorage {
 export function explainRefusal(error: unknown, roles: string): never {
   const status = statusOf(error);
   if (status === 401 || status === 403) {
-    throw new CliFailure(`teams-courier: storage refused the request (HTTP ${status}): the signed-in identity needs ${roles} (docs/operate.md); new role assignments take a few minutes`);
+    throw new CliFailure(
+      `teams-courier: storage refused the request (HTTP ${status}): the signed-in identity needs ${roles} (docs/operate.md); new role assignments take a few minutes`,
+    );
   }
   throw error;
 }

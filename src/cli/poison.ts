@@ -60,7 +60,8 @@ exit codes: 0 ok, 1 a job was not found, not replayable, or storage failed, 2 us
 const DEFAULT_LIMIT = 5_000;
 /** How long messages stay hidden while a command works on them (released before it exits). */
 const HIDE_SECONDS = 300;
-const ROLES = 'Storage Queue Data Contributor on the poison queue, Storage Queue Data Message Sender on the job queue and Storage Table Data Contributor';
+const ROLES =
+  'Storage Queue Data Contributor on the poison queue, Storage Queue Data Message Sender on the job queue and Storage Table Data Contributor';
 
 const LIST_OPTIONS: OptionSpecs = {
   reason: { kind: 'string', value: '<code>' },
@@ -115,7 +116,12 @@ function filterFrom(args: ReturnType<typeof parseArgs>, ctx: CliContext, jobIds:
       throw new UsageError(`--since: ${(error as Error).message}`);
     }
   }
-  return { ...(jobIds.length === 0 ? {} : { jobIds }), ...(code === undefined ? {} : { code }), ...(from === undefined ? {} : { since: from }), ...(parentId === undefined ? {} : { parentId }) };
+  return {
+    ...(jobIds.length === 0 ? {} : { jobIds }),
+    ...(code === undefined ? {} : { code }),
+    ...(from === undefined ? {} : { since: from }),
+    ...(parentId === undefined ? {} : { parentId }),
+  };
 }
 
 /** Receives up to `limit` poison messages (hidden meanwhile) and reads each. */
@@ -131,7 +137,9 @@ async function receiveAll(ctx: CliContext, limit: number): Promise<Received[]> {
 }
 
 async function release(ctx: CliContext, received: readonly Received[]): Promise<void> {
-  await operatorStorage(ctx).poison().release(received.map((r) => r.message));
+  await operatorStorage(ctx)
+    .poison()
+    .release(received.map((r) => r.message));
 }
 
 function toJson(entry: PoisonEntry): Record<string, unknown> {
@@ -152,14 +160,24 @@ function toJson(entry: PoisonEntry): Record<string, unknown> {
 const shorten = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 function entryRows(entries: readonly PoisonEntry[]): string[][] {
-  return entries.map((e) => [e.jobId ?? '(no id)', e.code, e.failedAt ?? '', e.attempts === undefined ? '' : String(e.attempts), e.replay.ok ? 'yes' : 'no', shorten(e.replay.ok ? e.reason : `${e.replay.why} (${e.reason})`, 120)]);
+  return entries.map((e) => [
+    e.jobId ?? '(no id)',
+    e.code,
+    e.failedAt ?? '',
+    e.attempts === undefined ? '' : String(e.attempts),
+    e.replay.ok ? 'yes' : 'no',
+    shorten(e.replay.ok ? e.reason : `${e.replay.why} (${e.reason})`, 120),
+  ]);
 }
 
 const HEADERS = ['JOB', 'CODE', 'FAILED', 'ATTEMPTS', 'REPLAY', 'REASON'];
 
 async function listCommand(argv: readonly string[], ctx: CliContext): Promise<number> {
   const args = parseArgs(argv, LIST_OPTIONS, 'poison list');
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (to see one job: teams-courier poison show <jobId>)`);
+  if (args.positionals.length > 0)
+    throw new UsageError(
+      `unexpected argument "${args.positionals[0]}" (to see one job: teams-courier poison show <jobId>)`,
+    );
   const filter = filterFrom(args, ctx, []);
   const limit = parseCount(args.strings.get('limit'), 'limit') ?? DEFAULT_LIMIT;
   const received = await receiveAll(ctx, limit);
@@ -170,8 +188,12 @@ async function listCommand(argv: readonly string[], ctx: CliContext): Promise<nu
     const replayable = entries.filter((e) => e.replay.ok).length;
     const byCode = new Map<string, number>();
     for (const e of entries) byCode.set(e.code, (byCode.get(e.code) ?? 0) + 1);
-    const codes = [...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`).join(', ');
-    const filtered = filter.code !== undefined || filter.since !== undefined || filter.parentId !== undefined ? ' matching' : '';
+    const codes = [...byCode]
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    const filtered =
+      filter.code !== undefined || filter.since !== undefined || filter.parentId !== undefined ? ' matching' : '';
     err(
       ctx.io,
       entries.length === 0
@@ -203,7 +225,10 @@ async function showCommand(argv: readonly string[], ctx: CliContext): Promise<nu
       }
     }
     if (entries.length === 0) {
-      err(ctx.io, `job "${id}" is not in ${operatorStorage(ctx).poisonQueueName}${view === undefined ? ', and no delivery record has that id' : ` (its record says ${String(view.body.status)})`}`);
+      err(
+        ctx.io,
+        `job "${id}" is not in ${operatorStorage(ctx).poisonQueueName}${view === undefined ? ', and no delivery record has that id' : ` (its record says ${String(view.body.status)})`}`,
+      );
       return EXIT_FAILED;
     }
     if (entries.some((e) => e.replay.ok)) err(ctx.io, `replay it with: teams-courier poison replay ${quoteArg(id)}`);
@@ -213,7 +238,10 @@ async function showCommand(argv: readonly string[], ctx: CliContext): Promise<nu
   }
 }
 
-function resultLine(result: ReplayResult | { readonly kind: 'duplicate'; readonly jobId: string }, entry: PoisonEntry): string {
+function resultLine(
+  result: ReplayResult | { readonly kind: 'duplicate'; readonly jobId: string },
+  entry: PoisonEntry,
+): string {
   const id = entry.jobId ?? '(no id)';
   switch (result.kind) {
     case 'requeued':
@@ -233,8 +261,16 @@ async function replayCommand(argv: readonly string[], ctx: CliContext): Promise<
   for (const id of ids) if (id.trim() === '' || id.length > 512) throw new UsageError('a job id is 1-512 characters');
   const filter = filterFrom(args, ctx, ids);
   const all = args.flags.has('all');
-  if (!all && ids.length === 0 && filter.code === undefined && filter.since === undefined && filter.parentId === undefined) {
-    throw new UsageError('which jobs? give job ids, --reason <code>, --since <when>, --parent <jobId>, or --all (try --dry-run first)');
+  if (
+    !all &&
+    ids.length === 0 &&
+    filter.code === undefined &&
+    filter.since === undefined &&
+    filter.parentId === undefined
+  ) {
+    throw new UsageError(
+      'which jobs? give job ids, --reason <code>, --since <when>, --parent <jobId>, or --all (try --dry-run first)',
+    );
   }
   if (all && ids.length > 0) throw new UsageError('--all replays every job: give either job ids or --all');
   const dryRun = args.flags.has('dry-run');
@@ -264,10 +300,20 @@ async function replayCommand(argv: readonly string[], ctx: CliContext): Promise<
         if (dryRun) {
           const record = entry.jobId === undefined || !entry.replay.ok ? undefined : await deliveries.get(entry.jobId);
           const { plan, why } = planReplay(entry, record);
-          result = plan === 'refused' ? { kind: 'refused', ...(entry.jobId === undefined ? {} : { jobId: entry.jobId }), why: why ?? '' } : plan === 'alreadySent' ? { kind: 'alreadySent', jobId: entry.jobId! } : { kind: 'requeued', jobId: entry.jobId!, was: record?.status ?? 'unknown' };
+          result =
+            plan === 'refused'
+              ? { kind: 'refused', ...(entry.jobId === undefined ? {} : { jobId: entry.jobId }), why: why ?? '' }
+              : plan === 'alreadySent'
+                ? { kind: 'alreadySent', jobId: entry.jobId! }
+                : { kind: 'requeued', jobId: entry.jobId!, was: record?.status ?? 'unknown' };
           left.push({ message, entry });
         } else {
-          result = await replayPoisoned(entry, message, { deliveries, queue: storage.jobs(), poison: storage.poison(), now: ctx.now });
+          result = await replayPoisoned(entry, message, {
+            deliveries,
+            queue: storage.jobs(),
+            poison: storage.poison(),
+            now: ctx.now,
+          });
           if (result.kind === 'refused') left.push({ message, entry });
         }
         if (entry.jobId !== undefined) done.set(entry.jobId, result.kind);
@@ -282,7 +328,23 @@ async function replayCommand(argv: readonly string[], ctx: CliContext): Promise<
 
   const missing = ids.filter((id) => !chosen.some((r) => r.entry.jobId === id));
   if (json) {
-    out(ctx.io, JSON.stringify({ dryRun, results: results.map(({ entry, result }) => ({ ...toJson(entry), result: result.kind, ...('was' in result ? { was: result.was } : {}), ...('why' in result ? { why: result.why } : {}) })), notFound: missing }, null, 2));
+    out(
+      ctx.io,
+      JSON.stringify(
+        {
+          dryRun,
+          results: results.map(({ entry, result }) => ({
+            ...toJson(entry),
+            result: result.kind,
+            ...('was' in result ? { was: result.was } : {}),
+            ...('why' in result ? { why: result.why } : {}),
+          })),
+          notFound: missing,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const { entry, result } of results) out(ctx.io, `${dryRun ? 'would be: ' : ''}${resultLine(result, entry)}`);
   }

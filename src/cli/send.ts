@@ -129,7 +129,11 @@ export interface PreparedJob {
  * API's 100-job cap: every problem of every job, with `[i].` in front for arrays; a missing id gets
  * `newId()`. The CLI has storage rights, so it writes plain jobs to the queue, as any flow may.
  */
-export function prepareJobs(body: unknown, now: Date, newId: () => string): { jobs: PreparedJob[] } | { problems: Problem[] } {
+export function prepareJobs(
+  body: unknown,
+  now: Date,
+  newId: () => string,
+): { jobs: PreparedJob[] } | { problems: Problem[] } {
   const generated = new Set<string>();
   const admitted = admitJobs(body, {
     now,
@@ -158,7 +162,9 @@ function readJsonFile(ctx: CliContext, file: string, option: string): unknown {
   try {
     text = readFileSync(full, 'utf8');
   } catch (error) {
-    throw new UsageError(`${option}: cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `${option}: cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;
@@ -175,7 +181,10 @@ function buildJob(ctx: CliContext, target: Target, args: ReturnType<typeof parse
   switch (target) {
     case 'to': {
       const users = args.lists.get('to') ?? [];
-      body.to = users.length === 1 ? { aadObjectId: users[0], ...(tenant === undefined ? {} : { tenantId: tenant }) } : { aadObjectIds: users, ...(tenant === undefined ? {} : { tenantId: tenant }) };
+      body.to =
+        users.length === 1
+          ? { aadObjectId: users[0], ...(tenant === undefined ? {} : { tenantId: tenant }) }
+          : { aadObjectIds: users, ...(tenant === undefined ? {} : { tenantId: tenant }) };
       break;
     }
     case 'conversation':
@@ -185,7 +194,11 @@ function buildJob(ctx: CliContext, target: Target, args: ReturnType<typeof parse
       body.to = { channelId: s('channel'), ...(s('thread') === undefined ? {} : { threadId: s('thread') }) };
       break;
     case 'all-installed':
-      body.to = { allInstalled: true, ...(tenant === undefined ? {} : { tenantId: tenant }), ...(s('type') === undefined ? {} : { conversationType: s('type') }) };
+      body.to = {
+        allInstalled: true,
+        ...(tenant === undefined ? {} : { tenantId: tenant }),
+        ...(s('type') === undefined ? {} : { conversationType: s('type') }),
+      };
       break;
     case 'update':
       body.update = s('update');
@@ -208,15 +221,23 @@ function buildJob(ctx: CliContext, target: Target, args: ReturnType<typeof parse
 function checkCombination(args: ReturnType<typeof parseArgs>): Target {
   const given = (name: string): boolean => args.given.includes(name);
   const targets = TARGETS.filter(given);
-  if (targets.length === 0) throw new UsageError('say where the message goes: --to, --conversation, --channel, --all-installed, --update, --delete or --file');
+  if (targets.length === 0)
+    throw new UsageError(
+      'say where the message goes: --to, --conversation, --channel, --all-installed, --update, --delete or --file',
+    );
   if (targets.length > 1) throw new UsageError(`choose one target, not ${targets.map((t) => `--${t}`).join(' and ')}`);
   const target = targets[0]!;
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (put the message in --text "...")`);
+  if (args.positionals.length > 0)
+    throw new UsageError(`unexpected argument "${args.positionals[0]}" (put the message in --text "...")`);
   const misplaced = (names: readonly string[], why: string): void => {
     const found = names.filter(given);
     if (found.length > 0) throw new UsageError(`${found.map((n) => `--${n}`).join(', ')} ${why}`);
   };
-  if (target === 'file') misplaced([...CONTENT, 'tenant', 'thread', 'type', 'id', 'not-before'], 'cannot be combined with --file (put them in the file)');
+  if (target === 'file')
+    misplaced(
+      [...CONTENT, 'tenant', 'thread', 'type', 'id', 'not-before'],
+      'cannot be combined with --file (put them in the file)',
+    );
   if (target === 'delete') misplaced(CONTENT, 'cannot be combined with --delete (a delete job has no content)');
   if (target !== 'to' && target !== 'all-installed') misplaced(['tenant'], 'goes with --to or --all-installed');
   if (target !== 'channel') misplaced(['thread'], 'goes with --channel');
@@ -227,7 +248,10 @@ function checkCombination(args: ReturnType<typeof parseArgs>): Target {
 }
 
 function printProblems(ctx: CliContext, problems: readonly Problem[], fromOptions: boolean): void {
-  err(ctx.io, `invalid job${problems.some((p) => p.path.startsWith('[')) ? 's' : ''}: ${plural(problems.length, 'problem')}; nothing was queued`);
+  err(
+    ctx.io,
+    `invalid job${problems.some((p) => p.path.startsWith('[')) ? 's' : ''}: ${plural(problems.length, 'problem')}; nothing was queued`,
+  );
   for (const p of problems) {
     const flag = fromOptions ? flagFor(p.path) : undefined;
     err(ctx.io, `  ${p.path}${flag === undefined ? '' : ` (${flag})`}: ${p.message}`);
@@ -277,9 +301,13 @@ export async function sendCommand(argv: readonly string[], ctx: CliContext): Pro
     throw new CliFailure(
       [
         `could not queue ${queued === 0 ? 'the job' : `job ${queued + 1} of ${jobs.length} (${jobs[queued]!.job.id})`}: ${ctx.redact(describeStorageError(error, 'queue'))}`,
-        ...(queued > 0 ? [`${plural(queued, 'job')} before it ${queued === 1 ? 'is' : 'are'} on the queue (ids on stdout).`] : []),
+        ...(queued > 0
+          ? [`${plural(queued, 'job')} before it ${queued === 1 ? 'is' : 'are'} on the queue (ids on stdout).`]
+          : []),
         ...(queued > 0 && !anonymous ? ['Sending the file again is safe: a job id is delivered at most once.'] : []),
-        ...(queued > 0 && anonymous ? ['Some jobs have no "id", so sending the file again would send those twice; give every job an id.'] : []),
+        ...(queued > 0 && anonymous
+          ? ['Some jobs have no "id", so sending the file again would send those twice; give every job an id.']
+          : []),
       ].join('\n'),
     );
   }
@@ -287,24 +315,48 @@ export async function sendCommand(argv: readonly string[], ctx: CliContext): Pro
 
   if (!args.flags.has('wait')) {
     if (json) {
-      const list = jobs.map(({ job, delaySeconds }) => ({ id: job.id, kind: job.kind, ...(delaySeconds > 0 ? { notBefore: job.notBefore?.toISOString() } : {}) }));
-      out(ctx.io, JSON.stringify(many ? { queue: storage.settings.queueName, jobs: list } : { queue: storage.settings.queueName, ...list[0], status: 'queued' }, null, 2));
+      const list = jobs.map(({ job, delaySeconds }) => ({
+        id: job.id,
+        kind: job.kind,
+        ...(delaySeconds > 0 ? { notBefore: job.notBefore?.toISOString() } : {}),
+      }));
+      out(
+        ctx.io,
+        JSON.stringify(
+          many
+            ? { queue: storage.settings.queueName, jobs: list }
+            : { queue: storage.settings.queueName, ...list[0], status: 'queued' },
+          null,
+          2,
+        ),
+      );
     } else {
       for (const { job } of jobs) out(ctx.io, job.id);
     }
     if (!many) {
       const job = jobs[0]!.job;
-      err(ctx.io, `queued ${job.kind} job ${job.id} on ${where}${job.notBefore === undefined ? '' : ` for ${job.notBefore.toISOString()}`}`);
+      err(
+        ctx.io,
+        `queued ${job.kind} job ${job.id} on ${where}${job.notBefore === undefined ? '' : ` for ${job.notBefore.toISOString()}`}`,
+      );
       err(ctx.io, `follow it with: teams-courier status ${quoteArg(job.id)} --watch`);
     }
     return EXIT_OK;
   }
 
   const latest = Math.max(...jobs.map((j) => j.delaySeconds)) * 1000;
-  if (timeoutMs > 0 && latest > timeoutMs) err(ctx.io, `note: a job is scheduled ${seconds(latest)} ahead, after --timeout ${seconds(timeoutMs)}; --timeout 0 waits without limit`);
+  if (timeoutMs > 0 && latest > timeoutMs)
+    err(
+      ctx.io,
+      `note: a job is scheduled ${seconds(latest)} ahead, after --timeout ${seconds(timeoutMs)}; --timeout 0 waits without limit`,
+    );
   const ids = jobs.map((j) => j.job.id);
-  const result = await waitForJobs(ctx, ids, timeoutMs, (views) => (ids.length === 1 ? describeOne(ids[0]!, views.get(ids[0]!)) : describeMany(views)));
-  return many ? reportMany(ctx, ids, result.views, result.timedOut, timeoutMs, json) : reportOne(ctx, ids[0]!, result.views.get(ids[0]!), result.timedOut, timeoutMs, json);
+  const result = await waitForJobs(ctx, ids, timeoutMs, (views) =>
+    ids.length === 1 ? describeOne(ids[0]!, views.get(ids[0]!)) : describeMany(views),
+  );
+  return many
+    ? reportMany(ctx, ids, result.views, result.timedOut, timeoutMs, json)
+    : reportOne(ctx, ids[0]!, result.views.get(ids[0]!), result.timedOut, timeoutMs, json);
 }
 
 function describeOne(id: string, view: StatusView | undefined): string {
@@ -322,14 +374,37 @@ function describeMany(views: ReadonlyMap<string, StatusView | undefined>): strin
   return countsLine({ sent, failed, pending: views.size - sent - failed, total: views.size });
 }
 
-function reportMany(ctx: CliContext, ids: readonly string[], views: ReadonlyMap<string, StatusView | undefined>, timedOut: boolean, timeoutMs: number, json: boolean): number {
+function reportMany(
+  ctx: CliContext,
+  ids: readonly string[],
+  views: ReadonlyMap<string, StatusView | undefined>,
+  timedOut: boolean,
+  timeoutMs: number,
+  json: boolean,
+): number {
   if (json) {
-    out(ctx.io, JSON.stringify(ids.map((id) => views.get(id)?.body ?? { id, status: 'queued' }), null, 2));
+    out(
+      ctx.io,
+      JSON.stringify(
+        ids.map((id) => views.get(id)?.body ?? { id, status: 'queued' }),
+        null,
+        2,
+      ),
+    );
   } else {
     const rows = ids.map((id) => {
       const body = views.get(id)?.body;
       const error = body?.error as { code?: string; reason?: string } | undefined;
-      const detail = body === undefined ? 'not picked up yet' : error?.code !== undefined ? `${error.code}${error.reason ? `: ${error.reason}` : ''}` : typeof body.activityId === 'string' ? `activity ${body.activityId}` : body.kind === 'broadcast' || body.kind === 'batch' ? countsLine(body) : '';
+      const detail =
+        body === undefined
+          ? 'not picked up yet'
+          : error?.code !== undefined
+            ? `${error.code}${error.reason ? `: ${error.reason}` : ''}`
+            : typeof body.activityId === 'string'
+              ? `activity ${body.activityId}`
+              : body.kind === 'broadcast' || body.kind === 'batch'
+                ? countsLine(body)
+                : '';
       return [id, String(body?.status ?? 'queued'), detail];
     });
     for (const line of renderTable(['JOB', 'STATUS', 'DETAIL'], rows)) out(ctx.io, line);

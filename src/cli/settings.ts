@@ -36,12 +36,15 @@ export function readLocalSettingsValues(cwd: string): { values: Record<string, s
   } catch (error) {
     throw new CliFailure(`${file} is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliFailure(`${file} must contain a JSON object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new CliFailure(`${file} must contain a JSON object`);
   const root = parsed as Record<string, unknown>;
-  if (root.IsEncrypted === true) throw new CliFailure(`${file} is encrypted (IsEncrypted: true); set the settings as environment variables instead`);
+  if (root.IsEncrypted === true)
+    throw new CliFailure(`${file} is encrypted (IsEncrypted: true); set the settings as environment variables instead`);
   const values: Record<string, string> = {};
   if (root.Values !== undefined) {
-    if (typeof root.Values !== 'object' || root.Values === null || Array.isArray(root.Values)) throw new CliFailure(`${file}: "Values" must be an object`);
+    if (typeof root.Values !== 'object' || root.Values === null || Array.isArray(root.Values))
+      throw new CliFailure(`${file}: "Values" must be an object`);
     for (const [key, value] of Object.entries(root.Values as Record<string, unknown>)) {
       if (value !== null && value !== undefined) values[key] = typeof value === 'string' ? value : String(value);
     }
@@ -62,10 +65,14 @@ export function loadCliSettings(env: Readonly<Record<string, string | undefined>
   const storage = parseStorageSettings(merged, problems);
   const queueName = parseQueueName(merged, problems);
   if (problems.length > 0) {
-    const where = local.path === undefined ? 'the environment (no local.settings.json here)' : `the environment and ${local.path}`;
-    throw new CliFailure(`Invalid settings (read from ${where}):\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    const where =
+      local.path === undefined ? 'the environment (no local.settings.json here)' : `the environment and ${local.path}`;
+    throw new CliFailure(
+      `Invalid settings (read from ${where}):\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`,
+    );
   }
-  const secret = storage.kind === 'connectionString' && storage.connectionString !== '' ? storage.connectionString : undefined;
+  const secret =
+    storage.kind === 'connectionString' && storage.connectionString !== '' ? storage.connectionString : undefined;
   return {
     storage,
     queueName,
@@ -76,7 +83,8 @@ export function loadCliSettings(env: Readonly<Record<string, string | undefined>
 
 /** Where the CLI is talking to, for messages: an account or endpoint, never a key. */
 export function describeStorage(storage: StorageConfig): string {
-  if (storage.kind === 'identity') return `${new URL(storage.queueServiceUri).host} (Entra ID${storage.credential === 'managedidentity' ? ', managed identity' : ''})`;
+  if (storage.kind === 'identity')
+    return `${new URL(storage.queueServiceUri).host} (Entra ID${storage.credential === 'managedidentity' ? ', managed identity' : ''})`;
   const cs = storage.connectionString;
   if (/^\s*UseDevelopmentStorage=true/i.test(cs)) return 'the local storage emulator (UseDevelopmentStorage=true)';
   const endpoint = /QueueEndpoint=([^;]+)/i.exec(cs)?.[1];

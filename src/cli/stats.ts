@@ -55,11 +55,26 @@ function latencyJson(c: OutcomeCounts): Record<string, unknown> {
     const v = percentileMs(c.latency, q);
     return v === undefined ? null : Number.isFinite(v) ? v : null;
   };
-  return { p50Ms: p(50), p99Ms: p(99), maxMs: c.sent > 0 ? c.latencyMaxMs : null, buckets: [...LATENCY_BUCKETS_MS.map((le, i) => ({ leMs: le as number | null, count: c.latency[i] ?? 0 })), { leMs: null, count: c.latency.at(-1) ?? 0 }] };
+  return {
+    p50Ms: p(50),
+    p99Ms: p(99),
+    maxMs: c.sent > 0 ? c.latencyMaxMs : null,
+    buckets: [
+      ...LATENCY_BUCKETS_MS.map((le, i) => ({ leMs: le as number | null, count: c.latency[i] ?? 0 })),
+      { leMs: null, count: c.latency.at(-1) ?? 0 },
+    ],
+  };
 }
 
 function countsJson(c: OutcomeCounts): Record<string, unknown> {
-  return { sent: c.sent, failed: c.failed, failedByCode: c.failedByCode, throttled: c.throttled, retried: c.retried, enqueueToSent: latencyJson(c) };
+  return {
+    sent: c.sent,
+    failed: c.failed,
+    failedByCode: c.failedByCode,
+    throttled: c.throttled,
+    retried: c.retried,
+    enqueueToSent: latencyJson(c),
+  };
 }
 
 function byCodeText(c: OutcomeCounts): string {
@@ -115,7 +130,9 @@ export async function statsCommand(argv: readonly string[], ctx: CliContext): Pr
           ...countsJson(totals),
           pending,
           poisoned,
-          ...(report.byTenant === undefined ? {} : { byTenant: Object.fromEntries([...report.byTenant].map(([t, c]) => [t, countsJson(c)])) }),
+          ...(report.byTenant === undefined
+            ? {}
+            : { byTenant: Object.fromEntries([...report.byTenant].map(([t, c]) => [t, countsJson(c)])) }),
         },
         null,
         2,
@@ -140,9 +157,20 @@ export async function statsCommand(argv: readonly string[], ctx: CliContext): Pr
     out(ctx.io);
     const rows = [...report.byTenant]
       .sort((a, b) => b[1].sent - a[1].sent || a[0].localeCompare(b[0]))
-      .map(([tenant, c]) => [tenant, String(c.sent), String(c.failed), String(c.throttled), formatMs(percentileMs(c.latency, 50)), formatMs(percentileMs(c.latency, 99))]);
+      .map(([tenant, c]) => [
+        tenant,
+        String(c.sent),
+        String(c.failed),
+        String(c.throttled),
+        formatMs(percentileMs(c.latency, 50)),
+        formatMs(percentileMs(c.latency, 99)),
+      ]);
     for (const line of renderTable(['TENANT', 'SENT', 'FAILED', 'THROTTLED', 'P50', 'P99'], rows)) out(ctx.io, line);
   }
-  if (report.rows === 0) err(ctx.io, 'no counts in this window: nothing was sent, or the sender has not written its counts yet (about every 15 s)');
+  if (report.rows === 0)
+    err(
+      ctx.io,
+      'no counts in this window: nothing was sent, or the sender has not written its counts yet (about every 15 s)',
+    );
   return EXIT_OK;
 }

@@ -50,7 +50,10 @@ export async function statusCommand(argv: readonly string[], ctx: CliContext): P
     const view = result.views.get(id);
     if (view === undefined && result.timedOut) {
       if (json) out(ctx.io, JSON.stringify({ id, status: 'unknown' }, null, 2));
-      err(ctx.io, `no job "${id}" appeared within ${seconds(timeoutMs)}; check the id, and that the app is running and reads ${ctx.storage().settings.queueName}`);
+      err(
+        ctx.io,
+        `no job "${id}" appeared within ${seconds(timeoutMs)}; check the id, and that the app is running and reads ${ctx.storage().settings.queueName}`,
+      );
       return EXIT_FAILED;
     }
     return reportOne(ctx, id, view, result.timedOut, timeoutMs, json);
@@ -59,7 +62,10 @@ export async function statusCommand(argv: readonly string[], ctx: CliContext): P
   const view = await fetchView(ctx.storage().deliveries(), id, ctx.now());
   if (view === undefined) {
     if (json) out(ctx.io, JSON.stringify({ id, status: 'unknown' }, null, 2));
-    err(ctx.io, `no job "${id}" is known. A job just put on the queue has no record until the sender picks it up; try: teams-courier status ${quoteArg(id)} --watch`);
+    err(
+      ctx.io,
+      `no job "${id}" is known. A job just put on the queue has no record until the sender picks it up; try: teams-courier status ${quoteArg(id)} --watch`,
+    );
     return EXIT_FAILED;
   }
   if (json) out(ctx.io, JSON.stringify(view.body, null, 2));

@@ -47,7 +47,8 @@ export function createCliStorage(settings: CliSettings): CliStorage {
     async enqueue(text, visibilitySeconds) {
       queue ??= createQueueClient(settings.storage, settings.queueName, getCredential);
       const client = queue;
-      const send = (): Promise<unknown> => client.sendMessage(text, { visibilityTimeout: Math.max(0, Math.ceil(visibilitySeconds)) });
+      const send = (): Promise<unknown> =>
+        client.sendMessage(text, { visibilityTimeout: Math.max(0, Math.ceil(visibilitySeconds)) });
       try {
         await send();
       } catch (error) {
@@ -65,9 +66,15 @@ export function createCliStorage(settings: CliSettings): CliStorage {
 /** A storage error as one line that says what to do; never a secret (the caller redacts too). */
 export function describeStorageError(error: unknown, action: 'queue' | 'table'): string {
   const status = statusOf(error);
-  const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  const code =
+    typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+      ? error.code
+      : undefined;
   if (status === 403 || status === 401) {
-    const role = action === 'queue' ? 'Storage Queue Data Message Sender on the queue' : 'Storage Table Data Reader on the storage account';
+    const role =
+      action === 'queue'
+        ? 'Storage Queue Data Message Sender on the queue'
+        : 'Storage Table Data Reader on the storage account';
     return `storage refused the request (HTTP ${status}${code ? ` ${code}` : ''}): the signed-in identity needs ${role} (docs/deploy.md); new role assignments take a few minutes`;
   }
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
@@ -79,7 +86,8 @@ export function describeStorageError(error: unknown, action: 'queue' | 'table'):
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(`${code ?? ''} ${message}${detail}`)) {
     return `storage is not reachable (${message}${detail}); is the emulator running, and is AzureWebJobsStorage right?`;
   }
-  if (status !== undefined) return `storage answered HTTP ${status}${code ? ` ${code}` : ''}${message.startsWith('HTTP') ? '' : `: ${message}`}`;
+  if (status !== undefined)
+    return `storage answered HTTP ${status}${code ? ` ${code}` : ''}${message.startsWith('HTTP') ? '' : `: ${message}`}`;
   return `${message}${detail}`;
 }
 

@@ -29,8 +29,13 @@ export function assertTrustedServiceUrl(serviceUrl: string, policy: TrustPolicy)
     url.protocol === 'https:' &&
     url.username === '' &&
     url.password === '' &&
-    ((url.port === '' && policy.trustedHosts.includes(url.hostname.toLowerCase())) || policy.trustedOrigins.includes(url.origin));
-  if (!trusted) throw new CourierError('UNTRUSTED_SERVICE_URL', `serviceUrl host "${url.host}" is not a trusted Bot Connector host`);
+    ((url.port === '' && policy.trustedHosts.includes(url.hostname.toLowerCase())) ||
+      policy.trustedOrigins.includes(url.origin));
+  if (!trusted)
+    throw new CourierError(
+      'UNTRUSTED_SERVICE_URL',
+      `serviceUrl host "${url.host}" is not a trusted Bot Connector host`,
+    );
   return url;
 }
 
@@ -41,11 +46,11 @@ export function assertTrustedServiceUrl(serviceUrl: string, policy: TrustPolicy)
  */
 export function connectorUrl(serviceUrl: URL, ...segments: string[]): URL {
   const bad = segments.find((s) => s === '' || /^(\.|%2e){1,2}$/i.test(s));
-  if (bad !== undefined) throw new CourierError('INVALID_CONNECTOR_PATH', `"${bad}" cannot be an id in a Bot Connector URL`);
+  if (bad !== undefined)
+    throw new CourierError('INVALID_CONNECTOR_PATH', `"${bad}" cannot be an id in a Bot Connector URL`);
   const base = serviceUrl.href.endsWith('/') ? serviceUrl.href : `${serviceUrl.href}/`;
   return new URL(`v3/${segments.map(encodeURIComponent).join('/')}`, base);
 }
-
 
 export interface ConnectorClientOptions {
   readonly trust: TrustPolicy;
@@ -58,7 +63,12 @@ export interface ConnectorClientOptions {
 export interface ConnectorClient {
   sendToConversation(serviceUrl: string, conversationId: string, activity: unknown): Promise<ConnectorAnswer>;
   createConversation(serviceUrl: string, parameters: unknown): Promise<ConnectorAnswer>;
-  updateActivity(serviceUrl: string, conversationId: string, activityId: string, activity: unknown): Promise<ConnectorAnswer>;
+  updateActivity(
+    serviceUrl: string,
+    conversationId: string,
+    activityId: string,
+    activity: unknown,
+  ): Promise<ConnectorAnswer>;
   deleteActivity(serviceUrl: string, conversationId: string, activityId: string): Promise<ConnectorAnswer>;
   close(): Promise<void>;
 }
@@ -67,12 +77,16 @@ const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 function classifyNetworkError(err: unknown): ConnectorFailure {
   if (err instanceof undiciErrors.ConnectTimeoutError) return { kind: 'timeout', message: 'connect timeout' };
-  if (err instanceof undiciErrors.HeadersTimeoutError) return { kind: 'timeout', message: 'no response headers before the timeout' };
+  if (err instanceof undiciErrors.HeadersTimeoutError)
+    return { kind: 'timeout', message: 'no response headers before the timeout' };
   if (err instanceof undiciErrors.BodyTimeoutError) return { kind: 'timeout', message: 'response body timeout' };
-  if (err instanceof undiciErrors.SocketError) return { kind: 'reset', message: 'connection closed before the response completed' };
+  if (err instanceof undiciErrors.SocketError)
+    return { kind: 'reset', message: 'connection closed before the response completed' };
   const code = (err as { code?: unknown }).code;
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') return { kind: 'reset', message: `connection reset (${code})` };
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH') return { kind: 'connect', message: `cannot connect (${code})` };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
+    return { kind: 'reset', message: `connection reset (${code})` };
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')
+    return { kind: 'connect', message: `cannot connect (${code})` };
   return { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : 'network error' };
 }
 
@@ -108,7 +122,12 @@ export function createConnectorClient(options: ConnectorClientOptions): Connecto
       bodyTimeout: options.timeoutMs,
     });
 
-  async function call(method: 'POST' | 'PUT' | 'DELETE', serviceUrl: string, segments: string[], body?: unknown): Promise<ConnectorAnswer> {
+  async function call(
+    method: 'POST' | 'PUT' | 'DELETE',
+    serviceUrl: string,
+    segments: string[],
+    body?: unknown,
+  ): Promise<ConnectorAnswer> {
     const base = assertTrustedServiceUrl(serviceUrl, options.trust);
     const url = connectorUrl(base, ...segments);
     const token = await options.getToken();
@@ -132,11 +151,13 @@ export function createConnectorClient(options: ConnectorClientOptions): Connecto
   }
 
   return {
-    sendToConversation: (serviceUrl, conversationId, activity) => call('POST', serviceUrl, ['conversations', conversationId, 'activities'], activity),
+    sendToConversation: (serviceUrl, conversationId, activity) =>
+      call('POST', serviceUrl, ['conversations', conversationId, 'activities'], activity),
     createConversation: (serviceUrl, parameters) => call('POST', serviceUrl, ['conversations'], parameters),
     updateActivity: (serviceUrl, conversationId, activityId, activity) =>
       call('PUT', serviceUrl, ['conversations', conversationId, 'activities', activityId], activity),
-    deleteActivity: (serviceUrl, conversationId, activityId) => call('DELETE', serviceUrl, ['conversations', conversationId, 'activities', activityId]),
+    deleteActivity: (serviceUrl, conversationId, activityId) =>
+      call('DELETE', serviceUrl, ['conversations', conversationId, 'activities', activityId]),
     close: async () => {
       if (options.dispatcher === undefined) await dispatcher.close();
     },

@@ -88,7 +88,9 @@ function nameString(value: unknown): string | undefined {
 
 function localeString(value: unknown): string | undefined {
   const text = optionalString(value);
-  return text !== undefined && text.length <= MAX_LOCALE_LENGTH && /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/.test(text) ? text : undefined;
+  return text !== undefined && text.length <= MAX_LOCALE_LENGTH && /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/.test(text)
+    ? text
+    : undefined;
 }
 
 function toAccount(value: unknown, field: string): ChannelAccount | undefined {
@@ -103,7 +105,9 @@ function toAccount(value: unknown, field: string): ChannelAccount | undefined {
 
 function toAccounts(value: unknown, field: string): ChannelAccount[] {
   if (!Array.isArray(value)) return [];
-  return value.map((entry, i) => toAccount(entry, `${field}[${i}]`)).filter((a): a is ChannelAccount => a !== undefined);
+  return value
+    .map((entry, i) => toAccount(entry, `${field}[${i}]`))
+    .filter((a): a is ChannelAccount => a !== undefined);
 }
 
 function toIdName(value: unknown, field: string): { id: string; name?: string } | undefined {
@@ -135,14 +139,19 @@ export function parseActivity(body: unknown): InboundActivity {
   if (serviceUrl === undefined) throw new BadRequestError('The activity has no "serviceUrl".');
   const conversationRaw = body.conversation;
   const conversationId = isObject(conversationRaw) ? idString(conversationRaw.id, 'conversation.id') : undefined;
-  if (!isObject(conversationRaw) || conversationId === undefined) throw new BadRequestError('The activity has no "conversation.id".');
+  if (!isObject(conversationRaw) || conversationId === undefined)
+    throw new BadRequestError('The activity has no "conversation.id".');
 
   assertKeyable(conversationId, 'conversation.id');
   const channelDataRaw = isObject(body.channelData) ? body.channelData : {};
   const team = toIdName(channelDataRaw.team, 'channelData.team');
-  const aadGroupId = isObject(channelDataRaw.team) ? idString(channelDataRaw.team.aadGroupId, 'channelData.team.aadGroupId') : undefined;
+  const aadGroupId = isObject(channelDataRaw.team)
+    ? idString(channelDataRaw.team.aadGroupId, 'channelData.team.aadGroupId')
+    : undefined;
   const channel = toIdName(channelDataRaw.channel, 'channelData.channel');
-  const channelDataTenant = isObject(channelDataRaw.tenant) ? idString(channelDataRaw.tenant.id, 'channelData.tenant.id') : undefined;
+  const channelDataTenant = isObject(channelDataRaw.tenant)
+    ? idString(channelDataRaw.tenant.id, 'channelData.tenant.id')
+    : undefined;
   const conversationTenant = idString(conversationRaw.tenantId, 'conversation.tenantId');
 
   for (const [field, value] of [
@@ -239,7 +248,8 @@ function installedFrom(activity: InboundActivity, botId: string): { installed?: 
   switch (activity.type) {
     case 'installationUpdate':
       if (activity.action === 'add' || activity.action === 'add-upgrade') return { installed: true, teamWide: true };
-      if (activity.action === 'remove' || activity.action === 'remove-upgrade') return { installed: false, teamWide: true };
+      if (activity.action === 'remove' || activity.action === 'remove-upgrade')
+        return { installed: false, teamWide: true };
       return { teamWide: false };
     case 'conversationUpdate': {
       const eventType = activity.channelData.eventType;
@@ -257,13 +267,17 @@ function installedFrom(activity: InboundActivity, botId: string): { installed?: 
 
 /** Decides what to store for an authenticated activity. */
 export function toCapturePlan(activity: InboundActivity): CapturePlan {
-  if (activity.channelId !== 'msteams') return { kind: 'ignore', reason: `channel "${activity.channelId || '(none)'}" is not msteams` };
-  if (!CAPTURED_TYPES.has(activity.type)) return { kind: 'ignore', reason: `activity type "${activity.type}" carries no reference` };
+  if (activity.channelId !== 'msteams')
+    return { kind: 'ignore', reason: `channel "${activity.channelId || '(none)'}" is not msteams` };
+  if (!CAPTURED_TYPES.has(activity.type))
+    return { kind: 'ignore', reason: `activity type "${activity.type}" carries no reference` };
 
   const conversationType = toConversationType(activity);
-  if (conversationType === undefined) return { kind: 'ignore', reason: `unknown conversationType "${activity.conversation.conversationType}"` };
+  if (conversationType === undefined)
+    return { kind: 'ignore', reason: `unknown conversationType "${activity.conversation.conversationType}"` };
   const tenantId = activity.conversation.tenantId ?? activity.channelData.tenantId;
-  if (tenantId === undefined) return { kind: 'ignore', reason: 'no tenant id in conversation.tenantId or channelData.tenant.id' };
+  if (tenantId === undefined)
+    return { kind: 'ignore', reason: 'no tenant id in conversation.tenantId or channelData.tenant.id' };
   const bot = activity.recipient;
   if (bot === undefined) return { kind: 'ignore', reason: 'no recipient (bot) account' };
 
@@ -336,6 +350,7 @@ export function toCapturePlan(activity: InboundActivity): CapturePlan {
     channelId: channelEvent ? channel.id : channelId,
     ...(referenceChannelName === undefined ? {} : { channelName: referenceChannelName }),
   };
-  const teamState = teamWide && installed !== undefined && team !== undefined ? { teamId: team.id, installed } : undefined;
+  const teamState =
+    teamWide && installed !== undefined && team !== undefined ? { teamId: team.id, installed } : undefined;
   return { kind: 'capture', reference, ...(teamState === undefined ? {} : { team: teamState }) };
 }

@@ -78,7 +78,8 @@ function namedTenant(job: Job): string | undefined {
 function tenantProblems(job: Job, tenants: readonly string[] | undefined): Problem[] {
   if (tenants === undefined) return [];
   const tenantId = namedTenant(job);
-  if (tenantId !== undefined && !tenants.includes(tenantId)) return [{ path: 'to.tenantId', message: 'is not a tenant this caller may reach' }];
+  if (tenantId !== undefined && !tenants.includes(tenantId))
+    return [{ path: 'to.tenantId', message: 'is not a tenant this caller may reach' }];
   if (job.kind === 'broadcast' && job.to.kind === 'allInstalled' && tenantId === undefined) {
     return [{ path: 'to.tenantId', message: 'is required: this caller may only reach some tenants' }];
   }
@@ -99,17 +100,22 @@ export function admitJob(item: unknown, options: AdmitOptions): AdmittedJob {
     if (!(err instanceof JobValidationError)) throw err;
     problems.push(...err.problems);
   }
-  if (typeof body.id === 'string' && isReservedJobId(body.id)) problems.push({ path: 'id', message: 'is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")' });
+  if (typeof body.id === 'string' && isReservedJobId(body.id))
+    problems.push({ path: 'id', message: 'is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")' });
   if (parsed === undefined) throw new JobValidationError(problems);
 
   const { submitter } = options;
   const id = parsed.id;
   const jobId = toInternalId(id, submitter);
-  const job: Job = parsed.kind === 'update' || parsed.kind === 'delete' ? { ...parsed, id: jobId, target: toInternalId(parsed.target, submitter) } : { ...parsed, id: jobId };
+  const job: Job =
+    parsed.kind === 'update' || parsed.kind === 'delete'
+      ? { ...parsed, id: jobId, target: toInternalId(parsed.target, submitter) }
+      : { ...parsed, id: jobId };
   problems.push(...tenantProblems(job, submitter?.tenants));
 
   const delayMs = Math.max(0, (job.notBefore?.getTime() ?? 0) - options.now.getTime());
-  if (delayMs > MAX_SCHEDULE_MS) problems.push({ path: 'notBefore', message: 'is more than 7 days ahead; a queue cannot hold a message that long' });
+  if (delayMs > MAX_SCHEDULE_MS)
+    problems.push({ path: 'notBefore', message: 'is more than 7 days ahead; a queue cannot hold a message that long' });
 
   const envelope: Envelope = {
     jobId,
@@ -121,7 +127,10 @@ export function admitJob(item: unknown, options: AdmitOptions): AdmittedJob {
   const queueText = toEnvelope(body, envelope);
   const bytes = queueMessageBytes(queueText);
   if (bytes > MAX_ENVELOPED_JOB_BYTES) {
-    problems.push({ path: '(job)', message: `is ${bytes} bytes as a queue message; a job must fit in ${MAX_ENVELOPED_JOB_BYTES} bytes (a queue message is 64 KiB, less room for retries)` });
+    problems.push({
+      path: '(job)',
+      message: `is ${bytes} bytes as a queue message; a job must fit in ${MAX_ENVELOPED_JOB_BYTES} bytes (a queue message is 64 KiB, less room for retries)`,
+    });
   }
   if (problems.length > 0) throw new JobValidationError(problems);
   return { id, job, body, envelope, queueText, delayMs };
@@ -140,12 +149,16 @@ export interface AdmitManyOptions extends Omit<AdmitOptions, 'parentId'> {
  * One job or an array of jobs. Every job is checked before anything is queued; problems are
  * prefixed with the job's index (`[3].to`) in an array.
  */
-export function admitJobs(input: unknown, options: AdmitManyOptions): { jobs: AdmittedJob[] } | { problems: Problem[] } {
+export function admitJobs(
+  input: unknown,
+  options: AdmitManyOptions,
+): { jobs: AdmittedJob[] } | { problems: Problem[] } {
   const root = options.rootPath ?? '(body)';
   const isArray = Array.isArray(input);
   const items = isArray ? (input as unknown[]) : [input];
   if (isArray && items.length === 0) return { problems: [{ path: root, message: 'is an empty array' }] };
-  if (options.maxJobs !== undefined && items.length > options.maxJobs) return { problems: [{ path: root, message: `has ${items.length} jobs; at most ${options.maxJobs} per request` }] };
+  if (options.maxJobs !== undefined && items.length > options.maxJobs)
+    return { problems: [{ path: root, message: `has ${items.length} jobs; at most ${options.maxJobs} per request` }] };
 
   const problems: Problem[] = [];
   const jobs: AdmittedJob[] = [];
@@ -154,11 +167,20 @@ export function admitJobs(input: unknown, options: AdmitManyOptions): { jobs: Ad
     const at = (path: string): string => (!isArray ? path : path === '(job)' ? `[${i}]` : `[${i}].${path}`);
     const ownId = isObject(item) && typeof item.id === 'string' ? item.id : undefined;
     if (ownId !== undefined) {
-      if (seen.has(ownId)) problems.push({ path: at('id'), message: `"${ownId}" appears more than once in this ${root === '(body)' ? 'request' : 'file'}` });
+      if (seen.has(ownId))
+        problems.push({
+          path: at('id'),
+          message: `"${ownId}" appears more than once in this ${root === '(body)' ? 'request' : 'file'}`,
+        });
       seen.add(ownId);
     }
     try {
-      jobs.push(admitJob(item, { ...options, ...(isArray && options.batchId !== undefined ? { parentId: options.batchId } : {}) }));
+      jobs.push(
+        admitJob(item, {
+          ...options,
+          ...(isArray && options.batchId !== undefined ? { parentId: options.batchId } : {}),
+        }),
+      );
     } catch (err) {
       if (!(err instanceof JobValidationError)) throw err;
       for (const p of err.problems) problems.push({ path: at(p.path), message: p.message });

@@ -5,7 +5,13 @@
 
 export type Decision =
   | { readonly kind: 'sent'; readonly activityId?: string }
-  | { readonly kind: 'retry'; readonly code: string; readonly reason: string; readonly retryAfterMs?: number; readonly throttled: boolean }
+  | {
+      readonly kind: 'retry';
+      readonly code: string;
+      readonly reason: string;
+      readonly retryAfterMs?: number;
+      readonly throttled: boolean;
+    }
   | { readonly kind: 'fail'; readonly code: string; readonly reason: string; readonly undeliverable: boolean }
   | { readonly kind: 'refreshToken'; readonly code: string; readonly reason: string }
   | { readonly kind: 'retryOnGcc'; readonly code: string; readonly reason: string };
@@ -29,7 +35,13 @@ const RETRYABLE = new Set([412, 429, 502, 503, 504]);
  * blocked, removed, disabled by the admin, not installed. Any other 403 (NotEnoughPermissions,
  * BadArgument, or none) is about the one request, and must not stop later jobs to the conversation.
  */
-const CONVERSATION_REFUSALS = new Set(['BotDisabledByAdmin', 'BotNotInConversationRoster', 'ConversationBlockedByUser', 'ForbiddenOperationException', 'MessageWritesBlocked']);
+const CONVERSATION_REFUSALS = new Set([
+  'BotDisabledByAdmin',
+  'BotNotInConversationRoster',
+  'ConversationBlockedByUser',
+  'ForbiddenOperationException',
+  'MessageWritesBlocked',
+]);
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
 function header(headers: ConnectorAnswer['headers'], name: string): string | undefined {
@@ -59,7 +71,10 @@ export function errorCodeOf(body: unknown): { code?: string; message?: string } 
   if (!isRecord(body)) return {};
   if (isRecord(body.error)) {
     const inner = body.error;
-    return { code: typeof inner.code === 'string' ? inner.code : undefined, message: typeof inner.message === 'string' ? inner.message : undefined };
+    return {
+      code: typeof inner.code === 'string' ? inner.code : undefined,
+      message: typeof inner.message === 'string' ? inner.message : undefined,
+    };
   }
   if (typeof body.message === 'string') {
     const trimmed = body.message.trim();
@@ -112,7 +127,12 @@ export function decide(answer: ConnectorAnswer, options: DecideOptions): Decisio
   }
   if (status === 401) {
     return options.tokenRefreshed
-      ? { kind: 'fail', code: code ?? 'Unauthorized', reason: `${reason} (after a token refresh: check MicrosoftAppId, the credential and MicrosoftAppType/MicrosoftAppTenantId)`, undeliverable: false }
+      ? {
+          kind: 'fail',
+          code: code ?? 'Unauthorized',
+          reason: `${reason} (after a token refresh: check MicrosoftAppId, the credential and MicrosoftAppType/MicrosoftAppTenantId)`,
+          undeliverable: false,
+        }
       : { kind: 'refreshToken', code: code ?? 'Unauthorized', reason };
   }
   if (status === 403 && code === 'InvalidBotApiHost' && !options.onGccHost) {
@@ -126,7 +146,12 @@ export function decide(answer: ConnectorAnswer, options: DecideOptions): Decisio
 
 /** Network failures: transient. A timeout or reset may hide a delivered message (the ambiguous window). */
 export function decideFailure(failure: ConnectorFailure): Decision {
-  return { kind: 'retry', code: `Network${failure.kind[0]!.toUpperCase()}${failure.kind.slice(1)}`, reason: failure.message, throttled: false };
+  return {
+    kind: 'retry',
+    code: `Network${failure.kind[0]!.toUpperCase()}${failure.kind.slice(1)}`,
+    reason: failure.message,
+    throttled: false,
+  };
 }
 
 export interface BackoffOptions {

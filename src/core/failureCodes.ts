@@ -7,7 +7,7 @@
 /** Codes teams-courier assigns itself, with what they mean. */
 export const COURIER_FAILURE_CODES = {
   InvalidJob: 'the job breaks the contract; the reason lists every problem',
-  JobTooLarge: 'the job is too close to a queue message\'s 64 KiB to be retried or scheduled',
+  JobTooLarge: "the job is too close to a queue message's 64 KiB to be retried or scheduled",
   ScheduleTooFar: 'notBefore is more than 7 days ahead',
   TenantRequired: 'the user is known in several tenants, or unknown and a chat must be created',
   ConversationUnknown: 'no reference is stored for that conversation id',
@@ -19,8 +19,8 @@ export const COURIER_FAILURE_CODES = {
   TargetJobNotSent: 'an update or delete names a job not delivered yet (retried)',
   TargetJobNoActivityId: 'Teams returned no activity id for the job an update or delete names',
   TargetJobIsParent: 'an update or delete names a broadcast or a batch',
-  TenantNotAllowed: 'the job\'s caller may not message the conversation\'s tenant',
-  CallerNotAllowed: 'the job\'s caller is no longer in FLOW_CALLERS',
+  TenantNotAllowed: "the job's caller may not message the conversation's tenant",
+  CallerNotAllowed: "the job's caller is no longer in FLOW_CALLERS",
   UntrustedServiceUrl: 'the stored serviceUrl is not a Bot Connector host; the token was not sent',
   InvalidConversationId: 'an id would change the Bot Connector URL (. or ..)',
   MessageSizeTooBig: 'the message is over 100 KB as UTF-16 (refused before sending, or by Teams)',
@@ -58,4 +58,5 @@ export const TEAMS_FAILURE_CODES = [
 export type TeamsFailureCode = (typeof TEAMS_FAILURE_CODES)[number];
 
 /** What a failure record carries: one of ours, or whatever Teams said. */
-export type FailureCode = CourierFailureCode | TeamsFailureCode | `HTTP${number}` | (string & { readonly fromTeams?: true });
+export type FailureCode =
+  CourierFailureCode | TeamsFailureCode | `HTTP${number}` | (string & { readonly fromTeams?: true });

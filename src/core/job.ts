@@ -32,7 +32,11 @@ export interface MessageContent {
 
 export type BroadcastTarget =
   | { readonly kind: 'users'; readonly aadObjectIds: readonly string[]; readonly tenantId?: string }
-  | { readonly kind: 'allInstalled'; readonly tenantId?: string; readonly conversationType?: 'personal' | 'groupChat' | 'channel' };
+  | {
+      readonly kind: 'allInstalled';
+      readonly tenantId?: string;
+      readonly conversationType?: 'personal' | 'groupChat' | 'channel';
+    };
 
 interface JobBase {
   /** Idempotency key: a job id that was delivered is never sent again. */
@@ -140,7 +144,11 @@ export function decodeQueueMessage(input: unknown): DecodedMessage {
       invalid('(message)', 'is neither JSON nor base64-encoded JSON');
     }
   }
-  if (!isObject(body)) invalid('(message)', `must be a JSON object (got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body})`);
+  if (!isObject(body))
+    invalid(
+      '(message)',
+      `must be a JSON object (got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body})`,
+    );
   return fromEnvelopeForm(body) ?? { body };
 }
 
@@ -154,9 +162,12 @@ function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
   if (keys.length !== 2 || !keys.includes(ENVELOPE_KEY) || !keys.includes('job')) return undefined;
   const raw = body[ENVELOPE_KEY];
   if (!isObject(raw) || !isObject(body.job)) return undefined;
-  if (typeof raw.jobId !== 'string' || !fitsKey(raw.jobId, MAX_INTERNAL_ID_KEY_LENGTH)) invalid(`${ENVELOPE_KEY}.jobId`, 'must be a job id that fits a table key');
-  const deferrals = typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals >= 0 ? raw.deferrals : 0;
-  const text = (key: string): string | undefined => (typeof raw[key] === 'string' && raw[key] !== '' ? raw[key] : undefined);
+  if (typeof raw.jobId !== 'string' || !fitsKey(raw.jobId, MAX_INTERNAL_ID_KEY_LENGTH))
+    invalid(`${ENVELOPE_KEY}.jobId`, 'must be a job id that fits a table key');
+  const deferrals =
+    typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals >= 0 ? raw.deferrals : 0;
+  const text = (key: string): string | undefined =>
+    typeof raw[key] === 'string' && raw[key] !== '' ? raw[key] : undefined;
   const parentId = text('parentId');
   const cursor = text('cursor');
   const caller = text('caller');
@@ -198,7 +209,13 @@ export function toEnvelope(body: unknown, envelope: Envelope): string {
   return JSON.stringify({ [ENVELOPE_KEY]: envelope, job: body });
 }
 
-function checkString(body: Json, key: string, path: string, problems: Problem[], opts: { max?: number; required?: boolean; urlSegment?: boolean } = {}): string | undefined {
+function checkString(
+  body: Json,
+  key: string,
+  path: string,
+  problems: Problem[],
+  opts: { max?: number; required?: boolean; urlSegment?: boolean } = {},
+): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
     if (opts.required) problems.push({ path, message: 'is required' });
@@ -223,16 +240,28 @@ function checkString(body: Json, key: string, path: string, problems: Problem[],
   return value;
 }
 
-const TARGET_FORMS = 'exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}';
+const TARGET_FORMS =
+  'exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}';
 
 function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTarget | undefined {
   if (!isObject(to)) {
-    problems.push({ path: 'to', message: to === undefined ? `is required: ${TARGET_FORMS}` : `must be an object: ${TARGET_FORMS}` });
+    problems.push({
+      path: 'to',
+      message: to === undefined ? `is required: ${TARGET_FORMS}` : `must be an object: ${TARGET_FORMS}`,
+    });
     return undefined;
   }
-  const forms = (['conversationId', 'aadObjectId', 'channelId', 'aadObjectIds', 'allInstalled'] as const).filter((k) => to[k] !== undefined);
+  const forms = (['conversationId', 'aadObjectId', 'channelId', 'aadObjectIds', 'allInstalled'] as const).filter(
+    (k) => to[k] !== undefined,
+  );
   if (forms.length !== 1) {
-    problems.push({ path: 'to', message: forms.length === 0 ? `has no target: ${TARGET_FORMS}` : `has conflicting targets (${forms.join(', ')}): ${TARGET_FORMS}` });
+    problems.push({
+      path: 'to',
+      message:
+        forms.length === 0
+          ? `has no target: ${TARGET_FORMS}`
+          : `has conflicting targets (${forms.join(', ')}): ${TARGET_FORMS}`,
+    });
     return undefined;
   }
   const allowed: Record<string, readonly string[]> = {
@@ -243,18 +272,24 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTar
     allInstalled: ['allInstalled', 'tenantId', 'conversationType'],
   };
   for (const key of Object.keys(to)) {
-    if (!allowed[forms[0]!]!.includes(key)) problems.push({ path: `to.${key}`, message: `is not allowed with to.${forms[0]}` });
+    if (!allowed[forms[0]!]!.includes(key))
+      problems.push({ path: `to.${key}`, message: `is not allowed with to.${forms[0]}` });
   }
   const before = problems.length;
   switch (forms[0]) {
     case 'conversationId': {
-      const conversationId = checkString(to, 'conversationId', 'to.conversationId', problems, { max: 400, urlSegment: true });
+      const conversationId = checkString(to, 'conversationId', 'to.conversationId', problems, {
+        max: 400,
+        urlSegment: true,
+      });
       return problems.length === before && conversationId ? { kind: 'conversation', conversationId } : undefined;
     }
     case 'aadObjectId': {
       const aadObjectId = checkString(to, 'aadObjectId', 'to.aadObjectId', problems, { max: 128 });
       const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
-      return problems.length === before && aadObjectId ? { kind: 'user', aadObjectId, ...(tenantId ? { tenantId } : {}) } : undefined;
+      return problems.length === before && aadObjectId
+        ? { kind: 'user', aadObjectId, ...(tenantId ? { tenantId } : {}) }
+        : undefined;
     }
     case 'aadObjectIds': {
       const tenantId = checkString(to, 'tenantId', 'to.tenantId', problems, { max: 128 });
@@ -263,12 +298,22 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTar
         problems.push({ path: 'to.aadObjectIds', message: 'must be a non-empty array of Entra object ids' });
         return undefined;
       }
-      if (ids.length > MAX_BROADCAST_USERS) problems.push({ path: 'to.aadObjectIds', message: `must have at most ${MAX_BROADCAST_USERS} entries (got ${ids.length}); split the list or use allInstalled` });
+      if (ids.length > MAX_BROADCAST_USERS)
+        problems.push({
+          path: 'to.aadObjectIds',
+          message: `must have at most ${MAX_BROADCAST_USERS} entries (got ${ids.length}); split the list or use allInstalled`,
+        });
       ids.slice(0, MAX_BROADCAST_USERS).forEach((id, i) => {
-        if (typeof id !== 'string' || id.trim() === '' || id.length > 128) problems.push({ path: `to.aadObjectIds[${i}]`, message: 'must be a non-empty string of at most 128 characters' });
+        if (typeof id !== 'string' || id.trim() === '' || id.length > 128)
+          problems.push({
+            path: `to.aadObjectIds[${i}]`,
+            message: 'must be a non-empty string of at most 128 characters',
+          });
       });
       const unique = [...new Set(ids as string[])];
-      return problems.length === before ? { kind: 'users', aadObjectIds: unique, ...(tenantId ? { tenantId } : {}) } : undefined;
+      return problems.length === before
+        ? { kind: 'users', aadObjectIds: unique, ...(tenantId ? { tenantId } : {}) }
+        : undefined;
     }
     case 'allInstalled': {
       if (to.allInstalled !== true) problems.push({ path: 'to.allInstalled', message: 'must be true' });
@@ -278,16 +323,25 @@ function parseTarget(to: unknown, problems: Problem[]): JobTarget | BroadcastTar
         problems.push({ path: 'to.conversationType', message: 'must be personal, groupChat or channel' });
       }
       return problems.length === before
-        ? { kind: 'allInstalled', ...(tenantId ? { tenantId } : {}), ...(type === undefined ? {} : { conversationType: type as 'personal' | 'groupChat' | 'channel' }) }
+        ? {
+            kind: 'allInstalled',
+            ...(tenantId ? { tenantId } : {}),
+            ...(type === undefined ? {} : { conversationType: type as 'personal' | 'groupChat' | 'channel' }),
+          }
         : undefined;
     }
     default: {
       const channelId = checkString(to, 'channelId', 'to.channelId', problems, { max: 400, urlSegment: true });
       const threadId = checkString(to, 'threadId', 'to.threadId', problems, { max: 64, urlSegment: true });
       if (channelId !== undefined && channelId.includes(';messageid=')) {
-        problems.push({ path: 'to.channelId', message: 'must be the channel id without ";messageid=" (put the thread root id in to.threadId)' });
+        problems.push({
+          path: 'to.channelId',
+          message: 'must be the channel id without ";messageid=" (put the thread root id in to.threadId)',
+        });
       }
-      return problems.length === before && channelId ? { kind: 'channel', channelId, ...(threadId ? { threadId } : {}) } : undefined;
+      return problems.length === before && channelId
+        ? { kind: 'channel', channelId, ...(threadId ? { threadId } : {}) }
+        : undefined;
     }
   }
 }
@@ -298,7 +352,8 @@ function parseMentions(value: unknown, problems: Problem[]): Mention[] {
     problems.push({ path: 'mentions', message: 'must be an array of {id, name}' });
     return [];
   }
-  if (value.length > 50) problems.push({ path: 'mentions', message: `must have at most 50 entries (got ${value.length})` });
+  if (value.length > 50)
+    problems.push({ path: 'mentions', message: `must have at most 50 entries (got ${value.length})` });
   const mentions: Mention[] = [];
   value.slice(0, 50).forEach((entry, i) => {
     if (!isObject(entry)) {
@@ -318,7 +373,17 @@ function isRawActivity(body: Json): boolean {
 }
 
 /** Routing fields of the raw form: where to send is resolved by teams-courier, never taken from the job. */
-const RAW_ACTIVITY_ROUTING = new Set(['id', 'type', 'from', 'recipient', 'conversation', 'serviceUrl', 'channelId', 'replyToId', 'notBefore']);
+const RAW_ACTIVITY_ROUTING = new Set([
+  'id',
+  'type',
+  'from',
+  'recipient',
+  'conversation',
+  'serviceUrl',
+  'channelId',
+  'replyToId',
+  'notBefore',
+]);
 const CONTENT_FIELDS = ['text', 'textFormat', 'adaptiveCard', 'summary', 'mentions', 'activity'] as const;
 
 /**
@@ -326,7 +391,21 @@ const CONTENT_FIELDS = ['text', 'textFormat', 'adaptiveCard', 'summary', 'mentio
  * `channelData.onBehalfOf` and the like would let a caller speak as someone else or elsewhere).
  * Source: the connector's `Activity` definition (../shared/reference/ConnectorAPI.swagger.json).
  */
-const ACTIVITY_FIELDS = new Set(['type', 'text', 'textFormat', 'attachments', 'attachmentLayout', 'summary', 'importance', 'speak', 'inputHint', 'locale', 'suggestedActions', 'channelData', 'entities']);
+const ACTIVITY_FIELDS = new Set([
+  'type',
+  'text',
+  'textFormat',
+  'attachments',
+  'attachmentLayout',
+  'summary',
+  'importance',
+  'speak',
+  'inputHint',
+  'locale',
+  'suggestedActions',
+  'channelData',
+  'entities',
+]);
 /** `channelData.notification` (`alert`, `alertInFeed`) is the only Teams channel data a job may set. */
 const NOTIFICATION_FIELDS = new Set(['alert', 'alertInFeed']);
 
@@ -335,7 +414,10 @@ function parseActivityFields(fields: Json, at: (key: string) => string, problems
   for (const [key, value] of Object.entries(fields)) {
     const path = at(key);
     if (!ACTIVITY_FIELDS.has(key)) {
-      problems.push({ path, message: `is not an activity field a job may set (allowed: ${[...ACTIVITY_FIELDS].join(', ')})` });
+      problems.push({
+        path,
+        message: `is not an activity field a job may set (allowed: ${[...ACTIVITY_FIELDS].join(', ')})`,
+      });
       continue;
     }
     const before = problems.length;
@@ -352,11 +434,15 @@ function parseActivityFields(fields: Json, at: (key: string) => string, problems
       case 'attachments':
       case 'suggestedActions':
         if (key === 'attachments' ? !Array.isArray(value) || !value.every(isObject) : !isObject(value)) {
-          problems.push({ path, message: key === 'attachments' ? 'must be an array of attachment objects' : 'must be an object' });
+          problems.push({
+            path,
+            message: key === 'attachments' ? 'must be an array of attachment objects' : 'must be an object',
+          });
         }
         break;
       case 'textFormat':
-        if (!(TEXT_FORMATS as readonly unknown[]).includes(value)) problems.push({ path, message: `must be one of ${TEXT_FORMATS.join(', ')}` });
+        if (!(TEXT_FORMATS as readonly unknown[]).includes(value))
+          problems.push({ path, message: `must be one of ${TEXT_FORMATS.join(', ')}` });
         break;
       default:
         if (typeof value !== 'string') problems.push({ path, message: 'must be a string' });
@@ -373,11 +459,20 @@ function checkChannelData(value: unknown, path: string, problems: Problem[]): vo
   }
   for (const [key, inner] of Object.entries(value)) {
     if (key !== 'notification') {
-      problems.push({ path: `${path}.${key}`, message: 'is not allowed (a job may set channelData.notification only)' });
+      problems.push({
+        path: `${path}.${key}`,
+        message: 'is not allowed (a job may set channelData.notification only)',
+      });
       continue;
     }
-    if (!isObject(inner) || !Object.entries(inner).every(([k, v]) => NOTIFICATION_FIELDS.has(k) && typeof v === 'boolean')) {
-      problems.push({ path: `${path}.notification`, message: 'must be {"alert": true|false, "alertInFeed": true|false}' });
+    if (
+      !isObject(inner) ||
+      !Object.entries(inner).every(([k, v]) => NOTIFICATION_FIELDS.has(k) && typeof v === 'boolean')
+    ) {
+      problems.push({
+        path: `${path}.notification`,
+        message: 'must be {"alert": true|false, "alertInFeed": true|false}',
+      });
     }
   }
 }
@@ -399,7 +494,11 @@ function checkMentionEntities(value: unknown, path: string, problems: Problem[])
       Object.keys(mentioned).every((k) => k === 'id' || k === 'name') &&
       typeof mentioned.id === 'string' &&
       typeof mentioned.name === 'string';
-    if (!ok) problems.push({ path: `${path}[${i}]`, message: 'must be {"type": "mention", "mentioned": {"id", "name"}, "text"}' });
+    if (!ok)
+      problems.push({
+        path: `${path}[${i}]`,
+        message: 'must be {"type": "mention", "mentioned": {"id", "name"}, "text"}',
+      });
   });
 }
 
@@ -407,27 +506,42 @@ function parseContent(body: Json, problems: Problem[], required: boolean): Messa
   const text = checkString(body, 'text', 'text', problems);
   let textFormat: TextFormat = 'markdown';
   if (body.textFormat !== undefined) {
-    if (typeof body.textFormat === 'string' && (TEXT_FORMATS as readonly string[]).includes(body.textFormat)) textFormat = body.textFormat as TextFormat;
+    if (typeof body.textFormat === 'string' && (TEXT_FORMATS as readonly string[]).includes(body.textFormat))
+      textFormat = body.textFormat as TextFormat;
     else problems.push({ path: 'textFormat', message: `must be one of ${TEXT_FORMATS.join(', ')}` });
   }
   let adaptiveCard: Json | undefined;
   if (body.adaptiveCard !== undefined) {
-    if (!isObject(body.adaptiveCard)) problems.push({ path: 'adaptiveCard', message: 'must be an Adaptive Card JSON object' });
-    else if (body.adaptiveCard.type !== 'AdaptiveCard') problems.push({ path: 'adaptiveCard.type', message: 'must be "AdaptiveCard"' });
+    if (!isObject(body.adaptiveCard))
+      problems.push({ path: 'adaptiveCard', message: 'must be an Adaptive Card JSON object' });
+    else if (body.adaptiveCard.type !== 'AdaptiveCard')
+      problems.push({ path: 'adaptiveCard.type', message: 'must be "AdaptiveCard"' });
     else adaptiveCard = body.adaptiveCard;
   }
   const summary = checkString(body, 'summary', 'summary', problems, { max: 1000 });
   const mentions = parseMentions(body.mentions, problems);
   let activity: Json | undefined;
   if (body.activity !== undefined) {
-    if (!isObject(body.activity)) problems.push({ path: 'activity', message: 'must be an object of Bot Framework activity fields' });
+    if (!isObject(body.activity))
+      problems.push({ path: 'activity', message: 'must be an object of Bot Framework activity fields' });
     else activity = parseActivityFields(body.activity, (key) => `activity.${key}`, problems);
   }
-  const activityHasContent = activity !== undefined && (activity.text !== undefined || activity.attachments !== undefined);
-  if (required && text === undefined && adaptiveCard === undefined && !activityHasContent && !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))) {
-    problems.push({ path: 'text', message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)' });
+  const activityHasContent =
+    activity !== undefined && (activity.text !== undefined || activity.attachments !== undefined);
+  if (
+    required &&
+    text === undefined &&
+    adaptiveCard === undefined &&
+    !activityHasContent &&
+    !problems.some((p) => p.path === 'text' || p.path.startsWith('adaptiveCard'))
+  ) {
+    problems.push({
+      path: 'text',
+      message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)',
+    });
   }
-  if (mentions.length > 0 && text === undefined) problems.push({ path: 'mentions', message: 'need text to place the <at> tags in' });
+  if (mentions.length > 0 && text === undefined)
+    problems.push({ path: 'mentions', message: 'need text to place the <at> tags in' });
   return {
     textFormat,
     mentions,
@@ -442,8 +556,15 @@ function parseNotBefore(body: Json, problems: Problem[]): Date | undefined {
   if (body.notBefore === undefined) return undefined;
   const raw = body.notBefore;
   // ISO 8601 with a date and a time zone; Date.parse alone would accept "5" or "Tuesday".
-  if (typeof raw !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) || Number.isNaN(Date.parse(raw))) {
-    problems.push({ path: 'notBefore', message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:00:00Z' });
+  if (
+    typeof raw !== 'string' ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) ||
+    Number.isNaN(Date.parse(raw))
+  ) {
+    problems.push({
+      path: 'notBefore',
+      message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:00:00Z',
+    });
     return undefined;
   }
   return new Date(raw);
@@ -462,31 +583,58 @@ export function parseJob(body: unknown, defaultId: string): Job {
 
   if (isRawActivity(body)) {
     const conversation = body.conversation as Json;
-    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, { required: true, max: 400, urlSegment: true });
+    const conversationId = checkString(conversation, 'id', 'conversation.id', problems, {
+      required: true,
+      max: 400,
+      urlSegment: true,
+    });
     const fields: Json = {};
     for (const [key, value] of Object.entries(body)) if (!RAW_ACTIVITY_ROUTING.has(key)) fields[key] = value;
     const activity = parseActivityFields(fields, (key) => key, problems);
-    if (activity.text === undefined && activity.attachments === undefined && !problems.some((p) => p.path === 'text' || p.path === 'attachments')) {
+    if (
+      activity.text === undefined &&
+      activity.attachments === undefined &&
+      !problems.some((p) => p.path === 'text' || p.path === 'attachments')
+    ) {
       problems.push({ path: 'text', message: 'a raw activity needs text or attachments' });
     }
     if (problems.length > 0 || conversationId === undefined) throw new JobValidationError(problems);
-    return { kind: 'message', ...timing, to: { kind: 'conversation', conversationId }, textFormat: 'markdown', mentions: [], activity };
+    return {
+      kind: 'message',
+      ...timing,
+      to: { kind: 'conversation', conversationId },
+      textFormat: 'markdown',
+      mentions: [],
+      activity,
+    };
   }
 
   const operation = body.update !== undefined ? 'update' : body.delete !== undefined ? 'delete' : undefined;
-  const known = new Set<string>(['id', 'notBefore', ...(operation === undefined ? ['to', ...CONTENT_FIELDS] : operation === 'update' ? ['update', ...CONTENT_FIELDS] : ['delete'])]);
-  if (body.update !== undefined && body.delete !== undefined) problems.push({ path: 'delete', message: 'cannot be combined with update' });
+  const known = new Set<string>([
+    'id',
+    'notBefore',
+    ...(operation === undefined
+      ? ['to', ...CONTENT_FIELDS]
+      : operation === 'update'
+        ? ['update', ...CONTENT_FIELDS]
+        : ['delete']),
+  ]);
+  if (body.update !== undefined && body.delete !== undefined)
+    problems.push({ path: 'delete', message: 'cannot be combined with update' });
   for (const key of Object.keys(body)) {
     if (known.has(key) || (key === 'delete' && body.update !== undefined)) continue;
     const reason =
-      operation === 'delete' ? 'is not allowed in a delete job (it only names the earlier job)' :
-      operation === 'update' && key === 'to' ? 'is not allowed in an update job (the earlier job says where)' :
-      'is not a job field (see schemas/job.schema.json)';
+      operation === 'delete'
+        ? 'is not allowed in a delete job (it only names the earlier job)'
+        : operation === 'update' && key === 'to'
+          ? 'is not allowed in an update job (the earlier job says where)'
+          : 'is not a job field (see schemas/job.schema.json)';
     problems.push({ path: key, message: reason });
   }
   if (operation !== undefined) {
     const target = checkJobId(body, operation, problems, true);
-    if (target !== undefined && target === id) problems.push({ path: operation, message: 'must name an earlier job, not this one' });
+    if (target !== undefined && target === id)
+      problems.push({ path: operation, message: 'must name an earlier job, not this one' });
     if (operation === 'delete') {
       if (problems.length > 0 || target === undefined) throw new JobValidationError(problems);
       return { kind: 'delete', ...timing, target };
@@ -507,7 +655,10 @@ export function parseJob(body: unknown, defaultId: string): Job {
 function checkJobId(body: Json, key: string, problems: Problem[], required = false): string | undefined {
   const id = checkString(body, key, key, problems, { max: MAX_JOB_ID_LENGTH, required });
   if (id !== undefined && !fitsKey(id, MAX_JOB_ID_KEY_LENGTH)) {
-    problems.push({ path: key, message: `is too long once escaped for Table Storage (at most ${MAX_JOB_ID_KEY_LENGTH} characters, where "/\\#?%" and control or unpaired surrogate characters count as 3 to 6)` });
+    problems.push({
+      path: key,
+      message: `is too long once escaped for Table Storage (at most ${MAX_JOB_ID_KEY_LENGTH} characters, where "/\\#?%" and control or unpaired surrogate characters count as 3 to 6)`,
+    });
     return undefined;
   }
   return id;
@@ -517,5 +668,10 @@ function checkJobId(body: Json, key: string, problems: Problem[], required = fal
 export function peekJobId(body: unknown): string | undefined {
   if (!isObject(body)) return undefined;
   const id = body.id;
-  return typeof id === 'string' && id.trim() !== '' && id.length <= MAX_JOB_ID_LENGTH && fitsKey(id, MAX_JOB_ID_KEY_LENGTH) ? id : undefined;
+  return typeof id === 'string' &&
+    id.trim() !== '' &&
+    id.length <= MAX_JOB_ID_LENGTH &&
+    fitsKey(id, MAX_JOB_ID_KEY_LENGTH)
+    ? id
+    : undefined;
 }

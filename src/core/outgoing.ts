@@ -40,7 +40,10 @@ export function toOutgoingActivity(job: MessageContent, context: OutgoingContext
   const activity: Record<string, unknown> = {
     type: 'message',
     from: { id: context.botId, ...(context.botName === undefined ? {} : { name: context.botName }) },
-    conversation: { id: context.conversationId, ...(context.tenantId === undefined ? {} : { tenantId: context.tenantId }) },
+    conversation: {
+      id: context.conversationId,
+      ...(context.tenantId === undefined ? {} : { tenantId: context.tenantId }),
+    },
   };
   if (job.text !== undefined) {
     const { text, entities } = withMentions(job.text, job);

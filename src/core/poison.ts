@@ -70,7 +70,14 @@ function parseJson(text: string): unknown {
 export function parsePoisonMessage(text: string, meta: PoisonMessageMeta = {}): PoisonEntry {
   const parsed = parseJson(text.trim());
   const record = isObject(parsed) && isObject(parsed[ENVELOPE_KEY]) ? parsed[ENVELOPE_KEY] : undefined;
-  if (isObject(parsed) && record !== undefined && Object.keys(parsed).length === 2 && 'job' in parsed && str(record.code) !== undefined && str(record.failedAt) !== undefined) {
+  if (
+    isObject(parsed) &&
+    record !== undefined &&
+    Object.keys(parsed).length === 2 &&
+    'job' in parsed &&
+    str(record.code) !== undefined &&
+    str(record.failedAt) !== undefined
+  ) {
     return fromSenderRecord(record, parsed.job);
   }
   return fromHostMove(text, meta);
@@ -105,9 +112,12 @@ function fromSenderRecord(record: Record<string, unknown>, job: unknown): Poison
   const notReplayable = NOT_REPLAYABLE_CODES[code];
   if (notReplayable !== undefined) return refuse(notReplayable);
   if (!isObject(job)) return refuse('the job was not a JSON object');
-  if (job.truncated === true && typeof job.head === 'string') return refuse('only the beginning of the job was kept (it was too large for the poison queue)');
+  if (job.truncated === true && typeof job.head === 'string')
+    return refuse('only the beginning of the job was kept (it was too large for the poison queue)');
   if (record.format !== POISON_FORMAT && MAYBE_NAMESPACED.test(jobId)) {
-    return refuse('written before replay existed: the record does not say whether the id belongs to an authenticated caller; submit the job again');
+    return refuse(
+      'written before replay existed: the record does not say whether the id belongs to an authenticated caller; submit the job again',
+    );
   }
   const envelope: Envelope = { jobId, deferrals: 0, ...who, recorded: true };
   return { ...base, ...who, replay: { ok: true, text: toEnvelope(job, envelope) } };
@@ -116,7 +126,8 @@ function fromSenderRecord(record: Record<string, unknown>, job: unknown): Poison
 function fromHostMove(text: string, meta: PoisonMessageMeta): PoisonEntry {
   const base = {
     code: HOST_POISONED,
-    reason: 'the Functions host moved the message here after its run failed maxDequeueCount times (storage unreachable, or the app misconfigured): see the app\'s logs',
+    reason:
+      "the Functions host moved the message here after its run failed maxDequeueCount times (storage unreachable, or the app misconfigured): see the app's logs",
     ...(meta.insertedOn === undefined ? {} : { failedAt: meta.insertedOn.toISOString() }),
     source: 'host' as const,
   };
@@ -124,15 +135,29 @@ function fromHostMove(text: string, meta: PoisonMessageMeta): PoisonEntry {
     const decoded = decodeQueueMessage(text);
     const { envelope } = decoded;
     if (envelope !== undefined) {
-      const who = { ...(envelope.caller === undefined ? {} : { caller: envelope.caller }), ...(envelope.parentId === undefined ? {} : { parentId: envelope.parentId }) };
+      const who = {
+        ...(envelope.caller === undefined ? {} : { caller: envelope.caller }),
+        ...(envelope.parentId === undefined ? {} : { parentId: envelope.parentId }),
+      };
       // Our own envelope, as the sender or the HTTP API wrote it: it goes back as it was.
-      return { ...base, jobId: envelope.jobId, ...who, replay: { ok: true, text: toEnvelope(decoded.body, { ...envelope, deferrals: 0 }) } };
+      return {
+        ...base,
+        jobId: envelope.jobId,
+        ...who,
+        replay: { ok: true, text: toEnvelope(decoded.body, { ...envelope, deferrals: 0 }) },
+      };
     }
     const jobId = peekJobId(decoded.body);
     if (jobId === undefined) {
       // Its id was the queue message's id, which the move to the poison queue did not keep: under a
       // new id it could be sent a second time.
-      return { ...base, replay: { ok: false, why: 'the job has no id of its own (its id was the original queue message\'s, which is lost); submit it again' } };
+      return {
+        ...base,
+        replay: {
+          ok: false,
+          why: "the job has no id of its own (its id was the original queue message's, which is lost); submit it again",
+        },
+      };
     }
     return { ...base, jobId, replay: { ok: true, text: JSON.stringify(decoded.body) } };
   } catch (err) {

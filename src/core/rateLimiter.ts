@@ -113,7 +113,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const conversationWindows = options.conversationWindows ?? CONVERSATION_WINDOWS;
   const longest = (windows: readonly Window[]): number => Math.max(...windows.map((w) => w.windowMs));
   const idleMs = options.idleMs ?? Math.max(longest(conversationWindows), longest(options.tenantWindows));
-  const windowsFor = options.windowsFor ?? ((): ScopeWindows => ({ tenant: options.tenantWindows, conversation: conversationWindows }));
+  const windowsFor =
+    options.windowsFor ?? ((): ScopeWindows => ({ tenant: options.tenantWindows, conversation: conversationWindows }));
   const maxScopes = options.maxScopes ?? 50_000;
   const conversations = new Map<string, Scope>();
   const tenants = new Map<string, Scope>();
@@ -142,7 +143,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     const keepMs = longest(windows) + CONVERSATION_WINDOW_SAFETY_MS;
     const maxKeep = Math.max(...windows.map((w) => w.limit));
     let drop = 0;
-    while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep)) drop += 1;
+    while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep))
+      drop += 1;
     if (drop > 0) scope.times.splice(0, drop);
     // Refresh recency for the LRU bound.
     map.delete(key);

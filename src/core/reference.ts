@@ -92,7 +92,11 @@ export function mergeReference(
 }
 
 /** Sets the install state of an existing reference (team-wide events). `undefined` when unchanged. */
-export function withInstallState(existing: ConversationReference, installed: boolean, now: Date): ConversationReference | undefined {
+export function withInstallState(
+  existing: ConversationReference,
+  installed: boolean,
+  now: Date,
+): ConversationReference | undefined {
   if (existing.installed === installed) return undefined;
   const next: Record<string, unknown> = { ...existing, installed, installedChangedAt: now.toISOString() };
   if (installed) {

@@ -10,8 +10,9 @@
 
 /** Upper bounds of the latency buckets, in ms; one more bucket holds everything slower. */
 export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
-  50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 45_000, 60_000, 90_000, 120_000, 180_000, 300_000, 600_000,
-  900_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 86_400_000,
+  50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 45_000, 60_000,
+  90_000, 120_000, 180_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000,
+  28_800_000, 86_400_000,
 ]);
 
 /** What one outcome of the sender is, for the counts. */
@@ -39,7 +40,15 @@ export interface OutcomeCounts {
 }
 
 export function emptyCounts(): OutcomeCounts {
-  return { sent: 0, failed: 0, retried: 0, throttled: 0, failedByCode: {}, latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), latencyMaxMs: 0 };
+  return {
+    sent: 0,
+    failed: 0,
+    retried: 0,
+    throttled: 0,
+    failedByCode: {},
+    latency: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+    latencyMaxMs: 0,
+  };
 }
 
 /** The bucket a latency falls in: the first whose upper bound it does not exceed. */
@@ -163,10 +172,16 @@ export interface EnqueueFacts {
  * before the sender picks it up). After a replay, the replay is the new enqueue. A job scheduled
  * with notBefore counts from notBefore: waiting for its time is not delay.
  */
-export function enqueueTime(record: EnqueueFacts, queuedAt: Date | undefined, notBefore: Date | undefined): Date | undefined {
+export function enqueueTime(
+  record: EnqueueFacts,
+  queuedAt: Date | undefined,
+  notBefore: Date | undefined,
+): Date | undefined {
   const replayed = [...record.history].reverse().find((h) => h.outcome === 'replayed');
   const base = Date.parse(replayed?.at ?? record.createdAt);
-  const candidates = [Number.isNaN(base) ? undefined : base, queuedAt?.getTime()].filter((t): t is number => t !== undefined && Number.isFinite(t));
+  const candidates = [Number.isNaN(base) ? undefined : base, queuedAt?.getTime()].filter(
+    (t): t is number => t !== undefined && Number.isFinite(t),
+  );
   if (candidates.length === 0) return undefined;
   const at = Math.min(...candidates);
   return new Date(notBefore !== undefined && notBefore.getTime() > at ? notBefore.getTime() : at);

@@ -12,8 +12,9 @@ export const MAX_KEY_LENGTH = 512;
 
 // A lone surrogate (half of a UTF-16 pair) cannot be put in a URL (encodeURIComponent throws), so
 // it is escaped as %uXXXX: a key built from any JavaScript string is a valid key.
-// eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[%/\\#?\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const FORBIDDEN =
+  // eslint-disable-next-line no-control-regex
+  /[%/\\#?\u0000-\u001f\u007f-\u009f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function escapeChar(ch: string): string {
   const code = ch.charCodeAt(0);
@@ -29,5 +30,7 @@ export function toTableKey(value: string): string {
 }
 
 export function fromTableKey(key: string): string {
-  return key.replace(/%u([0-9A-F]{4})|%([0-9A-F]{2})/g, (_, wide: string | undefined, hex: string | undefined) => String.fromCharCode(parseInt(wide ?? hex ?? '0', 16)));
+  return key.replace(/%u([0-9A-F]{4})|%([0-9A-F]{2})/g, (_, wide: string | undefined, hex: string | undefined) =>
+    String.fromCharCode(parseInt(wide ?? hex ?? '0', 16)),
+  );
 }

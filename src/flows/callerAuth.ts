@@ -11,13 +11,20 @@ import { AuthError } from '../errors';
 
 /** The configured caller that a verified identity is, if any. */
 export function findCaller(identity: CallerIdentity, callers: readonly FlowCaller[]): FlowCaller | undefined {
-  return callers.find((c) => (c.objectId !== undefined && c.objectId === identity.objectId) || (c.appId !== undefined && c.appId === identity.appId));
+  return callers.find(
+    (c) =>
+      (c.objectId !== undefined && c.objectId === identity.objectId) ||
+      (c.appId !== undefined && c.appId === identity.appId),
+  );
 }
 
 export function toSubmitter(identity: CallerIdentity, callers: readonly FlowCaller[]): Submitter {
   const caller = findCaller(identity, callers);
   if (caller === undefined) {
-    throw new AuthError('AUTH_FORBIDDEN', `the token is valid but its identity (oid ${identity.objectId}${identity.appId === undefined ? '' : `, appid ${identity.appId}`}) is not in FLOW_CALLERS`);
+    throw new AuthError(
+      'AUTH_FORBIDDEN',
+      `the token is valid but its identity (oid ${identity.objectId}${identity.appId === undefined ? '' : `, appid ${identity.appId}`}) is not in FLOW_CALLERS`,
+    );
   }
   return { name: caller.name, ...(caller.tenants === undefined ? {} : { tenants: caller.tenants }) };
 }

@@ -58,9 +58,14 @@ export function createHealthCheck(deps: HealthDeps, cacheMs = HEALTH_CACHE_MS): 
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
-export async function handleHealth(request: { readonly method: string }, health: HealthCheck, log: Logger): Promise<MessagesResponse> {
+export async function handleHealth(
+  request: { readonly method: string },
+  health: HealthCheck,
+  log: Logger,
+): Promise<MessagesResponse> {
   const method = request.method.toUpperCase();
-  if (method !== 'GET' && method !== 'HEAD') return { status: 405, headers: { Allow: 'GET, HEAD' }, jsonBody: { error: 'Only GET and HEAD are allowed.' } };
+  if (method !== 'GET' && method !== 'HEAD')
+    return { status: 405, headers: { Allow: 'GET, HEAD' }, jsonBody: { error: 'Only GET and HEAD are allowed.' } };
   let healthy = false;
   try {
     healthy = await health.check(log);

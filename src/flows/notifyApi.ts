@@ -53,7 +53,11 @@ function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
   }
   if (err instanceof CourierError && (err.code === 'STORAGE_UNAVAILABLE' || err.code === 'AUTH_METADATA_UNAVAILABLE')) {
     log.error('notify.unavailable', { reason: err.message });
-    return { status: 503, headers: { 'Retry-After': '5' }, jsonBody: { error: 'Service unavailable; nothing was queued for jobs not listed as accepted' } };
+    return {
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      jsonBody: { error: 'Service unavailable; nothing was queued for jobs not listed as accepted' },
+    };
   }
   log.error('notify.failed', { error: err });
   return { status: 500, jsonBody: { error: 'Internal error' } };
@@ -64,9 +68,22 @@ function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
  * the first attempt may have recorded it and then failed to queue (503), and the sender's claim makes
  * a second message for one id harmless. Returns whether the id was new.
  */
-async function submit(admitted: AdmittedJob, deps: NotifyDeps, now: Date, parentId?: string): Promise<{ created: boolean; existing?: DeliveryRecord }> {
+async function submit(
+  admitted: AdmittedJob,
+  deps: NotifyDeps,
+  now: Date,
+  parentId?: string,
+): Promise<{ created: boolean; existing?: DeliveryRecord }> {
   const { job } = admitted;
-  const created = await deps.deliveries.createPending(job.id, { kind: job.kind, ...(parentId === undefined ? {} : { parentId }), ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, now);
+  const created = await deps.deliveries.createPending(
+    job.id,
+    {
+      kind: job.kind,
+      ...(parentId === undefined ? {} : { parentId }),
+      ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }),
+    },
+    now,
+  );
   if (created) {
     await deps.queue.requeue(admitted.queueText, admitted.delayMs);
     return { created };
@@ -80,7 +97,8 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
   const { log } = deps;
   const newId = deps.newId ?? randomUUID;
   try {
-    if (request.method.toUpperCase() !== 'POST') return { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
+    if (request.method.toUpperCase() !== 'POST')
+      return { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
     const submitter = await deps.authenticate(request);
     const callerLog = submitter === undefined ? log : log.child({ caller: submitter.name });
     const bytes = await readBodyCapped(request.body, MAX_NOTIFY_BODY_BYTES);
@@ -92,10 +110,23 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
     }
     const now = deps.now();
     const batchId = Array.isArray(body) ? toInternalId(newId(), submitter) : undefined;
-    const admitted = admitJobs(body, { now, newId, recorded: true, maxJobs: MAX_JOBS_PER_REQUEST, ...(submitter === undefined ? {} : { submitter }), ...(batchId === undefined ? {} : { batchId }) });
+    const admitted = admitJobs(body, {
+      now,
+      newId,
+      recorded: true,
+      maxJobs: MAX_JOBS_PER_REQUEST,
+      ...(submitter === undefined ? {} : { submitter }),
+      ...(batchId === undefined ? {} : { batchId }),
+    });
     if ('problems' in admitted) {
       callerLog.warn('notify.rejected', { problems: admitted.problems.length });
-      return { status: 400, jsonBody: { error: `Invalid job${Array.isArray(body) ? 's' : ''}: ${admitted.problems.length} problem(s)`, problems: admitted.problems } };
+      return {
+        status: 400,
+        jsonBody: {
+          error: `Invalid job${Array.isArray(body) ? 's' : ''}: ${admitted.problems.length} problem(s)`,
+          problems: admitted.problems,
+        },
+      };
     }
 
     if (batchId === undefined) {
@@ -103,16 +134,28 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
       const { created } = await submit(one, deps, now);
       const location = statusUrl(request.url, one.id);
       callerLog.info('notify.accepted', { jobId: one.job.id, jobKind: one.job.kind, repeated: !created || undefined });
-      return { status: 202, headers: { Location: location, 'Retry-After': '2' }, jsonBody: { id: one.id, status: 'pending', statusUrl: location } };
+      return {
+        status: 202,
+        headers: { Location: location, 'Retry-After': '2' },
+        jsonBody: { id: one.id, status: 'pending', statusUrl: location },
+      };
     }
 
     // An array is a batch: a parent record counts its jobs, and its Location reports them all.
-    await deps.deliveries.createPending(batchId, { kind: 'batch', total: admitted.jobs.length, fanOutComplete: true }, now);
-    await deps.deliveries.addChildren(batchId, admitted.jobs.map((j) => j.job.id));
+    await deps.deliveries.createPending(
+      batchId,
+      { kind: 'batch', total: admitted.jobs.length, fanOutComplete: true },
+      now,
+    );
+    await deps.deliveries.addChildren(
+      batchId,
+      admitted.jobs.map((j) => j.job.id),
+    );
     for (const one of admitted.jobs) {
       const { existing } = await submit(one, deps, now, batchId);
       // Submitted before and done: count its outcome in this batch.
-      if (existing?.status === 'sent' || existing?.status === 'failed') await deps.deliveries.setChildOutcome(batchId, one.job.id, existing.status);
+      if (existing?.status === 'sent' || existing?.status === 'failed')
+        await deps.deliveries.setChildOutcome(batchId, one.job.id, existing.status);
     }
     const id = fromInternalId(batchId, submitter)!;
     const location = statusUrl(request.url, id);
@@ -120,7 +163,12 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
     return {
       status: 202,
       headers: { Location: location, 'Retry-After': '2' },
-      jsonBody: { id, status: 'pending', statusUrl: location, jobs: admitted.jobs.map((j) => ({ id: j.id, statusUrl: statusUrl(request.url, j.id) })) },
+      jsonBody: {
+        id,
+        status: 'pending',
+        statusUrl: location,
+        jobs: admitted.jobs.map((j) => ({ id: j.id, statusUrl: statusUrl(request.url, j.id) })),
+      },
     };
   } catch (err) {
     return toErrorResponse(err, log);
@@ -131,17 +179,27 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
 function presentIds(body: Record<string, unknown>, submitter: Submitter | undefined): Record<string, unknown> {
   if (submitter === undefined) return body;
   const out = { ...body };
-  for (const key of ['id', 'parentId']) if (typeof out[key] === 'string') out[key] = fromInternalId(out[key], submitter) ?? out[key];
+  for (const key of ['id', 'parentId'])
+    if (typeof out[key] === 'string') out[key] = fromInternalId(out[key], submitter) ?? out[key];
   return out;
 }
 
-export async function handleNotifyGet(request: MessagesRequest, id: string | undefined, deps: Omit<NotifyDeps, 'queue' | 'newId'>): Promise<MessagesResponse> {
+export async function handleNotifyGet(
+  request: MessagesRequest,
+  id: string | undefined,
+  deps: Omit<NotifyDeps, 'queue' | 'newId'>,
+): Promise<MessagesResponse> {
   try {
     const submitter = await deps.authenticate(request);
-    if (id === undefined || id === '' || id.length > 512) throw new BadRequestError('A job id is required: GET /api/notify/{id}.');
+    if (id === undefined || id === '' || id.length > 512)
+      throw new BadRequestError('A job id is required: GET /api/notify/{id}.');
     const record = await deps.deliveries.get(toInternalId(id, submitter));
-    if (record === undefined) return { status: 404, jsonBody: { error: `No job "${id.slice(0, MAX_JOB_ID_LENGTH)}" is known.` } };
-    const counts = record.kind === 'broadcast' || record.kind === 'batch' ? await deps.deliveries.countChildren(record.jobId) : undefined;
+    if (record === undefined)
+      return { status: 404, jsonBody: { error: `No job "${id.slice(0, MAX_JOB_ID_LENGTH)}" is known.` } };
+    const counts =
+      record.kind === 'broadcast' || record.kind === 'batch'
+        ? await deps.deliveries.countChildren(record.jobId)
+        : undefined;
     const view = toStatusView(record, counts, deps.now());
     return {
       status: view.done ? 200 : 202,
@@ -154,12 +212,20 @@ export async function handleNotifyGet(request: MessagesRequest, id: string | und
 }
 
 /** One function serves both routes, so a key scoped to it works for submitting and for polling. */
-export async function handleNotify(request: NotifyRequest, id: string | undefined, deps: NotifyDeps): Promise<MessagesResponse> {
+export async function handleNotify(
+  request: NotifyRequest,
+  id: string | undefined,
+  deps: NotifyDeps,
+): Promise<MessagesResponse> {
   const method = request.method.toUpperCase();
   const hasId = id !== undefined && id !== '';
   if (method === 'POST' && !hasId) return handleNotifyPost(request, deps);
   if (method === 'GET' && hasId) return handleNotifyGet(request, id, deps);
   return hasId
-    ? { status: 405, headers: { Allow: 'GET' }, jsonBody: { error: 'GET /api/notify/{id} reads a job\'s status; submit with POST /api/notify.' } }
+    ? {
+        status: 405,
+        headers: { Allow: 'GET' },
+        jsonBody: { error: "GET /api/notify/{id} reads a job's status; submit with POST /api/notify." },
+      }
     : { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
 }

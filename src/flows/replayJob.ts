@@ -35,17 +35,33 @@ export type ReplayResult =
 export type ReplayPlan = ReplayResult['kind'];
 
 /** What a replay of `entry` would do, given its delivery record (for --dry-run; no writes). */
-export function planReplay(entry: PoisonEntry, record: DeliveryRecord | undefined): { readonly plan: ReplayPlan; readonly why?: string } {
+export function planReplay(
+  entry: PoisonEntry,
+  record: DeliveryRecord | undefined,
+): { readonly plan: ReplayPlan; readonly why?: string } {
   if (!entry.replay.ok) return { plan: 'refused', why: entry.replay.why };
   if (record?.status === 'sent') return { plan: 'alreadySent' };
   return { plan: 'requeued' };
 }
 
 /** Replays one received poison message (the caller releases what this leaves, on `refused`). */
-export async function replayPoisoned(entry: PoisonEntry, message: PoisonMessage, deps: ReplayDeps): Promise<ReplayResult> {
-  if (!entry.replay.ok || entry.jobId === undefined) return { kind: 'refused', ...(entry.jobId === undefined ? {} : { jobId: entry.jobId }), why: entry.replay.ok ? 'no job id' : entry.replay.why };
+export async function replayPoisoned(
+  entry: PoisonEntry,
+  message: PoisonMessage,
+  deps: ReplayDeps,
+): Promise<ReplayResult> {
+  if (!entry.replay.ok || entry.jobId === undefined)
+    return {
+      kind: 'refused',
+      ...(entry.jobId === undefined ? {} : { jobId: entry.jobId }),
+      why: entry.replay.ok ? 'no job id' : entry.replay.why,
+    };
   const { jobId } = entry;
-  const rearmed = await deps.deliveries.rearm(jobId, deps.now(), entry.parentId === undefined ? {} : { parentId: entry.parentId });
+  const rearmed = await deps.deliveries.rearm(
+    jobId,
+    deps.now(),
+    entry.parentId === undefined ? {} : { parentId: entry.parentId },
+  );
   let was: DeliveryStatus | 'unknown' = 'failed';
   if (rearmed.kind === 'notFailed') {
     const status = rearmed.record?.status;
@@ -54,7 +70,8 @@ export async function replayPoisoned(entry: PoisonEntry, message: PoisonMessage,
       return { kind: 'alreadySent', jobId };
     }
     // Still failed after several lost races: someone else is replaying it right now.
-    if (status === 'failed') return { kind: 'refused', jobId, why: 'the record changed while it was being re-armed; try again' };
+    if (status === 'failed')
+      return { kind: 'refused', jobId, why: 'the record changed while it was being re-armed; try again' };
     // pending, sending or retrying (an interrupted replay, or a message the host moved while the job
     // was in flight), or no record yet: queueing it again is safe, the claim decides.
     was = status ?? 'unknown';

@@ -36,14 +36,20 @@ function statusUrl(requestUrl: string, id: string): string {
 
 function accepted(request: NotifyRequest, id: string): MessagesResponse {
   const location = statusUrl(request.url, id);
-  return { status: 202, headers: { Location: location, 'Retry-After': '2' }, jsonBody: { id, status: 'pending', statusUrl: location } };
+  return {
+    status: 202,
+    headers: { Location: location, 'Retry-After': '2' },
+    jsonBody: { id, status: 'pending', statusUrl: location },
+  };
 }
 
 function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
   if (err instanceof BadRequestError) return { status: err.status, jsonBody: { error: err.message } };
   if (err instanceof AuthError) {
     log.warn('notify.unauthorized', { code: err.code, reason: err.message });
-    return err.status === 401 ? { status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, jsonBody: { error: 'Unauthorized' } } : { status: 403, jsonBody: { error: 'Forbidden' } };
+    return err.status === 401
+      ? { status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, jsonBody: { error: 'Unauthorized' } }
+      : { status: 403, jsonBody: { error: 'Forbidden' } };
   }
   if (err instanceof CourierError && (err.code === 'STORAGE_UNAVAILABLE' || err.code === 'AUTH_METADATA_UNAVAILABLE')) {
     log.error('notify.unavailable', { reason: err.message });
@@ -58,12 +64,18 @@ function isCallersEntry(entry: PoisonEntry, jobId: string, submitter: Submitter 
   return entry.jobId === jobId && (submitter === undefined || entry.caller === submitter.name);
 }
 
-export async function handleNotifyRetry(request: NotifyRequest, id: string | undefined, deps: RetryDeps): Promise<MessagesResponse> {
+export async function handleNotifyRetry(
+  request: NotifyRequest,
+  id: string | undefined,
+  deps: RetryDeps,
+): Promise<MessagesResponse> {
   const { log } = deps;
   try {
-    if (request.method.toUpperCase() !== 'POST') return { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
+    if (request.method.toUpperCase() !== 'POST')
+      return { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
     const submitter = await deps.authenticate(request);
-    if (id === undefined || id === '' || id.length > 512) throw new BadRequestError('A job id is required: POST /api/notify/{id}/retry.');
+    if (id === undefined || id === '' || id.length > 512)
+      throw new BadRequestError('A job id is required: POST /api/notify/{id}/retry.');
     const shownId = id.slice(0, MAX_JOB_ID_LENGTH);
     const jobId = toInternalId(id, submitter);
     const callerLog = (submitter === undefined ? log : log.child({ caller: submitter.name })).child({ jobId });
@@ -72,17 +84,45 @@ export async function handleNotifyRetry(request: NotifyRequest, id: string | und
     if (record === undefined) return { status: 404, jsonBody: { error: `No job "${shownId}" is known.` } };
     if (record.kind === 'broadcast' || record.kind === 'batch') {
       // Its messages are jobs of their own: a broadcast's recipient n is `<id>~<n>`, a batch's jobs have their ids.
-      return { status: 409, jsonBody: { error: `Job "${shownId}" is a ${record.kind}: retry its failed ${record.kind === 'broadcast' ? `recipients by their ids ("${shownId}~<n>")` : 'jobs by their ids'}.` } };
+      return {
+        status: 409,
+        jsonBody: {
+          error: `Job "${shownId}" is a ${record.kind}: retry its failed ${record.kind === 'broadcast' ? `recipients by their ids ("${shownId}~<n>")` : 'jobs by their ids'}.`,
+        },
+      };
     }
-    if (record.status === 'sent') return { status: 409, jsonBody: { error: `Job "${shownId}" was sent; a job is never sent twice. Send a new job with a new id.`, status: 'sent' } };
-    if (record.status !== 'failed') return { status: 409, jsonBody: { error: `Job "${shownId}" has not failed; it is on its way.`, status: record.status === 'retrying' ? 'retrying' : 'pending' } };
+    if (record.status === 'sent')
+      return {
+        status: 409,
+        jsonBody: {
+          error: `Job "${shownId}" was sent; a job is never sent twice. Send a new job with a new id.`,
+          status: 'sent',
+        },
+      };
+    if (record.status !== 'failed')
+      return {
+        status: 409,
+        jsonBody: {
+          error: `Job "${shownId}" has not failed; it is on its way.`,
+          status: record.status === 'retrying' ? 'retrying' : 'pending',
+        },
+      };
     const notReplayable = record.lastErrorCode === undefined ? undefined : NOT_REPLAYABLE_CODES[record.lastErrorCode];
-    if (notReplayable !== undefined) return { status: 422, jsonBody: { error: `Job "${shownId}" cannot be retried: ${notReplayable}.`, code: record.lastErrorCode } };
+    if (notReplayable !== undefined)
+      return {
+        status: 422,
+        jsonBody: { error: `Job "${shownId}" cannot be retried: ${notReplayable}.`, code: record.lastErrorCode },
+      };
 
     // Look for its message in the poison queue; everything else goes back as it was.
-    const received = await deps.poison.receive({ max: MAX_RETRY_SCAN, hideSeconds: SCAN_HIDE_SECONDS, until: (m) => isCallersEntry(parsePoisonMessage(m.text, m), jobId, submitter) });
+    const received = await deps.poison.receive({
+      max: MAX_RETRY_SCAN,
+      hideSeconds: SCAN_HIDE_SECONDS,
+      until: (m) => isCallersEntry(parsePoisonMessage(m.text, m), jobId, submitter),
+    });
     const last = received.at(-1);
-    const found: PoisonMessage | undefined = last !== undefined && isCallersEntry(parsePoisonMessage(last.text, last), jobId, submitter) ? last : undefined;
+    const found: PoisonMessage | undefined =
+      last !== undefined && isCallersEntry(parsePoisonMessage(last.text, last), jobId, submitter) ? last : undefined;
     await deps.poison.release(found === undefined ? received : received.slice(0, -1));
 
     if (found === undefined) {
@@ -92,17 +132,27 @@ export async function handleNotifyRetry(request: NotifyRequest, id: string | und
       callerLog.warn('notify.retryNotFound', { scanned: received.length });
       return {
         status: 410,
-        jsonBody: { error: `Job "${shownId}" failed, but its message is not in the poison queue (replayed or removed already, or beyond the first ${MAX_RETRY_SCAN}); an operator can use teams-courier poison replay.` },
+        jsonBody: {
+          error: `Job "${shownId}" failed, but its message is not in the poison queue (replayed or removed already, or beyond the first ${MAX_RETRY_SCAN}); an operator can use teams-courier poison replay.`,
+        },
       };
     }
     const entry = parsePoisonMessage(found.text, found);
-    const result = await replayPoisoned(entry, found, { deliveries: deps.deliveries, queue: deps.queue, poison: deps.poison, now: deps.now });
+    const result = await replayPoisoned(entry, found, {
+      deliveries: deps.deliveries,
+      queue: deps.queue,
+      poison: deps.poison,
+      now: deps.now,
+    });
     switch (result.kind) {
       case 'requeued':
         callerLog.info('notify.retried', { was: result.was, code: record.lastErrorCode });
         return accepted(request, id);
       case 'alreadySent':
-        return { status: 409, jsonBody: { error: `Job "${shownId}" was sent; a job is never sent twice.`, status: 'sent' } };
+        return {
+          status: 409,
+          jsonBody: { error: `Job "${shownId}" was sent; a job is never sent twice.`, status: 'sent' },
+        };
       case 'refused':
         await deps.poison.release([found]);
         return { status: 422, jsonBody: { error: `Job "${shownId}" cannot be retried: ${result.why}.` } };

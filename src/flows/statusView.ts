@@ -45,13 +45,22 @@ export function toStatusView(record: DeliveryRecord, counts: ChildCounts | undef
         pending: c.pending,
         sent: c.sent,
         failed: c.failed,
-        ...(record.lastErrorCode === undefined ? {} : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),
+        ...(record.lastErrorCode === undefined
+          ? {}
+          : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),
         ...times,
       },
     };
   }
 
-  const status: PublicStatus = record.status === 'sent' ? 'sent' : record.status === 'failed' ? 'failed' : record.status === 'retrying' ? 'retrying' : 'pending';
+  const status: PublicStatus =
+    record.status === 'sent'
+      ? 'sent'
+      : record.status === 'failed'
+        ? 'failed'
+        : record.status === 'retrying'
+          ? 'retrying'
+          : 'pending';
   const done = status === 'sent' || status === 'failed';
   let retryAfterSeconds: number | undefined;
   if (!done) {
@@ -68,7 +77,9 @@ export function toStatusView(record: DeliveryRecord, counts: ChildCounts | undef
       attempts: record.attempts,
       ...(record.conversationId === undefined ? {} : { conversationId: record.conversationId }),
       ...(record.activityId === undefined ? {} : { activityId: record.activityId }),
-      ...(record.lastErrorCode === undefined ? {} : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),
+      ...(record.lastErrorCode === undefined
+        ? {}
+        : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),
       ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
       ...times,
       ...(record.sentAt === undefined ? {} : { sentAt: record.sentAt }),

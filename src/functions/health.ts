@@ -13,5 +13,6 @@ app.http('health', {
   methods: ['GET', 'HEAD'],
   authLevel: 'anonymous',
   // No withConfig: a configuration that does not load is an answer here (503), not an error.
-  handler: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => handleHealth(request, getHealthCheck(), invocationLogger(context)),
+  handler: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+    handleHealth(request, getHealthCheck(), invocationLogger(context)),
 });

@@ -18,10 +18,17 @@ app.storageQueue('sendJob', {
     const log = invocationLogger(context);
     const meta = context.triggerMetadata ?? {};
     // When the message was queued, for the time from enqueue to sent (teams-courier stats).
-    const insertedAt = typeof meta.insertionTime === 'string' || meta.insertionTime instanceof Date ? new Date(meta.insertionTime) : undefined;
+    const insertedAt =
+      typeof meta.insertionTime === 'string' || meta.insertionTime instanceof Date
+        ? new Date(meta.insertionTime)
+        : undefined;
     const queuedAt = insertedAt === undefined || Number.isNaN(insertedAt.getTime()) ? {} : { queuedAt: insertedAt };
     const result = await withConfig(log, async () => {
-      const outcome = await processJobMessage(message, { messageId: String(meta.id ?? context.invocationId), dequeueCount: Number(meta.dequeueCount ?? 1) }, getSenderDeps(log, queuedAt));
+      const outcome = await processJobMessage(
+        message,
+        { messageId: String(meta.id ?? context.invocationId), dequeueCount: Number(meta.dequeueCount ?? 1) },
+        getSenderDeps(log, queuedAt),
+      );
       return { status: 200, outcome };
     });
     if (result.status !== 200) throw new Error('teams-courier is not configured; see the config.invalid log line');

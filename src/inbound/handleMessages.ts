@@ -41,7 +41,11 @@ export interface MessagesDeps {
  * The welcome job for an install, or undefined. Its id comes from the install activity's id, so a
  * redelivered activity queues the same id and the sender sends it once.
  */
-export function toWelcomeJob(activity: InboundActivity, conversationId: string, welcome: WelcomeConfig): Record<string, unknown> | undefined {
+export function toWelcomeJob(
+  activity: InboundActivity,
+  conversationId: string,
+  welcome: WelcomeConfig,
+): Record<string, unknown> | undefined {
   // installationUpdate `add` only: `add-upgrade` is an update of an app already there, and Teams
   // also sends a conversationUpdate for the same install, which would welcome twice.
   if (activity.type !== 'installationUpdate' || activity.action !== 'add') return undefined;
@@ -127,7 +131,11 @@ export async function handleMessages(request: MessagesRequest, deps: MessagesDep
     const activity = parseActivity(body);
     assertActivityMatchesToken(token, activity);
 
-    const activityLog = log.child({ activityId: activity.id, activityType: activity.type, conversationId: activity.conversation.id });
+    const activityLog = log.child({
+      activityId: activity.id,
+      activityType: activity.type,
+      conversationId: activity.conversation.id,
+    });
     const plan = toCapturePlan(activity);
     if (plan.kind === 'ignore') {
       activityLog.debug('messages.ignored', { reason: plan.reason });

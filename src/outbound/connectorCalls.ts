@@ -20,7 +20,12 @@ export interface Acted {
 }
 
 /** The Connector calls for one job, never throwing for what Teams or the network answered. */
-export async function callConnector(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps: SenderDeps): Promise<Acted> {
+export async function callConnector(
+  job: SingleJob,
+  target: ResolvedTarget,
+  ctx: JobContext,
+  deps: SenderDeps,
+): Promise<Acted> {
   try {
     return await act(job, target, ctx, deps);
   } catch (err) {
@@ -28,9 +33,15 @@ export async function callConnector(job: SingleJob, target: ResolvedTarget, ctx:
     if (!(err instanceof CourierError)) throw err;
     switch (err.code) {
       case 'UNTRUSTED_SERVICE_URL':
-        return { decision: { kind: 'fail', code: 'UntrustedServiceUrl', reason: err.message, undeliverable: true }, target };
+        return {
+          decision: { kind: 'fail', code: 'UntrustedServiceUrl', reason: err.message, undeliverable: true },
+          target,
+        };
       case 'INVALID_CONNECTOR_PATH':
-        return { decision: { kind: 'fail', code: 'InvalidConversationId', reason: err.message, undeliverable: false }, target };
+        return {
+          decision: { kind: 'fail', code: 'InvalidConversationId', reason: err.message, undeliverable: false },
+          target,
+        };
       case 'TOKEN_UNAVAILABLE':
         ctx.log.error('token.unavailable', { reason: err.message });
         return { decision: { kind: 'retry', code: 'TokenUnavailable', reason: err.message, throttled: false }, target };
@@ -42,7 +53,9 @@ export async function callConnector(job: SingleJob, target: ResolvedTarget, ctx:
 
 async function act(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps: SenderDeps): Promise<Acted> {
   if (job.kind === 'delete') {
-    const deleted = await callWithRecovery(deps, target, (serviceUrl) => deps.connector.deleteActivity(serviceUrl, target.conversationId!, target.activityId!));
+    const deleted = await callWithRecovery(deps, target, (serviceUrl) =>
+      deps.connector.deleteActivity(serviceUrl, target.conversationId!, target.activityId!),
+    );
     return { decision: keepActivityId(deleted.decision, target.activityId), httpStatus: deleted.answer.status, target };
   }
 
@@ -54,21 +67,46 @@ async function act(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps
   }
   const conversationId = current.conversationId!;
   const content: MessageContent = job;
-  const activity = toOutgoingActivity(content, { botId: current.botId, conversationId, tenantId: current.tenantId, ...(current.botName === undefined ? {} : { botName: current.botName }) });
+  const activity = toOutgoingActivity(content, {
+    botId: current.botId,
+    conversationId,
+    tenantId: current.tenantId,
+    ...(current.botName === undefined ? {} : { botName: current.botName }),
+  });
   const size = utf16Size(activity);
   if (size > MAX_ACTIVITY_UTF16_BYTES) {
-    return { decision: { kind: 'fail', code: 'MessageSizeTooBig', reason: `the message is ${size} bytes as UTF-16; Teams accepts at most ${MAX_ACTIVITY_UTF16_BYTES}`, undeliverable: false }, target: current };
+    return {
+      decision: {
+        kind: 'fail',
+        code: 'MessageSizeTooBig',
+        reason: `the message is ${size} bytes as UTF-16; Teams accepts at most ${MAX_ACTIVITY_UTF16_BYTES}`,
+        undeliverable: false,
+      },
+      target: current,
+    };
   }
   const sent =
     job.kind === 'update'
-      ? await callWithRecovery(deps, current, (serviceUrl) => deps.connector.updateActivity(serviceUrl, conversationId, current.activityId!, { ...activity, id: current.activityId }))
-      : await callWithRecovery(deps, current, (serviceUrl) => deps.connector.sendToConversation(serviceUrl, conversationId, activity));
+      ? await callWithRecovery(deps, current, (serviceUrl) =>
+          deps.connector.updateActivity(serviceUrl, conversationId, current.activityId!, {
+            ...activity,
+            id: current.activityId,
+          }),
+        )
+      : await callWithRecovery(deps, current, (serviceUrl) =>
+          deps.connector.sendToConversation(serviceUrl, conversationId, activity),
+        );
   const decision = job.kind === 'update' ? keepActivityId(sent.decision, current.activityId) : sent.decision;
   return { decision, httpStatus: sent.answer.status, target: current };
 }
 
 /** Creates the personal chat (the app must be installed for the user) and stores its reference. */
-async function createPersonalChat(target: ResolvedTarget, aadObjectId: string, ctx: JobContext, deps: SenderDeps): Promise<{ target: ResolvedTarget; decision?: undefined } | { decision: Acted }> {
+async function createPersonalChat(
+  target: ResolvedTarget,
+  aadObjectId: string,
+  ctx: JobContext,
+  deps: SenderDeps,
+): Promise<{ target: ResolvedTarget; decision?: undefined } | { decision: Acted }> {
   const created = await callWithRecovery(deps, target, (serviceUrl) =>
     deps.connector.createConversation(serviceUrl, {
       bot: { id: target.botId },
@@ -78,14 +116,39 @@ async function createPersonalChat(target: ResolvedTarget, aadObjectId: string, c
       isGroup: false,
     }),
   );
-  if (created.decision.kind !== 'sent') return { decision: { decision: created.decision, httpStatus: created.answer.status, target } };
+  if (created.decision.kind !== 'sent')
+    return { decision: { decision: created.decision, httpStatus: created.answer.status, target } };
   const body = created.answer.body as { id?: unknown; serviceUrl?: unknown } | undefined;
   if (typeof body?.id !== 'string') {
-    return { decision: { decision: { kind: 'fail', code: 'CreateConversationNoId', reason: 'create conversation answered without an id', undeliverable: false }, httpStatus: created.answer.status, target } };
+    return {
+      decision: {
+        decision: {
+          kind: 'fail',
+          code: 'CreateConversationNoId',
+          reason: 'create conversation answered without an id',
+          undeliverable: false,
+        },
+        httpStatus: created.answer.status,
+        target,
+      },
+    };
   }
   const conversationId = body.id;
-  const serviceUrl = typeof body.serviceUrl === 'string' && body.serviceUrl !== '' ? body.serviceUrl : created.serviceUrl;
-  const reference = mergeReference(undefined, { conversationId, conversationType: 'personal', tenantId: target.tenantId, serviceUrl, botId: target.botId, userAadObjectId: aadObjectId, installed: true }, deps.now())!;
+  const serviceUrl =
+    typeof body.serviceUrl === 'string' && body.serviceUrl !== '' ? body.serviceUrl : created.serviceUrl;
+  const reference = mergeReference(
+    undefined,
+    {
+      conversationId,
+      conversationType: 'personal',
+      tenantId: target.tenantId,
+      serviceUrl,
+      botId: target.botId,
+      userAadObjectId: aadObjectId,
+      installed: true,
+    },
+    deps.now(),
+  )!;
   await deps.conversations.upsertCreated(reference);
   ctx.log = ctx.log.child({ conversationId });
   ctx.log.info('conversation.created', { serviceUrl });
@@ -112,7 +175,11 @@ async function callWithRecovery(
   for (;;) {
     const answer = await call(serviceUrl);
     // No GCC host in this cloud (US gov): InvalidBotApiHost is then a plain failure.
-    const decision = decide(answer, { now: deps.now(), tokenRefreshed, onGccHost: onGccHost || deps.config.gccServiceUrl === undefined });
+    const decision = decide(answer, {
+      now: deps.now(),
+      tokenRefreshed,
+      onGccHost: onGccHost || deps.config.gccServiceUrl === undefined,
+    });
     if (decision.kind === 'refreshToken') {
       deps.tokens.invalidate();
       tokenRefreshed = true;

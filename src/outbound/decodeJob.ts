@@ -19,7 +19,10 @@ function toJob(decoded: DecodedMessage, messageId: string): Job {
   const { envelope } = decoded;
   if (envelope === undefined) {
     const job = parseJob(decoded.body, messageId);
-    if (isReservedJobId(job.id)) throw new JobValidationError([{ path: 'id', message: 'is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")' }]);
+    if (isReservedJobId(job.id))
+      throw new JobValidationError([
+        { path: 'id', message: 'is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")' },
+      ]);
     return job;
   }
   const parsed = parseJob(decoded.body, envelope.jobId);
@@ -29,9 +32,17 @@ function toJob(decoded: DecodedMessage, messageId: string): Job {
     : { ...parsed, id: envelope.jobId };
 }
 
-export type Decoded = { readonly ok: true; readonly decoded: DecodedMessage; readonly job: Job } | { readonly ok: false; readonly result: JobResult };
+export type Decoded =
+  | { readonly ok: true; readonly decoded: DecodedMessage; readonly job: Job }
+  | { readonly ok: false; readonly result: JobResult };
 
-export async function decodeJob(input: unknown, meta: QueueMessageMeta, deps: SenderDeps, log: Logger, started: Date): Promise<Decoded> {
+export async function decodeJob(
+  input: unknown,
+  meta: QueueMessageMeta,
+  deps: SenderDeps,
+  log: Logger,
+  started: Date,
+): Promise<Decoded> {
   let decoded: DecodedMessage | undefined;
   try {
     decoded = decodeQueueMessage(input);
@@ -41,7 +52,8 @@ export async function decodeJob(input: unknown, meta: QueueMessageMeta, deps: Se
     const jobId = decoded?.envelope?.jobId ?? peekJobId(decoded?.body ?? input) ?? meta.messageId;
     log.warn('job.invalid', { jobId, reason: err.message });
     // A reserved id names one of our own jobs: never write over its record.
-    if (!isReservedJobId(jobId) || decoded?.envelope !== undefined) await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
+    if (!isReservedJobId(jobId) || decoded?.envelope !== undefined)
+      await deps.deliveries.recordRejected(jobId, 'InvalidJob', err.message, started);
     const { caller, parentId } = decoded?.envelope ?? {};
     await deps.queue.poison(decoded?.body ?? input, {
       jobId,

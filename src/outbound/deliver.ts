@@ -12,12 +12,26 @@ import type { Logger } from '../log';
 import { callConnector } from './connectorCalls';
 import { failJob, recordOutcome } from './recordOutcome';
 import { callerRefusal, resolveTarget, scopeKey, TargetError } from './resolveTarget';
-import { BUSY_RECHECK_MS, leaseFor, MAX_INLINE_WAIT_MS, type JobContext, type JobResult, type ResolvedTarget, type SenderDeps, type SingleJob } from './senderTypes';
+import {
+  BUSY_RECHECK_MS,
+  leaseFor,
+  MAX_INLINE_WAIT_MS,
+  type JobContext,
+  type JobResult,
+  type ResolvedTarget,
+  type SenderDeps,
+  type SingleJob,
+} from './senderTypes';
 
 /** How soon to look again when the shared budget's roster could not be read. */
 const BUDGET_UNAVAILABLE_RETRY_MS = 5_000;
 
-export async function deliver(job: SingleJob, ctx: JobContext, deps: SenderDeps, known: KnownRecord): Promise<JobResult> {
+export async function deliver(
+  job: SingleJob,
+  ctx: JobContext,
+  deps: SenderDeps,
+  known: KnownRecord,
+): Promise<JobResult> {
   const existing = known?.record;
   const attemptsSoFar = existing?.attempts ?? 0;
 
@@ -34,7 +48,8 @@ export async function deliver(job: SingleJob, ctx: JobContext, deps: SenderDeps,
   if (target !== undefined) {
     ctx.log = ctx.log.child({ conversationId: target.conversationId, tenantId: target.tenantId });
     const refusal = callerRefusal(ctx.envelope?.caller, target.tenantId, deps.config);
-    if (refusal !== undefined) return failJob(ctx, deps, { code: refusal.failureCode, reason: refusal.message, attempts: attemptsSoFar });
+    if (refusal !== undefined)
+      return failJob(ctx, deps, { code: refusal.failureCode, reason: refusal.message, attempts: attemptsSoFar });
     // 2. A long rate-limit wait puts the job back before it is claimed (not an attempt). The slot
     // itself is taken after the claim, right before the request: Teams counts requests when they
     // arrive, so the time between counting and sending must not depend on storage latency.
@@ -57,13 +72,26 @@ export async function deliver(job: SingleJob, ctx: JobContext, deps: SenderDeps,
   if (claim.kind === 'busy') return defer(ctx, Math.min(claim.retryInMs, BUSY_RECHECK_MS), 'lease held');
   const claimed = { etag: claim.etag, record: claim.record };
   const attempts = claim.record.attempts;
-  if (claim.ambiguous) ctx.log.warn('job.ambiguous', { reason: 'a previous attempt claimed the job but recorded no outcome; acting again' });
+  if (claim.ambiguous)
+    ctx.log.warn('job.ambiguous', {
+      reason: 'a previous attempt claimed the job but recorded no outcome; acting again',
+    });
   if (attempts > deps.config.maxAttempts) {
-    return failJob(ctx, deps, { code: claim.record.lastErrorCode ?? 'TooManyAttempts', reason: `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`, attempts: attempts - 1, claimed });
+    return failJob(ctx, deps, {
+      code: claim.record.lastErrorCode ?? 'TooManyAttempts',
+      reason: `gave up after ${attempts - 1} attempts: ${claim.record.lastErrorReason ?? 'no outcome recorded'}`,
+      attempts: attempts - 1,
+      claimed,
+    });
   }
 
   if (notReady !== undefined || target === undefined) {
-    const decision = { kind: 'retry', code: notReady?.failureCode ?? 'NotReady', reason: notReady?.message ?? 'target not ready', throttled: false } as const;
+    const decision = {
+      kind: 'retry',
+      code: notReady?.failureCode ?? 'NotReady',
+      reason: notReady?.message ?? 'target not ready',
+      throttled: false,
+    } as const;
     return recordOutcome(job, ctx, deps, { decision, claimed, attempts, ambiguous: claim.ambiguous });
   }
 

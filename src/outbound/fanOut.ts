@@ -63,13 +63,22 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
   await Promise.all(workers);
 }
 
-export async function fanOut(job: BroadcastJob, ctx: JobContext, deps: SenderDeps, existing: DeliveryRecord | undefined): Promise<JobResult> {
+export async function fanOut(
+  job: BroadcastJob,
+  ctx: JobContext,
+  deps: SenderDeps,
+  existing: DeliveryRecord | undefined,
+): Promise<JobResult> {
   if (existing?.fanOutComplete === true) {
     ctx.log.info('job.skipped', { reason: 'broadcast already fanned out' });
     return { status: 'skipped', jobId: job.id, existing: existing.status };
   }
   if (existing === undefined) {
-    await deps.deliveries.createPending(job.id, { kind: 'broadcast', ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) }, deps.now());
+    await deps.deliveries.createPending(
+      job.id,
+      { kind: 'broadcast', ...(job.notBefore === undefined ? {} : { notBefore: job.notBefore }) },
+      deps.now(),
+    );
   }
   const cursor = parseCursor(ctx.envelope?.cursor);
   const now = deps.now().getTime();
@@ -94,7 +103,8 @@ export async function fanOut(job: BroadcastJob, ctx: JobContext, deps: SenderDep
       { pageSize: FAN_OUT_CHUNK, ...(cursor.token === undefined ? {} : { continuationToken: cursor.token }) },
     );
     targets = page.conversations.map((c) => ({ conversationId: c.conversationId }));
-    if (page.continuationToken !== undefined) more = { index: cursor.index + targets.length, token: page.continuationToken, t0 };
+    if (page.continuationToken !== undefined)
+      more = { index: cursor.index + targets.length, token: page.continuationToken, t0 };
   }
 
   const body = ctx.body as Record<string, unknown>;
@@ -102,17 +112,35 @@ export async function fanOut(job: BroadcastJob, ctx: JobContext, deps: SenderDep
   for (const key of CONTENT_KEYS) if (body[key] !== undefined) content[key] = body[key];
   // The child's id lives in the envelope only: it is ours (reserved), and a caller's long id plus
   // `~<n>` may be longer than a job's own `id` field may be.
-  const children = targets.map((to, i) => ({ id: `${job.id}~${cursor.index + i}`, body: { to, ...content }, delayMs: dueIn(cursor.index + i) }));
+  const children = targets.map((to, i) => ({
+    id: `${job.id}~${cursor.index + i}`,
+    body: { to, ...content },
+    delayMs: dueIn(cursor.index + i),
+  }));
   const caller = ctx.envelope?.caller;
 
   // Register first, then queue: a child can never finish before its parent counts it.
-  await deps.deliveries.addChildren(job.id, children.map((c) => c.id));
+  await deps.deliveries.addChildren(
+    job.id,
+    children.map((c) => c.id),
+  );
   await forEachLimited(children, ENQUEUE_CONCURRENCY, (child) =>
-    deps.queue.requeue(toEnvelope(child.body, { jobId: child.id, deferrals: 0, parentId: job.id, ...(caller === undefined ? {} : { caller }) }), child.delayMs),
+    deps.queue.requeue(
+      toEnvelope(child.body, {
+        jobId: child.id,
+        deferrals: 0,
+        parentId: job.id,
+        ...(caller === undefined ? {} : { caller }),
+      }),
+      child.delayMs,
+    ),
   );
 
   if (more !== undefined) {
-    await ctx.putBack(Math.max(0, dueIn(more.index) - FAN_OUT_LEAD_MS), { deferred: false, cursor: JSON.stringify(more) });
+    await ctx.putBack(Math.max(0, dueIn(more.index) - FAN_OUT_LEAD_MS), {
+      deferred: false,
+      cursor: JSON.stringify(more),
+    });
     ctx.log.info('broadcast.progress', { queued: more.index });
     return { status: 'fannedOut', jobId: job.id, children: children.length, complete: false };
   }

@@ -67,7 +67,8 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   const existing = known?.record;
   if ((existing?.status === 'sent' && job.kind !== 'broadcast') || existing?.status === 'failed') {
     // A crash between the outcome and the parent's count is repaired by the redelivery.
-    if (envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(envelope.parentId, job.id, existing.status);
+    if (envelope?.parentId !== undefined)
+      await deps.deliveries.setChildOutcome(envelope.parentId, job.id, existing.status);
     ctx.log.info('job.skipped', { existing: existing.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: existing.status };
   }
@@ -76,7 +77,11 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   if (job.notBefore !== undefined) {
     const waitMs = job.notBefore.getTime() - started.getTime();
     if (waitMs > MAX_SCHEDULE_MS) {
-      return failJob(ctx, deps, { code: 'ScheduleTooFar', reason: `notBefore ${job.notBefore.toISOString()} is more than 7 days ahead; a queue cannot hold a message that long`, attempts: existing?.attempts ?? 0 });
+      return failJob(ctx, deps, {
+        code: 'ScheduleTooFar',
+        reason: `notBefore ${job.notBefore.toISOString()} is more than 7 days ahead; a queue cannot hold a message that long`,
+        attempts: existing?.attempts ?? 0,
+      });
     }
     if (waitMs > 0) {
       await ctx.putBack(waitMs, { deferred: true });

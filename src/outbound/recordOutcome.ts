@@ -11,7 +11,15 @@ import type { Job } from '../core/job';
 import { POISON_FORMAT } from '../core/poison';
 import { enqueueTime } from '../core/stats';
 import { StorageUnavailableError } from '../errors';
-import { leaseFor, type Claimed, type JobContext, type JobResult, type ResolvedTarget, type SenderDeps, type SingleJob } from './senderTypes';
+import {
+  leaseFor,
+  type Claimed,
+  type JobContext,
+  type JobResult,
+  type ResolvedTarget,
+  type SenderDeps,
+  type SingleJob,
+} from './senderTypes';
 
 export interface Failure {
   readonly code: FailureCode;
@@ -27,7 +35,11 @@ export interface Failure {
 
 /** The tenant a job names itself, for counting a failure that came before its target was resolved. */
 function namedTenant(job: Job): string | undefined {
-  return job.kind === 'message' && job.to.kind === 'user' ? job.to.tenantId : job.kind === 'broadcast' ? job.to.tenantId : undefined;
+  return job.kind === 'message' && job.to.kind === 'user'
+    ? job.to.tenantId
+    : job.kind === 'broadcast'
+      ? job.to.tenantId
+      : undefined;
 }
 
 /** Records a failure for good: the record, the poison queue with the reason, the parent's count. */
@@ -36,7 +48,14 @@ export async function failJob(ctx: JobContext, deps: SenderDeps, failure: Failur
   const { code, reason, attempts, claimed, conversationId } = failure;
   ctx.log.warn('job.failed', { code, reason, attempts, conversationId });
   if (claimed === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
-  else await deps.deliveries.finish(job.id, claimed.etag, { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) }, deps.now(), claimed.record);
+  else
+    await deps.deliveries.finish(
+      job.id,
+      claimed.etag,
+      { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) },
+      deps.now(),
+      claimed.record,
+    );
   // The caller and the parent go with the job, so that a replay (teams-courier poison replay,
   // POST /api/notify/{id}/retry) queues it in its own namespace and counts it in its broadcast.
   const { caller, parentId } = ctx.envelope ?? {};
@@ -66,7 +85,12 @@ export interface Attempt {
   readonly target?: ResolvedTarget;
 }
 
-export async function recordOutcome(job: SingleJob, ctx: JobContext, deps: SenderDeps, attempt: Attempt): Promise<JobResult> {
+export async function recordOutcome(
+  job: SingleJob,
+  ctx: JobContext,
+  deps: SenderDeps,
+  attempt: Attempt,
+): Promise<JobResult> {
   const { decision, claimed, attempts, httpStatus } = attempt;
   const now = deps.now();
   const conversationId = attempt.target?.conversationId;
@@ -77,39 +101,114 @@ export async function recordOutcome(job: SingleJob, ctx: JobContext, deps: Sende
   switch (decision.kind) {
     case 'sent': {
       await persistDelivered(deps, ctx, () =>
-        deps.deliveries.finish(job.id, claimed.etag, { status: 'sent', ...where, ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ...status }, now, claimed.record),
+        deps.deliveries.finish(
+          job.id,
+          claimed.etag,
+          {
+            status: 'sent',
+            ...where,
+            ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }),
+            ...status,
+          },
+          now,
+          claimed.record,
+        ),
       );
-      if (ctx.envelope?.parentId !== undefined) await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
+      if (ctx.envelope?.parentId !== undefined)
+        await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
       // From enqueue (or notBefore, or a replay) to sent: what the stats and the alerts call queuedMs.
       const enqueuedAt = enqueueTime(claimed.record, deps.stats?.queuedAt, job.notBefore);
       const queuedMs = enqueuedAt === undefined ? undefined : Math.max(0, now.getTime() - enqueuedAt.getTime());
-      deps.stats?.record({ kind: 'sent', at: now, ...tenant, ...(queuedMs === undefined ? {} : { latencyMs: queuedMs }) });
-      ctx.log.info('job.sent', { activityId: decision.activityId, attempts, ambiguous: attempt.ambiguous || undefined, ms: now.getTime() - ctx.started.getTime(), queuedMs });
-      return { status: 'sent', jobId: job.id, conversationId: conversationId ?? '', ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }), ambiguous: attempt.ambiguous };
+      deps.stats?.record({
+        kind: 'sent',
+        at: now,
+        ...tenant,
+        ...(queuedMs === undefined ? {} : { latencyMs: queuedMs }),
+      });
+      ctx.log.info('job.sent', {
+        activityId: decision.activityId,
+        attempts,
+        ambiguous: attempt.ambiguous || undefined,
+        ms: now.getTime() - ctx.started.getTime(),
+        queuedMs,
+      });
+      return {
+        status: 'sent',
+        jobId: job.id,
+        conversationId: conversationId ?? '',
+        ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }),
+        ambiguous: attempt.ambiguous,
+      };
     }
     case 'retry': {
       if (decision.throttled && conversationId !== undefined && attempt.target !== undefined) {
         // Every instance stops for what Teams asked (1 s when it did not say).
-        await deps.budget.throttled(toChannelConversationId(conversationId), attempt.target.tenantId, now.getTime() + (decision.retryAfterMs ?? 1_000));
+        await deps.budget.throttled(
+          toChannelConversationId(conversationId),
+          attempt.target.tenantId,
+          now.getTime() + (decision.retryAfterMs ?? 1_000),
+        );
       }
       if (decision.throttled) deps.stats?.record({ kind: 'throttled', at: now, ...tenant });
       if (attempts >= deps.config.maxAttempts) {
-        return failJob(ctx, deps, { code: decision.code, reason: `gave up after ${attempts} attempts: ${decision.reason}`, attempts, claimed, ...where, ...tenant });
+        return failJob(ctx, deps, {
+          code: decision.code,
+          reason: `gave up after ${attempts} attempts: ${decision.reason}`,
+          attempts,
+          claimed,
+          ...where,
+          ...tenant,
+        });
       }
-      const delayMs = decision.retryAfterMs ?? backoffMs(attempts, { random: deps.random, ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }) });
-      await deps.deliveries.finish(job.id, claimed.etag, { status: 'retrying', code: decision.code, reason: decision.reason, nextAttemptAt: new Date(now.getTime() + delayMs), ...status, ...where }, now, claimed.record);
+      const delayMs =
+        decision.retryAfterMs ??
+        backoffMs(attempts, {
+          random: deps.random,
+          ...(deps.backoffBaseMs === undefined ? {} : { baseMs: deps.backoffBaseMs }),
+        });
+      await deps.deliveries.finish(
+        job.id,
+        claimed.etag,
+        {
+          status: 'retrying',
+          code: decision.code,
+          reason: decision.reason,
+          nextAttemptAt: new Date(now.getTime() + delayMs),
+          ...status,
+          ...where,
+        },
+        now,
+        claimed.record,
+      );
       await ctx.putBack(delayMs, { deferred: false });
       deps.stats?.record({ kind: 'retry', at: now, code: decision.code, ...tenant });
       // `throttled` and `httpStatus` feed the 429-share alert (infra/monitoring/alerts).
-      ctx.log.warn('job.retrying', { code: decision.code, reason: decision.reason, attempts, delayMs, throttled: decision.throttled || undefined, httpStatus });
+      ctx.log.warn('job.retrying', {
+        code: decision.code,
+        reason: decision.reason,
+        attempts,
+        delayMs,
+        throttled: decision.throttled || undefined,
+        httpStatus,
+      });
       return { status: 'retrying', jobId: job.id, code: decision.code, delayMs };
     }
     case 'fail': {
       const { code, reason } = decision;
       // Teams refused the conversation itself: remember it on the reference. Not for a reply in a
       // thread (about that thread), an update or delete (about one message), or a chat we created.
-      if (decision.undeliverable && job.kind === 'message' && conversationId !== undefined && !isThreadConversationId(conversationId) && attempt.target?.create === undefined) {
-        await deps.conversations.markUndeliverable(toChannelConversationId(conversationId), `${code}: ${reason}`.slice(0, 500), now);
+      if (
+        decision.undeliverable &&
+        job.kind === 'message' &&
+        conversationId !== undefined &&
+        !isThreadConversationId(conversationId) &&
+        attempt.target?.create === undefined
+      ) {
+        await deps.conversations.markUndeliverable(
+          toChannelConversationId(conversationId),
+          `${code}: ${reason}`.slice(0, 500),
+          now,
+        );
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
       if (httpStatus === 401) ctx.log.error('connector.unauthorized', { code, reason });
@@ -135,7 +234,12 @@ async function persistDelivered(deps: SenderDeps, ctx: JobContext, write: () => 
       await write();
       return;
     } catch (err) {
-      if (!(err instanceof StorageUnavailableError) || deps.now().getTime() + delay > deadline || tries >= MAX_RECORD_TRIES) throw err;
+      if (
+        !(err instanceof StorageUnavailableError) ||
+        deps.now().getTime() + delay > deadline ||
+        tries >= MAX_RECORD_TRIES
+      )
+        throw err;
       ctx.log.warn('job.sentRecordRetry', { reason: err.message, delayMs: delay });
       await deps.sleep(delay);
     }

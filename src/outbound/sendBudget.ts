@@ -111,7 +111,8 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     const state = tenants.get(tenantId);
     const t = now();
     const counted = (scope: 'tenant' | 'conversation'): string[] => {
-      const members = state?.members.filter((m) => m === instanceId || (state.countFrom.get(m)?.[scope] ?? 0) <= t) ?? [];
+      const members =
+        state?.members.filter((m) => m === instanceId || (state.countFrom.get(m)?.[scope] ?? 0) <= t) ?? [];
       return members.length === 0 ? [instanceId] : members;
     };
     return {
@@ -124,7 +125,18 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
   function stateOf(tenantId: string): TenantState {
     let state = tenants.get(tenantId);
     if (state === undefined) {
-      state = { members: [], countFrom: new Map(), viewReadAt: 0, remote: undefined, rowExpiresAt: 0, mayStartAt: 0, joinedAt: undefined, lastUsed: now(), refreshing: undefined, joining: undefined };
+      state = {
+        members: [],
+        countFrom: new Map(),
+        viewReadAt: 0,
+        remote: undefined,
+        rowExpiresAt: 0,
+        mayStartAt: 0,
+        joinedAt: undefined,
+        lastUsed: now(),
+        refreshing: undefined,
+        joining: undefined,
+      };
       tenants.set(tenantId, state);
     }
     return state;
@@ -145,14 +157,22 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
   async function readView(tenantId: string, state: TenantState): Promise<void> {
     const readAt = now();
     const snapshot = await roster.read(tenantId);
-    const live = snapshot.members.filter((m) => m.instanceId !== instanceId && m.expiresAt + SKEW_MS > readAt).map((m) => m.instanceId);
+    const live = snapshot.members
+      .filter((m) => m.instanceId !== instanceId && m.expiresAt + SKEW_MS > readAt)
+      .map((m) => m.instanceId);
     const previousReadAt = state.viewReadAt;
     const countFrom = new Map<string, { tenant: number; conversation: number }>();
     for (const m of live) {
       // Known before: counted as it was. New: it wrote its row after the previous read started.
       const known = state.members.includes(m) ? state.countFrom.get(m) : undefined;
       const starts = previousReadAt + JOIN_WAIT_MS;
-      countFrom.set(m, known ?? (previousReadAt === 0 ? { tenant: readAt, conversation: readAt } : { tenant: starts - TENANT_DRAIN_MS, conversation: starts - CONVERSATION_DRAIN_MS }));
+      countFrom.set(
+        m,
+        known ??
+          (previousReadAt === 0
+            ? { tenant: readAt, conversation: readAt }
+            : { tenant: starts - TENANT_DRAIN_MS, conversation: starts - CONVERSATION_DRAIN_MS }),
+      );
     }
     state.countFrom = countFrom;
     state.members = [...live, instanceId].sort();
@@ -167,7 +187,9 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
   }
 
   function collectStale(tenantId: string, snapshot: RosterSnapshot, readAt: number): void {
-    const stale = snapshot.members.filter((m) => m.instanceId !== instanceId && m.expiresAt + STALE_ROW_MS < readAt).slice(0, 5);
+    const stale = snapshot.members
+      .filter((m) => m.instanceId !== instanceId && m.expiresAt + STALE_ROW_MS < readAt)
+      .slice(0, 5);
     for (const m of stale) void roster.remove(tenantId, m.instanceId).catch(() => undefined);
   }
 
@@ -214,8 +236,13 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
         if (state.rowExpiresAt > t) void roster.remove(tenantId, instanceId).catch(() => undefined);
         continue;
       }
-      if (state.viewReadAt !== 0 && (t - state.viewReadAt >= REFRESH_AFTER_MS || state.rowExpiresAt - t < ROW_TTL_MS / 2)) {
-        void refresh(tenantId, state).catch((err: unknown) => log?.warn('budget.refreshFailed', { tenantId, error: err }));
+      if (
+        state.viewReadAt !== 0 &&
+        (t - state.viewReadAt >= REFRESH_AFTER_MS || state.rowExpiresAt - t < ROW_TTL_MS / 2)
+      ) {
+        void refresh(tenantId, state).catch((err: unknown) =>
+          log?.warn('budget.refreshFailed', { tenantId, error: err }),
+        );
       }
     }
   }, REFRESH_AFTER_MS / 3);
@@ -241,7 +268,11 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
       const state = tenants.get(tenantId);
       const t = now();
       const joining = state === undefined ? 0 : Math.max(0, state.mayStartAt - t);
-      return Math.max(joining, state === undefined ? 0 : remoteWait(state, conversationId, t), limiter.waitTime(conversationId, tenantId));
+      return Math.max(
+        joining,
+        state === undefined ? 0 : remoteWait(state, conversationId, t),
+        limiter.waitTime(conversationId, tenantId),
+      );
     },
 
     async acquire(conversationId, tenantId) {
@@ -252,7 +283,9 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
       if (state.viewReadAt === 0 || age >= VIEW_MAX_AGE_MS || rowLeft < ROW_TTL_MS / 4 || state.joining !== undefined) {
         await refresh(tenantId, state);
       } else if (age >= REFRESH_AFTER_MS || rowLeft < ROW_TTL_MS / 2) {
-        void refresh(tenantId, state).catch((err: unknown) => log?.warn('budget.refreshFailed', { tenantId, error: err }));
+        void refresh(tenantId, state).catch((err: unknown) =>
+          log?.warn('budget.refreshFailed', { tenantId, error: err }),
+        );
       }
       const t = now();
       const wait = Math.max(state.mayStartAt - t, remoteWait(state, conversationId, t));
@@ -261,9 +294,15 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     },
 
     async throttled(conversationId, tenantId, untilMs) {
-      const tenantWide = limiter.recentSends(conversationId, TENANT_THROTTLE_SIGN.windowMs) < TENANT_THROTTLE_SIGN.sends;
+      const tenantWide =
+        limiter.recentSends(conversationId, TENANT_THROTTLE_SIGN.windowMs) < TENANT_THROTTLE_SIGN.sends;
       limiter.pause(tenantWide ? { tenantId } : { conversationId }, untilMs);
-      log?.warn('budget.throttled', { tenantId, conversationId, scope: tenantWide ? 'tenant' : 'conversation', pauseMs: untilMs - now() });
+      log?.warn('budget.throttled', {
+        tenantId,
+        conversationId,
+        scope: tenantWide ? 'tenant' : 'conversation',
+        pauseMs: untilMs - now(),
+      });
       try {
         await roster.pause(tenantId, tenantWide ? {} : { conversationId }, untilMs);
       } catch (err) {
@@ -275,7 +314,11 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
     async close() {
       clearInterval(keeper);
       const t = now();
-      await Promise.all([...tenants].filter(([, s]) => s.rowExpiresAt > t).map(([tenantId]) => roster.remove(tenantId, instanceId).catch(() => undefined)));
+      await Promise.all(
+        [...tenants]
+          .filter(([, s]) => s.rowExpiresAt > t)
+          .map(([tenantId]) => roster.remove(tenantId, instanceId).catch(() => undefined)),
+      );
       tenants.clear();
     },
   };

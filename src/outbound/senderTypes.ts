@@ -22,8 +22,20 @@ export interface SenderDeps {
   readonly tokens: Pick<BotTokenProvider, 'invalidate'>;
   /** Teams' limits, shared with every instance (sendBudget.ts). */
   readonly budget: SendBudget;
-  readonly listConversations: (filter: ListFilter, page: { pageSize: number; continuationToken?: string }) => Promise<ConversationPage>;
-  readonly config: Pick<OutboundConfig, 'appId' | 'maxAttempts' | 'globalServiceUrl' | 'gccServiceUrl' | 'connectorTimeoutMs' | 'callerTenants' | 'tenantRatePerSecond'>;
+  readonly listConversations: (
+    filter: ListFilter,
+    page: { pageSize: number; continuationToken?: string },
+  ) => Promise<ConversationPage>;
+  readonly config: Pick<
+    OutboundConfig,
+    | 'appId'
+    | 'maxAttempts'
+    | 'globalServiceUrl'
+    | 'gccServiceUrl'
+    | 'connectorTimeoutMs'
+    | 'callerTenants'
+    | 'tenantRatePerSecond'
+  >;
   readonly now: () => Date;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
@@ -49,7 +61,13 @@ export interface QueueMessageMeta {
 }
 
 export type JobResult =
-  | { readonly status: 'sent'; readonly jobId: string; readonly activityId?: string; readonly conversationId: string; readonly ambiguous: boolean }
+  | {
+      readonly status: 'sent';
+      readonly jobId: string;
+      readonly activityId?: string;
+      readonly conversationId: string;
+      readonly ambiguous: boolean;
+    }
   | { readonly status: 'retrying'; readonly jobId: string; readonly code: FailureCode; readonly delayMs: number }
   | { readonly status: 'deferred'; readonly jobId: string; readonly delayMs: number; readonly why: string }
   | { readonly status: 'failed'; readonly jobId: string; readonly code: FailureCode; readonly reason: string }

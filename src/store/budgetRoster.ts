@@ -48,7 +48,9 @@ export function createBudgetRoster(table: TableClient): BudgetRoster {
   return {
     async renew(tenantId, instanceId, expiresAt) {
       await ensureReady();
-      await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(tenantId), rowKey: instanceId, expiresAt }, 'Replace'));
+      await guardStorage('upsertEntity', () =>
+        table.upsertEntity({ partitionKey: toTableKey(tenantId), rowKey: instanceId, expiresAt }, 'Replace'),
+      );
     },
 
     async read(tenantId) {
@@ -56,13 +58,17 @@ export function createBudgetRoster(table: TableClient): BudgetRoster {
       const members: RosterMember[] = [];
       const conversationPauses = new Map<string, number>();
       let tenantPausedUntil: number | undefined;
-      const rows = table.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${toTableKey(tenantId)}` } });
+      const rows = table.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${toTableKey(tenantId)}` },
+      });
       await guardStorage('listEntities', async () => {
         for await (const row of rows) {
           const key = row.rowKey ?? '';
           if (key === PAUSE && typeof row.until === 'number') tenantPausedUntil = row.until;
-          else if (key.startsWith(`${PAUSE}:`) && typeof row.until === 'number') conversationPauses.set(fromTableKey(key.slice(PAUSE.length + 1)), row.until);
-          else if (!key.startsWith('~') && typeof row.expiresAt === 'number') members.push({ instanceId: key, expiresAt: row.expiresAt });
+          else if (key.startsWith(`${PAUSE}:`) && typeof row.until === 'number')
+            conversationPauses.set(fromTableKey(key.slice(PAUSE.length + 1)), row.until);
+          else if (!key.startsWith('~') && typeof row.expiresAt === 'number')
+            members.push({ instanceId: key, expiresAt: row.expiresAt });
         }
       });
       return { members, conversationPauses, ...(tenantPausedUntil === undefined ? {} : { tenantPausedUntil }) };
@@ -80,7 +86,9 @@ export function createBudgetRoster(table: TableClient): BudgetRoster {
     async pause(tenantId, scope, until) {
       await ensureReady();
       const rowKey = scope.conversationId === undefined ? PAUSE : `${PAUSE}:${toTableKey(scope.conversationId)}`;
-      await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(tenantId), rowKey, until }, 'Replace'));
+      await guardStorage('upsertEntity', () =>
+        table.upsertEntity({ partitionKey: toTableKey(tenantId), rowKey, until }, 'Replace'),
+      );
     },
   };
 }

@@ -37,21 +37,39 @@ function toFilter(filter: ListFilter): string | undefined {
   return parts.length === 0 ? undefined : parts.join(' and ');
 }
 
-export async function listConversations(table: TableClient, filter: ListFilter, page: { pageSize: number; continuationToken?: string }): Promise<ConversationPage> {
+export async function listConversations(
+  table: TableClient,
+  filter: ListFilter,
+  page: { pageSize: number; continuationToken?: string },
+): Promise<ConversationPage> {
   const queryFilter = toFilter(filter);
   const iterator = table
     .listEntities<Record<string, unknown>>({
       queryOptions: {
         ...(queryFilter === undefined ? {} : { filter: queryFilter }),
-        select: ['conversationId', 'conversationType', 'tenantId', 'installed', 'userName', 'channelName', 'teamName', 'lastSeenAt'],
+        select: [
+          'conversationId',
+          'conversationType',
+          'tenantId',
+          'installed',
+          'userName',
+          'channelName',
+          'teamName',
+          'lastSeenAt',
+        ],
       },
     })
-    .byPage({ maxPageSize: page.pageSize, ...(page.continuationToken === undefined ? {} : { continuationToken: page.continuationToken }) });
+    .byPage({
+      maxPageSize: page.pageSize,
+      ...(page.continuationToken === undefined ? {} : { continuationToken: page.continuationToken }),
+    });
   return guardStorage('listEntities', async () => {
     const result = await iterator.next();
     if (result.done === true || result.value === undefined) return { conversations: [] };
     const conversations = result.value.map((row) => {
-      const name = [row.teamName, row.channelName, row.userName].filter((v) => typeof v === 'string' && v !== '').join(' / ');
+      const name = [row.teamName, row.channelName, row.userName]
+        .filter((v) => typeof v === 'string' && v !== '')
+        .join(' / ');
       return {
         conversationId: String(row.conversationId),
         conversationType: row.conversationType as ConversationType,

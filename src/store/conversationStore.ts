@@ -52,12 +52,32 @@ export type PersonalChatLookup =
   | { readonly kind: 'ambiguous'; readonly tenantIds: readonly string[] };
 
 const REFERENCE_FIELDS = [
-  'conversationId', 'conversationType', 'tenantId', 'serviceUrl', 'botId', 'botName', 'userId', 'userAadObjectId',
-  'userName', 'teamId', 'teamName', 'teamAadGroupId', 'channelId', 'channelName', 'locale', 'installed',
-  'installedChangedAt', 'firstSeenAt', 'lastSeenAt', 'undeliverableReason', 'undeliverableAt',
+  'conversationId',
+  'conversationType',
+  'tenantId',
+  'serviceUrl',
+  'botId',
+  'botName',
+  'userId',
+  'userAadObjectId',
+  'userName',
+  'teamId',
+  'teamName',
+  'teamAadGroupId',
+  'channelId',
+  'channelName',
+  'locale',
+  'installed',
+  'installedChangedAt',
+  'firstSeenAt',
+  'lastSeenAt',
+  'undeliverableReason',
+  'undeliverableAt',
 ] as const;
 
-function toEntity(reference: ConversationReference): Record<string, unknown> & { partitionKey: string; rowKey: string } {
+function toEntity(
+  reference: ConversationReference,
+): Record<string, unknown> & { partitionKey: string; rowKey: string } {
   const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
     partitionKey: toTableKey(reference.conversationId),
     rowKey: REF_ROW,
@@ -88,7 +108,11 @@ async function getEntity(client: TableClient, partitionKey: string, rowKey: stri
 }
 
 /** Create-or-conditional-replace of a merged reference. Returns false when a concurrent writer won. */
-async function writeReference(client: TableClient, next: ConversationReference, etag: string | undefined): Promise<boolean> {
+async function writeReference(
+  client: TableClient,
+  next: ConversationReference,
+  etag: string | undefined,
+): Promise<boolean> {
   const entity = toEntity(next);
   try {
     if (etag === undefined) await guardStorage('createEntity', () => client.createEntity(entity));
@@ -101,7 +125,10 @@ async function writeReference(client: TableClient, next: ConversationReference, 
   }
 }
 
-export function createConversationStore(clients: { conversations: TableClient; userChats: TableClient }): ConversationStore {
+export function createConversationStore(clients: {
+  conversations: TableClient;
+  userChats: TableClient;
+}): ConversationStore {
   const { conversations, userChats } = clients;
   let ready: Promise<void> | undefined;
   const ensureReady = (): Promise<void> => {
@@ -131,7 +158,8 @@ export function createConversationStore(clients: { conversations: TableClient; u
       const entity = await getEntity(conversations, partitionKey, REF_ROW);
       const existing = entity === undefined ? undefined : fromEntity(entity);
       const next = merge(existing);
-      if (next === undefined) return { outcome: 'unchanged', ...(existing === undefined ? {} : { reference: existing }) };
+      if (next === undefined)
+        return { outcome: 'unchanged', ...(existing === undefined ? {} : { reference: existing }) };
       if (beforeWrite !== undefined) await beforeWrite(next, existing);
       if (await writeReference(conversations, next, entity?.etag)) {
         return { outcome: entity === undefined ? 'created' : 'updated', reference: next };
@@ -144,22 +172,45 @@ export function createConversationStore(clients: { conversations: TableClient; u
    * What must exist whenever a reference does: the user -> chat index for personal chats, and the
    * tenant's latest serviceUrl (a point read when the sender creates a chat for a user never seen).
    */
-  async function beforeReferenceWrite(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
+  async function beforeReferenceWrite(
+    reference: ConversationReference,
+    previous: ConversationReference | undefined,
+  ): Promise<void> {
     await Promise.all([indexPersonalChat(reference, previous), rememberTenantServiceUrl(reference, previous)]);
   }
 
-  async function rememberTenantServiceUrl(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
-    if (!reference.installed || (previous?.serviceUrl === reference.serviceUrl && previous.tenantId === reference.tenantId && previous.installed)) return;
+  async function rememberTenantServiceUrl(
+    reference: ConversationReference,
+    previous: ConversationReference | undefined,
+  ): Promise<void> {
+    if (
+      !reference.installed ||
+      (previous?.serviceUrl === reference.serviceUrl && previous.tenantId === reference.tenantId && previous.installed)
+    )
+      return;
     await writeTenantServiceUrl(reference.tenantId, reference.serviceUrl);
   }
 
   async function writeTenantServiceUrl(tenantId: string, serviceUrl: string): Promise<void> {
-    await guardStorage('upsertEntity', () => conversations.upsertEntity({ partitionKey: TENANT_PARTITION, rowKey: toTableKey(tenantId), serviceUrl }, 'Replace'));
+    await guardStorage('upsertEntity', () =>
+      conversations.upsertEntity(
+        { partitionKey: TENANT_PARTITION, rowKey: toTableKey(tenantId), serviceUrl },
+        'Replace',
+      ),
+    );
   }
 
-  async function indexPersonalChat(reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> {
+  async function indexPersonalChat(
+    reference: ConversationReference,
+    previous: ConversationReference | undefined,
+  ): Promise<void> {
     if (reference.conversationType !== 'personal' || reference.userAadObjectId === undefined) return;
-    if (previous !== undefined && previous.userAadObjectId === reference.userAadObjectId && previous.tenantId === reference.tenantId) return;
+    if (
+      previous !== undefined &&
+      previous.userAadObjectId === reference.userAadObjectId &&
+      previous.tenantId === reference.tenantId
+    )
+      return;
     await guardStorage('upsertEntity', () =>
       userChats.upsertEntity(
         {
@@ -172,7 +223,13 @@ export function createConversationStore(clients: { conversations: TableClient; u
     );
   }
 
-  async function setTeamInstallState(teamId: string, tenantId: string, installed: boolean, skipConversationId: string, now: Date): Promise<number> {
+  async function setTeamInstallState(
+    teamId: string,
+    tenantId: string,
+    installed: boolean,
+    skipConversationId: string,
+    now: Date,
+  ): Promise<number> {
     // Team-wide events are rare (install, uninstall, delete, restore): a filtered query is fine here.
     let changed = 0;
     const rows = conversations.listEntities<Record<string, unknown>>({
@@ -184,7 +241,9 @@ export function createConversationStore(clients: { conversations: TableClient; u
     });
     for (const conversationId of ids) {
       if (conversationId === '' || conversationId === skipConversationId) continue;
-      const { outcome } = await update(conversationId, (existing) => (existing === undefined ? undefined : withInstallState(existing, installed, now)));
+      const { outcome } = await update(conversationId, (existing) =>
+        existing === undefined ? undefined : withInstallState(existing, installed, now),
+      );
       if (outcome !== 'unchanged') changed += 1;
     }
     return changed;
@@ -193,8 +252,21 @@ export function createConversationStore(clients: { conversations: TableClient; u
   return {
     async capture(plan, now) {
       await ensureReady();
-      const { outcome } = await update(plan.reference.conversationId, (existing) => mergeReference(existing, plan.reference, now), beforeReferenceWrite);
-      const teamUpdated = plan.team === undefined ? 0 : await setTeamInstallState(plan.team.teamId, plan.reference.tenantId, plan.team.installed, plan.reference.conversationId, now);
+      const { outcome } = await update(
+        plan.reference.conversationId,
+        (existing) => mergeReference(existing, plan.reference, now),
+        beforeReferenceWrite,
+      );
+      const teamUpdated =
+        plan.team === undefined
+          ? 0
+          : await setTeamInstallState(
+              plan.team.teamId,
+              plan.reference.tenantId,
+              plan.team.installed,
+              plan.reference.conversationId,
+              now,
+            );
       return { outcome, teamUpdated };
     },
 
@@ -213,7 +285,9 @@ export function createConversationStore(clients: { conversations: TableClient; u
         entries = entity === undefined ? [] : [{ tenantId, conversationId: String(entity.conversationId) }];
       } else {
         entries = [];
-        const rows = userChats.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } });
+        const rows = userChats.listEntities<Record<string, unknown>>({
+          queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` },
+        });
         await guardStorage('listEntities', async () => {
           for await (const row of rows) {
             entries.push({ tenantId: fromTableKey(row.rowKey ?? ''), conversationId: String(row.conversationId) });
@@ -224,7 +298,9 @@ export function createConversationStore(clients: { conversations: TableClient; u
       if (entries.length === 0) return { kind: 'none', tenantIds: [] };
       if (entries.length > 1) return { kind: 'ambiguous', tenantIds: entries.map((e) => e.tenantId) };
       const reference = await this.get(entries[0]!.conversationId);
-      return reference === undefined ? { kind: 'none', tenantIds: [entries[0]!.tenantId] } : { kind: 'found', reference };
+      return reference === undefined
+        ? { kind: 'none', tenantIds: [entries[0]!.tenantId] }
+        : { kind: 'found', reference };
     },
 
     async markUndeliverable(conversationId, reason, now) {
@@ -255,7 +331,11 @@ export function createConversationStore(clients: { conversations: TableClient; u
 
     async upsertCreated(reference) {
       await ensureReady();
-      await update(reference.conversationId, (existing) => (existing === undefined ? reference : undefined), beforeReferenceWrite);
+      await update(
+        reference.conversationId,
+        (existing) => (existing === undefined ? reference : undefined),
+        beforeReferenceWrite,
+      );
     },
   };
 }

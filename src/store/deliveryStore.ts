@@ -78,7 +78,9 @@ export interface ChildCounts {
 }
 
 /** What `rearm` did: put a failed job back to pending, or found it not failed (sent, in flight, unknown). */
-export type RearmResult = { readonly kind: 'rearmed'; readonly record: DeliveryRecord } | { readonly kind: 'notFailed'; readonly record?: DeliveryRecord };
+export type RearmResult =
+  | { readonly kind: 'rearmed'; readonly record: DeliveryRecord }
+  | { readonly kind: 'notFailed'; readonly record?: DeliveryRecord };
 
 /** A record with the ETag it was read at; `null` says the caller read it and it did not exist. */
 export type KnownRecord = { readonly record: DeliveryRecord; readonly etag: string } | null;
@@ -91,9 +93,17 @@ export interface DeliveryStore {
    * Records an accepted job before it is queued (HTTP API): `pending`, so a status poll finds it at
    * once. Returns false when the id exists already (a repeated submission; nothing is changed).
    */
-  createPending(jobId: string, fields: { kind: JobKind; parentId?: string; notBefore?: Date; total?: number; fanOutComplete?: boolean }, now: Date): Promise<boolean>;
+  createPending(
+    jobId: string,
+    fields: { kind: JobKind; parentId?: string; notBefore?: Date; total?: number; fanOutComplete?: boolean },
+    now: Date,
+  ): Promise<boolean>;
   /** Sets fields of a broadcast or batch record (fan-out progress). */
-  updateParent(jobId: string, fields: { total?: number; fanOutComplete?: boolean; status?: DeliveryStatus }, now: Date): Promise<void>;
+  updateParent(
+    jobId: string,
+    fields: { total?: number; fanOutComplete?: boolean; status?: DeliveryStatus },
+    now: Date,
+  ): Promise<void>;
   /** Registers children of a broadcast or batch (idempotent: existing outcomes are kept). */
   addChildren(parentId: string, childIds: readonly string[]): Promise<void>;
   /** Records a child's final outcome on its parent (idempotent). */
@@ -106,7 +116,13 @@ export interface DeliveryStore {
    * Records the attempt's outcome. `claimed` is the record the claim wrote (saves a read). A `sent`
    * outcome is written even if the lease was lost.
    */
-  finish(jobId: string, etag: string, outcome: Outcome, now: Date, claimed?: DeliveryRecord): Promise<DeliveryRecord | undefined>;
+  finish(
+    jobId: string,
+    etag: string,
+    outcome: Outcome,
+    now: Date,
+    claimed?: DeliveryRecord,
+  ): Promise<DeliveryRecord | undefined>;
   /** Gives a claim back without an attempt (nothing was sent): restores `before`, or removes a new record. */
   release(jobId: string, etag: string, before: DeliveryRecord | undefined): Promise<void>;
   /** Records a job that can never be sent (invalid), unless that id was already delivered. */
@@ -123,7 +139,8 @@ export interface DeliveryStore {
 type Entity = TableEntityResult<Record<string, unknown>>;
 
 function fromEntity(jobId: string, e: Entity): DeliveryRecord {
-  const str = (k: string): string | undefined => (typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined);
+  const str = (k: string): string | undefined =>
+    typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined;
   let history: AttemptRecord[] = [];
   try {
     const parsed = JSON.parse(str('history') ?? '[]') as unknown;
@@ -140,7 +157,19 @@ function fromEntity(jobId: string, e: Entity): DeliveryRecord {
     ambiguousResends: Number(e.ambiguousResends ?? 0),
     history,
   };
-  for (const k of ['conversationId', 'activityId', 'lastErrorCode', 'lastErrorReason', 'sentAt', 'failedAt', 'nextAttemptAt', 'leaseUntil', 'kind', 'parentId', 'notBefore']) {
+  for (const k of [
+    'conversationId',
+    'activityId',
+    'lastErrorCode',
+    'lastErrorReason',
+    'sentAt',
+    'failedAt',
+    'nextAttemptAt',
+    'leaseUntil',
+    'kind',
+    'parentId',
+    'notBefore',
+  ]) {
     const v = str(k);
     if (v !== undefined) record[k] = v;
   }
@@ -217,7 +246,8 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
     async release(jobId, etag, before) {
       await ensureReady();
       try {
-        if (before === undefined) await guardStorage('deleteEntity', () => table.deleteEntity(toTableKey(jobId), ROW, { etag }));
+        if (before === undefined)
+          await guardStorage('deleteEntity', () => table.deleteEntity(toTableKey(jobId), ROW, { etag }));
         else await write({ ...before, leaseUntil: undefined } as DeliveryRecord, etag);
       } catch (err) {
         // Someone else took the job meanwhile: nothing of ours to give back.
@@ -247,7 +277,11 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
 
     async updateParent(jobId, fields, now) {
       await ensureReady();
-      const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = { partitionKey: toTableKey(jobId), rowKey: ROW, updatedAt: now.toISOString() };
+      const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
+        partitionKey: toTableKey(jobId),
+        rowKey: ROW,
+        updatedAt: now.toISOString(),
+      };
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) entity[k] = v;
       await guardStorage('upsertEntity', () => table.upsertEntity(entity, 'Merge'));
     },
@@ -257,14 +291,18 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       const partitionKey = toTableKey(parentId);
       for (let i = 0; i < childIds.length; i += 100) {
         // Merge without a status: a child that already finished keeps its outcome.
-        const actions = childIds.slice(i, i + 100).map((id) => ['upsert', { partitionKey, rowKey: childRow(id), childId: id }, 'Merge'] as const);
+        const actions = childIds
+          .slice(i, i + 100)
+          .map((id) => ['upsert', { partitionKey, rowKey: childRow(id), childId: id }, 'Merge'] as const);
         await guardStorage('submitTransaction', () => table.submitTransaction(actions as never));
       }
     },
 
     async setChildOutcome(parentId, childId, status) {
       await ensureReady();
-      await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(parentId), rowKey: childRow(childId), childId, status }, 'Merge'));
+      await guardStorage('upsertEntity', () =>
+        table.upsertEntity({ partitionKey: toTableKey(parentId), rowKey: childRow(childId), childId, status }, 'Merge'),
+      );
     },
 
     async countChildren(parentId) {
@@ -274,7 +312,10 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       let sent = 0;
       let failed = 0;
       const rows = table.listEntities<Record<string, unknown>>({
-        queryOptions: { filter: odata`PartitionKey eq ${partitionKey} and RowKey ge ${CHILD_PREFIX} and RowKey lt ${'child;'}`, select: ['status'] },
+        queryOptions: {
+          filter: odata`PartitionKey eq ${partitionKey} and RowKey ge ${CHILD_PREFIX} and RowKey lt ${'child;'}`,
+          select: ['status'],
+        },
       });
       await guardStorage('listEntities', async () => {
         for await (const row of rows) {
@@ -400,13 +441,22 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       for (let attempt = 0; attempt < 4; attempt += 1) {
         const entity = await read(jobId);
         const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
-        if (existing?.status !== 'failed') return { kind: 'notFailed', ...(existing === undefined ? {} : { record: existing }) };
+        if (existing?.status !== 'failed')
+          return { kind: 'notFailed', ...(existing === undefined ? {} : { record: existing }) };
         const next: DeliveryRecord = {
           ...existing,
           status: 'pending',
           attempts: 0,
           updatedAt: nowIso,
-          history: [...existing.history, { attempt: existing.attempts, at: nowIso, outcome: 'replayed', ...(existing.lastErrorCode === undefined ? {} : { code: existing.lastErrorCode }) }].slice(-MAX_HISTORY),
+          history: [
+            ...existing.history,
+            {
+              attempt: existing.attempts,
+              at: nowIso,
+              outcome: 'replayed',
+              ...(existing.lastErrorCode === undefined ? {} : { code: existing.lastErrorCode }),
+            },
+          ].slice(-MAX_HISTORY),
           failedAt: undefined,
           lastErrorCode: undefined,
           lastErrorReason: undefined,
@@ -417,7 +467,17 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
         if ((await write(next, entity!.etag)) === undefined) continue;
         // Only after the record: a failed child re-armed here is pending on its parent until the sender finishes it.
         if (options.parentId !== undefined) {
-          await guardStorage('upsertEntity', () => table.upsertEntity({ partitionKey: toTableKey(options.parentId!), rowKey: childRow(jobId), childId: jobId, status: 'pending' }, 'Merge'));
+          await guardStorage('upsertEntity', () =>
+            table.upsertEntity(
+              {
+                partitionKey: toTableKey(options.parentId!),
+                rowKey: childRow(jobId),
+                childId: jobId,
+                status: 'pending',
+              },
+              'Merge',
+            ),
+          );
         }
         return { kind: 'rearmed', record: next };
       }

@@ -38,7 +38,11 @@ export interface JobQueue {
   poison(original: unknown, record: PoisonRecord): Promise<void>;
 }
 
-export function createQueueClient(storage: StorageConfig, queueName: string, credential?: () => TokenCredential): QueueClient {
+export function createQueueClient(
+  storage: StorageConfig,
+  queueName: string,
+  credential?: () => TokenCredential,
+): QueueClient {
   if (storage.kind === 'connectionString') {
     const cs = storage.connectionString.trim();
     // The storage SDK does not understand the development shorthand; Azurite's defaults are public.
@@ -75,7 +79,10 @@ export function createJobQueue(clients: { jobs: QueueClient; poison: QueueClient
         // The reason must land even when the job itself does not fit: keep its beginning.
         const raw = typeof original === 'string' ? original : JSON.stringify(original);
         const head = raw.slice(0, 8 * 1024);
-        text = JSON.stringify({ [ENVELOPE_KEY]: record, job: { truncated: true, bytes: Buffer.byteLength(raw, 'utf8'), head } });
+        text = JSON.stringify({
+          [ENVELOPE_KEY]: record,
+          job: { truncated: true, bytes: Buffer.byteLength(raw, 'utf8'), head },
+        });
       }
       await guardStorage('sendMessage', () => clients.poison.sendMessage(text));
     },

@@ -63,7 +63,10 @@ export function createPoisonQueue(client: QueueClient): PoisonQueue {
         let items;
         try {
           ({ receivedMessageItems: items } = await guardStorage('receiveMessages', () =>
-            client.receiveMessages({ numberOfMessages: Math.min(BATCH, max - messages.length), visibilityTimeout: Math.max(1, Math.ceil(hideSeconds)) }),
+            client.receiveMessages({
+              numberOfMessages: Math.min(BATCH, max - messages.length),
+              visibilityTimeout: Math.max(1, Math.ceil(hideSeconds)),
+            }),
           ));
         } catch (err) {
           if (gone(err)) return messages;
@@ -76,7 +79,12 @@ export function createPoisonQueue(client: QueueClient): PoisonQueue {
           if (seen.has(item.messageId)) continue;
           seen.add(item.messageId);
           fresh += 1;
-          const message: PoisonMessage = { messageId: item.messageId, popReceipt: item.popReceipt, text: item.messageText, ...(item.insertedOn === undefined ? {} : { insertedOn: item.insertedOn }) };
+          const message: PoisonMessage = {
+            messageId: item.messageId,
+            popReceipt: item.popReceipt,
+            text: item.messageText,
+            ...(item.insertedOn === undefined ? {} : { insertedOn: item.insertedOn }),
+          };
           messages.push(message);
           if (until?.(message) === true) return messages;
         }

@@ -19,7 +19,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { odata } from '@azure/data-tables';
-import { addOutcome, emptyCounts, hourKey, hourKeys, LATENCY_BUCKETS_MS, mergeCounts, type OutcomeCounts, type StatsOutcome } from '../core/stats';
+import {
+  addOutcome,
+  emptyCounts,
+  hourKey,
+  hourKeys,
+  LATENCY_BUCKETS_MS,
+  mergeCounts,
+  type OutcomeCounts,
+  type StatsOutcome,
+} from '../core/stats';
 import { fromTableKey, toTableKey } from '../core/tableKeys';
 import type { Logger } from '../log';
 import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
@@ -72,7 +81,11 @@ function rowKeyOf(tenantId: string | undefined, instanceId: string): string {
   return tenantId === undefined ? `${ALL}${instanceId}` : `${TENANT}${toTableKey(tenantId)}|${instanceId}`;
 }
 
-function toEntity(row: Row, instanceId: string, now: Date): Record<string, unknown> & { partitionKey: string; rowKey: string } {
+function toEntity(
+  row: Row,
+  instanceId: string,
+  now: Date,
+): Record<string, unknown> & { partitionKey: string; rowKey: string } {
   const { counts } = row;
   return {
     partitionKey: row.hour,
@@ -152,8 +165,12 @@ export function createStatsRollup(options: StatsRollupOptions): StatsRollup {
           ready = true;
         }
         for (let i = 0; i < dirty.length; i += 100) {
-          const chunk = dirty.slice(i, i + 100).map((row) => ({ row, version: row.version, entity: toEntity(row, instanceId, at) }));
-          await guardStorage('submitTransaction', () => table.submitTransaction(chunk.map(({ entity }) => ['upsert', entity, 'Replace'] as const) as never));
+          const chunk = dirty
+            .slice(i, i + 100)
+            .map((row) => ({ row, version: row.version, entity: toEntity(row, instanceId, at) }));
+          await guardStorage('submitTransaction', () =>
+            table.submitTransaction(chunk.map(({ entity }) => ['upsert', entity, 'Replace'] as const) as never),
+          );
           for (const { row, version } of chunk) row.flushedVersion = version;
         }
       }
@@ -166,7 +183,10 @@ export function createStatsRollup(options: StatsRollupOptions): StatsRollup {
     while (flushing !== undefined) await flushing;
     flushing = writeOnce()
       .catch((err: unknown) => {
-        log?.warn('stats.flushFailed', { reason: err instanceof Error ? err.message : String(err), status: statusOf(err) });
+        log?.warn('stats.flushFailed', {
+          reason: err instanceof Error ? err.message : String(err),
+          status: statusOf(err),
+        });
       })
       .finally(() => {
         flushing = undefined;
@@ -223,18 +243,32 @@ export interface StatsReport {
   readonly byTenant?: ReadonlyMap<string, OutcomeCounts>;
 }
 
-const SELECT = ['RowKey', 'tenantId', 'sent', 'failed', 'retried', 'throttled', 'failedByCode', 'latency', 'latencyMaxMs'];
+const SELECT = [
+  'RowKey',
+  'tenantId',
+  'sent',
+  'failed',
+  'retried',
+  'throttled',
+  'failedByCode',
+  'latency',
+  'latencyMaxMs',
+];
 
 /** Sums the rollup rows of every hour from `from` to `to`: one single-partition query per hour. */
 export async function readStats(table: TableClient, query: StatsQuery): Promise<StatsReport> {
   const keys = hourKeys(query.from, query.to);
-  const prefix = query.tenantId !== undefined ? `${TENANT}${toTableKey(query.tenantId)}|` : query.byTenant === true ? TENANT : ALL;
+  const prefix =
+    query.tenantId !== undefined ? `${TENANT}${toTableKey(query.tenantId)}|` : query.byTenant === true ? TENANT : ALL;
   let totals = emptyCounts();
   const byTenant = new Map<string, OutcomeCounts>();
   let rows = 0;
   for (const hour of keys) {
     const entities = table.listEntities<Record<string, unknown>>({
-      queryOptions: { filter: odata`PartitionKey eq ${hour} and RowKey ge ${prefix} and RowKey lt ${after(prefix)}`, select: SELECT },
+      queryOptions: {
+        filter: odata`PartitionKey eq ${hour} and RowKey ge ${prefix} and RowKey lt ${after(prefix)}`,
+        select: SELECT,
+      },
     });
     try {
       await guardStorage('listEntities', async () => {
@@ -246,7 +280,10 @@ export async function readStats(table: TableClient, query: StatsQuery): Promise<
           totals = mergeCounts(totals, counts);
           if (query.byTenant === true) {
             const rowKey = String(entity.rowKey ?? entity.RowKey ?? '');
-            const tenant = typeof entity.tenantId === 'string' ? entity.tenantId : fromTableKey(rowKey.slice(TENANT.length, rowKey.lastIndexOf('|')));
+            const tenant =
+              typeof entity.tenantId === 'string'
+                ? entity.tenantId
+                : fromTableKey(rowKey.slice(TENANT.length, rowKey.lastIndexOf('|')));
             byTenant.set(tenant, mergeCounts(byTenant.get(tenant) ?? emptyCounts(), counts));
           }
         }

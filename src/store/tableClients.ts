@@ -21,21 +21,33 @@ function sharedHttpClient(): ReturnType<typeof createUndiciHttpClient> {
   return httpClient;
 }
 
-export function createTableClient(storage: StorageConfig, tableName: string, credential?: () => TokenCredential): TableClient {
+export function createTableClient(
+  storage: StorageConfig,
+  tableName: string,
+  credential?: () => TokenCredential,
+): TableClient {
   if (storage.kind === 'connectionString') {
     // `UseDevelopmentStorage=true` is mapped to Azurite by the SDK; explicit http endpoints (Azurite
     // on other ports) need allowInsecureConnection, which the SDK only sets for the shorthand.
     const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|TableEndpoint=http:)/i.test(storage.connectionString);
-    return TableClient.fromConnectionString(storage.connectionString, tableName, { retryOptions: RETRY_OPTIONS, httpClient: sharedHttpClient(), ...(insecure ? { allowInsecureConnection: true } : {}) });
+    return TableClient.fromConnectionString(storage.connectionString, tableName, {
+      retryOptions: RETRY_OPTIONS,
+      httpClient: sharedHttpClient(),
+      ...(insecure ? { allowInsecureConnection: true } : {}),
+    });
   }
   if (credential === undefined) throw new Error('identity-based storage needs a credential');
-  return new TableClient(storage.tableServiceUri, tableName, credential(), { retryOptions: RETRY_OPTIONS, httpClient: sharedHttpClient() });
+  return new TableClient(storage.tableServiceUri, tableName, credential(), {
+    retryOptions: RETRY_OPTIONS,
+    httpClient: sharedHttpClient(),
+  });
 }
 
 /** HTTP status of a storage error, if it has one. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof RestError) return err.statusCode;
-  if (typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number') return err.statusCode;
+  if (typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number')
+    return err.statusCode;
   return undefined;
 }
 
@@ -49,7 +61,10 @@ export async function guardStorage<T>(operation: string, fn: () => Promise<T>): 
   } catch (err) {
     const status = statusOf(err);
     if (status === undefined || status >= 500 || status === 408) {
-      throw new StorageUnavailableError(`Table Storage unavailable during ${operation}${status === undefined ? '' : ` (HTTP ${status})`}`, { cause: err });
+      throw new StorageUnavailableError(
+        `Table Storage unavailable during ${operation}${status === undefined ? '' : ` (HTTP ${status})`}`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -4,10 +4,18 @@
  * path, and node:http's per-request overhead showed in the benchmark's CPU profile. Only what the
  * Table SDK sends is supported: string or absent bodies (no streams, no multipart uploads).
  */
-import { createHttpHeaders, RestError, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import {
+  createHttpHeaders,
+  RestError,
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 import { Agent, request as undiciRequest } from 'undici';
 
-export function createUndiciHttpClient(options: { connectTimeoutMs?: number } = {}): HttpClient & { close(): Promise<void> } {
+export function createUndiciHttpClient(
+  options: { connectTimeoutMs?: number } = {},
+): HttpClient & { close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: options.connectTimeoutMs ?? 10_000 } });
   return {
     async sendRequest(req: PipelineRequest): Promise<PipelineResponse> {

@@ -55,38 +55,70 @@ afterAll(async () => {
 }, 120_000);
 
 describe(`chaos (size ${SIZE}, seed ${SEED}; replay: ${replay})`, () => {
-  it(`1. delivery under faults: ${PLAN.jobs} jobs, a SIGKILL and a storage outage; sent once or failed with a reason`, async () => {
-    await deliveryUnderFaults(await ready());
-  }, PLAN.partTimeoutMs + PLAN.drainLimitMs);
+  it(
+    `1. delivery under faults: ${PLAN.jobs} jobs, a SIGKILL and a storage outage; sent once or failed with a reason`,
+    async () => {
+      await deliveryUnderFaults(await ready());
+    },
+    PLAN.partTimeoutMs + PLAN.drainLimitMs,
+  );
 
-  it('2. inbound under faults: 5xx while storage is down, captured after recovery, never half-applied', async () => {
-    await inboundUnderFaults(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    '2. inbound under faults: 5xx while storage is down, captured after recovery, never half-applied',
+    async () => {
+      await inboundUnderFaults(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it(`3a. fuzzing /api/messages: ${PLAN.fuzzRequests} requests; no 5xx, nothing stored unsigned, process up, memory bounded`, async () => {
-    await fuzzMessagesEndpoint(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    `3a. fuzzing /api/messages: ${PLAN.fuzzRequests} requests; no 5xx, nothing stored unsigned, process up, memory bounded`,
+    async () => {
+      await fuzzMessagesEndpoint(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it(`3b. fuzzing the queue: ${PLAN.fuzzMessages} messages; each invalid one fails with its reason, valid ones delivered`, async () => {
-    await fuzzQueue(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    `3b. fuzzing the queue: ${PLAN.fuzzMessages} messages; each invalid one fails with its reason, valid ones delivered`,
+    async () => {
+      await fuzzQueue(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it('4a. a foreign serviceUrl written into the table: the job fails with a reason, the foreign host gets nothing', async () => {
-    await foreignServiceUrl(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    '4a. a foreign serviceUrl written into the table: the job fails with a reason, the foreign host gets nothing',
+    async () => {
+      await foreignServiceUrl(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it('4b. conversation ids with / \\ # ? % ; and non-ASCII round-trip from capture to delivery', async () => {
-    await specialConversationIds(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    '4b. conversation ids with / \\ # ? % ; and non-ASCII round-trip from capture to delivery',
+    async () => {
+      await specialConversationIds(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it(`5. sustained load: ${PLAN.loadRps} activities/s for ${PLAN.loadSeconds} s into /api/messages`, async () => {
-    await sustainedLoad(await ready());
-  }, PLAN.partTimeoutMs);
+  it(
+    `5. sustained load: ${PLAN.loadRps} activities/s for ${PLAN.loadSeconds} s into /api/messages`,
+    async () => {
+      await sustainedLoad(await ready());
+    },
+    PLAN.partTimeoutMs,
+  );
 
-  it('4c. no token, password or storage key in any log line of the whole suite', async () => {
-    const r = theRig();
-    await r.app.stop();
-    await logLeakSearch(r);
-    expect(r.log.lines).toBeGreaterThan(0);
-  }, PLAN.partTimeoutMs);
+  it(
+    '4c. no token, password or storage key in any log line of the whole suite',
+    async () => {
+      const r = theRig();
+      await r.app.stop();
+      await logLeakSearch(r);
+      expect(r.log.lines).toBeGreaterThan(0);
+    },
+    PLAN.partTimeoutMs,
+  );
 });

@@ -113,17 +113,33 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
   const rng = rngFor('delivery');
   const prefix = `p1-${SEED}-`;
   const regions = ['amer', 'emea', 'apac', 'teams'];
-  const tenants = Array.from({ length: PLAN.tenants }, (_, i) => `7c0a0000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
+  const tenants = Array.from(
+    { length: PLAN.tenants },
+    (_, i) => `7c0a0000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`,
+  );
   const conversations: Conversation[] = Array.from({ length: PLAN.conversations }, (_, i) => ({
     id: `a:chaos-delivery-${SEED}-${i}`,
     tenantId: tenants[i % tenants.length]!,
     serviceUrl: rig.connector.serviceUrl(regions[i % regions.length]),
-    user: { id: `29:chaos-delivery-user-${i}`, name: `Delivery User ${i}`, aadObjectId: `d0000000-0000-4000-8000-${String(i).padStart(12, '0')}` },
+    user: {
+      id: `29:chaos-delivery-user-${i}`,
+      name: `Delivery User ${i}`,
+      aadObjectId: `d0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    },
   }));
 
   // The app learns every conversation from a signed activity, as from Teams.
   await mapLimit(conversations, 8, async (c) => {
-    const answer = await rig.postSigned(personalMessage({ appId: APP_ID, tenantId: c.tenantId, serviceUrl: c.serviceUrl, user: c.user, conversationId: c.id, text: 'hello' }));
+    const answer = await rig.postSigned(
+      personalMessage({
+        appId: APP_ID,
+        tenantId: c.tenantId,
+        serviceUrl: c.serviceUrl,
+        user: c.user,
+        conversationId: c.id,
+        text: 'hello',
+      }),
+    );
     expect(answer.status, `capture of ${c.id}: ${answer.body}`).toBe(200);
   });
 
@@ -152,9 +168,23 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
 
   const requestsBefore = rig.connector.requests.length;
   const deliveredBefore = rig.connector.delivered.length;
-  rig.connector.setRandomFaults({ seed: SEED, probabilities: FAULT_PROBABILITIES, retryAfterSeconds: 1, delayMs: CONNECTOR_TIMEOUT_MS + 500 });
+  rig.connector.setRandomFaults({
+    seed: SEED,
+    probabilities: FAULT_PROBABILITIES,
+    retryAfterSeconds: 1,
+    delayMs: CONNECTOR_TIMEOUT_MS + 500,
+  });
   const started = Date.now();
-  const chaos = { killedAt: 0, exitedAt: 0, inFlightAtKill: 0, restartMs: 0, outageAt: 0, outageMs: 0, outage: { stoppedAt: 0, startedAt: 0 }, heldSeq: -1 };
+  const chaos = {
+    killedAt: 0,
+    exitedAt: 0,
+    inFlightAtKill: 0,
+    restartMs: 0,
+    outageAt: 0,
+    outageMs: 0,
+    outage: { stoppedAt: 0, startedAt: 0 },
+    heldSeq: -1,
+  };
   /** Our jobs recorded `sent` in the table as it was while the app was down after the kill. */
   const sentAtKill = new Set<string>();
   let drainedAt: number;
@@ -173,21 +203,39 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
     await rig.enqueue(jobs.map((j) => j.message));
 
     // The crash: SIGKILL once a quarter of the jobs arrived (or after 20 s), then start again.
-    await waitFor('a quarter of the jobs delivered', 120_000, () => (progress() >= jobs.length * 0.25 || Date.now() - started > 20_000 ? true : undefined), 50);
+    await waitFor(
+      'a quarter of the jobs delivered',
+      120_000,
+      () => (progress() >= jobs.length * 0.25 || Date.now() - started > 20_000 ? true : undefined),
+      50,
+    );
     // Kill while the app has a Bot Connector call open: that is the crash the ambiguous window is
     // about. The stub holds the next call for one of these jobs open (then delivers it), so there
     // is one; without it the test fails here rather than kill at a quiet moment.
-    const ours = (ctx: { operation: string; body: unknown }): boolean => ctx.operation === 'sendToConversation' && (jobIdOfText((ctx.body as { text?: unknown } | undefined)?.text)?.startsWith(prefix) ?? false);
+    const ours = (ctx: { operation: string; body: unknown }): boolean =>
+      ctx.operation === 'sendToConversation' &&
+      (jobIdOfText((ctx.body as { text?: unknown } | undefined)?.text)?.startsWith(prefix) ?? false);
     rig.connector.injectFault(Faults.delay(HOLD_AT_KILL_MS), { match: ours, times: 1 });
-    const held = await waitFor('a Bot Connector call held open at the stub', 60_000, () => rig.connector.requests.find((r, k) => k >= requestsBefore && r.outcome === 'pending' && r.fault === `delay ${HOLD_AT_KILL_MS}ms`), 5);
+    const held = await waitFor(
+      'a Bot Connector call held open at the stub',
+      60_000,
+      () =>
+        rig.connector.requests.find(
+          (r, k) => k >= requestsBefore && r.outcome === 'pending' && r.fault === `delay ${HOLD_AT_KILL_MS}ms`,
+        ),
+      5,
+    );
     chaos.heldSeq = held.seq;
     chaos.killedAt = Date.now();
-    chaos.inFlightAtKill = rig.connector.requests.filter((r, k) => k >= requestsBefore && r.outcome === 'pending').length;
+    chaos.inFlightAtKill = rig.connector.requests.filter(
+      (r, k) => k >= requestsBefore && r.outcome === 'pending',
+    ).length;
     await rig.app.kill();
     chaos.exitedAt = Date.now();
     expect(held.outcome, 'the held call was still open when the app died').toBe('pending');
     // The table as the app left it: nothing writes to it until the restart.
-    for (const r of await rig.scan('deliveries', ['jobId', 'status'])) if (r.status === 'sent' && String(r.jobId).startsWith(prefix)) sentAtKill.add(String(r.jobId));
+    for (const r of await rig.scan('deliveries', ['jobId', 'status']))
+      if (r.status === 'sent' && String(r.jobId).startsWith(prefix)) sentAtKill.add(String(r.jobId));
     await sleep(1_000);
     const restart = Date.now();
     await rig.app.start();
@@ -195,7 +243,12 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
 
     // The outage: Azurite stopped for a few seconds once more than half arrived (or 20 s later).
     const afterRestart = Date.now();
-    await waitFor('more than half of the jobs delivered', 180_000, () => (progress() >= jobs.length * 0.55 || Date.now() - afterRestart > 20_000 ? true : undefined), 50);
+    await waitFor(
+      'more than half of the jobs delivered',
+      180_000,
+      () => (progress() >= jobs.length * 0.55 || Date.now() - afterRestart > 20_000 ? true : undefined),
+      50,
+    );
     chaos.outageAt = Date.now();
     const outage = await rig.storage.outage(PLAN.outageMs);
     chaos.outage = outage;
@@ -204,12 +257,19 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
     // Drain: every job sent or failed, and nothing left on the queue (visible or not).
     const ids = new Set(jobs.map((j) => j.id));
     try {
-      await waitFor('every job to reach sent or failed, and the queue to empty', PLAN.drainLimitMs, async () => {
-        const rows = await rig.scan('deliveries', ['jobId', 'status']);
-        const terminal = rows.filter((r) => ids.has(String(r.jobId)) && (r.status === 'sent' || r.status === 'failed')).length;
-        if (terminal < jobs.length) return undefined;
-        return (await rig.queueLength(OUTBOUND_QUEUE)) === 0 ? true : undefined;
-      }, 1_000);
+      await waitFor(
+        'every job to reach sent or failed, and the queue to empty',
+        PLAN.drainLimitMs,
+        async () => {
+          const rows = await rig.scan('deliveries', ['jobId', 'status']);
+          const terminal = rows.filter(
+            (r) => ids.has(String(r.jobId)) && (r.status === 'sent' || r.status === 'failed'),
+          ).length;
+          if (terminal < jobs.length) return undefined;
+          return (await rig.queueLength(OUTBOUND_QUEUE)) === 0 ? true : undefined;
+        },
+        1_000,
+      );
     } catch (err) {
       const rows = await rig.scan('deliveries').catch(() => []);
       const stuck = rows.filter((r) => ids.has(String(r.jobId)) && r.status !== 'sent' && r.status !== 'failed');
@@ -250,15 +310,21 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
   const unseenBecause = (r: ConnectorRequestRecord, jobId: string): string | undefined => {
     const finished = r.finishedAt ?? Number.POSITIVE_INFINITY;
     if (r.time <= chaos.exitedAt && finished >= chaos.killedAt) return 'in flight at the kill';
-    if (finished < chaos.killedAt && finished >= chaos.killedAt - KILL_WINDOW_MS && !sentAtKill.has(jobId)) return 'not recorded when the app died';
+    if (finished < chaos.killedAt && finished >= chaos.killedAt - KILL_WINDOW_MS && !sentAtKill.has(jobId))
+      return 'not recorded when the app died';
     if (isAmbiguous(r)) return 'ambiguous fault';
-    if (finished >= chaos.outage.stoppedAt && chaos.outage.startedAt - finished >= RECORD_RETRY_MS) return 'answered while storage stayed stopped for longer than the app retries';
+    if (finished >= chaos.outage.stoppedAt && chaos.outage.startedAt - finished >= RECORD_RETRY_MS)
+      return 'answered while storage stayed stopped for longer than the app retries';
     return undefined;
   };
   const unseenCounts = new Map<string, number>();
 
-  const records = new Map((await rig.scan('deliveries')).filter((r) => String(r.jobId).startsWith(prefix)).map((r) => [String(r.jobId), r]));
-  const poisoned = new Map(rig.poison.filter((p) => p.teamsCourier?.jobId.startsWith(prefix)).map((p) => [p.teamsCourier!.jobId, p]));
+  const records = new Map(
+    (await rig.scan('deliveries')).filter((r) => String(r.jobId).startsWith(prefix)).map((r) => [String(r.jobId), r]),
+  );
+  const poisoned = new Map(
+    rig.poison.filter((p) => p.teamsCourier?.jobId.startsWith(prefix)).map((p) => [p.teamsCourier!.jobId, p]),
+  );
   const hostPoisoned = rig.poison.filter((p) => p.teamsCourier === undefined && p.raw.includes(prefix));
   const failedCodes = new Map<string, number>();
   let sent = 0;
@@ -288,32 +354,43 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
     if (got.length > 1) {
       duplicatedJobs += 1;
       duplicateDeliveries += got.length - 1;
-      if (got.length - 1 > unseen) problems.push(`${job.id}: delivered more often than the ambiguous window explains: ${seen}`);
+      if (got.length - 1 > unseen)
+        problems.push(`${job.id}: delivered more often than the ambiguous window explains: ${seen}`);
     }
-    if (got.some((d) => d.conversationId !== job.conversation.id)) problems.push(`${job.id}: delivered to the wrong conversation`);
+    if (got.some((d) => d.conversationId !== job.conversation.id))
+      problems.push(`${job.id}: delivered to the wrong conversation`);
     // A transient fault is always tried again, unless the job gave up on transient faults.
     const gaveUp = record?.status === 'failed' && String(record.lastErrorReason ?? '').startsWith('gave up after ');
     mine.forEach((r, i) => {
-      if (isTransient(r) && i === mine.length - 1 && !gaveUp) problems.push(`${job.id}: "${r.fault ?? `stub ${r.status}`}" was not tried again: ${seen}`);
+      if (isTransient(r) && i === mine.length - 1 && !gaveUp)
+        problems.push(`${job.id}: "${r.fault ?? `stub ${r.status}`}" was not tried again: ${seen}`);
     });
     if (record?.status === 'sent') {
       sent += 1;
       if (got.length === 0) problems.push(`${job.id}: recorded sent, never delivered`);
-      if (!got.some((d) => d.assignedActivityId === record.activityId)) problems.push(`${job.id}: recorded activity id ${String(record.activityId)} is not one the stub issued`);
+      if (!got.some((d) => d.assignedActivityId === record.activityId))
+        problems.push(`${job.id}: recorded activity id ${String(record.activityId)} is not one the stub issued`);
     } else if (record?.status === 'failed') {
       failed += 1;
       const code = String(record.lastErrorCode ?? '(none)');
       failedCodes.set(code, (failedCodes.get(code) ?? 0) + 1);
-      if (typeof record.lastErrorReason !== 'string' || record.lastErrorReason === '') problems.push(`${job.id}: failed without a reason`);
-      if (!poisoned.get(job.id)?.teamsCourier?.reason) problems.push(`${job.id}: failed but not in the poison queue with a reason`);
+      if (typeof record.lastErrorReason !== 'string' || record.lastErrorReason === '')
+        problems.push(`${job.id}: failed without a reason`);
+      if (!poisoned.get(job.id)?.teamsCourier?.reason)
+        problems.push(`${job.id}: failed but not in the poison queue with a reason`);
       if (got.length > unseen) problems.push(`${job.id}: failed but delivered: ${seen}`);
       // Only two failures are right here: Teams' 500, and attempts spent on transient faults.
       const last = mine.at(-1);
       if (gaveUp) {
         // Every try met a transient fault; the crash and the outage may each have used one attempt without a request.
-        if (mine.some((r) => !isTransient(r)) || mine.length < MAX_ATTEMPTS - 2) problems.push(`${job.id}: gave up, but its requests do not show ${MAX_ATTEMPTS} transient faults: ${seen} (${String(record.lastErrorReason)})`);
+        if (mine.some((r) => !isTransient(r)) || mine.length < MAX_ATTEMPTS - 2)
+          problems.push(
+            `${job.id}: gave up, but its requests do not show ${MAX_ATTEMPTS} transient faults: ${seen} (${String(record.lastErrorReason)})`,
+          );
       } else if (!(last?.fault?.startsWith('500 ') === true && code === 'ServiceError')) {
-        problems.push(`${job.id}: failed with ${code} (${String(record.lastErrorReason)}), which the stub's answers do not explain: ${seen}`);
+        problems.push(
+          `${job.id}: failed with ${code} (${String(record.lastErrorReason)}), which the stub's answers do not explain: ${seen}`,
+        );
       }
     } else {
       problems.push(`${job.id}: status ${String(record?.status ?? 'no record')}`);
@@ -324,24 +401,43 @@ export async function deliveryUnderFaults(rig: ChaosRig): Promise<void> {
 
   printTable('1. Delivery under faults', [
     ['jobs enqueued (plain / base64)', `${jobs.length} (${jobs.length - forms.base64} / ${forms.base64})`],
-    ['targets: conversationId / user (aadObjectId) / raw activity', `${forms.conversation} / ${forms.user} / ${forms.raw}`],
+    [
+      'targets: conversationId / user (aadObjectId) / raw activity',
+      `${forms.conversation} / ${forms.user} / ${forms.raw}`,
+    ],
     ['conversations / tenants', `${conversations.length} / ${tenants.length}`],
     ['Bot Connector requests', requests.length],
     ['faults injected', [...faultCounts.values()].reduce((a, b) => a + b, 0)],
     ...[...faultCounts].sort(([a], [b]) => a.localeCompare(b)).map(([label, n]) => [`  ${label}`, n] as const),
-    ['429 from the stub\'s own Teams rate limits', stubThrottled],
-    ['SIGKILL of the app (requests in flight at the kill)', `1 (${chaos.inFlightAtKill}, one of them held open by the stub), back serving in ${chaos.restartMs} ms`],
+    ["429 from the stub's own Teams rate limits", stubThrottled],
+    [
+      'SIGKILL of the app (requests in flight at the kill)',
+      `1 (${chaos.inFlightAtKill}, one of them held open by the stub), back serving in ${chaos.restartMs} ms`,
+    ],
     ['Azurite stopped', `1 × ${(chaos.outageMs / 1000).toFixed(1)} s`],
     ['**sent**', sent],
-    ['**failed, with a reason** (by code)', `${failed} (${[...failedCodes].map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`],
+    [
+      '**failed, with a reason** (by code)',
+      `${failed} (${[...failedCodes].map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`,
+    ],
     ['**lost**', lost],
     ['delivered exactly once', once],
     ['jobs delivered more than once / extra deliveries', `${duplicatedJobs} / ${duplicateDeliveries}`],
     ['ambiguous faults injected / of them delivered', `${ambiguousInjected} / ${ambiguousDelivered}`],
-    ['deliveries the app could not have seen, by why (harness)', [...unseenCounts].map(([why, n]) => `${why}: ${n}`).join(', ') || 'none'],
+    [
+      'deliveries the app could not have seen, by why (harness)',
+      [...unseenCounts].map(([why, n]) => `${why}: ${n}`).join(', ') || 'none',
+    ],
     ['lease takeovers the app recorded (ambiguousResends) / jobs', `${ambiguousResends} / ${jobsWithTakeover}`],
-    ['duplicates not explained by the ambiguous window', problems.filter((p) => p.includes('more often than the ambiguous window')).length],
-    ['failures or missed retries the stub\'s answers do not explain', problems.filter((p) => p.includes('do not explain') || p.includes('not tried again') || p.includes('do not show')).length],
+    [
+      'duplicates not explained by the ambiguous window',
+      problems.filter((p) => p.includes('more often than the ambiguous window')).length,
+    ],
+    [
+      "failures or missed retries the stub's answers do not explain",
+      problems.filter((p) => p.includes('do not explain') || p.includes('not tried again') || p.includes('do not show'))
+        .length,
+    ],
     ['moved to poison by the host (no reason)', hostPoisoned.length],
     ['time from first enqueue to drained', `${((drainedAt - started) / 1000).toFixed(1)} s`],
   ]);

@@ -36,7 +36,11 @@ interface Step {
 }
 
 /** Posts until the answer is not a 5xx (or a connection error), as the Bot Connector retries; bounded. */
-async function postLikeTheConnector(rig: ChaosRig, activity: Activity, counts: { retries: number }): Promise<PostAnswer> {
+async function postLikeTheConnector(
+  rig: ChaosRig,
+  activity: Activity,
+  counts: { retries: number },
+): Promise<PostAnswer> {
   let answer: PostAnswer = { status: 0, body: '', ms: 0 };
   for (let attempt = 0; attempt < 80; attempt += 1) {
     answer = await rig.postSigned(activity);
@@ -58,10 +62,26 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
 
   // ---- a) storage down: 5xx, never 2xx; after recovery the same requests are captured -----------
   const first = Array.from({ length: PLAN.inboundConversations }, (_, i) =>
-    personalInstallationUpdate({ appId: APP_ID, tenantId, serviceUrl: rig.connector.serviceUrl(REGIONS[0]), user: user(i), conversationId: conversationId(i), action: 'add' }),
+    personalInstallationUpdate({
+      appId: APP_ID,
+      tenantId,
+      serviceUrl: rig.connector.serviceUrl(REGIONS[0]),
+      user: user(i),
+      conversationId: conversationId(i),
+      action: 'add',
+    }),
   );
   // Warm the key cache, so "storage down" is the only thing wrong.
-  const warm = await rig.postSigned(personalMessage({ appId: APP_ID, tenantId, serviceUrl: rig.connector.serviceUrl('amer'), user: user(9_999), conversationId: `a:chaos-inbound-warm-${SEED}`, text: 'warm' }));
+  const warm = await rig.postSigned(
+    personalMessage({
+      appId: APP_ID,
+      tenantId,
+      serviceUrl: rig.connector.serviceUrl('amer'),
+      user: user(9_999),
+      conversationId: `a:chaos-inbound-warm-${SEED}`,
+      text: 'warm',
+    }),
+  );
   expect(warm.status).toBe(200);
 
   await rig.storage.stop();
@@ -75,13 +95,18 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
   for (const [i, answer] of whileDown.entries()) {
     expect(answer.status, `activity ${i} while storage was down: ${answer.body}`).toBeGreaterThanOrEqual(500);
   }
-  for (let i = 0; i < first.length; i += 1) expect(await rig.conversation(conversationId(i)), `nothing stored for ${conversationId(i)} yet`).toBeUndefined();
+  for (let i = 0; i < first.length; i += 1)
+    expect(await rig.conversation(conversationId(i)), `nothing stored for ${conversationId(i)} yet`).toBeUndefined();
   const retryCounts = { retries: 0 };
   const afterRecovery = await mapLimit(first, 8, (activity) => postLikeTheConnector(rig, activity, retryCounts));
   for (const [i, answer] of afterRecovery.entries()) {
     expect(answer.status, `activity ${i} after recovery: ${answer.body}`).toBe(200);
     const stored = await rig.conversation(conversationId(i));
-    expect(stored, conversationId(i)).toMatchObject({ installed: true, serviceUrl: first[i]!.serviceUrl, userAadObjectId: user(i).aadObjectId });
+    expect(stored, conversationId(i)).toMatchObject({
+      installed: true,
+      serviceUrl: first[i]!.serviceUrl,
+      userAadObjectId: user(i).aadObjectId,
+    });
   }
 
   // ---- b) install/uninstall steps from moving serviceUrls, with an outage in the middle --------------
@@ -92,7 +117,14 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
       return {
         installed,
         serviceUrl,
-        activity: personalInstallationUpdate({ appId: APP_ID, tenantId, serviceUrl, user: user(i), conversationId: conversationId(i), action: installed ? 'add' : 'remove' }),
+        activity: personalInstallationUpdate({
+          appId: APP_ID,
+          tenantId,
+          serviceUrl,
+          user: user(i),
+          conversationId: conversationId(i),
+          action: installed ? 'add' : 'remove',
+        }),
       };
     }),
   );
@@ -127,7 +159,10 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
       const retried = { retries: 0 };
       const answer = await postLikeTheConnector(rig, step.activity, retried);
       flapRetries.retries += retried.retries;
-      const overlapped = outageWindow.stoppedAt > 0 && began <= (outageWindow.startedAt || Number.POSITIVE_INFINITY) && Date.now() >= outageWindow.stoppedAt;
+      const overlapped =
+        outageWindow.stoppedAt > 0 &&
+        began <= (outageWindow.startedAt || Number.POSITIVE_INFINITY) &&
+        Date.now() >= outageWindow.stoppedAt;
       if (overlapped && retried.retries > 0) stepsInOutage.push(`${conversationId(i)} step ${s}`);
       posted += 1;
       statuses.push(answer.status);
@@ -138,7 +173,10 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
       // Answered 2xx: the step must be stored, install state and serviceUrl together.
       const stored = await waitFor('the stored reference', 60_000, () => rig.conversation(conversationId(i)), 100);
       if (stored.installed !== step.installed || stored.serviceUrl !== step.serviceUrl) {
-        (stored.serviceUrl === step.serviceUrl || stored.installed === step.installed ? halfApplied : twoXxNotStored).push(
+        (stored.serviceUrl === step.serviceUrl || stored.installed === step.installed
+          ? halfApplied
+          : twoXxNotStored
+        ).push(
           `${conversationId(i)} step ${s}: stored installed=${String(stored.installed)} serviceUrl=${String(stored.serviceUrl)}, expected ${step.installed} ${step.serviceUrl}`,
         );
       }
@@ -153,21 +191,49 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
   for (const [i, steps] of sequences.entries()) {
     const last = steps[steps.length - 1]!;
     const stored = await rig.conversation(conversationId(i));
-    if (stored?.installed !== last.installed || stored.serviceUrl !== last.serviceUrl) finalMismatch.push(`${conversationId(i)}: ${JSON.stringify({ installed: stored?.installed, serviceUrl: stored?.serviceUrl })}`);
+    if (stored?.installed !== last.installed || stored.serviceUrl !== last.serviceUrl)
+      finalMismatch.push(
+        `${conversationId(i)}: ${JSON.stringify({ installed: stored?.installed, serviceUrl: stored?.serviceUrl })}`,
+      );
   }
 
   // ---- c) only the index table fails: no half-applied personal chat ---------------------------------
   const proxy = await StorageProxy.start(() => rig.storage.ports.tablePort);
-  const partial: { chats: number; answeredWhileFailing: number[]; indexMissing: string[]; jobs: string[] } = { chats: 6, answeredWhileFailing: [], indexMissing: [], jobs: [] };
+  const partial: { chats: number; answeredWhileFailing: number[]; indexMissing: string[]; jobs: string[] } = {
+    chats: 6,
+    answeredWhileFailing: [],
+    indexMissing: [],
+    jobs: [],
+  };
   try {
     await rig.restartApp(rig.storage.connectionStringWithTablePort(proxy.port));
     const base = 5_000;
     const chats = Array.from({ length: partial.chats }, (_, k) => {
       const i = base + k;
-      return personalMessage({ appId: APP_ID, tenantId, serviceUrl: rig.connector.serviceUrl('emea'), user: user(i), conversationId: conversationId(i), text: 'hello' });
+      return personalMessage({
+        appId: APP_ID,
+        tenantId,
+        serviceUrl: rig.connector.serviceUrl('emea'),
+        user: user(i),
+        conversationId: conversationId(i),
+        text: 'hello',
+      });
     });
     // Warm the app against the proxy (tables created, keys cached), then fail only userchats.
-    expect((await rig.postSigned(personalMessage({ appId: APP_ID, tenantId, serviceUrl: rig.connector.serviceUrl('emea'), user: user(4_999), conversationId: conversationId(4_999), text: 'warm' }))).status).toBe(200);
+    expect(
+      (
+        await rig.postSigned(
+          personalMessage({
+            appId: APP_ID,
+            tenantId,
+            serviceUrl: rig.connector.serviceUrl('emea'),
+            user: user(4_999),
+            conversationId: conversationId(4_999),
+            text: 'warm',
+          }),
+        )
+      ).status,
+    ).toBe(200);
     proxy.failWhen = (_method, url) => /\/userchats[(?]/i.test(url);
     for (const activity of chats) partial.answeredWhileFailing.push((await rig.postSigned(activity)).status);
     proxy.failWhen = undefined;
@@ -183,15 +249,32 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
     }
     // And the proof that matters to a flow: a job to the user by aadObjectId reaches that chat.
     const jobIds = chats.map((_, k) => `p2-${SEED}-user-${k}`);
-    await rig.enqueue(chats.map((_, k) => JSON.stringify({ id: jobIds[k], to: { aadObjectId: user(base + k).aadObjectId, tenantId }, text: `[job:${jobIds[k]}] by aadObjectId` })));
+    await rig.enqueue(
+      chats.map((_, k) =>
+        JSON.stringify({
+          id: jobIds[k],
+          to: { aadObjectId: user(base + k).aadObjectId, tenantId },
+          text: `[job:${jobIds[k]}] by aadObjectId`,
+        }),
+      ),
+    );
     for (const [k, jobId] of jobIds.entries()) {
-      const record = await waitFor(`job ${jobId}`, 60_000, async () => {
-        const r = await rig.deliveryRecord(jobId);
-        return r?.status === 'sent' || r?.status === 'failed' ? r : undefined;
-      }, 250);
-      const delivered = rig.connector.delivered.filter((d) => typeof d.activity?.text === 'string' && d.activity.text.startsWith(`[job:${jobId}]`));
+      const record = await waitFor(
+        `job ${jobId}`,
+        60_000,
+        async () => {
+          const r = await rig.deliveryRecord(jobId);
+          return r?.status === 'sent' || r?.status === 'failed' ? r : undefined;
+        },
+        250,
+      );
+      const delivered = rig.connector.delivered.filter(
+        (d) => typeof d.activity?.text === 'string' && d.activity.text.startsWith(`[job:${jobId}]`),
+      );
       if (record.status !== 'sent' || !delivered.some((d) => d.conversationId === conversationId(base + k))) {
-        partial.jobs.push(`${jobId}: ${String(record.status)} ${String(record.lastErrorCode ?? '')} -> ${delivered.map((d) => d.conversationId).join(', ') || 'nothing delivered'} (expected ${conversationId(base + k)})`);
+        partial.jobs.push(
+          `${jobId}: ${String(record.status)} ${String(record.lastErrorCode ?? '')} -> ${delivered.map((d) => d.conversationId).join(', ') || 'nothing delivered'} (expected ${conversationId(base + k)})`,
+        );
       }
     }
   } finally {
@@ -205,8 +288,14 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
     ['  answered (status: count)', [...downStatuses].map(([s, n]) => `${s}: ${n}`).join(', ')],
     ['  answered 2xx', whileDown.filter((a) => a.status >= 200 && a.status < 300).length],
     ['  captured after recovery (same requests)', afterRecovery.filter((a) => a.status === 200).length],
-    ['install/uninstall steps, serviceUrl moving each step', `${total} (${sequences.length} conversations × ${PLAN.inboundSteps})`],
-    ['  Azurite stopped during the steps', `1 × ${((outageWindow.startedAt - outageWindow.stoppedAt) / 1000).toFixed(1)} s`],
+    [
+      'install/uninstall steps, serviceUrl moving each step',
+      `${total} (${sequences.length} conversations × ${PLAN.inboundSteps})`,
+    ],
+    [
+      '  Azurite stopped during the steps',
+      `1 × ${((outageWindow.startedAt - outageWindow.stoppedAt) / 1000).toFixed(1)} s`,
+    ],
     ['  steps posted while it was stopped (answered 5xx, posted again)', stepsInOutage.length],
     ['  5xx answers retried like the Connector', flapRetries.retries],
     ['  2xx answers whose step was not stored', twoXxNotStored.length],
@@ -221,7 +310,10 @@ export async function inboundUnderFaults(rig: ChaosRig): Promise<void> {
   expect(halfApplied, halfApplied.slice(0, 10).join('\n')).toEqual([]);
   expect(finalMismatch, finalMismatch.slice(0, 10).join('\n')).toEqual([]);
   for (const status of partial.answeredWhileFailing) expect(status).toBeGreaterThanOrEqual(500);
-  expect(partial.indexMissing, `personal chats stored without their userchats entry: ${partial.indexMissing.join(', ')}`).toEqual([]);
+  expect(
+    partial.indexMissing,
+    `personal chats stored without their userchats entry: ${partial.indexMissing.join(', ')}`,
+  ).toEqual([]);
   expect(partial.jobs, partial.jobs.join('\n')).toEqual([]);
 }
 

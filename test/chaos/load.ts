@@ -21,18 +21,52 @@ export async function sustainedLoad(rig: ChaosRig): Promise<void> {
   let created = 0;
   const kinds = { repeat: 0, created: 0, install: 0 };
   const build = (i: number): Activity => {
-    const kind = known.length < 20 ? 'created' : rng.weighted([[60, 'repeat'], [25, 'created'], [15, 'install']] as const);
+    const kind =
+      known.length < 20
+        ? 'created'
+        : rng.weighted([
+            [60, 'repeat'],
+            [25, 'created'],
+            [15, 'install'],
+          ] as const);
     kinds[kind] += 1;
     if (kind === 'created') {
-      const entry = { id: `a:chaos-load-${SEED}-${created}`, user: created, serviceUrl: rng.pick(regions), installed: true };
+      const entry = {
+        id: `a:chaos-load-${SEED}-${created}`,
+        user: created,
+        serviceUrl: rng.pick(regions),
+        installed: true,
+      };
       created += 1;
       known.push(entry);
-      return personalMessage({ appId: APP_ID, tenantId: TENANT, serviceUrl: entry.serviceUrl, conversationId: entry.id, user: user(entry.user), text: `load ${i}` });
+      return personalMessage({
+        appId: APP_ID,
+        tenantId: TENANT,
+        serviceUrl: entry.serviceUrl,
+        conversationId: entry.id,
+        user: user(entry.user),
+        text: `load ${i}`,
+      });
     }
     const entry = rng.pick(known);
-    if (kind === 'repeat') return personalMessage({ appId: APP_ID, tenantId: TENANT, serviceUrl: entry.serviceUrl, conversationId: entry.id, user: user(entry.user), text: `load ${i}` });
+    if (kind === 'repeat')
+      return personalMessage({
+        appId: APP_ID,
+        tenantId: TENANT,
+        serviceUrl: entry.serviceUrl,
+        conversationId: entry.id,
+        user: user(entry.user),
+        text: `load ${i}`,
+      });
     entry.installed = !entry.installed;
-    return personalInstallationUpdate({ appId: APP_ID, tenantId: TENANT, serviceUrl: entry.serviceUrl, conversationId: entry.id, user: user(entry.user), action: entry.installed ? 'add' : 'remove' });
+    return personalInstallationUpdate({
+      appId: APP_ID,
+      tenantId: TENANT,
+      serviceUrl: entry.serviceUrl,
+      conversationId: entry.id,
+      user: user(entry.user),
+      action: entry.installed ? 'add' : 'remove',
+    });
   };
 
   await sleep(2_000);
@@ -47,7 +81,7 @@ export async function sustainedLoad(rig: ChaosRig): Promise<void> {
   const started = performance.now();
   const deadline = started + PLAN.loadSeconds * 1_000;
   let lastSample = started;
-  for (let i = 0; i < total; ) {
+  for (let i = 0; i < total;) {
     const now = performance.now();
     if (now > deadline + 5_000) break;
     if (now - lastSample >= 1_000) {
@@ -85,7 +119,9 @@ export async function sustainedLoad(rig: ChaosRig): Promise<void> {
   latencies.sort((a, b) => a - b);
   const ok = statuses.get('200') ?? 0;
   const errors = [...statuses].filter(([s]) => s !== '200').reduce((a, [, n]) => a + n, 0) + notSent + pending.size;
-  const stored = (await rig.scan('conversations', ['conversationId'])).filter((r) => String(r.conversationId).startsWith(`a:chaos-load-${SEED}-`)).length;
+  const stored = (await rig.scan('conversations', ['conversationId'])).filter((r) =>
+    String(r.conversationId).startsWith(`a:chaos-load-${SEED}-`),
+  ).length;
 
   printTable('5. Sustained load on /api/messages', [
     ['target rate × duration', `${PLAN.loadRps}/s × ${PLAN.loadSeconds} s = ${total} activities`],
@@ -94,7 +130,10 @@ export async function sustainedLoad(rig: ChaosRig): Promise<void> {
     ['achieved rate (answers per second while sending)', (ok / (sendingMs / 1000)).toFixed(0)],
     ['answers', [...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')],
     ['**errors** (non-200, network, not sent, unanswered)', errors],
-    ['latency p50 / p90 / p99 / max (ms)', [50, 90, 99, 100].map((p) => percentile(latencies, p).toFixed(1)).join(' / ')],
+    [
+      'latency p50 / p90 / p99 / max (ms)',
+      [50, 90, 99, 100].map((p) => percentile(latencies, p).toFixed(1)).join(' / '),
+    ],
     ['most requests in flight at once', maxInFlight],
     ['new conversations stored', `${stored} of ${created}`],
     ['app RSS at start / peak / end (MiB)', `${rssStart.toFixed(0)} / ${rssPeak.toFixed(0)} / ${rssEnd.toFixed(0)}`],
@@ -107,5 +146,9 @@ export async function sustainedLoad(rig: ChaosRig): Promise<void> {
 }
 
 function user(i: number): { id: string; name: string; aadObjectId: string } {
-  return { id: `29:chaos-load-${i}`, name: `Load User ${i}`, aadObjectId: `a5000000-0000-4000-8000-${String(i).padStart(12, '0')}` };
+  return {
+    id: `29:chaos-load-${i}`,
+    name: `Load User ${i}`,
+    aadObjectId: `a5000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  };
 }

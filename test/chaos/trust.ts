@@ -17,10 +17,15 @@ import { APP_ID, SEED, mapLimit, printTable, waitFor, type ChaosRig } from './ha
 const TENANT = '7c0a0000-0000-4000-8000-00000000a004';
 
 async function waitForOutcome(rig: ChaosRig, jobId: string): Promise<Record<string, unknown>> {
-  return waitFor(`job ${jobId} to finish`, 90_000, async () => {
-    const record = await rig.deliveryRecord(jobId);
-    return record?.status === 'sent' || record?.status === 'failed' ? record : undefined;
-  }, 250);
+  return waitFor(
+    `job ${jobId} to finish`,
+    90_000,
+    async () => {
+      const record = await rig.deliveryRecord(jobId);
+      return record?.status === 'sent' || record?.status === 'failed' ? record : undefined;
+    },
+    250,
+  );
 }
 
 export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
@@ -29,8 +34,14 @@ export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
     { label: 'another HTTPS host (not a trusted origin)', serviceUrl: rig.foreign.serviceUrl('amer') },
     { label: 'the foreign host, tenant-suffixed path', serviceUrl: `${rig.foreign.origin}/amer/${TENANT}/` },
     { label: 'the trusted host over http', serviceUrl: `http://127.0.0.1:${connectorPort}/amer/` },
-    { label: 'the trusted host with credentials in the URL', serviceUrl: `https://evil:pw@127.0.0.1:${connectorPort}/amer/` },
-    { label: 'the foreign port hidden as credentials', serviceUrl: `https://127.0.0.1:${rig.foreign.port}@127.0.0.1:${connectorPort}/` },
+    {
+      label: 'the trusted host with credentials in the URL',
+      serviceUrl: `https://evil:pw@127.0.0.1:${connectorPort}/amer/`,
+    },
+    {
+      label: 'the foreign port hidden as credentials',
+      serviceUrl: `https://127.0.0.1:${rig.foreign.port}@127.0.0.1:${connectorPort}/`,
+    },
     { label: 'not a URL', serviceUrl: `https://127.0.0.1:${connectorPort}.evil/amer/` },
     { label: 'file: URL', serviceUrl: 'file:///etc/passwd' },
   ];
@@ -40,7 +51,11 @@ export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
   const conversations = rig.storage.table('conversations');
   const userChats = rig.storage.table('userchats');
   for (const table of [conversations, userChats]) await table.createTable().catch(() => undefined);
-  const cases = variants.map((v, i) => ({ ...v, conversationId: `a:chaos-foreign-${SEED}-${i}`, aadObjectId: `a4000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
+  const cases = variants.map((v, i) => ({
+    ...v,
+    conversationId: `a:chaos-foreign-${SEED}-${i}`,
+    aadObjectId: `a4000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  }));
   for (const c of cases) {
     await conversations.upsertEntity(
       {
@@ -59,21 +74,50 @@ export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
       },
       'Replace',
     );
-    await userChats.upsertEntity({ partitionKey: toTableKey(c.aadObjectId), rowKey: toTableKey(TENANT), conversationId: c.conversationId }, 'Replace');
+    await userChats.upsertEntity(
+      { partitionKey: toTableKey(c.aadObjectId), rowKey: toTableKey(TENANT), conversationId: c.conversationId },
+      'Replace',
+    );
   }
   const jobs = cases.flatMap((c, i) => [
-    { case: c, id: `p4-${SEED}-foreign-${i}`, body: { id: `p4-${SEED}-foreign-${i}`, to: { conversationId: c.conversationId }, text: `[job:p4-${SEED}-foreign-${i}] secret` } },
-    { case: c, id: `p4-${SEED}-foreign-user-${i}`, body: { id: `p4-${SEED}-foreign-user-${i}`, to: { aadObjectId: c.aadObjectId, tenantId: TENANT }, text: `[job:p4-${SEED}-foreign-user-${i}] secret` } },
+    {
+      case: c,
+      id: `p4-${SEED}-foreign-${i}`,
+      body: {
+        id: `p4-${SEED}-foreign-${i}`,
+        to: { conversationId: c.conversationId },
+        text: `[job:p4-${SEED}-foreign-${i}] secret`,
+      },
+    },
+    {
+      case: c,
+      id: `p4-${SEED}-foreign-user-${i}`,
+      body: {
+        id: `p4-${SEED}-foreign-user-${i}`,
+        to: { aadObjectId: c.aadObjectId, tenantId: TENANT },
+        text: `[job:p4-${SEED}-foreign-user-${i}] secret`,
+      },
+    },
   ]);
   // One job per conversation first (a refusal marks the reference undeliverable), then the rest.
   await rig.enqueue(jobs.filter((_, k) => k % 2 === 0).map((j) => JSON.stringify(j.body)));
-  const first = await mapLimit(jobs.filter((_, k) => k % 2 === 0), 8, (j) => waitForOutcome(rig, j.id));
+  const first = await mapLimit(
+    jobs.filter((_, k) => k % 2 === 0),
+    8,
+    (j) => waitForOutcome(rig, j.id),
+  );
   await rig.enqueue(jobs.filter((_, k) => k % 2 === 1).map((j) => JSON.stringify(j.body)));
-  const second = await mapLimit(jobs.filter((_, k) => k % 2 === 1), 8, (j) => waitForOutcome(rig, j.id));
+  const second = await mapLimit(
+    jobs.filter((_, k) => k % 2 === 1),
+    8,
+    (j) => waitForOutcome(rig, j.id),
+  );
   await rig.readPoison();
   const records = [...first, ...second];
   const ids = new Set(cases.map((c) => c.conversationId));
-  const reachedConnector = rig.connector.requests.slice(connectorBefore).filter((r) => r.conversationId !== undefined && ids.has(r.conversationId));
+  const reachedConnector = rig.connector.requests
+    .slice(connectorBefore)
+    .filter((r) => r.conversationId !== undefined && ids.has(r.conversationId));
   const foreignRequests = rig.foreign.requests.length - foreignBefore;
   const byCode = new Map<string, number>();
   for (const r of records) byCode.set(String(r.lastErrorCode), (byCode.get(String(r.lastErrorCode)) ?? 0) + 1);
@@ -81,9 +125,15 @@ export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
   printTable('4a. A foreign serviceUrl written into the table', [
     ['serviceUrl variants', cases.map((c) => c.label).join('; ')],
     ['jobs (by conversationId, then by aadObjectId)', jobs.length],
-    ['failed / sent', `${records.filter((r) => r.status === 'failed').length} / ${records.filter((r) => r.status === 'sent').length}`],
+    [
+      'failed / sent',
+      `${records.filter((r) => r.status === 'failed').length} / ${records.filter((r) => r.status === 'sent').length}`,
+    ],
     ['failure codes', [...byCode].map(([c, n]) => `${c}: ${n}`).join(', ')],
-    ['in the poison queue with the reason', jobs.filter((j) => rig.poison.some((p) => p.teamsCourier?.jobId === j.id && p.teamsCourier.reason !== '')).length],
+    [
+      'in the poison queue with the reason',
+      jobs.filter((j) => rig.poison.some((p) => p.teamsCourier?.jobId === j.id && p.teamsCourier.reason !== '')).length,
+    ],
     ['**requests that reached the foreign host**', foreignRequests],
     ['requests for these conversations at the trusted stub', reachedConnector.length],
   ]);
@@ -92,9 +142,16 @@ export async function foreignServiceUrl(rig: ChaosRig): Promise<void> {
     const job = k < first.length ? jobs[k * 2]! : jobs[(k - first.length) * 2 + 1]!;
     expect(record.status, `${job.id} (${job.case.label})`).toBe('failed');
     // The first job names the untrusted host; a later one names the refusal that was recorded on the reference.
-    expect(String(record.lastErrorCode), job.id).toMatch(k < first.length ? /^UntrustedServiceUrl$/ : /^(UntrustedServiceUrl|Undeliverable)$/);
-    expect(String(record.lastErrorReason), job.id).toMatch(/not a trusted Bot Connector host|not a valid URL|UntrustedServiceUrl/);
-    expect(rig.poison.some((p) => p.teamsCourier?.jobId === job.id), `${job.id} in the poison queue`).toBe(true);
+    expect(String(record.lastErrorCode), job.id).toMatch(
+      k < first.length ? /^UntrustedServiceUrl$/ : /^(UntrustedServiceUrl|Undeliverable)$/,
+    );
+    expect(String(record.lastErrorReason), job.id).toMatch(
+      /not a trusted Bot Connector host|not a valid URL|UntrustedServiceUrl/,
+    );
+    expect(
+      rig.poison.some((p) => p.teamsCourier?.jobId === job.id),
+      `${job.id} in the poison queue`,
+    ).toBe(true);
   }
   expect(foreignRequests).toBe(0);
   expect(reachedConnector).toHaveLength(0);
@@ -117,13 +174,34 @@ export async function specialConversationIds(rig: ChaosRig): Promise<void> {
   const serviceUrl = rig.connector.serviceUrl('emea');
   const personal = raw.map((id, i) => ({
     id: `${id}-${SEED}`,
-    activity: personalMessage({ appId: APP_ID, tenantId: TENANT, serviceUrl, conversationId: `${id}-${SEED}`, user: { id: `29:chaos-special-${i}`, name: `Spécial ${i}`, aadObjectId: `a4100000-0000-4000-8000-${String(i).padStart(12, '0')}` }, text: 'hi' }),
+    activity: personalMessage({
+      appId: APP_ID,
+      tenantId: TENANT,
+      serviceUrl,
+      conversationId: `${id}-${SEED}`,
+      user: {
+        id: `29:chaos-special-${i}`,
+        name: `Spécial ${i}`,
+        aadObjectId: `a4100000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      },
+      text: 'hi',
+    }),
     aadObjectId: `a4100000-0000-4000-8000-${String(i).padStart(12, '0')}`,
   }));
   const groupId = `19:chaos/\\#?%;ü-group-${SEED}@thread.v2`;
   const channelId = `19:chaos/\\#?%;ü-channel-${SEED}@thread.tacv2`;
-  const group = fixtureActivity('message.groupChat', { appId: APP_ID, tenantId: TENANT, serviceUrl, conversationId: groupId });
-  const channel = fixtureActivity('conversationUpdate.channel.botAdded', { appId: APP_ID, tenantId: TENANT, serviceUrl, conversationId: channelId });
+  const group = fixtureActivity('message.groupChat', {
+    appId: APP_ID,
+    tenantId: TENANT,
+    serviceUrl,
+    conversationId: groupId,
+  });
+  const channel = fixtureActivity('conversationUpdate.channel.botAdded', {
+    appId: APP_ID,
+    tenantId: TENANT,
+    serviceUrl,
+    conversationId: channelId,
+  });
   channel.channelData = { ...(channel.channelData ?? {}), channel: { id: channelId, name: 'Spécial #1' } };
   const activities: Activity[] = [...personal.map((p) => p.activity), group, channel];
   for (const activity of activities) {
@@ -138,11 +216,23 @@ export async function specialConversationIds(rig: ChaosRig): Promise<void> {
 
   const threadId = '1763660000000/#?;x';
   const jobs = [
-    ...personal.map((p, i) => ({ id: `p4-${SEED}-special-${i}`, expect: p.id, body: { to: { conversationId: p.id } } })),
-    ...personal.map((p, i) => ({ id: `p4-${SEED}-special-user-${i}`, expect: p.id, body: { to: { aadObjectId: p.aadObjectId, tenantId: TENANT } } })),
+    ...personal.map((p, i) => ({
+      id: `p4-${SEED}-special-${i}`,
+      expect: p.id,
+      body: { to: { conversationId: p.id } },
+    })),
+    ...personal.map((p, i) => ({
+      id: `p4-${SEED}-special-user-${i}`,
+      expect: p.id,
+      body: { to: { aadObjectId: p.aadObjectId, tenantId: TENANT } },
+    })),
     { id: `p4-${SEED}-special-group`, expect: groupId, body: { to: { conversationId: groupId } } },
     { id: `p4-${SEED}-special-channel`, expect: channelId, body: { to: { channelId } } },
-    { id: `p4-${SEED}-special-thread`, expect: `${channelId};messageid=${threadId}`, body: { to: { channelId, threadId } } },
+    {
+      id: `p4-${SEED}-special-thread`,
+      expect: `${channelId};messageid=${threadId}`,
+      body: { to: { channelId, threadId } },
+    },
   ];
   const before = rig.connector.delivered.length;
   await rig.enqueue(jobs.map((j) => JSON.stringify({ id: j.id, ...j.body, text: `[job:${j.id}] spécial` })));
@@ -150,15 +240,28 @@ export async function specialConversationIds(rig: ChaosRig): Promise<void> {
   const delivered = rig.connector.delivered.slice(before);
   const wrong: string[] = [];
   for (const [k, j] of jobs.entries()) {
-    const got = delivered.filter((d) => typeof d.activity?.text === 'string' && d.activity.text.startsWith(`[job:${j.id}]`));
-    if (outcomes[k]!.status !== 'sent') wrong.push(`${j.id}: ${String(outcomes[k]!.status)} ${String(outcomes[k]!.lastErrorReason ?? '')}`);
-    else if (got.length !== 1 || got[0]!.conversationId !== j.expect) wrong.push(`${j.id}: delivered to ${JSON.stringify(got.map((d) => d.conversationId))}, expected ${JSON.stringify(j.expect)}`);
+    const got = delivered.filter(
+      (d) => typeof d.activity?.text === 'string' && d.activity.text.startsWith(`[job:${j.id}]`),
+    );
+    if (outcomes[k]!.status !== 'sent')
+      wrong.push(`${j.id}: ${String(outcomes[k]!.status)} ${String(outcomes[k]!.lastErrorReason ?? '')}`);
+    else if (got.length !== 1 || got[0]!.conversationId !== j.expect)
+      wrong.push(
+        `${j.id}: delivered to ${JSON.stringify(got.map((d) => d.conversationId))}, expected ${JSON.stringify(j.expect)}`,
+      );
   }
   const paths = rig.connector.requests.filter((r) => r.delivered && delivered.some((d) => d.seq === r.seq));
-  const pathProblems = paths.filter((r) => r.conversationId !== undefined && !r.path.includes(`/v3/conversations/${encodeURIComponent(r.conversationId)}/activities`));
+  const pathProblems = paths.filter(
+    (r) =>
+      r.conversationId !== undefined &&
+      !r.path.includes(`/v3/conversations/${encodeURIComponent(r.conversationId)}/activities`),
+  );
 
   printTable('4b. Special characters in conversation ids', [
-    ['ids (personal, group chat, channel)', `${personal.length + 2}: ${[...raw, groupId, channelId].map((id) => JSON.stringify(id)).join(' ')}`],
+    [
+      'ids (personal, group chat, channel)',
+      `${personal.length + 2}: ${[...raw, groupId, channelId].map((id) => JSON.stringify(id)).join(' ')}`,
+    ],
     ['stored under the exact id', `${storedOk.length} of ${personal.length + 2}`],
     ['jobs (by conversationId, by aadObjectId, group, channel, thread reply)', jobs.length],
     ['delivered to the exact id', `${jobs.length - wrong.length} of ${jobs.length}`],

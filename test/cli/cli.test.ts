@@ -47,8 +47,24 @@ describe('teams-courier send', () => {
   const cases: { name: string; argv: string[]; job: Record<string, unknown> }[] = [
     {
       name: '--to with --tenant, --format',
-      argv: ['--to', USER, '--tenant', TENANT, '--text', 'Invoice **4711** is overdue.', '--format', 'plain', '--id', 'cli-user-1'],
-      job: { id: 'cli-user-1', to: { aadObjectId: USER, tenantId: TENANT }, text: 'Invoice **4711** is overdue.', textFormat: 'plain' },
+      argv: [
+        '--to',
+        USER,
+        '--tenant',
+        TENANT,
+        '--text',
+        'Invoice **4711** is overdue.',
+        '--format',
+        'plain',
+        '--id',
+        'cli-user-1',
+      ],
+      job: {
+        id: 'cli-user-1',
+        to: { aadObjectId: USER, tenantId: TENANT },
+        text: 'Invoice **4711** is overdue.',
+        textFormat: 'plain',
+      },
     },
     {
       name: '--to twice (a broadcast to users)',
@@ -57,18 +73,54 @@ describe('teams-courier send', () => {
     },
     {
       name: '--conversation with --summary',
-      argv: ['--conversation', '19:meeting_abc@thread.v2', '--text', 'Build 2231 passed', '--summary', 'Build passed', '--id=cli-conv-1'],
-      job: { id: 'cli-conv-1', to: { conversationId: '19:meeting_abc@thread.v2' }, text: 'Build 2231 passed', summary: 'Build passed' },
+      argv: [
+        '--conversation',
+        '19:meeting_abc@thread.v2',
+        '--text',
+        'Build 2231 passed',
+        '--summary',
+        'Build passed',
+        '--id=cli-conv-1',
+      ],
+      job: {
+        id: 'cli-conv-1',
+        to: { conversationId: '19:meeting_abc@thread.v2' },
+        text: 'Build 2231 passed',
+        summary: 'Build passed',
+      },
     },
     {
       name: '--channel with --thread',
-      argv: ['--channel', '19:ops@thread.tacv2', '--thread', '1763660000000', '--text', 'Fixed.', '--id', 'cli-thread-1'],
+      argv: [
+        '--channel',
+        '19:ops@thread.tacv2',
+        '--thread',
+        '1763660000000',
+        '--text',
+        'Fixed.',
+        '--id',
+        'cli-thread-1',
+      ],
       job: { id: 'cli-thread-1', to: { channelId: '19:ops@thread.tacv2', threadId: '1763660000000' }, text: 'Fixed.' },
     },
     {
       name: '--all-installed with --tenant and --type',
-      argv: ['--all-installed', '--tenant', TENANT, '--type', 'personal', '--text', 'Maintenance on Saturday', '--id', 'cli-all-1'],
-      job: { id: 'cli-all-1', to: { allInstalled: true, tenantId: TENANT, conversationType: 'personal' }, text: 'Maintenance on Saturday' },
+      argv: [
+        '--all-installed',
+        '--tenant',
+        TENANT,
+        '--type',
+        'personal',
+        '--text',
+        'Maintenance on Saturday',
+        '--id',
+        'cli-all-1',
+      ],
+      job: {
+        id: 'cli-all-1',
+        to: { allInstalled: true, tenantId: TENANT, conversationType: 'personal' },
+        text: 'Maintenance on Saturday',
+      },
     },
     {
       name: '--update',
@@ -99,17 +151,35 @@ describe('teams-courier send', () => {
     const card = { type: 'AdaptiveCard', version: '1.5', body: [{ type: 'TextBlock', text: 'Expense report 5521' }] };
     writeJson(dir, 'card.json', card);
     const queue = uniqueQueue();
-    const result = await run(['send', '--to', USER, '--card', 'card.json', '--summary', 'Needs approval'], { env: envFor(queue), cwd: dir });
+    const result = await run(['send', '--to', USER, '--card', 'card.json', '--summary', 'Needs approval'], {
+      env: envFor(queue),
+      cwd: dir,
+    });
     expect(result.code).toBe(0);
     const id = result.stdout.trim();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await queued(queue)).toEqual([{ id, to: { aadObjectId: USER }, summary: 'Needs approval', adaptiveCard: card }]);
+    expect(await queued(queue)).toEqual([
+      { id, to: { aadObjectId: USER }, summary: 'Needs approval', adaptiveCard: card },
+    ]);
   });
 
   it('holds a --not-before job invisible on the queue until then', async () => {
     const queue = uniqueQueue();
     const notBefore = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const result = await run(['send', '--channel', '19:ops@thread.tacv2', '--text', 'Stand-up in 10 minutes', '--not-before', notBefore, '--id', 'cli-later-1'], { env: envFor(queue) });
+    const result = await run(
+      [
+        'send',
+        '--channel',
+        '19:ops@thread.tacv2',
+        '--text',
+        'Stand-up in 10 minutes',
+        '--not-before',
+        notBefore,
+        '--id',
+        'cli-later-1',
+      ],
+      { env: envFor(queue) },
+    );
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`for ${new Date(notBefore).toISOString()}`);
     expect(await messageCount(queue)).toBe(1);
@@ -118,7 +188,20 @@ describe('teams-courier send', () => {
 
   it('lists every problem of an invalid job, naming the options, and queues nothing (exit 2)', async () => {
     const queue = uniqueQueue();
-    const result = await run(['send', '--channel', '19:ops@thread.tacv2;messageid=17', '--format', 'html', '--not-before', 'tomorrow', '--summary', 'x'], { env: envFor(queue) });
+    const result = await run(
+      [
+        'send',
+        '--channel',
+        '19:ops@thread.tacv2;messageid=17',
+        '--format',
+        'html',
+        '--not-before',
+        'tomorrow',
+        '--summary',
+        'x',
+      ],
+      { env: envFor(queue) },
+    );
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('invalid job: 4 problems; nothing was queued');
@@ -142,7 +225,10 @@ describe('teams-courier send', () => {
     [['send', '--text', 'hi'], 'say where the message goes'],
     [['send', '--to', USER, '--conversation', 'a:1', '--text', 'hi'], 'choose one target, not --to and --conversation'],
     [['send', '--conversation', 'a:1', '--thread', '1', '--text', 'hi'], '--thread goes with --channel'],
-    [['send', '--conversation', 'a:1', '--tenant', TENANT, '--text', 'hi'], '--tenant goes with --to or --all-installed'],
+    [
+      ['send', '--conversation', 'a:1', '--tenant', TENANT, '--text', 'hi'],
+      '--tenant goes with --to or --all-installed',
+    ],
     [['send', '--delete', 'x', '--text', 'hi'], 'cannot be combined with --delete'],
     [['send', '--to', USER, '--text', 'hi', '--colour', 'red'], 'unknown option --colour'],
     [['send', '--to', USER, '--text'], '--text needs a value'],
@@ -161,7 +247,9 @@ describe('teams-courier send', () => {
   });
 
   it('--dry-run checks and prints the job without settings or storage', async () => {
-    const result = await run(['send', '--conversation', 'a:1', '--text', 'hi', '--id', 'dry-1', '--dry-run'], { env: {} });
+    const result = await run(['send', '--conversation', 'a:1', '--text', 'hi', '--id', 'dry-1', '--dry-run'], {
+      env: {},
+    });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ id: 'dry-1', to: { conversationId: 'a:1' }, text: 'hi' });
     expect(result.stderr).toContain('nothing was queued (--dry-run)');
@@ -228,9 +316,17 @@ describe('teams-courier send', () => {
       const claim = await deliveries.claim(id, { now: new Date(), leaseMs: 60_000 });
       if (claim.kind !== 'claimed') throw new Error('expected to claim');
       await delay(400);
-      await deliveries.finish(id, claim.etag, { status: 'sent', conversationId: 'a:1xyz', activityId: '1:activity-42', httpStatus: 201 }, new Date());
+      await deliveries.finish(
+        id,
+        claim.etag,
+        { status: 'sent', conversationId: 'a:1xyz', activityId: '1:activity-42', httpStatus: 201 },
+        new Date(),
+      );
     })();
-    const result = await run(['send', '--to', USER, '--text', 'hello', '--id', id, '--wait', '--timeout', '20'], { env: envFor(queue), tty: true });
+    const result = await run(['send', '--to', USER, '--text', 'hello', '--id', id, '--wait', '--timeout', '20'], {
+      env: envFor(queue),
+      tty: true,
+    });
     await sender;
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^status\s+sent$/m);
@@ -249,14 +345,33 @@ describe('teams-courier send', () => {
       await delay(150);
       const claim = await deliveries.claim(id, { now: new Date(), leaseMs: 60_000 });
       if (claim.kind !== 'claimed') throw new Error('expected to claim');
-      await deliveries.finish(id, claim.etag, { status: 'failed', code: 'ConversationBlockedByUser', reason: 'HTTP 403 ConversationBlockedByUser: User blocked the conversation with the bot.', httpStatus: 403 }, new Date());
+      await deliveries.finish(
+        id,
+        claim.etag,
+        {
+          status: 'failed',
+          code: 'ConversationBlockedByUser',
+          reason: 'HTTP 403 ConversationBlockedByUser: User blocked the conversation with the bot.',
+          httpStatus: 403,
+        },
+        new Date(),
+      );
     })();
-    const failed = await run(['send', '--to', USER, '--text', 'hello', '--id', id, '--wait', '--json'], { env: envFor(queue) });
+    const failed = await run(['send', '--to', USER, '--text', 'hello', '--id', id, '--wait', '--json'], {
+      env: envFor(queue),
+    });
     await sender;
     expect(failed.code).toBe(1);
-    expect(JSON.parse(failed.stdout)).toMatchObject({ id, status: 'failed', error: { code: 'ConversationBlockedByUser' } });
+    expect(JSON.parse(failed.stdout)).toMatchObject({
+      id,
+      status: 'failed',
+      error: { code: 'ConversationBlockedByUser' },
+    });
 
-    const never = await run(['send', '--to', USER, '--text', 'hello', '--id', `wait-never-${Date.now()}`, '--wait', '--timeout', '0.3'], { env: envFor(queue) });
+    const never = await run(
+      ['send', '--to', USER, '--text', 'hello', '--id', `wait-never-${Date.now()}`, '--wait', '--timeout', '0.3'],
+      { env: envFor(queue) },
+    );
     expect(never.code).toBe(1);
     expect(never.stderr).toContain('gave up waiting after 0.3 s');
     expect(never.stderr).toContain('the sender has not picked it up yet');
@@ -277,14 +392,26 @@ describe('teams-courier status', () => {
 
     const claim = await deliveries.claim('st-sent', { now, leaseMs: 60_000 });
     if (claim.kind !== 'claimed') throw new Error('expected to claim');
-    await deliveries.finish('st-sent', claim.etag, { status: 'sent', conversationId: 'a:1', activityId: '1:abc', httpStatus: 201 }, now);
+    await deliveries.finish(
+      'st-sent',
+      claim.etag,
+      { status: 'sent', conversationId: 'a:1', activityId: '1:abc', httpStatus: 201 },
+      now,
+    );
     const sent = await run(['status', 'st-sent'], { env: envFor(queue) });
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/^status\s+sent$/m);
     expect(sent.stdout).toMatch(/^activity\s+1:abc$/m);
     expect(sent.stdout).toMatch(/^history\s+#1 \S+ sent HTTP 201$/m);
     const json = await run(['status', 'st-sent', '--json'], { env: envFor(queue) });
-    expect(JSON.parse(json.stdout)).toMatchObject({ id: 'st-sent', kind: 'message', status: 'sent', attempts: 1, activityId: '1:abc', conversationId: 'a:1' });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      id: 'st-sent',
+      kind: 'message',
+      status: 'sent',
+      attempts: 1,
+      activityId: '1:abc',
+      conversationId: 'a:1',
+    });
 
     await deliveries.recordRejected('st-failed', 'InvalidJob', 'Invalid job: to: is required', now);
     const failed = await run(['status', 'st-failed'], { env: envFor(queue) });
@@ -327,7 +454,15 @@ describe('teams-courier status', () => {
     expect(watched.code).toBe(1);
 
     const json = await run(['status', id, '--json'], { env: envFor(queue) });
-    expect(JSON.parse(json.stdout)).toMatchObject({ id, kind: 'broadcast', status: 'partial', total: 4, sent: 3, failed: 1, pending: 0 });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      id,
+      kind: 'broadcast',
+      status: 'partial',
+      total: 4,
+      sent: 3,
+      failed: 1,
+      pending: 0,
+    });
   });
 
   it('--watch waits for a job that is not known yet', async () => {
@@ -349,7 +484,11 @@ describe('teams-courier status', () => {
 });
 
 describe('teams-courier conversations list', () => {
-  const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/activities', `${name}.json`), 'utf8')) as Record<string, unknown>;
+  const fixture = (name: string): Record<string, unknown> =>
+    JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/activities', `${name}.json`), 'utf8')) as Record<
+      string,
+      unknown
+    >;
   const captureOf = (body: unknown) => toCapturePlan(parseActivity(body)) as Extract<CapturePlan, { kind: 'capture' }>;
 
   it('pages through the stored references and renders them, filtered', async () => {
@@ -370,15 +509,24 @@ describe('teams-courier conversations list', () => {
     expect(lines[0]).toMatch(/^ID\s+TYPE\s+TENANT\s+INSTALLED\s+NAME\s+LAST SEEN$/);
     expect(lines).toHaveLength(5);
     const personalLine = lines.find((l) => l.startsWith(idOf(personal)))!;
-    expect(personalLine).toMatch(new RegExp(`personal\\s+${TENANT}\\s+yes\\s+Brandon Martinez\\s+2026-11-20T10:00:00.000Z$`));
+    expect(personalLine).toMatch(
+      new RegExp(`personal\\s+${TENANT}\\s+yes\\s+Brandon Martinez\\s+2026-11-20T10:00:00.000Z$`),
+    );
     expect(lines.find((l) => l.startsWith('a:1cliUninstalledPersonalChat'))).toMatch(/personal\s+\S+\s+no\s/);
     expect(all.stderr).toContain('4 conversations');
 
-    const installed = await run(['conversations', 'list', '--installed', '--type', 'personal', '--json'], { env: envFor(uniqueQueue()) });
+    const installed = await run(['conversations', 'list', '--installed', '--type', 'personal', '--json'], {
+      env: envFor(uniqueQueue()),
+    });
     expect(installed.code).toBe(0);
     const listed = JSON.parse(installed.stdout) as { conversationId: string; installed: boolean }[];
     expect(listed.map((c) => c.conversationId)).toEqual([idOf(personal)]);
-    expect(listed[0]).toMatchObject({ conversationType: 'personal', tenantId: TENANT, installed: true, name: 'Brandon Martinez' });
+    expect(listed[0]).toMatchObject({
+      conversationType: 'personal',
+      tenantId: TENANT,
+      installed: true,
+      name: 'Brandon Martinez',
+    });
 
     const limited = await run(['conversations', 'list', '--limit', '2'], { env: envFor(uniqueQueue()) });
     expect(limited.stdout.trim().split('\n')).toHaveLength(3);
@@ -398,13 +546,25 @@ describe('settings, help and secrets', () => {
   it('reads local.settings.json Values in the working directory; the environment wins', async () => {
     const dir = emptyDir();
     const queue = uniqueQueue();
-    writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: { AzureWebJobsStorage: storage().azurite.connectionString, OUTBOUND_QUEUE: queue } }));
-    const fromFile = await run(['send', '--conversation', 'a:1', '--text', 'from file', '--id', 'settings-1'], { env: {}, cwd: dir });
+    writeFileSync(
+      path.join(dir, 'local.settings.json'),
+      JSON.stringify({
+        IsEncrypted: false,
+        Values: { AzureWebJobsStorage: storage().azurite.connectionString, OUTBOUND_QUEUE: queue },
+      }),
+    );
+    const fromFile = await run(['send', '--conversation', 'a:1', '--text', 'from file', '--id', 'settings-1'], {
+      env: {},
+      cwd: dir,
+    });
     expect(fromFile.code).toBe(0);
     expect(await queued(queue)).toEqual([{ id: 'settings-1', to: { conversationId: 'a:1' }, text: 'from file' }]);
 
     const other = uniqueQueue();
-    const fromEnv = await run(['send', '--conversation', 'a:1', '--text', 'env wins', '--id', 'settings-2'], { env: { OUTBOUND_QUEUE: other }, cwd: dir });
+    const fromEnv = await run(['send', '--conversation', 'a:1', '--text', 'env wins', '--id', 'settings-2'], {
+      env: { OUTBOUND_QUEUE: other },
+      cwd: dir,
+    });
     expect(fromEnv.code).toBe(0);
     expect(await queued(other)).toHaveLength(1);
     expect(await queued(queue)).toHaveLength(1);
@@ -415,7 +575,9 @@ describe('settings, help and secrets', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('AzureWebJobsStorage: is not set');
 
-    const badQueue = await run(['status', 'x'], { env: { AzureWebJobsStorage: storage().azurite.connectionString, OUTBOUND_QUEUE: 'Bad_Queue' } });
+    const badQueue = await run(['status', 'x'], {
+      env: { AzureWebJobsStorage: storage().azurite.connectionString, OUTBOUND_QUEUE: 'Bad_Queue' },
+    });
     expect(badQueue.code).toBe(1);
     expect(badQueue.stderr).toContain('OUTBOUND_QUEUE: must be 3-56 lower-case letters');
     expect(badQueue.stderr).not.toContain(DEV_ACCOUNT_KEY);
@@ -438,31 +600,72 @@ describe('settings, help and secrets', () => {
   // The CLI and the app must read AzureWebJobsStorage the way the Functions host does. Both are
   // checked against the answers written out here, not against each other: they share the code.
   it('reads the storage settings as the Functions host does, from the environment or local.settings.json', () => {
-    const bot = { MicrosoftAppId: '00000000-0000-4000-8000-0000000000b0', MicrosoftAppType: 'UserAssignedMSI', MicrosoftAppTenantId: TENANT };
+    const bot = {
+      MicrosoftAppId: '00000000-0000-4000-8000-0000000000b0',
+      MicrosoftAppType: 'UserAssignedMSI',
+      MicrosoftAppTenantId: TENANT,
+    };
     const cases: [string, Record<string, string>, StorageConfig, string][] = [
-      ['the emulator shorthand', { AzureWebJobsStorage: 'UseDevelopmentStorage=true' }, { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' }, 'outbound-messages'],
+      [
+        'the emulator shorthand',
+        { AzureWebJobsStorage: 'UseDevelopmentStorage=true' },
+        { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' },
+        'outbound-messages',
+      ],
       [
         'a connection string (trimmed) wins over the identity settings',
-        { AzureWebJobsStorage: ' DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net ', AzureWebJobsStorage__accountName: 'ignored' },
-        { kind: 'connectionString', connectionString: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net' },
+        {
+          AzureWebJobsStorage:
+            ' DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net ',
+          AzureWebJobsStorage__accountName: 'ignored',
+        },
+        {
+          kind: 'connectionString',
+          connectionString:
+            'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k;EndpointSuffix=core.windows.net',
+        },
         'outbound-messages',
       ],
       [
         'an empty connection string counts as unset',
         { AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: 'courierstore' },
-        { kind: 'identity', tableServiceUri: 'https://courierstore.table.core.windows.net', queueServiceUri: 'https://courierstore.queue.core.windows.net', credential: 'default' },
+        {
+          kind: 'identity',
+          tableServiceUri: 'https://courierstore.table.core.windows.net',
+          queueServiceUri: 'https://courierstore.queue.core.windows.net',
+          credential: 'default',
+        },
         'outbound-messages',
       ],
       [
         'a user-assigned managed identity and another queue',
-        { AzureWebJobsStorage__accountName: 'courierstore', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'client-1', OUTBOUND_QUEUE: 'my-jobs' },
-        { kind: 'identity', tableServiceUri: 'https://courierstore.table.core.windows.net', queueServiceUri: 'https://courierstore.queue.core.windows.net', credential: 'managedidentity', clientId: 'client-1' },
+        {
+          AzureWebJobsStorage__accountName: 'courierstore',
+          AzureWebJobsStorage__credential: 'managedidentity',
+          AzureWebJobsStorage__clientId: 'client-1',
+          OUTBOUND_QUEUE: 'my-jobs',
+        },
+        {
+          kind: 'identity',
+          tableServiceUri: 'https://courierstore.table.core.windows.net',
+          queueServiceUri: 'https://courierstore.queue.core.windows.net',
+          credential: 'managedidentity',
+          clientId: 'client-1',
+        },
         'my-jobs',
       ],
       [
         'explicit endpoints, without an account name',
-        { AzureWebJobsStorage__tableServiceUri: 'https://t.example.net/', AzureWebJobsStorage__queueServiceUri: 'https://q.example.net' },
-        { kind: 'identity', tableServiceUri: 'https://t.example.net/', queueServiceUri: 'https://q.example.net/', credential: 'default' },
+        {
+          AzureWebJobsStorage__tableServiceUri: 'https://t.example.net/',
+          AzureWebJobsStorage__queueServiceUri: 'https://q.example.net',
+        },
+        {
+          kind: 'identity',
+          tableServiceUri: 'https://t.example.net/',
+          queueServiceUri: 'https://q.example.net/',
+          credential: 'default',
+        },
         'outbound-messages',
       ],
     ];
@@ -472,7 +675,11 @@ describe('settings, help and secrets', () => {
       // From local.settings.json, with nothing in the environment.
       const dir = emptyDir();
       writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: values }));
-      expect(loadCliSettings({}, dir), `${label} (local.settings.json)`).toMatchObject({ storage, queueName, sources: { localSettingsPath: path.join(dir, 'local.settings.json') } });
+      expect(loadCliSettings({}, dir), `${label} (local.settings.json)`).toMatchObject({
+        storage,
+        queueName,
+        sources: { localSettingsPath: path.join(dir, 'local.settings.json') },
+      });
       // And the app reads the same.
       const config = loadConfig({ ...bot, ...values });
       expect(config.storage, `${label} (app)`).toEqual(storage);
@@ -480,13 +687,22 @@ describe('settings, help and secrets', () => {
     }
     // The environment wins over local.settings.json, setting by setting.
     const dir = emptyDir();
-    writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ Values: { AzureWebJobsStorage: 'UseDevelopmentStorage=true', OUTBOUND_QUEUE: 'from-file' } }));
-    expect(loadCliSettings({ OUTBOUND_QUEUE: 'from-env' }, dir)).toMatchObject({ storage: { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' }, queueName: 'from-env' });
+    writeFileSync(
+      path.join(dir, 'local.settings.json'),
+      JSON.stringify({ Values: { AzureWebJobsStorage: 'UseDevelopmentStorage=true', OUTBOUND_QUEUE: 'from-file' } }),
+    );
+    expect(loadCliSettings({ OUTBOUND_QUEUE: 'from-env' }, dir)).toMatchObject({
+      storage: { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' },
+      queueName: 'from-env',
+    });
 
     for (const [values, setting] of [
       [{}, 'AzureWebJobsStorage'],
       [{ AzureWebJobsStorage__accountName: 'Bad-Name' }, 'AzureWebJobsStorage__accountName'],
-      [{ AzureWebJobsStorage__accountName: 'ok123', AzureWebJobsStorage__credential: 'password' }, 'AzureWebJobsStorage__credential'],
+      [
+        { AzureWebJobsStorage__accountName: 'ok123', AzureWebJobsStorage__credential: 'password' },
+        'AzureWebJobsStorage__credential',
+      ],
       [{ AzureWebJobsStorage: 'UseDevelopmentStorage=true', OUTBOUND_QUEUE: 'Bad_Queue' }, 'OUTBOUND_QUEUE'],
     ] as const) {
       expect(() => loadCliSettings(values, emptyDir()), setting).toThrow(`${setting}: `);
@@ -514,6 +730,8 @@ describe('settings, help and secrets', () => {
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain('usage: teams-courier');
     // The compiled entry (package.json "bin") must start with the shebang; tsc keeps it.
-    expect(readFileSync(path.resolve(__dirname, '../../src/cli/main.ts'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(readFileSync(path.resolve(__dirname, '../../src/cli/main.ts'), 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env node',
+    );
   });
 });

@@ -45,11 +45,19 @@ const logicAppsDir = path.join(root, 'samples/logic-apps');
 const workflowFiles = readdirSync(logicAppsDir).filter((f) => f.endsWith('.json'));
 
 interface Workflow {
-  definition: { $schema: string; contentVersion: string; parameters: Json; triggers: Json; actions: Record<string, Json>; outputs?: Json };
+  definition: {
+    $schema: string;
+    contentVersion: string;
+    parameters: Json;
+    triggers: Json;
+    actions: Record<string, Json>;
+    outputs?: Json;
+  };
   parameters?: Json;
 }
 
-const workflow = (file: string): Workflow => JSON.parse(readFileSync(path.join(logicAppsDir, file), 'utf8')) as Workflow;
+const workflow = (file: string): Workflow =>
+  JSON.parse(readFileSync(path.join(logicAppsDir, file), 'utf8')) as Workflow;
 
 /** Every action in the definition, nested ones (If, Scope, loops) included, with its siblings. */
 function allActions(actions: Record<string, Json>, out: { name: string; action: Json; siblings: string[] }[] = []) {
@@ -57,7 +65,8 @@ function allActions(actions: Record<string, Json>, out: { name: string; action: 
   for (const [name, action] of Object.entries(actions)) {
     out.push({ name, action, siblings: names });
     if (isObject(action.actions)) allActions(action.actions as Record<string, Json>, out);
-    if (isObject(action.else) && isObject(action.else.actions)) allActions(action.else.actions as Record<string, Json>, out);
+    if (isObject(action.else) && isObject(action.else.actions))
+      allActions(action.else.actions as Record<string, Json>, out);
   }
   return out;
 }
@@ -77,7 +86,9 @@ describe('samples/logic-apps', () => {
   it.each(workflowFiles)('%s is a Consumption workflow whose references all resolve', (file) => {
     const wf = workflow(file);
     const def = wf.definition;
-    expect(def.$schema).toBe('https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#');
+    expect(def.$schema).toBe(
+      'https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#',
+    );
     expect(def.contentVersion).toBe('1.0.0.0');
     expect(Object.keys(def.triggers)).toHaveLength(1);
     const actions = allActions(def.actions);
@@ -85,12 +96,15 @@ describe('samples/logic-apps', () => {
     const names = new Set(actions.map((a) => a.name));
     for (const { name, action, siblings } of actions) {
       expect(typeof action.type, name).toBe('string');
-      for (const after of Object.keys((action.runAfter as Json | undefined) ?? {})) expect(siblings, `${name} runs after ${after}`).toContain(after);
+      for (const after of Object.keys((action.runAfter as Json | undefined) ?? {}))
+        expect(siblings, `${name} runs after ${after}`).toContain(after);
     }
     const strings = stringsIn(def);
     for (const s of strings) {
-      for (const m of s.matchAll(/\b(?:body|outputs|actions)\('([^']+)'\)/g)) expect(names, `${file}: ${s}`).toContain(m[1]);
-      for (const m of s.matchAll(/\bparameters\('([^']+)'\)/g)) expect(Object.keys(def.parameters), `${file}: ${s}`).toContain(m[1]);
+      for (const m of s.matchAll(/\b(?:body|outputs|actions)\('([^']+)'\)/g))
+        expect(names, `${file}: ${s}`).toContain(m[1]);
+      for (const m of s.matchAll(/\bparameters\('([^']+)'\)/g))
+        expect(Object.keys(def.parameters), `${file}: ${s}`).toContain(m[1]);
     }
     // Values given at the bottom of Code view must be declared parameters.
     for (const key of Object.keys(wf.parameters ?? {})) expect(Object.keys(def.parameters)).toContain(key);
@@ -109,15 +123,26 @@ describe('samples/logic-apps', () => {
     const put = actions['Put_a_message_on_a_queue_(V2)']!;
     expect(put).toMatchObject({ type: 'ApiConnection', runAfter: { Parse_job: ['Succeeded'] } });
     const inputs = put.inputs as Json;
-    expect(inputs).toMatchObject({ method: 'post', host: { connection: { name: "@parameters('$connections')['azurequeues']['connectionId']" } }, body: "@{string(body('Parse_job'))}" });
+    expect(inputs).toMatchObject({
+      method: 'post',
+      host: { connection: { name: "@parameters('$connections')['azurequeues']['connectionId']" } },
+      body: "@{string(body('Parse_job'))}",
+    });
     expect(inputs.path).toMatch(/^\/v2\/storageAccounts\/.+\/queues\/.+\/messages$/);
     expect(wf.definition.parameters.queueName).toMatchObject({ defaultValue: 'outbound-messages' });
     expect(wf.parameters).toMatchObject({
-      $connections: { value: { azurequeues: { connectionProperties: { authentication: { type: 'ManagedServiceIdentity' } }, id: expect.stringMatching(/\/managedApis\/azurequeues$/) } } },
+      $connections: {
+        value: {
+          azurequeues: {
+            connectionProperties: { authentication: { type: 'ManagedServiceIdentity' } },
+            id: expect.stringMatching(/\/managedApis\/azurequeues$/),
+          },
+        },
+      },
     });
 
     // The job Compose builds, with its expressions given values, is valid for the schema and the sender.
-    const job = concretize((actions.Compose_job!.inputs as Json)) as Json;
+    const job = concretize(actions.Compose_job!.inputs as Json) as Json;
     expect(validateSchema(job), JSON.stringify(validateSchema.errors)).toBe(true);
     expect(parseJob(job, 'queue-message-id')).toMatchObject({ kind: 'message', to: { kind: 'user' } });
   });
@@ -139,47 +164,75 @@ describe('samples/logic-apps', () => {
     });
     // System-assigned identity: no `identity` (a user-assigned one is documented in the README).
     expect(Object.keys(inputs.authentication as Json).sort()).toEqual(['audience', 'type']);
-    expect(wf.definition.parameters.audience).toMatchObject({ type: 'String', defaultValue: expect.stringMatching(/^api:\/\/[^/\s]+$/) });
-    expect(wf.definition.parameters.notifyUrl).toMatchObject({ defaultValue: expect.stringMatching(/^https:\/\/.+\/api\/notify$/) });
+    expect(wf.definition.parameters.audience).toMatchObject({
+      type: 'String',
+      defaultValue: expect.stringMatching(/^api:\/\/[^/\s]+$/),
+    });
+    expect(wf.definition.parameters.notifyUrl).toMatchObject({
+      defaultValue: expect.stringMatching(/^https:\/\/.+\/api\/notify$/),
+    });
 
     // No key anywhere: not as a parameter, a header, a query or an Authorization header of its own.
     expect(Object.keys(wf.definition.parameters)).not.toContain('functionKey');
     expect(Object.values(wf.definition.parameters).map((p) => (p as Json).type)).not.toContain('SecureString');
     expect(inputs.queries).toBeUndefined();
-    expect(Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase())).toEqual(['content-type']);
+    expect(Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase())).toEqual([
+      'content-type',
+    ]);
     expectValidSubmission(concretize(inputs.body), 'http-send-and-poll body');
 
     const condition = actions.Condition_sent!;
-    expect(condition).toMatchObject({ type: 'If', runAfter: { Send_to_Teams: ['Succeeded'] }, expression: { and: [{ equals: ["@body('Send_to_Teams')?['status']", 'sent'] }] } });
-    expect(actions.Terminate_rejected_or_unfinished).toMatchObject({ type: 'Terminate', runAfter: { Send_to_Teams: ['Failed', 'TimedOut'] } });
+    expect(condition).toMatchObject({
+      type: 'If',
+      runAfter: { Send_to_Teams: ['Succeeded'] },
+      expression: { and: [{ equals: ["@body('Send_to_Teams')?['status']", 'sent'] }] },
+    });
+    expect(actions.Terminate_rejected_or_unfinished).toMatchObject({
+      type: 'Terminate',
+      runAfter: { Send_to_Teams: ['Failed', 'TimedOut'] },
+    });
   });
 
-  it.each(workflowFiles)('%s sends no function key: every HTTP action authenticates with a managed identity', (file) => {
-    const def = workflow(file).definition;
-    for (const { name, action } of allActions(def.actions)) {
-      if (action.type !== 'Http') continue;
-      const inputs = action.inputs as Json;
-      expect(inputs.authentication, `${file}: ${name}`).toMatchObject({ type: 'ManagedServiceIdentity', audience: expect.any(String) });
-      const audience = String((inputs.authentication as Json).audience);
-      const param = /^@parameters\('([^']+)'\)$/.exec(audience)?.[1];
-      expect(param, `${file}: ${name} takes its audience from a parameter`).toBeDefined();
-      expect(Object.keys(def.parameters)).toContain(param);
-      const headers = Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase());
-      expect(headers, `${file}: ${name}`).not.toContain('x-functions-key');
-      expect(headers, `${file}: ${name}`).not.toContain('authorization');
-      expect(Object.keys((inputs.queries as Json | undefined) ?? {}).map((q) => q.toLowerCase()), `${file}: ${name}`).not.toContain('code');
-    }
-  });
+  it.each(workflowFiles)(
+    '%s sends no function key: every HTTP action authenticates with a managed identity',
+    (file) => {
+      const def = workflow(file).definition;
+      for (const { name, action } of allActions(def.actions)) {
+        if (action.type !== 'Http') continue;
+        const inputs = action.inputs as Json;
+        expect(inputs.authentication, `${file}: ${name}`).toMatchObject({
+          type: 'ManagedServiceIdentity',
+          audience: expect.any(String),
+        });
+        const audience = String((inputs.authentication as Json).audience);
+        const param = /^@parameters\('([^']+)'\)$/.exec(audience)?.[1];
+        expect(param, `${file}: ${name} takes its audience from a parameter`).toBeDefined();
+        expect(Object.keys(def.parameters)).toContain(param);
+        const headers = Object.keys((inputs.headers as Json | undefined) ?? {}).map((h) => h.toLowerCase());
+        expect(headers, `${file}: ${name}`).not.toContain('x-functions-key');
+        expect(headers, `${file}: ${name}`).not.toContain('authorization');
+        expect(
+          Object.keys((inputs.queries as Json | undefined) ?? {}).map((q) => q.toLowerCase()),
+          `${file}: ${name}`,
+        ).not.toContain('code');
+      }
+    },
+  );
 
   it('the function-key variant in the README polls with its own loop, the key in a header only', () => {
     const readme = read('samples/logic-apps/README.md');
-    const section = readme.slice(readme.indexOf('### With a function key instead'), readme.indexOf('## Standard logic apps'));
+    const section = readme.slice(
+      readme.indexOf('### With a function key instead'),
+      readme.indexOf('## Standard logic apps'),
+    );
     const block = /^( *)```json\n([\s\S]*?)^\1```$/m.exec(section);
     expect(block, 'the README shows the polling loop as JSON').not.toBeNull();
     const loop = JSON.parse(block![2]!) as Record<string, Json>;
     const actions = allActions(loop);
     const names = new Set(actions.map((a) => a.name));
-    for (const s of stringsIn(loop)) for (const m of s.matchAll(/\b(?:body|outputs)\('([^']+)'\)/g)) expect([...names, 'Send_to_Teams'], s).toContain(m[1]);
+    for (const s of stringsIn(loop))
+      for (const m of s.matchAll(/\b(?:body|outputs)\('([^']+)'\)/g))
+        expect([...names, 'Send_to_Teams'], s).toContain(m[1]);
     const http = actions.filter((a) => a.action.type === 'Http');
     expect(http.length).toBeGreaterThan(0);
     for (const { action } of http) {
@@ -188,7 +241,10 @@ describe('samples/logic-apps', () => {
       expect((action.inputs as Json).queries).toBeUndefined();
       expect(action.runtimeConfiguration).toMatchObject({ secureData: { properties: ['inputs'] } });
     }
-    expect(loop.Until_done).toMatchObject({ type: 'Until', expression: "@not(equals(outputs('Get_status')?['statusCode'], 202))" });
+    expect(loop.Until_done).toMatchObject({
+      type: 'Until',
+      expression: "@not(equals(outputs('Get_status')?['statusCode'], 202))",
+    });
   });
 });
 
@@ -196,7 +252,11 @@ describe('samples/logic-apps', () => {
 
 /** Fenced code blocks with their info string and where they start. */
 function codeBlocks(markdown: string): { info: string; body: string; index: number }[] {
-  return [...markdown.matchAll(/^```([^\n]*)\n([\s\S]*?)^```$/gm)].map((m) => ({ info: m[1]!.trim(), body: m[2]!, index: m.index }));
+  return [...markdown.matchAll(/^```([^\n]*)\n([\s\S]*?)^```$/gm)].map((m) => ({
+    info: m[1]!.trim(),
+    body: m[2]!,
+    index: m.index,
+  }));
 }
 
 const SHELL_VALUES: Record<string, string> = {
@@ -213,7 +273,8 @@ function heredocs(markdown: string): { delimiter: string; body: unknown; end: nu
       ? m[3]!
       : m[3]!.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_all, name: string) => {
           const value = SHELL_VALUES[name];
-          if (value === undefined) throw new Error(`samples/curl.md uses $${name} in a job; give it a value in SHELL_VALUES`);
+          if (value === undefined)
+            throw new Error(`samples/curl.md uses $${name} in a job; give it a value in SHELL_VALUES`);
           return value;
         });
     return { delimiter: m[2]!, body: JSON.parse(text) as unknown, end: m.index + m[0].length };
@@ -243,7 +304,17 @@ describe('samples/curl.md', () => {
         if (item.delete !== undefined) forms.add('delete');
       }
     }
-    expect([...forms].sort()).toEqual(['batch', 'broadcast allInstalled', 'broadcast users', 'channel', 'delete', 'scheduled', 'thread', 'update', 'user']);
+    expect([...forms].sort()).toEqual([
+      'batch',
+      'broadcast allInstalled',
+      'broadcast users',
+      'channel',
+      'delete',
+      'scheduled',
+      'thread',
+      'update',
+      'user',
+    ]);
   });
 
   it('the bad request answers exactly what the document shows', () => {
@@ -252,7 +323,10 @@ describe('samples/curl.md', () => {
     const result = admitJobs(bad[0]!.body, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST });
     if (!('problems' in result)) throw new Error('the bad request example is valid');
     const shown = codeBlocks(markdown).find((b) => b.index > bad[0]!.end && b.info === 'json');
-    expect(JSON.parse(shown!.body)).toEqual({ error: `Invalid job: ${result.problems.length} problem(s)`, problems: result.problems });
+    expect(JSON.parse(shown!.body)).toEqual({
+      error: `Invalid job: ${result.problems.length} problem(s)`,
+      problems: result.problems,
+    });
   });
 
   it('every JSON block is valid JSON', () => {
@@ -276,14 +350,22 @@ describe('samples/power-automate.md', () => {
     for (const block of blocks) expect(() => JSON.parse(block.body), block.body.slice(0, 80)).not.toThrow();
     const shown = blocks.map((b) => JSON.parse(b.body) as Json).find((b) => Array.isArray(b.problems))!;
     const first = concretize(JSON.parse(blocks.find((b) => b.info === 'json job')!.body)) as Json;
-    const result = admitJobs({ ...first, to: { ...(first.to as Json), aadObjectId: '' } }, { now, newId, maxJobs: MAX_JOBS_PER_REQUEST });
-    expect(shown).toEqual({ error: `Invalid job: ${'problems' in result ? result.problems.length : 0} problem(s)`, problems: 'problems' in result ? result.problems : [] });
+    const result = admitJobs(
+      { ...first, to: { ...(first.to as Json), aadObjectId: '' } },
+      { now, newId, maxJobs: MAX_JOBS_PER_REQUEST },
+    );
+    expect(shown).toEqual({
+      error: `Invalid job: ${'problems' in result ? result.problems.length : 0} problem(s)`,
+      problems: 'problems' in result ? result.problems : [],
+    });
   });
 });
 
 /** Every file under samples/, recursively. */
 function sampleFiles(dir = path.join(root, 'samples')): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sampleFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sampleFiles(path.join(dir, e.name)) : [path.join(dir, e.name)],
+  );
 }
 
 describe('samples keep keys out of URLs', () => {
@@ -312,12 +394,15 @@ describe('samples keep keys out of URLs', () => {
 });
 
 describe('samples links', () => {
-  it.each(['samples/README.md', 'samples/curl.md', 'samples/power-automate.md', 'samples/logic-apps/README.md'])('relative links in %s point at files that exist', (file) => {
-    const markdown = read(file);
-    for (const m of markdown.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
-      const target = m[1]!;
-      if (/^[a-z]+:/.test(target)) continue;
-      expect(existsSync(path.join(root, path.dirname(file), target)), `${file} links to ${target}`).toBe(true);
-    }
-  });
+  it.each(['samples/README.md', 'samples/curl.md', 'samples/power-automate.md', 'samples/logic-apps/README.md'])(
+    'relative links in %s point at files that exist',
+    (file) => {
+      const markdown = read(file);
+      for (const m of markdown.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        expect(existsSync(path.join(root, path.dirname(file), target)), `${file} links to ${target}`).toBe(true);
+      }
+    },
+  );
 });

@@ -42,7 +42,10 @@ let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 const agent = new Agent({ keepAliveTimeout: 5_000 });
 
 beforeAll(async () => {
-  [azurite, world] = await Promise.all([startAzurite(), startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: SECRET } })]);
+  [azurite, world] = await Promise.all([
+    startAzurite(),
+    startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: SECRET } }),
+  ]);
   ({ issuer, connector } = world);
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
@@ -97,7 +100,10 @@ async function postActivity(activity: Record<string, unknown>, token?: string): 
   const res = await request(`${baseUrl}/api/messages`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: JSON.stringify(activity),
   });
   await res.body.dump();
@@ -105,8 +111,12 @@ async function postActivity(activity: Record<string, unknown>, token?: string): 
 }
 
 const tables = () => ({
-  conversations: TableClient.fromConnectionString(azurite.connectionString, 'conversations', { allowInsecureConnection: true }),
-  deliveries: TableClient.fromConnectionString(azurite.connectionString, 'deliveries', { allowInsecureConnection: true }),
+  conversations: TableClient.fromConnectionString(azurite.connectionString, 'conversations', {
+    allowInsecureConnection: true,
+  }),
+  deliveries: TableClient.fromConnectionString(azurite.connectionString, 'deliveries', {
+    allowInsecureConnection: true,
+  }),
 });
 
 describe('npm start, end to end', () => {
@@ -124,16 +134,31 @@ describe('npm start, end to end', () => {
       expect(await postActivity(activity, token), name).toBe(200);
     }
     const { conversations } = tables();
-    const personal = await conversations.getEntity<Record<string, unknown>>(toTableKey('a:1xyzPersonalConversationIdForFixturesOnly0001'), 'ref');
-    expect(personal).toMatchObject({ conversationType: 'personal', serviceUrl, userAadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1' });
-    const ops = await conversations.getEntity<Record<string, unknown>>(toTableKey('19:opsChannelIdForFixturesOnly0002@thread.tacv2'), 'ref');
+    const personal = await conversations.getEntity<Record<string, unknown>>(
+      toTableKey('a:1xyzPersonalConversationIdForFixturesOnly0001'),
+      'ref',
+    );
+    expect(personal).toMatchObject({
+      conversationType: 'personal',
+      serviceUrl,
+      userAadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1',
+    });
+    const ops = await conversations.getEntity<Record<string, unknown>>(
+      toTableKey('19:opsChannelIdForFixturesOnly0002@thread.tacv2'),
+      'ref',
+    );
     expect(ops).toMatchObject({ conversationType: 'channel', channelName: 'Ops', teamName: 'Finance Ops' });
   });
 
   it('refuses an unsigned activity and stores nothing', async () => {
-    const activity = fixtureActivity('message.personal', { serviceUrl: connector.serviceUrl('amer'), conversationId: 'a:e2e-unsigned' });
+    const activity = fixtureActivity('message.personal', {
+      serviceUrl: connector.serviceUrl('amer'),
+      conversationId: 'a:e2e-unsigned',
+    });
     expect(await postActivity(activity)).toBe(401);
-    await expect(tables().conversations.getEntity(toTableKey('a:e2e-unsigned'), 'ref')).rejects.toMatchObject({ statusCode: 404 });
+    await expect(tables().conversations.getEntity(toTableKey('a:e2e-unsigned'), 'ref')).rejects.toMatchObject({
+      statusCode: 404,
+    });
   });
 
   it('delivers jobs from the queue, plain and base64, to the right URL with the bot token', async () => {
@@ -145,7 +170,9 @@ describe('npm start, end to end', () => {
     const queue = new QueueClient(azurite.connectionString, 'outbound-messages');
     await queue.createIfNotExists();
     await queue.sendMessage(JSON.stringify({ id: 'e2e-plain', to: { conversationId }, text: 'plain text job' }));
-    await queue.sendMessage(Buffer.from(JSON.stringify({ id: 'e2e-base64', to: { conversationId }, text: 'base64 job' })).toString('base64'));
+    await queue.sendMessage(
+      Buffer.from(JSON.stringify({ id: 'e2e-base64', to: { conversationId }, text: 'base64 job' })).toString('base64'),
+    );
 
     const delivered = await waitFor('both jobs at the stub', 20_000, () => {
       const found = connector.delivered.filter((d) => d.conversationId === conversationId);
@@ -157,7 +184,9 @@ describe('npm start, end to end', () => {
     expect(post.tokenClaims).toMatchObject({ aud: 'https://api.botframework.com', appid: APP_ID });
 
     const record = await waitFor('the delivery record', 10_000, async () => {
-      const entity = await tables().deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-plain'), 'job').catch(() => undefined);
+      const entity = await tables()
+        .deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-plain'), 'job')
+        .catch(() => undefined);
       return entity?.status === 'sent' ? entity : undefined;
     });
     expect(record).toMatchObject({ status: 'sent', conversationId, activityId: expect.any(String) });
@@ -165,18 +194,21 @@ describe('npm start, end to end', () => {
 
   it('fails a bad job at once with its reason, in the record and the poison queue', async () => {
     const queue = new QueueClient(azurite.connectionString, 'outbound-messages');
-    await queue.sendMessage(JSON.stringify({ id: 'e2e-bad', to: { conversationId: 'a:1', channelId: '19:x' }, text: 'x' }));
+    await queue.sendMessage(
+      JSON.stringify({ id: 'e2e-bad', to: { conversationId: 'a:1', channelId: '19:x' }, text: 'x' }),
+    );
     const poison = new QueueClient(azurite.connectionString, 'outbound-messages-poison');
     const message = await waitFor('the poison message', 20_000, async () => {
       if (!(await poison.exists())) return undefined;
       const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
-      return peekedMessageItems.map((m) => JSON.parse(m.messageText) as { teamsCourier: { jobId: string; reason: string } }).find((m) => m.teamsCourier.jobId === 'e2e-bad');
+      return peekedMessageItems
+        .map((m) => JSON.parse(m.messageText) as { teamsCourier: { jobId: string; reason: string } })
+        .find((m) => m.teamsCourier.jobId === 'e2e-bad');
     });
     expect(message.teamsCourier.reason).toContain('to: has conflicting targets (conversationId, channelId)');
     const record = await tables().deliveries.getEntity<Record<string, unknown>>(toTableKey('e2e-bad'), 'job');
     expect(record).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob' });
   });
-
 });
 
 describe('flows through npm start: the HTTP API, update and delete, broadcast, scheduling', () => {
@@ -188,7 +220,11 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, json: (text === '' ? undefined : JSON.parse(text)) as Record<string, unknown> };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      json: (text === '' ? undefined : JSON.parse(text)) as Record<string, unknown>,
+    };
   }
 
   /** Polls a status URL as Logic Apps does: while 202, wait Retry-After (capped for the test). */
@@ -211,7 +247,11 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
 
   it('POST /api/notify answers 202 + Location, and polling it ends in sent', async () => {
     await capture('a:e2e-api');
-    const accepted = await http('POST', '/api/notify', { id: 'e2e-api-1', to: { conversationId: 'a:e2e-api' }, text: 'Deploy 12: step 1 of 3' });
+    const accepted = await http('POST', '/api/notify', {
+      id: 'e2e-api-1',
+      to: { conversationId: 'a:e2e-api' },
+      text: 'Deploy 12: step 1 of 3',
+    });
     expect(accepted.status).toBe(202);
     expect(accepted.headers.location).toBe(`${baseUrl}/api/notify/e2e-api-1`);
     const done = await pollUntilDone(String(accepted.headers.location));
@@ -220,7 +260,11 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
 
   it('never echoes a function key given as ?code= (Location and statusUrl name no credential)', async () => {
     await capture('a:e2e-key');
-    const accepted = await http('POST', '/api/notify?code=E2E-FUNCTION-KEY', { id: 'e2e-key-1', to: { conversationId: 'a:e2e-key' }, text: 'x' });
+    const accepted = await http('POST', '/api/notify?code=E2E-FUNCTION-KEY', {
+      id: 'e2e-key-1',
+      to: { conversationId: 'a:e2e-key' },
+      text: 'x',
+    });
     expect(accepted.status).toBe(202);
     expect(accepted.headers.location).toBe(`${baseUrl}/api/notify/e2e-key-1`);
     expect(JSON.stringify(accepted.json)).not.toContain('E2E-FUNCTION-KEY');
@@ -229,7 +273,11 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
   it('update and delete by job id reach Teams as PUT and DELETE on the right activity', async () => {
     const activityId = (await http('GET', '/api/notify/e2e-api-1')).json.activityId as string;
     expect(activityId).toBeTruthy();
-    const update = await http('POST', '/api/notify', { id: 'e2e-api-1-u', update: 'e2e-api-1', text: 'Deploy 12: step 2 of 3' });
+    const update = await http('POST', '/api/notify', {
+      id: 'e2e-api-1-u',
+      update: 'e2e-api-1',
+      text: 'Deploy 12: step 2 of 3',
+    });
     expect((await pollUntilDone(String(update.headers.location))).json).toMatchObject({ status: 'sent', activityId });
     const del = await http('POST', '/api/notify', { id: 'e2e-api-1-d', delete: 'e2e-api-1' });
     expect((await pollUntilDone(String(del.headers.location))).json).toMatchObject({ status: 'sent' });
@@ -242,20 +290,49 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
 
   it('a 500-recipient broadcast completes with correct counts, within Teams limits', async () => {
     const tenantId = 'e2e-broadcast-tenant';
-    const store = createConversationStore({ conversations: tables().conversations, userChats: TableClient.fromConnectionString(azurite.connectionString, 'userchats', { allowInsecureConnection: true }) });
+    const store = createConversationStore({
+      conversations: tables().conversations,
+      userChats: TableClient.fromConnectionString(azurite.connectionString, 'userchats', {
+        allowInsecureConnection: true,
+      }),
+    });
     const ids = Array.from({ length: 500 }, (_, i) => `a:e2e-broadcast-${i}`);
     for (let i = 0; i < ids.length; i += 25) {
       await Promise.all(
         ids.slice(i, i + 25).map((conversationId) =>
-          store.capture({ kind: 'capture', reference: { conversationId, conversationType: 'personal', tenantId, serviceUrl: connector.serviceUrl('amer'), botId: `28:${APP_ID}`, installed: true } }, new Date()),
+          store.capture(
+            {
+              kind: 'capture',
+              reference: {
+                conversationId,
+                conversationType: 'personal',
+                tenantId,
+                serviceUrl: connector.serviceUrl('amer'),
+                botId: `28:${APP_ID}`,
+                installed: true,
+              },
+            },
+            new Date(),
+          ),
         ),
       );
     }
     const throttledBefore = connector.stats.throttled;
-    const accepted = await http('POST', '/api/notify', { id: 'e2e-broadcast', to: { allInstalled: true, tenantId }, text: 'Office closed Friday' });
+    const accepted = await http('POST', '/api/notify', {
+      id: 'e2e-broadcast',
+      to: { allInstalled: true, tenantId },
+      text: 'Office closed Friday',
+    });
     expect(accepted.status).toBe(202);
     const done = await pollUntilDone(String(accepted.headers.location), 90_000);
-    expect(done.json).toMatchObject({ kind: 'broadcast', status: 'sent', total: 500, sent: 500, failed: 0, pending: 0 });
+    expect(done.json).toMatchObject({
+      kind: 'broadcast',
+      status: 'sent',
+      total: 500,
+      sent: 500,
+      failed: 0,
+      pending: 0,
+    });
     const delivered = connector.delivered.filter((d) => d.activity?.text === 'Office closed Friday');
     expect(delivered).toHaveLength(500);
     expect(new Set(delivered.map((d) => d.conversationId)).size).toBe(500);
@@ -267,8 +344,16 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
   it('a scheduled job is not delivered before notBefore', async () => {
     await capture('a:e2e-scheduled');
     const notBefore = new Date(Date.now() + 3_000);
-    const accepted = await http('POST', '/api/notify', { id: 'e2e-scheduled', to: { conversationId: 'a:e2e-scheduled' }, text: 'later', notBefore: notBefore.toISOString() });
-    expect((await http('GET', String(accepted.headers.location))).json).toMatchObject({ status: 'pending', notBefore: notBefore.toISOString() });
+    const accepted = await http('POST', '/api/notify', {
+      id: 'e2e-scheduled',
+      to: { conversationId: 'a:e2e-scheduled' },
+      text: 'later',
+      notBefore: notBefore.toISOString(),
+    });
+    expect((await http('GET', String(accepted.headers.location))).json).toMatchObject({
+      status: 'pending',
+      notBefore: notBefore.toISOString(),
+    });
     const done = await pollUntilDone(String(accepted.headers.location));
     expect(done.json).toMatchObject({ status: 'sent' });
     const delivered = connector.delivered.find((d) => d.conversationId === 'a:e2e-scheduled')!;
@@ -276,9 +361,16 @@ describe('flows through npm start: the HTTP API, update and delete, broadcast, s
   });
 
   it('a bad request gets 400 with every problem listed', async () => {
-    const res = await http('POST', '/api/notify', [{ to: {}, text: 5 }, { delete: 'x', text: 'no' }]);
+    const res = await http('POST', '/api/notify', [
+      { to: {}, text: 5 },
+      { delete: 'x', text: 'no' },
+    ]);
     expect(res.status).toBe(400);
-    expect((res.json.problems as { path: string }[]).map((p) => p.path).sort()).toEqual(['[0].text', '[0].to', '[1].text']);
+    expect((res.json.problems as { path: string }[]).map((p) => p.path).sort()).toEqual([
+      '[0].text',
+      '[0].to',
+      '[1].text',
+    ]);
     expect((await http('POST', '/api/notify', 'not json' as unknown)).status).toBe(400);
     expect((await http('GET', '/api/notify/never-submitted')).status).toBe(404);
   });

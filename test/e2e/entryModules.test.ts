@@ -28,7 +28,7 @@ describe('the entry modules the Functions worker loads at start-up', () => {
       `const { FunctionsCore, installCoreModule } = require(${JSON.stringify(path.join(ROOT, 'dist/host/functionsCore.js'))});`,
       'const core = new FunctionsCore(() => {}); installCoreModule(core.api); seen.clear();',
       `for (const f of ${JSON.stringify(entries)}) { core.currentEntryPoint = f; require(f); }`,
-      "process.stdout.write(JSON.stringify({ packages: [...seen].sort(), functions: core.functions.size }));",
+      'process.stdout.write(JSON.stringify({ packages: [...seen].sort(), functions: core.functions.size }));',
     ].join('\n');
     const result = spawnSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(result.status, result.stderr).toBe(0);

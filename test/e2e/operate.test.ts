@@ -15,7 +15,15 @@ import { QueueClient } from '@azure/storage-queue';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import { Faults, fixtureActivity, startStubWorld, waitFor, type ChannelTokenIssuer, type ConnectorServer, type StubWorld } from '../../host/emulator';
+import {
+  Faults,
+  fixtureActivity,
+  startStubWorld,
+  waitFor,
+  type ChannelTokenIssuer,
+  type ConnectorServer,
+  type StubWorld,
+} from '../../host/emulator';
 import { AppProcess, ensureBuilt, freePort, LogCapture, ROOT } from '../chaos/harness';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2e0b';
@@ -34,10 +42,17 @@ const run = promisify(execFile);
 
 beforeAll(async () => {
   ensureBuilt();
-  [azurite, world] = await Promise.all([startAzurite(), startStubWorld({ bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET } })]);
+  [azurite, world] = await Promise.all([
+    startAzurite(),
+    startStubWorld({ bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET } }),
+  ]);
   ({ issuer, connector } = world);
   log = new LogCapture(path.join(mkdtempSync(path.join(tmpdir(), 'courier-operate-')), 'app.log'));
-  app = new AppProcess({ port: await freePort(), log, env: world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: QUEUE }) });
+  app = new AppProcess({
+    port: await freePort(),
+    log,
+    env: world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: QUEUE }),
+  });
   await app.start();
 }, 180_000);
 
@@ -57,7 +72,11 @@ async function http(method: 'GET' | 'POST', route: string, body?: unknown) {
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+  };
 }
 
 /** `teams-courier <args>` as an operator runs it, with the app's storage settings. */
@@ -96,15 +115,23 @@ describe('operating it through the running app', () => {
     const captured = await request(`${app.url}/api/messages`, {
       method: 'POST',
       dispatcher: agent,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await issuer.mintChannelToken({ appId: APP_ID, serviceUrl })}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await issuer.mintChannelToken({ appId: APP_ID, serviceUrl })}`,
+      },
       body: JSON.stringify(fixtureActivity('message.personal', { serviceUrl, appId: APP_ID, conversationId })),
     });
     await captured.body.dump();
     expect(captured.statusCode).toBe(200);
 
     // Teams refuses the bot's token until the fault is removed: what a rotated secret looks like.
-    connector.injectFault(Faults.error('BotNotRegistered'), { match: { conversationId }, times: Number.POSITIVE_INFINITY });
-    expect((await http('POST', 'notify', { id: 'operate-api', to: { conversationId }, text: 'through the API' })).status).toBe(202);
+    connector.injectFault(Faults.error('BotNotRegistered'), {
+      match: { conversationId },
+      times: Number.POSITIVE_INFINITY,
+    });
+    expect(
+      (await http('POST', 'notify', { id: 'operate-api', to: { conversationId }, text: 'through the API' })).status,
+    ).toBe(202);
     const queue = new QueueClient(azurite.connectionString, QUEUE);
     await queue.sendMessage(JSON.stringify({ id: 'operate-queue', to: { conversationId }, text: 'through the queue' }));
     expect(await statusOf('operate-api')).toMatchObject({ status: 'failed', error: { code: 'BotNotRegistered' } });
@@ -131,7 +158,10 @@ describe('operating it through the running app', () => {
     expect(api).toMatchObject({ status: 'sent', attempts: 1 });
     expect(fromQueue).toMatchObject({ status: 'sent', attempts: 1 });
     expect((api.history as { outcome: string }[]).map((h) => h.outcome)).toEqual(['failed', 'replayed', 'sent']);
-    const delivered = connector.delivered.filter((d) => d.conversationId === conversationId).map((d) => d.activity?.text).sort();
+    const delivered = connector.delivered
+      .filter((d) => d.conversationId === conversationId)
+      .map((d) => d.activity?.text)
+      .sort();
     expect(delivered).toEqual(['through the API', 'through the queue']);
 
     // Never twice: the job is sent, and the poison queue has nothing left of either.
@@ -145,13 +175,24 @@ describe('operating it through the running app', () => {
 
   it('shows the sends, the failures by reason and the time from enqueue to sent in teams-courier stats', async () => {
     // The app writes its counts about every 15 s.
-    const stats = await waitFor('the stats rollup', 40_000, async () => {
-      const result = await teamsCourier('stats', '--since', '1h', '--json');
-      if (result.code !== 0) throw new Error(result.stderr);
-      const json = JSON.parse(result.stdout) as { sent: number };
-      return json.sent >= 2 ? json : undefined;
-    }, 2_000);
-    expect(stats).toMatchObject({ sent: 2, failed: 2, failedByCode: { BotNotRegistered: 2 }, pending: expect.any(Number), poisoned: 0 });
+    const stats = await waitFor(
+      'the stats rollup',
+      40_000,
+      async () => {
+        const result = await teamsCourier('stats', '--since', '1h', '--json');
+        if (result.code !== 0) throw new Error(result.stderr);
+        const json = JSON.parse(result.stdout) as { sent: number };
+        return json.sent >= 2 ? json : undefined;
+      },
+      2_000,
+    );
+    expect(stats).toMatchObject({
+      sent: 2,
+      failed: 2,
+      failedByCode: { BotNotRegistered: 2 },
+      pending: expect.any(Number),
+      poisoned: 0,
+    });
     expect((stats as unknown as { enqueueToSent: { p50Ms: number } }).enqueueToSent.p50Ms).toBeGreaterThan(0);
     const text = await teamsCourier('stats');
     expect(text.stdout).toMatch(/^failed\s+2\s+BotNotRegistered 2$/m);
@@ -159,10 +200,15 @@ describe('operating it through the running app', () => {
 
   it('answers 503 on GET /api/health when storage is gone, still with nothing more', async () => {
     await azurite.stop();
-    const answer = await waitFor('health to notice', 30_000, async () => {
-      const res = await http('GET', 'health');
-      return res.status === 503 ? res : undefined;
-    }, 1_000);
+    const answer = await waitFor(
+      'health to notice',
+      30_000,
+      async () => {
+        const res = await http('GET', 'health');
+        return res.status === 503 ? res : undefined;
+      },
+      1_000,
+    );
     expect(answer.body).toEqual({ status: 'unavailable' });
   }, 60_000);
 });

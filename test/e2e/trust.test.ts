@@ -11,16 +11,36 @@ import { ClientSecretCredential } from '@azure/identity';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import { Faults, fixtureActivity, startStubWorld, waitFor, type ChannelTokenIssuer, type ConnectorServer, type StubWorld } from '../../host/emulator';
+import {
+  Faults,
+  fixtureActivity,
+  startStubWorld,
+  waitFor,
+  type ChannelTokenIssuer,
+  type ConnectorServer,
+  type StubWorld,
+} from '../../host/emulator';
 import { AppProcess, ensureBuilt, freePort, LogCapture } from '../chaos/harness';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2e01';
 const TENANT = '00000000-0000-4000-8000-0000000b07e0';
 const SECRET = 'trust-e2e-bot-secret';
 const API = { identifierUri: 'api://teams-courier-e2e', clientId: '00000000-0000-4000-8000-0000000e2ea9' };
-const BILLING = { clientId: '00000000-0000-4000-8000-0000000e2eb1', objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb1', clientSecret: 'billing-secret' };
-const HR = { clientId: '00000000-0000-4000-8000-0000000e2eb2', objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb2', clientSecret: 'hr-secret' };
-const STRANGER = { clientId: '00000000-0000-4000-8000-0000000e2eb3', objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb3', clientSecret: 'stranger-secret' };
+const BILLING = {
+  clientId: '00000000-0000-4000-8000-0000000e2eb1',
+  objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb1',
+  clientSecret: 'billing-secret',
+};
+const HR = {
+  clientId: '00000000-0000-4000-8000-0000000e2eb2',
+  objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb2',
+  clientSecret: 'hr-secret',
+};
+const STRANGER = {
+  clientId: '00000000-0000-4000-8000-0000000e2eb3',
+  objectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000e2eb3',
+  clientSecret: 'stranger-secret',
+};
 
 let azurite: AzuriteInstance;
 let world: StubWorld;
@@ -57,7 +77,10 @@ beforeAll(async () => {
   });
   await app.start();
   for (const caller of [BILLING, HR, STRANGER]) {
-    const credential = new ClientSecretCredential(TENANT, caller.clientId, caller.clientSecret, { authorityHost: world.entra.authorityHost, disableInstanceDiscovery: true });
+    const credential = new ClientSecretCredential(TENANT, caller.clientId, caller.clientSecret, {
+      authorityHost: world.entra.authorityHost,
+      disableInstanceDiscovery: true,
+    });
     tokens.set(caller.clientId, (await credential.getToken(`${API.identifierUri}/.default`)).token);
   }
 }, 180_000);
@@ -74,21 +97,34 @@ async function call(method: 'GET' | 'POST', route: string, caller: { clientId: s
   const res = await request(`${app.url}/api/${route}`, {
     method,
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', ...(caller === undefined ? {} : { authorization: `Bearer ${tokens.get(caller.clientId)}` }) },
+    headers: {
+      'content-type': 'application/json',
+      ...(caller === undefined ? {} : { authorization: `Bearer ${tokens.get(caller.clientId)}` }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
+  };
 }
 
 let chats = 0;
-async function capture(name: 'message.personal' | 'conversationUpdate.channel.botAdded', conversationId: string): Promise<string> {
+async function capture(
+  name: 'message.personal' | 'conversationUpdate.channel.botAdded',
+  conversationId: string,
+): Promise<string> {
   const serviceUrl = connector.serviceUrl('amer');
   const activity = fixtureActivity(name, { serviceUrl, appId: APP_ID, conversationId });
   const res = await request(`${app.url}/api/messages`, {
     method: 'POST',
     dispatcher: agent,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${await issuer.mintChannelToken({ appId: APP_ID, serviceUrl })}` },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${await issuer.mintChannelToken({ appId: APP_ID, serviceUrl })}`,
+    },
     body: JSON.stringify(activity),
   });
   await res.body.dump();
@@ -107,7 +143,12 @@ async function settled(caller: { clientId: string }, id: string): Promise<Record
 describe('/api/notify with Entra ID callers, through the running app', () => {
   it('turns away no token (401), a bad token (401) and a valid token of a caller not listed (403)', async () => {
     expect((await call('POST', 'notify', undefined, { to: { conversationId: 'a:x' }, text: 'x' })).status).toBe(401);
-    const forged = await request(`${app.url}/api/notify`, { method: 'POST', dispatcher: agent, headers: { authorization: 'Bearer not.a.token' }, body: '{}' });
+    const forged = await request(`${app.url}/api/notify`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: 'Bearer not.a.token' },
+      body: '{}',
+    });
     expect(forged.statusCode).toBe(401);
     await forged.body.dump();
     expect((await call('POST', 'notify', STRANGER, { to: { conversationId: 'a:x' }, text: 'x' })).status).toBe(403);
@@ -115,7 +156,11 @@ describe('/api/notify with Entra ID callers, through the running app', () => {
 
   it('a job names no credential in its Location, and each caller sees only its own jobs', async () => {
     const chat = await personalChat();
-    const accepted = await call('POST', 'notify', BILLING, { id: 'inv-e2e-1', to: { conversationId: chat }, text: 'from billing' });
+    const accepted = await call('POST', 'notify', BILLING, {
+      id: 'inv-e2e-1',
+      to: { conversationId: chat },
+      text: 'from billing',
+    });
     expect(accepted.status).toBe(202);
     expect(accepted.headers.location).toBe(`${app.url}/api/notify/inv-e2e-1`);
     expect(await settled(BILLING, 'inv-e2e-1')).toMatchObject({ id: 'inv-e2e-1', status: 'sent' });
@@ -131,7 +176,16 @@ describe('/api/notify with Entra ID callers, through the running app', () => {
     const victim = await personalChat();
     const attacker = await personalChat();
     const notBefore = new Date(Date.now() + 3_000).toISOString();
-    expect((await call('POST', 'notify', BILLING, { id: 'victim-e2e', to: { conversationId: victim }, text: 'the real one', notBefore })).status).toBe(202);
+    expect(
+      (
+        await call('POST', 'notify', BILLING, {
+          id: 'victim-e2e',
+          to: { conversationId: victim },
+          text: 'the real one',
+          notBefore,
+        })
+      ).status,
+    ).toBe(202);
     const attack = await call('POST', 'notify', BILLING, {
       type: 'message',
       conversation: { id: attacker },
@@ -141,7 +195,9 @@ describe('/api/notify with Entra ID callers, through the running app', () => {
     });
     expect(attack.status).toBe(400);
     expect(await settled(BILLING, 'victim-e2e')).toMatchObject({ status: 'sent', conversationId: victim });
-    expect(connector.delivered.filter((d) => d.conversationId === victim).map((d) => d.activity?.text)).toEqual(['the real one']);
+    expect(connector.delivered.filter((d) => d.conversationId === victim).map((d) => d.activity?.text)).toEqual([
+      'the real one',
+    ]);
     expect(connector.delivered.some((d) => d.conversationId === attacker)).toBe(false);
   });
 
@@ -160,10 +216,21 @@ describe('/api/notify with Entra ID callers, through the running app', () => {
 
   it('a 403 on a reply in one thread does not block the channel', async () => {
     const channelId = await capture('conversationUpdate.channel.botAdded', '19:trust-e2e-channel@thread.tacv2');
-    connector.injectFault(Faults.error('ConversationBlockedByUser'), { match: { conversationId: `${channelId};messageid=42` }, times: 1 });
-    expect((await call('POST', 'notify', BILLING, { id: 'reply-403', to: { channelId, threadId: '42' }, text: 'reply' })).status).toBe(202);
-    expect(await settled(BILLING, 'reply-403')).toMatchObject({ status: 'failed', error: { code: 'ConversationBlockedByUser' } });
-    expect((await call('POST', 'notify', BILLING, { id: 'post-after-403', to: { channelId }, text: 'a new post' })).status).toBe(202);
+    connector.injectFault(Faults.error('ConversationBlockedByUser'), {
+      match: { conversationId: `${channelId};messageid=42` },
+      times: 1,
+    });
+    expect(
+      (await call('POST', 'notify', BILLING, { id: 'reply-403', to: { channelId, threadId: '42' }, text: 'reply' }))
+        .status,
+    ).toBe(202);
+    expect(await settled(BILLING, 'reply-403')).toMatchObject({
+      status: 'failed',
+      error: { code: 'ConversationBlockedByUser' },
+    });
+    expect(
+      (await call('POST', 'notify', BILLING, { id: 'post-after-403', to: { channelId }, text: 'a new post' })).status,
+    ).toBe(202);
     expect(await settled(BILLING, 'post-after-403')).toMatchObject({ status: 'sent' });
   });
 });

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startConnectorServer, type ConnectorServer } from '../../host/emulator/connectorServer';
 import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
-import { Faults, mulberry32, RandomFaultPlan, TEAMS_ERRORS, type RandomFaultOptions, type TeamsErrorName } from '../../host/emulator/faults';
+import {
+  Faults,
+  mulberry32,
+  RandomFaultPlan,
+  TEAMS_ERRORS,
+  type RandomFaultOptions,
+  type TeamsErrorName,
+} from '../../host/emulator/faults';
 import { SlidingWindowLimiter } from '../../host/emulator/rateLimiter';
 import { TENANT_ID, botToken, call, keepAliveAgent, type HttpResult } from './helpers';
 
@@ -125,12 +132,16 @@ describe('Bot Connector stub: rate limits and faults', () => {
       }
       expect(connector.delivered).toHaveLength(0);
       // The odd MessageWritesBlocked body (§7): message is a JSON string.
-      expect(JSON.parse((TEAMS_ERRORS.MessageWritesBlocked.body as { message: string }).message)).toMatchObject({ subCode: 'MessageWritesBlocked' });
+      expect(JSON.parse((TEAMS_ERRORS.MessageWritesBlocked.body as { message: string }).message)).toMatchObject({
+        subCode: 'MessageWritesBlocked',
+      });
     });
 
     it('plain statuses 412/500/502/503/504 and a custom one', async () => {
       for (const status of [412, 500, 502, 503, 504, 418]) {
-        connector.injectFault(Faults.status(status, status === 418 ? { teapot: true } : undefined, { 'x-extra': 'yes' }));
+        connector.injectFault(
+          Faults.status(status, status === 418 ? { teapot: true } : undefined, { 'x-extra': 'yes' }),
+        );
         const res = await send('a:1s');
         expect(res.status).toBe(status);
         expect(res.headers['x-extra']).toBe('yes');
@@ -167,13 +178,20 @@ describe('Bot Connector stub: rate limits and faults', () => {
     });
 
     it('matching: by conversation, operation and count; and a fault handler function', async () => {
-      connector.injectFault(Faults.error('ConversationNotFound'), { match: { conversationId: 'a:1target', operation: 'sendToConversation' }, times: 2 });
+      connector.injectFault(Faults.error('ConversationNotFound'), {
+        match: { conversationId: 'a:1target', operation: 'sendToConversation' },
+        times: 2,
+      });
       expect((await send('a:1bystander')).status).toBe(201);
       expect((await send('a:1target')).status).toBe(404);
       expect((await send('a:1target')).status).toBe(404);
       expect((await send('a:1target')).status).toBe(201);
 
-      connector.setFaultHandler((ctx) => (ctx.body !== null && typeof ctx.body === 'object' && 'text' in ctx.body && ctx.body.text === 'boom' ? Faults.status(500) : undefined));
+      connector.setFaultHandler((ctx) =>
+        ctx.body !== null && typeof ctx.body === 'object' && 'text' in ctx.body && ctx.body.text === 'boom'
+          ? Faults.status(500)
+          : undefined,
+      );
       expect((await send('a:1h', 'boom')).status).toBe(500);
       expect((await send('a:1h', 'fine')).status).toBe(201);
     });
@@ -182,7 +200,14 @@ describe('Bot Connector stub: rate limits and faults', () => {
   describe('seeded random faults', () => {
     const options: RandomFaultOptions = {
       seed: 1234,
-      probabilities: { throttle: 0.1, serviceError: 0.1, badGateway: 0.05, drop: 0.05, dropAfterAccept: 0.05, preconditionFailed: 0.05 },
+      probabilities: {
+        throttle: 0.1,
+        serviceError: 0.1,
+        badGateway: 0.05,
+        drop: 0.05,
+        dropAfterAccept: 0.05,
+        preconditionFailed: 0.05,
+      },
     };
 
     async function run(opts: RandomFaultOptions): Promise<string[]> {

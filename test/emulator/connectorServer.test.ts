@@ -14,7 +14,11 @@ describe('Bot Connector stub', () => {
 
   beforeAll(async () => {
     entra = await startEntraServer();
-    connector = await startConnectorServer({ auth: { jwks: () => entra.jwks() }, rateLimit: false, log: (line) => lines.push(line) });
+    connector = await startConnectorServer({
+      auth: { jwks: () => entra.jwks() },
+      rateLimit: false,
+      log: (line) => lines.push(line),
+    });
     token = await botToken(entra);
   });
   afterAll(async () => {
@@ -33,7 +37,10 @@ describe('Bot Connector stub', () => {
     call(agent, `${serviceUrl}v3/conversations/${rawConversationId}/activities`, { token: t, body: activity });
 
   it('records a send with the decoded conversation id, headers and body, and prints it', async () => {
-    const res = await send(connector.serviceUrl('amer'), encodeURIComponent('a:1xyzPersonal'), { type: 'message', text: 'Hello' });
+    const res = await send(connector.serviceUrl('amer'), encodeURIComponent('a:1xyzPersonal'), {
+      type: 'message',
+      text: 'Hello',
+    });
     expect(res.status).toBe(201);
     const id = (res.json as { id: string }).id;
     expect(id).toMatch(/^\d+$/);
@@ -56,7 +63,9 @@ describe('Bot Connector stub', () => {
       assignedActivityId: id,
     });
     expect(record?.headers['content-type']).toBe('application/json');
-    expect(connector.delivered).toMatchObject([{ conversationId: 'a:1xyzPersonal', activityId: id, operation: 'sendToConversation' }]);
+    expect(connector.delivered).toMatchObject([
+      { conversationId: 'a:1xyzPersonal', activityId: id, operation: 'sendToConversation' },
+    ]);
     expect(lines).toContain('[emulator] message to a:1xyzPersonal : Hello');
   });
 
@@ -74,7 +83,13 @@ describe('Bot Connector stub', () => {
       expect(res.status, decoded).toBe(201);
       expect(connector.requests.at(-1)).toMatchObject({ conversationId: decoded, serviceUrl });
     }
-    expect(connector.requests.map((r) => r.servicePrefix)).toEqual(['/emea/', `/amer/${TENANT_ID}/`, '/teams/', '/', '/apac/']);
+    expect(connector.requests.map((r) => r.servicePrefix)).toEqual([
+      '/emea/',
+      `/amer/${TENANT_ID}/`,
+      '/teams/',
+      '/',
+      '/apac/',
+    ]);
   });
 
   it('rejects missing, foreign-signed, wrong-audience and expired tokens with 401', async () => {
@@ -100,9 +115,21 @@ describe('Bot Connector stub', () => {
 
   it('creates personal chats with deterministic ids (29: id or Entra object id)', async () => {
     const url = `${connector.serviceUrl('teams')}v3/conversations`;
-    connector.registerUser({ id: '29:1known', aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1', tenantId: TENANT_ID });
+    connector.registerUser({
+      id: '29:1known',
+      aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1',
+      tenantId: TENANT_ID,
+    });
     const create = (memberId: string, extra: Record<string, unknown> = {}) =>
-      call(agent, url, { token, body: { bot: { id: `28:${APP_ID}` }, members: [{ id: memberId }], channelData: { tenant: { id: TENANT_ID } }, ...extra } });
+      call(agent, url, {
+        token,
+        body: {
+          bot: { id: `28:${APP_ID}` },
+          members: [{ id: memberId }],
+          channelData: { tenant: { id: TENANT_ID } },
+          ...extra,
+        },
+      });
 
     const first = await create('29:1known');
     expect(first.status).toBe(201);
@@ -147,12 +174,19 @@ describe('Bot Connector stub', () => {
     const channel = '19:ops@thread.tacv2';
     const res = await call(agent, `${connector.serviceUrl('emea')}v3/conversations`, {
       token,
-      body: { isGroup: true, activity: { type: 'message', text: 'New thread' }, channelData: { channel: { id: channel }, tenant: { id: TENANT_ID } }, tenantId: TENANT_ID },
+      body: {
+        isGroup: true,
+        activity: { type: 'message', text: 'New thread' },
+        channelData: { channel: { id: channel }, tenant: { id: TENANT_ID } },
+        tenantId: TENANT_ID,
+      },
     });
     expect(res.status).toBe(201);
     const { id, activityId } = res.json as { id: string; activityId: string };
     expect(id).toBe(`${channel};messageid=${activityId}`);
-    expect((await send(connector.serviceUrl('emea'), encodeURIComponent(id), { type: 'message', text: 'in thread' })).status).toBe(201);
+    expect(
+      (await send(connector.serviceUrl('emea'), encodeURIComponent(id), { type: 'message', text: 'in thread' })).status,
+    ).toBe(201);
     expect(connector.delivered.map((d) => d.conversationId)).toEqual([id, id]);
   });
 
@@ -163,12 +197,21 @@ describe('Bot Connector stub', () => {
 
     const reply = await call(agent, `${base}/${activityId}`, { token, body: { type: 'message', text: 'a reply' } });
     expect(reply.status).toBe(201);
-    const update = await call(agent, `${base}/${activityId}`, { method: 'PUT', token, body: { type: 'message', text: 'v2' } });
+    const update = await call(agent, `${base}/${activityId}`, {
+      method: 'PUT',
+      token,
+      body: { type: 'message', text: 'v2' },
+    });
     expect(update.status).toBe(200);
     expect(update.json).toEqual({ id: activityId });
     const del = await call(agent, `${base}/${activityId}`, { method: 'DELETE', token });
     expect(del.status).toBe(200);
-    expect(connector.delivered.map((d) => d.operation)).toEqual(['sendToConversation', 'replyToActivity', 'updateActivity', 'deleteActivity']);
+    expect(connector.delivered.map((d) => d.operation)).toEqual([
+      'sendToConversation',
+      'replyToActivity',
+      'updateActivity',
+      'deleteActivity',
+    ]);
     expect(lines).toContain(`[emulator] update a:1upd #${activityId} : v2`);
 
     const unknown = await call(agent, `${base}/999`, { method: 'PUT', token, body: { type: 'message', text: 'x' } });
@@ -195,7 +238,9 @@ describe('Bot Connector stub', () => {
     connector.blockConversation('a:1blocked', 'ConversationBlockedByUser');
     const blocked = await send(url, 'a%3A1blocked', { type: 'message', text: 'x' });
     expect(blocked.status).toBe(403);
-    expect(blocked.json).toEqual({ error: { code: 'ConversationBlockedByUser', message: 'User blocked the conversation with the bot.' } });
+    expect(blocked.json).toEqual({
+      error: { code: 'ConversationBlockedByUser', message: 'User blocked the conversation with the bot.' },
+    });
     connector.blockConversation('a:1blocked', undefined);
     expect((await send(url, 'a%3A1blocked', { type: 'message', text: 'x' })).status).toBe(201);
 
@@ -211,11 +256,22 @@ describe('Bot Connector stub', () => {
   });
 
   it('get member returns objectId (§6) or 404 MemberNotFoundInConversation', async () => {
-    connector.registerUser({ id: '29:1member', aadObjectId: '0b8e6f1d-2a3c-4d5e-8f90-0000000000a2', tenantId: TENANT_ID, name: 'Jonas' });
+    connector.registerUser({
+      id: '29:1member',
+      aadObjectId: '0b8e6f1d-2a3c-4d5e-8f90-0000000000a2',
+      tenantId: TENANT_ID,
+      name: 'Jonas',
+    });
     const url = `${connector.serviceUrl('amer')}v3/conversations/a%3A1m/members/`;
     const byId = await call(agent, `${url}${encodeURIComponent('29:1member')}`, { method: 'GET', token });
-    expect(byId.json).toMatchObject({ id: '29:1member', objectId: '0b8e6f1d-2a3c-4d5e-8f90-0000000000a2', tenantId: TENANT_ID });
-    expect((await call(agent, `${url}0b8e6f1d-2a3c-4d5e-8f90-0000000000a2`, { method: 'GET', token })).status).toBe(200);
+    expect(byId.json).toMatchObject({
+      id: '29:1member',
+      objectId: '0b8e6f1d-2a3c-4d5e-8f90-0000000000a2',
+      tenantId: TENANT_ID,
+    });
+    expect((await call(agent, `${url}0b8e6f1d-2a3c-4d5e-8f90-0000000000a2`, { method: 'GET', token })).status).toBe(
+      200,
+    );
     expect((await call(agent, `${url}29%3Anobody`, { method: 'GET', token })).status).toBe(404);
   });
 
@@ -229,6 +285,8 @@ describe('Bot Connector stub', () => {
     await expect(pending).resolves.toMatchObject({ delivered: true });
     await expect(delivery).resolves.toMatchObject({ activity: { text: 'future' } });
 
-    await expect(connector.waitFor((r) => r.conversationId === 'a:1never', 50)).rejects.toThrow(/nothing matched within 50 ms/);
+    await expect(connector.waitFor((r) => r.conversationId === 'a:1never', 50)).rejects.toThrow(
+      /nothing matched within 50 ms/,
+    );
   });
 });

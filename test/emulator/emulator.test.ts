@@ -67,16 +67,24 @@ async function startFakeApp(getSettings: () => Record<string, string>) {
         }
         if (activity.type === 'message') {
           const s = getSettings();
-          const credential = new ClientSecretCredential(s.MicrosoftAppTenantId ?? '', s.MicrosoftAppId ?? '', s.MicrosoftAppPassword ?? '', {
-            authorityHost: s.BOT_AUTHORITY_HOST ?? '',
-            disableInstanceDiscovery: true,
-          });
+          const credential = new ClientSecretCredential(
+            s.MicrosoftAppTenantId ?? '',
+            s.MicrosoftAppId ?? '',
+            s.MicrosoftAppPassword ?? '',
+            {
+              authorityHost: s.BOT_AUTHORITY_HOST ?? '',
+              disableInstanceDiscovery: true,
+            },
+          );
           const { token } = await credential.getToken('https://api.botframework.com/.default');
-          await request(`${activity.serviceUrl ?? ''}v3/conversations/${encodeURIComponent(activity.conversation?.id ?? '')}/activities`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ type: 'message', text: `echo: ${activity.text ?? ''}` }),
-          }).then((r) => r.body.dump());
+          await request(
+            `${activity.serviceUrl ?? ''}v3/conversations/${encodeURIComponent(activity.conversation?.id ?? '')}/activities`,
+            {
+              method: 'POST',
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ type: 'message', text: `echo: ${activity.text ?? ''}` }),
+            },
+          ).then((r) => r.body.dump());
         }
         res.writeHead(200).end();
       })();
@@ -119,10 +127,20 @@ describe('startEmulator', () => {
       BOT_GLOBAL_SERVICE_URL: `${emulator.connector.origin}/teams/`,
     });
     expect(s.MicrosoftAppPassword).toMatch(/^[\w-]{20,}$/);
-    expect(Object.keys(s).sort()).toEqual(
-      ['BOT_AUTHORITY_HOST', 'BOT_GLOBAL_SERVICE_URL', 'BOT_OPENID_METADATA_URL', 'BOT_TRUSTED_SERVICE_URLS', 'MicrosoftAppId', 'MicrosoftAppPassword', 'MicrosoftAppTenantId', 'MicrosoftAppType'],
-    );
-    expect(JSON.parse(readFileSync(controlFile, 'utf8'))).toMatchObject({ controlUrl: emulator.controlUrl, token: emulator.controlToken });
+    expect(Object.keys(s).sort()).toEqual([
+      'BOT_AUTHORITY_HOST',
+      'BOT_GLOBAL_SERVICE_URL',
+      'BOT_OPENID_METADATA_URL',
+      'BOT_TRUSTED_SERVICE_URLS',
+      'MicrosoftAppId',
+      'MicrosoftAppPassword',
+      'MicrosoftAppTenantId',
+      'MicrosoftAppType',
+    ]);
+    expect(JSON.parse(readFileSync(controlFile, 'utf8'))).toMatchObject({
+      controlUrl: emulator.controlUrl,
+      token: emulator.controlToken,
+    });
   });
 
   it('say(): a signed personal message reaches the app, which answers through the connector', async () => {
@@ -148,34 +166,56 @@ describe('startEmulator', () => {
   it('install(): sends installationUpdate add', async () => {
     const result = await emulator.install('add');
     expect(result.status).toBe(200);
-    expect(app.received.at(-1)?.activity).toMatchObject({ type: 'installationUpdate', action: 'add', conversation: { id: EMULATOR_CONVERSATION_ID } });
+    expect(app.received.at(-1)?.activity).toMatchObject({
+      type: 'installationUpdate',
+      action: 'add',
+      conversation: { id: EMULATOR_CONVERSATION_ID },
+    });
   });
 
   it('creating a personal chat for the emulator user (by object id) on the global serviceUrl returns its known chat', async () => {
     const s = emulator.settings;
-    const { token } = await new ClientSecretCredential(s.MicrosoftAppTenantId ?? '', s.MicrosoftAppId ?? '', s.MicrosoftAppPassword ?? '', {
-      authorityHost: s.BOT_AUTHORITY_HOST ?? '',
-      disableInstanceDiscovery: true,
-    }).getToken('https://api.botframework.com/.default');
+    const { token } = await new ClientSecretCredential(
+      s.MicrosoftAppTenantId ?? '',
+      s.MicrosoftAppId ?? '',
+      s.MicrosoftAppPassword ?? '',
+      {
+        authorityHost: s.BOT_AUTHORITY_HOST ?? '',
+        disableInstanceDiscovery: true,
+      },
+    ).getToken('https://api.botframework.com/.default');
     const res = await request(`${s.BOT_GLOBAL_SERVICE_URL ?? ''}v3/conversations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ bot: { id: `28:${EMULATOR_APP_ID}` }, members: [{ id: EMULATOR_USER.aadObjectId }], tenantId: EMULATOR_TENANT_ID }),
+      body: JSON.stringify({
+        bot: { id: `28:${EMULATOR_APP_ID}` },
+        members: [{ id: EMULATOR_USER.aadObjectId }],
+        tenantId: EMULATOR_TENANT_ID,
+      }),
     });
     expect(res.statusCode).toBe(201);
     expect(await res.body.json()).toEqual({ id: EMULATOR_CONVERSATION_ID });
   });
 
   it('fixture helpers: re-pointed, signed fixtures are accepted; a serviceurl mismatch is not', async () => {
-    const activity = fixtureActivity('installationUpdate.add.channel', { serviceUrl: emulator.connector.serviceUrl('emea'), appId: EMULATOR_APP_ID });
+    const activity = fixtureActivity('installationUpdate.add.channel', {
+      serviceUrl: emulator.connector.serviceUrl('emea'),
+      appId: EMULATOR_APP_ID,
+    });
     expect(activity.recipient?.id).toBe(`28:${EMULATOR_APP_ID}`);
     const ok = await postActivity(app.url, await signActivity(activity, emulator.issuer));
     expect(ok.status).toBe(200);
-    const bad = await postActivity(app.url, await signActivity(activity, emulator.issuer, { serviceUrl: emulator.connector.serviceUrl('amer') }));
+    const bad = await postActivity(
+      app.url,
+      await signActivity(activity, emulator.issuer, { serviceUrl: emulator.connector.serviceUrl('amer') }),
+    );
     expect(bad.status).toBe(401);
     expect(app.received.at(-1)?.verdict).toBe('serviceurl');
 
-    const botAdded = fixtureActivity('conversationUpdate.channel.botAdded', { appId: EMULATOR_APP_ID, tenantId: EMULATOR_TENANT_ID });
+    const botAdded = fixtureActivity('conversationUpdate.channel.botAdded', {
+      appId: EMULATOR_APP_ID,
+      tenantId: EMULATOR_TENANT_ID,
+    });
     expect(botAdded.membersAdded?.[0]?.id).toBe(`28:${EMULATOR_APP_ID}`);
     expect(botAdded.conversation?.tenantId).toBe(EMULATOR_TENANT_ID);
     expect(botAdded.channelData?.tenant?.id).toBe(EMULATOR_TENANT_ID);
@@ -213,11 +253,18 @@ describe('CLI without a running emulator', () => {
       expect(err.join('\n')).toMatch(/not running.*npm start.*without MicrosoftAppId/);
 
       // A control file left behind by an emulator that has stopped.
-      const emulator = await startEmulator({ appBaseUrl: 'http://127.0.0.1:9', log: () => undefined, controlFile: false });
+      const emulator = await startEmulator({
+        appBaseUrl: 'http://127.0.0.1:9',
+        log: () => undefined,
+        controlFile: false,
+      });
       const controlUrl = emulator.controlUrl;
       await emulator.close();
       mkdirSync(path.join(cwd, '.azurite'), { recursive: true });
-      writeFileSync(path.join(cwd, '.azurite', 'emulator-control.json'), JSON.stringify({ controlUrl, token: 'x', pid: 1, appBaseUrl: '', startedAt: '' }));
+      writeFileSync(
+        path.join(cwd, '.azurite', 'emulator-control.json'),
+        JSON.stringify({ controlUrl, token: 'x', pid: 1, appBaseUrl: '', startedAt: '' }),
+      );
       err.length = 0;
       expect(await runCli(['status'], io)).toBe(2);
       expect(err.join('\n')).toMatch(/stale/);

@@ -36,13 +36,20 @@ describe('Entra stub: managed identity endpoint', () => {
     expect(claims).toMatchObject({ appid: MI_CLIENT_ID, tid: TENANT, aud: 'https://api.botframework.com' });
     const msi = entra.requests.filter((r) => r.kind === 'msi');
     expect(msi).toHaveLength(1);
-    expect(msi[0]).toMatchObject({ method: 'GET', clientId: MI_CLIENT_ID, scope: 'https://api.botframework.com', status: 200 });
+    expect(msi[0]).toMatchObject({
+      method: 'GET',
+      clientId: MI_CLIENT_ID,
+      scope: 'https://api.botframework.com',
+      status: 200,
+    });
     expect(entra.tokenRequests(TENANT)).toBe(1);
   });
 
   it('rejects a missing X-IDENTITY-HEADER', async () => {
     const url = `${entra.msiEndpoint}?api-version=2019-08-01&resource=${encodeURIComponent('https://api.botframework.com')}&client_id=${MI_CLIENT_ID}`;
     expect((await call(agent, url, { method: 'GET' })).status).toBe(401);
-    expect((await call(agent, url, { method: 'GET', headers: { 'x-identity-header': entra.msiHeader } })).status).toBe(200);
+    expect((await call(agent, url, { method: 'GET', headers: { 'x-identity-header': entra.msiHeader } })).status).toBe(
+      200,
+    );
   });
 });

@@ -34,7 +34,10 @@ describe('Entra stub with real @azure/identity credentials', () => {
   });
 
   const secretCredential = (tenant = SINGLE_TENANT, clientId = APP_ID, secret = SECRET): ClientSecretCredential =>
-    new ClientSecretCredential(tenant, clientId, secret, { authorityHost: entra.authorityHost, disableInstanceDiscovery: true });
+    new ClientSecretCredential(tenant, clientId, secret, {
+      authorityHost: entra.authorityHost,
+      disableInstanceDiscovery: true,
+    });
 
   it('ClientSecretCredential gets a Bot Framework token; MSAL hits the metadata and token URLs', async () => {
     const credential = secretCredential();
@@ -54,7 +57,13 @@ describe('Entra stub with real @azure/identity credentials', () => {
       `GET /${SINGLE_TENANT}/v2.0/.well-known/openid-configuration`,
       `POST /${SINGLE_TENANT}/oauth2/v2.0/token`,
     ]);
-    expect(entra.requests[1]).toMatchObject({ grantType: 'client_credentials', scope: SCOPE, clientId: APP_ID, credential: 'secret', status: 200 });
+    expect(entra.requests[1]).toMatchObject({
+      grantType: 'client_credentials',
+      scope: SCOPE,
+      clientId: APP_ID,
+      credential: 'secret',
+      status: 200,
+    });
 
     // MSAL caches the token: a second getToken is not a network call.
     await credential.getToken(SCOPE);
@@ -101,7 +110,12 @@ describe('Entra stub with real @azure/identity credentials', () => {
 
   it('rejects an unknown scope with invalid_scope', async () => {
     const res = await call(agent, `${entra.origin}/${SINGLE_TENANT}/oauth2/v2.0/token`, {
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: APP_ID, client_secret: SECRET, scope: 'https://graph.microsoft.com' }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: APP_ID,
+        client_secret: SECRET,
+        scope: 'https://graph.microsoft.com',
+      }).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(res.status).toBe(400);
@@ -125,18 +139,33 @@ describe('Entra stub: app-only tokens for a registered API (what flows present t
   const TENANT = '00000000-0000-4000-8000-00000000e0df';
   const CALLER = '00000000-0000-4000-8000-0000000000c3';
   const CALLER_OID = '6f2c1a4e-1b7d-4c38-9d5e-0000000000c3';
-  const API_V1 = { identifierUri: 'api://teams-courier', clientId: '00000000-0000-4000-8000-0000000000a1', appRoles: { [CALLER]: ['Notify.Send'] } };
-  const API_V2 = { identifierUri: 'api://teams-courier-v2', clientId: '00000000-0000-4000-8000-0000000000a2', tokenVersion: 2 as const };
+  const API_V1 = {
+    identifierUri: 'api://teams-courier',
+    clientId: '00000000-0000-4000-8000-0000000000a1',
+    appRoles: { [CALLER]: ['Notify.Send'] },
+  };
+  const API_V2 = {
+    identifierUri: 'api://teams-courier-v2',
+    clientId: '00000000-0000-4000-8000-0000000000a2',
+    tokenVersion: 2 as const,
+  };
   let entra: EntraServer;
 
   beforeAll(async () => {
-    entra = await startEntraServer({ apps: [{ clientId: CALLER, tenantId: TENANT, clientSecret: SECRET, objectId: CALLER_OID }], apis: [API_V1, API_V2] });
+    entra = await startEntraServer({
+      apps: [{ clientId: CALLER, tenantId: TENANT, clientSecret: SECRET, objectId: CALLER_OID }],
+      apis: [API_V1, API_V2],
+    });
   });
   afterAll(async () => entra.close());
 
-  const credential = (): ClientSecretCredential => new ClientSecretCredential(TENANT, CALLER, SECRET, { authorityHost: entra.authorityHost, disableInstanceDiscovery: true });
+  const credential = (): ClientSecretCredential =>
+    new ClientSecretCredential(TENANT, CALLER, SECRET, {
+      authorityHost: entra.authorityHost,
+      disableInstanceDiscovery: true,
+    });
 
-  it('v1 (Entra\'s default): aud is the resource as requested, sts.windows.net issuer, appid, oid = sub, idtyp app, roles, no scp', async () => {
+  it("v1 (Entra's default): aud is the resource as requested, sts.windows.net issuer, appid, oid = sub, idtyp app, roles, no scp", async () => {
     const claims = await entra.verifyAccessToken((await credential().getToken('api://teams-courier/.default')).token);
     expect(claims).toMatchObject({
       aud: 'api://teams-courier',
@@ -153,22 +182,41 @@ describe('Entra stub: app-only tokens for a registered API (what flows present t
     expect(claims).not.toHaveProperty('scp');
     expect(claims).not.toHaveProperty('azp');
     // Requested by client id, a v1 token names the client id.
-    expect((await entra.verifyAccessToken((await credential().getToken(`${API_V1.clientId}/.default`)).token)).aud).toBe(API_V1.clientId);
+    expect(
+      (await entra.verifyAccessToken((await credential().getToken(`${API_V1.clientId}/.default`)).token)).aud,
+    ).toBe(API_V1.clientId);
   });
 
-  it('v2 (accessTokenAcceptedVersion 2): aud is the API client id, the authority\'s v2 issuer, azp', async () => {
-    const claims = await entra.verifyAccessToken((await credential().getToken('api://teams-courier-v2/.default')).token);
-    expect(claims).toMatchObject({ aud: API_V2.clientId, iss: `${entra.authorityHost}/${TENANT}/v2.0`, azp: CALLER, azpacr: '1', oid: CALLER_OID, sub: CALLER_OID, tid: TENANT, ver: '2.0' });
+  it("v2 (accessTokenAcceptedVersion 2): aud is the API client id, the authority's v2 issuer, azp", async () => {
+    const claims = await entra.verifyAccessToken(
+      (await credential().getToken('api://teams-courier-v2/.default')).token,
+    );
+    expect(claims).toMatchObject({
+      aud: API_V2.clientId,
+      iss: `${entra.authorityHost}/${TENANT}/v2.0`,
+      azp: CALLER,
+      azpacr: '1',
+      oid: CALLER_OID,
+      sub: CALLER_OID,
+      tid: TENANT,
+      ver: '2.0',
+    });
     expect(claims).not.toHaveProperty('appid');
     expect(claims).not.toHaveProperty('roles');
   });
 
-  it('the oid is the app\'s service principal: stable across tokens, and derived when not configured', async () => {
-    const first = await entra.verifyAccessToken(await entra.issueToken({ clientId: CALLER, tenantId: TENANT, resource: 'api://teams-courier' }));
+  it("the oid is the app's service principal: stable across tokens, and derived when not configured", async () => {
+    const first = await entra.verifyAccessToken(
+      await entra.issueToken({ clientId: CALLER, tenantId: TENANT, resource: 'api://teams-courier' }),
+    );
     expect(first.oid).toBe(CALLER_OID);
     const other = '00000000-0000-4000-8000-0000000000c4';
-    const a = await entra.verifyAccessToken(await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }));
-    const b = await entra.verifyAccessToken(await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }));
+    const a = await entra.verifyAccessToken(
+      await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }),
+    );
+    const b = await entra.verifyAccessToken(
+      await entra.issueToken({ clientId: other, tenantId: TENANT, resource: 'api://teams-courier' }),
+    );
     expect(a.oid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(b.oid).toBe(a.oid);
     expect(entra.objectIdOf(other, TENANT)).toBe(a.oid);

@@ -22,7 +22,12 @@ export function keepAliveAgent(): Agent {
 export async function call(
   agent: Agent,
   url: string,
-  init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+  init: {
+    method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+    token?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<HttpResult> {
   const response = await request(url, {
     method: init.method ?? 'POST',

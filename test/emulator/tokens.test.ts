@@ -1,7 +1,13 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenIdServer, type OpenIdServer } from '../../host/emulator/openIdServer';
-import { BOT_FRAMEWORK_ISSUER, generateSigningKey, nowSeconds, type MintChannelTokenOptions, type PublishedJwks } from '../../host/emulator/tokens';
+import {
+  BOT_FRAMEWORK_ISSUER,
+  generateSigningKey,
+  nowSeconds,
+  type MintChannelTokenOptions,
+  type PublishedJwks,
+} from '../../host/emulator/tokens';
 import { APP_ID, call, keepAliveAgent } from './helpers';
 
 const SERVICE_URL = 'https://127.0.0.1:1/amer/';
@@ -21,7 +27,7 @@ async function check(token: string, jwks: PublishedJwks, activityServiceUrl = SE
     }));
   } catch (err) {
     const { code, claim } = err as { code?: string; claim?: string };
-    return claim === undefined ? code ?? 'error' : `${code ?? 'error'}:${claim}`;
+    return claim === undefined ? (code ?? 'error') : `${code ?? 'error'}:${claim}`;
   }
   const kid = decodeProtectedHeader(token).kid;
   const key = jwks.keys.find((k) => k.kid === kid);
@@ -71,7 +77,11 @@ describe('tokens', () => {
 
   it('accepts the cty: JWT / x5t header variant (§1.5)', async () => {
     const kid = openId.issuer.currentKey.kid;
-    const token = await openId.issuer.mintChannelToken({ appId: APP_ID, serviceUrl: SERVICE_URL, extraHeader: { cty: 'JWT', x5t: kid } });
+    const token = await openId.issuer.mintChannelToken({
+      appId: APP_ID,
+      serviceUrl: SERVICE_URL,
+      extraHeader: { cty: 'JWT', x5t: kid },
+    });
     expect(decodeProtectedHeader(token)).toMatchObject({ cty: 'JWT', x5t: kid, typ: 'JWT' });
     expect(await check(token, openId.issuer.jwks())).toBe('ok');
   });
@@ -82,7 +92,11 @@ describe('tokens', () => {
     const unendorsed = await issuer.addKey({ endorsements: ['skype'] });
     const base = { appId: APP_ID, serviceUrl: SERVICE_URL };
     const cases: [string, Partial<MintChannelTokenOptions>, string][] = [
-      ['wrong issuer', { issuer: 'https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/' }, 'ERR_JWT_CLAIM_VALIDATION_FAILED:iss'],
+      [
+        'wrong issuer',
+        { issuer: 'https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/' },
+        'ERR_JWT_CLAIM_VALIDATION_FAILED:iss',
+      ],
       ['wrong audience', { audience: 'someone-else' }, 'ERR_JWT_CLAIM_VALIDATION_FAILED:aud'],
       ['expired beyond skew', { expiresInSeconds: -600 }, 'ERR_JWT_EXPIRED:exp'],
       ['nbf in the future', { notBefore: nowSeconds() + 900 }, 'ERR_JWT_CLAIM_VALIDATION_FAILED:nbf'],

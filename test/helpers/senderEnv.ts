@@ -7,7 +7,13 @@
  */
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll } from 'vitest';
-import { startStubWorld, type ConnectorServer, type ConnectorServerOptions, type EntraServer, type StubWorld } from '../../host/emulator';
+import {
+  startStubWorld,
+  type ConnectorServer,
+  type ConnectorServerOptions,
+  type EntraServer,
+  type StubWorld,
+} from '../../host/emulator';
 import { createBotCredential, createBotTokenProvider, type BotTokenProvider } from '../../src/auth/botTokenProvider';
 import { loadConfig, type OutboundConfig } from '../../src/config';
 import { parseActivity, toCapturePlan, type CapturePlan } from '../../src/core/activity';
@@ -53,14 +59,19 @@ export interface SenderEnv {
   poisoned(): Promise<{ teamsCourier: { jobId: string; code: string; reason: string }; job: unknown }[]>;
 }
 
-export function useSenderEnv(options: { connector?: Omit<ConnectorServerOptions, 'auth'>; maxAttempts?: number } = {}): () => SenderEnv {
+export function useSenderEnv(
+  options: { connector?: Omit<ConnectorServerOptions, 'auth'>; maxAttempts?: number } = {},
+): () => SenderEnv {
   const storage = useAzurite();
   let world: StubWorld | undefined;
   let env: SenderEnv | undefined;
 
   beforeAll(async () => {
     const s = storage();
-    world = await startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: APP_SECRET }, ...(options.connector ? { connector: options.connector } : {}) });
+    world = await startStubWorld({
+      bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: APP_SECRET },
+      ...(options.connector ? { connector: options.connector } : {}),
+    });
     const { entra, connector } = world;
     const loaded = loadConfig(
       world.appSettings({
@@ -75,13 +86,19 @@ export function useSenderEnv(options: { connector?: Omit<ConnectorServerOptions,
     const poison = s.queue(config.poisonQueueName);
     await jobs.createIfNotExists();
     await poison.createIfNotExists();
-    const tokens = createBotTokenProvider({ createCredential: () => createBotCredential(config), scope: config.oauthScope });
+    const tokens = createBotTokenProvider({
+      createCredential: () => createBotCredential(config),
+      scope: config.oauthScope,
+    });
     const client = createConnectorClient({
       trust: { trustedHosts: config.trustedHosts, trustedOrigins: config.trustedOrigins },
       getToken: () => tokens.getToken(),
       timeoutMs: config.connectorTimeoutMs,
     });
-    const budget = createSendBudget({ roster: createBudgetRoster(s.table(TABLES.budget)), ratePerSecond: config.tenantRatePerSecond });
+    const budget = createSendBudget({
+      roster: createBudgetRoster(s.table(TABLES.budget)),
+      ratePerSecond: config.tenantRatePerSecond,
+    });
     const logs: string[] = [];
     const queue = createJobQueue({ jobs, poison });
 
@@ -133,7 +150,8 @@ export function useSenderEnv(options: { connector?: Omit<ConnectorServerOptions,
           if (receivedMessageItems.length === 0) {
             const { approximateMessagesCount } = await jobs.getProperties();
             if (!approximateMessagesCount) return results;
-            if (Date.now() > deadline) throw new Error(`drain: ${approximateMessagesCount} messages still queued after ${timeoutMs} ms`);
+            if (Date.now() > deadline)
+              throw new Error(`drain: ${approximateMessagesCount} messages still queued after ${timeoutMs} ms`);
             await new Promise((r) => setTimeout(r, 100));
             continue;
           }
@@ -146,7 +164,13 @@ export function useSenderEnv(options: { connector?: Omit<ConnectorServerOptions,
               } catch {
                 // leave as text (base64 or garbage)
               }
-              results.push(await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps(overrides)));
+              results.push(
+                await processJobMessage(
+                  input,
+                  { messageId: m.messageId, dequeueCount: m.dequeueCount },
+                  deps(overrides),
+                ),
+              );
               await jobs.deleteMessage(m.messageId, m.popReceipt);
             }),
           );

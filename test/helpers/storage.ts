@@ -43,7 +43,10 @@ export function useAzurite(): () => TestStorage {
 
 export function storesFor(s: TestStorage) {
   return {
-    conversations: createConversationStore({ conversations: s.table(TABLES.conversations), userChats: s.table(TABLES.userChats) }),
+    conversations: createConversationStore({
+      conversations: s.table(TABLES.conversations),
+      userChats: s.table(TABLES.userChats),
+    }),
     deliveries: createDeliveryStore(s.table(TABLES.deliveries)),
   };
 }

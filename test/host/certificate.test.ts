@@ -14,7 +14,13 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, test } from 'vitest';
-import { CERTIFICATE_FILE_NAME, KEY_FILE_NAME, LocalCertificateError, defaultCertificateDir, ensureLocalCertificate } from '../../host/emulator/certificate';
+import {
+  CERTIFICATE_FILE_NAME,
+  KEY_FILE_NAME,
+  LocalCertificateError,
+  defaultCertificateDir,
+  ensureLocalCertificate,
+} from '../../host/emulator/certificate';
 import { loadTestCertificate, startHttpsServer, trustCertificateInProcess } from '../../host/emulator/localServer';
 import { tlsTrustProblem } from '../../host/host';
 
@@ -30,10 +36,11 @@ async function serve(cert: string, key: string): Promise<{ origin: string; close
   const { port } = server.address() as AddressInfo;
   return {
     origin: `https://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -67,7 +74,9 @@ describe('the certificate', () => {
     expect(x509.checkHost('example.com')).toBeUndefined();
     expect(x509.checkIP('10.0.0.1')).toBeUndefined();
     expect(x509.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // serverAuth only
-    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'basicConstraints,keyUsage'], { input: made.cert }).toString();
+    const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'basicConstraints,keyUsage'], {
+      input: made.cert,
+    }).toString();
     expect(text).toMatch(/critical\s+CA:FALSE/);
     expect(text).not.toMatch(/Certificate Sign/);
     const days = (made.validTo.getTime() - Date.now()) / 86_400_000;
@@ -91,7 +100,12 @@ describe('the certificate', () => {
 
   test('is made once: later calls, here or in another process, get the same pair', () => {
     expect(ensureLocalCertificate({ dir }).cert).toBe(made.cert);
-    const again = execFileSync(process.execPath, ['--experimental-strip-types', '--no-warnings', '-e', `process.stdout.write(require(${JSON.stringify(CERTIFICATE_MODULE)}).ensureLocalCertificate({ dir: ${JSON.stringify(dir)} }).cert)`]).toString();
+    const again = execFileSync(process.execPath, [
+      '--experimental-strip-types',
+      '--no-warnings',
+      '-e',
+      `process.stdout.write(require(${JSON.stringify(CERTIFICATE_MODULE)}).ensureLocalCertificate({ dir: ${JSON.stringify(dir)} }).cert)`,
+    ]).toString();
     expect(again).toBe(made.cert);
   });
 
@@ -111,9 +125,29 @@ describe('the certificate', () => {
     const childKey = path.join(scratch, 'child.key');
     writeFileSync(childKey, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const quiet = { stdio: 'pipe' } as const;
-    const csr = execFileSync('openssl', ['req', '-new', '-key', childKey, '-subj', '/CN=example.com', '-addext', 'subjectAltName=DNS:example.com,IP:127.0.0.1'], quiet);
-    const childCert = execFileSync('openssl', ['x509', '-req', '-CA', made.certPath, '-CAkey', made.keyPath, '-days', '1', '-copy_extensions', 'copy'], { ...quiet, input: csr }).toString();
-    const server = await serve(`${childCert}${made.cert}`, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const csr = execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-key',
+        childKey,
+        '-subj',
+        '/CN=example.com',
+        '-addext',
+        'subjectAltName=DNS:example.com,IP:127.0.0.1',
+      ],
+      quiet,
+    );
+    const childCert = execFileSync(
+      'openssl',
+      ['x509', '-req', '-CA', made.certPath, '-CAkey', made.keyPath, '-days', '1', '-copy_extensions', 'copy'],
+      { ...quiet, input: csr },
+    ).toString();
+    const server = await serve(
+      `${childCert}${made.cert}`,
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
     try {
       // OpenSSL rejects the chain (our certificate is no CA; Node reports it as UNSPECIFIED).
       expect(await getWith(made.cert, server.origin)).toMatch(/^refused: /);
@@ -135,7 +169,11 @@ describe('making it', () => {
     const dir = freshDir();
     const run = promisify(execFile);
     const code = `process.stdout.write(require(${JSON.stringify(CERTIFICATE_MODULE)}).ensureLocalCertificate({ dir: ${JSON.stringify(dir)} }).cert)`;
-    const results = await Promise.all(Array.from({ length: 4 }, () => run(process.execPath, ['--experimental-strip-types', '--no-warnings', '-e', code])));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        run(process.execPath, ['--experimental-strip-types', '--no-warnings', '-e', code]),
+      ),
+    );
     const certs = new Set(results.map((r) => r.stdout));
     expect(certs.size).toBe(1);
     expect(readFileSync(path.join(dir, CERTIFICATE_FILE_NAME), 'utf8')).toBe([...certs][0]);
@@ -157,9 +195,29 @@ describe('making it', () => {
     const dir = freshDir();
     ensureLocalCertificate({ dir });
     const keyPath = path.join(dir, KEY_FILE_NAME);
-    execFileSync('openssl', ['req', '-x509', '-new', '-key', keyPath, '-out', path.join(dir, CERTIFICATE_FILE_NAME), '-days', '3650', '-subj', '/CN=old test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1'], {
-      env: { ...process.env, OPENSSL_CONF: '/dev/null' },
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyPath,
+        '-out',
+        path.join(dir, CERTIFICATE_FILE_NAME),
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=old test CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+      ],
+      {
+        env: { ...process.env, OPENSSL_CONF: '/dev/null' },
+      },
+    );
     const replaced = ensureLocalCertificate({ dir });
     expect(new X509Certificate(replaced.cert).ca).toBe(false);
   });
@@ -168,9 +226,29 @@ describe('making it', () => {
     const dir = freshDir();
     const first = ensureLocalCertificate({ dir });
     // Same key and names, 10 days left.
-    execFileSync('openssl', ['req', '-x509', '-new', '-key', first.keyPath, '-out', first.certPath, '-days', '10', '-subj', '/CN=short', '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1'], {
-      env: { ...process.env, OPENSSL_CONF: '/dev/null' },
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        first.keyPath,
+        '-out',
+        first.certPath,
+        '-days',
+        '10',
+        '-subj',
+        '/CN=short',
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+      ],
+      {
+        env: { ...process.env, OPENSSL_CONF: '/dev/null' },
+      },
+    );
     const short = readFileSync(first.certPath, 'utf8');
     const renewed = ensureLocalCertificate({ dir });
     expect(renewed.cert).not.toBe(short);
@@ -192,7 +270,8 @@ describe('making it', () => {
 
 describe('trust', () => {
   const other = ensureLocalCertificate({ dir: freshDir() });
-  const inDefaultList = (cert: string): boolean => tls.getCACertificates('default').some((pem) => pem.replace(/\s+/g, '') === cert.replace(/\s+/g, ''));
+  const inDefaultList = (cert: string): boolean =>
+    tls.getCACertificates('default').some((pem) => pem.replace(/\s+/g, '') === cert.replace(/\s+/g, ''));
 
   test('starting a stub changes nothing in its process', async () => {
     const stub = await startHttpsServer((_req, res) => void res.end('stub'), { tls: other });

@@ -55,7 +55,11 @@ test('with a MicrosoftAppId, no emulator starts', async () => {
     port: 0,
     log: (line) => lines.push(line),
     emulator: 'auto',
-    env: { AzureWebJobsStorage: UNREACHABLE_STORAGE, WORK_QUEUE: 'work-items', MicrosoftAppId: '11111111-2222-3333-4444-555555555555' },
+    env: {
+      AzureWebJobsStorage: UNREACHABLE_STORAGE,
+      WORK_QUEUE: 'work-items',
+      MicrosoftAppId: '11111111-2222-3333-4444-555555555555',
+    },
   });
   await host.close();
   expect(lines.some((l) => l.includes('EMULATOR MODE'))).toBe(false);

@@ -39,7 +39,11 @@ export interface FixtureHost {
   readonly lines: string[];
 }
 
-export async function startFixtureHost(connectionString: string, env: Record<string, string | undefined> = {}, options: Partial<StartHostOptions> = {}): Promise<FixtureHost> {
+export async function startFixtureHost(
+  connectionString: string,
+  env: Record<string, string | undefined> = {},
+  options: Partial<StartHostOptions> = {},
+): Promise<FixtureHost> {
   const lines: string[] = [];
   const host = await startHost({
     rootDir: FIXTURE_APP,

@@ -80,7 +80,11 @@ describe('routing', () => {
 describe('bodies and responses', () => {
   test('binary request bodies arrive byte for byte and come back', async () => {
     const bytes = Buffer.from([0, 1, 2, 250, 255, 10, 13]);
-    const res = await fetch(`${base}/api/echo`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/x-test' } });
+    const res = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/x-test' },
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get('content-type')).toBe('application/x-test');
     expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
@@ -109,37 +113,68 @@ describe('bodies and responses', () => {
     const res = await fetch(`${base}/api/boom`);
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('Internal Server Error');
-    const failure = await waitFor('failure log', 10_000, () => fixture.lines.find((l) => l.includes('http.invocation.failed') && l.includes('function=boom')));
+    const failure = await waitFor('failure log', 10_000, () =>
+      fixture.lines.find((l) => l.includes('http.invocation.failed') && l.includes('function=boom')),
+    );
     expect(failure).toContain('secret internal detail');
     // The app's own log line, with level, function and invocation id.
-    expect(fixture.lines.some((l) => /^\[func\] \S+ error function=boom invocationId=[0-9a-f-]{36} about to fail$/.test(l))).toBe(true);
+    expect(
+      fixture.lines.some((l) => /^\[func\] \S+ error function=boom invocationId=[0-9a-f-]{36} about to fail$/.test(l)),
+    ).toBe(true);
   });
 });
 
 describe('host behaviour', () => {
   test('one log line per request with method, path, status, duration and invocation id', async () => {
     await fetch(`${base}/api/items/5`);
-    const line = await waitFor('request log', 10_000, () => fixture.lines.find((l) => l.includes('http.request method=GET path=/api/items/5 ')));
-    expect(line).toMatch(/^\[host\] \S+ info http\.request method=GET path=\/api\/items\/5 status=200 durationMs=\d+ function=getItem invocationId=[0-9a-f-]{36}$/);
+    const line = await waitFor('request log', 10_000, () =>
+      fixture.lines.find((l) => l.includes('http.request method=GET path=/api/items/5 ')),
+    );
+    expect(line).toMatch(
+      /^\[host\] \S+ info http\.request method=GET path=\/api\/items\/5 status=200 durationMs=\d+ function=getItem invocationId=[0-9a-f-]{36}$/,
+    );
   });
 
   test('appStart ran before serving, and invocation hooks share hookData', async () => {
     expect(records('appStart')).toHaveLength(1);
     await fetch(`${base}/api/items/9`);
-    await waitFor('postInvocation hook', 10_000, () => records('postInvocation').some((r) => r.functionName === 'getItem' && r.sawPre === true));
-    expect(records('postInvocation').find((r) => r.functionName === 'boom')).toMatchObject({ error: 'secret internal detail' });
+    await waitFor('postInvocation hook', 10_000, () =>
+      records('postInvocation').some((r) => r.functionName === 'getItem' && r.sawPre === true),
+    );
+    expect(records('postInvocation').find((r) => r.functionName === 'boom')).toMatchObject({
+      error: 'secret internal detail',
+    });
   });
 
   test('the startup log lists every function like func start', () => {
     expect(fixture.lines).toContain(`[host]   getItem: [GET,PUT] ${base}/api/items/{id}/{detail?}`);
-    expect(fixture.lines.some((l) => l.startsWith('[host]   recorder: queueTrigger queue=work-items connection=AzureWebJobsStorage'))).toBe(true);
-    expect(fixture.host.functions.map((f) => f.name).sort()).toEqual(['alwaysFails', 'bodyInfo', 'boom', 'cookies', 'echo', 'getItem', 'keyed', 'ping', 'recorder', 'silent']);
+    expect(
+      fixture.lines.some((l) =>
+        l.startsWith('[host]   recorder: queueTrigger queue=work-items connection=AzureWebJobsStorage'),
+      ),
+    ).toBe(true);
+    expect(fixture.host.functions.map((f) => f.name).sort()).toEqual([
+      'alwaysFails',
+      'bodyInfo',
+      'boom',
+      'cookies',
+      'echo',
+      'getItem',
+      'keyed',
+      'ping',
+      'recorder',
+      'silent',
+    ]);
     expect(fixture.host.functionErrors).toEqual([]);
   });
 });
 
 /** A POST whose framing the test controls: node:http sends `Transfer-Encoding: chunked` when no Content-Length is given. */
-function rawPost(url: string, headers: Record<string, string>, chunks: string[]): Promise<{ status: number; body: string }> {
+function rawPost(
+  url: string,
+  headers: Record<string, string>,
+  chunks: string[],
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', headers }, (res) => {
       let body = '';
@@ -155,7 +190,9 @@ function rawPost(url: string, headers: Record<string, string>, chunks: string[])
 
 describe('request bodies like the Functions host (GrpcMessageConversionExtensions.ToRpcHttp: ContentLength > 0)', () => {
   test('with a Content-Length the function gets the body', async () => {
-    const res = await rawPost(`${base}/api/bodyInfo`, { 'content-type': 'application/json', 'content-length': '11' }, ['{"a":"bc"}\n']);
+    const res = await rawPost(`${base}/api/bodyInfo`, { 'content-type': 'application/json', 'content-length': '11' }, [
+      '{"a":"bc"}\n',
+    ]);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ hasBody: true, text: '{"a":"bc"}\n' });
   });
@@ -164,7 +201,9 @@ describe('request bodies like the Functions host (GrpcMessageConversionExtension
     const res = await rawPost(`${base}/api/bodyInfo`, { 'content-type': 'application/json' }, ['{"a":', '"bc"}']);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ hasBody: false, text: '' });
-    const line = await waitFor('the bodyDropped warning', 10_000, () => fixture.lines.find((l) => l.includes('http.request.bodyDropped') && l.includes('function=bodyInfo')));
+    const line = await waitFor('the bodyDropped warning', 10_000, () =>
+      fixture.lines.find((l) => l.includes('http.request.bodyDropped') && l.includes('function=bodyInfo')),
+    );
     expect(line).toContain('warning');
     expect(line).toContain('Transfer-Encoding: chunked');
     // The connection stays usable: the dropped body was read off it.
@@ -180,7 +219,9 @@ describe('request bodies like the Functions host (GrpcMessageConversionExtension
 describe('function keys (not enforced locally, as with Core Tools)', () => {
   test('startup says which functions would need a key in Azure', () => {
     const line = fixture.lines.find((l) => l.includes('http.keysNotEnforced'));
-    expect(line).toMatch(/^\[host\] \S+ warning http\.keysNotEnforced functions=keyed\(function\) detail="Authorization level is not enforced when running functions locally/);
+    expect(line).toMatch(
+      /^\[host\] \S+ warning http\.keysNotEnforced functions=keyed\(function\) detail="Authorization level is not enforced when running functions locally/,
+    );
     // Only the function-level one: the others are anonymous (the library's default).
     expect(line).not.toContain('getItem');
   });

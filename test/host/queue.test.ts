@@ -2,7 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startAzurite, type AzuriteInstance } from '../../host/azurite';
 import { waitFor } from '../../host/emulator/waitFor';
-import { messageCount, peekTexts, queueClient, records, recordsFor, startFixtureHost, toBase64, waitForRecords, type FixtureHost } from './helpers';
+import {
+  messageCount,
+  peekTexts,
+  queueClient,
+  records,
+  recordsFor,
+  startFixtureHost,
+  toBase64,
+  waitForRecords,
+  type FixtureHost,
+} from './helpers';
 
 let azurite: AzuriteInstance;
 
@@ -58,9 +68,13 @@ describe('base64 encoding (the default)', () => {
     expect(rec!.triggerMetadata).toMatchObject({ id: 'from-payload', dequeueCount: 99 });
   });
 
-  test('payload properties are merged by the host\'s rules: nulls and arrays skipped, the rest as strings', async () => {
+  test("payload properties are merged by the host's rules: nulls and arrays skipped, the rest as strings", async () => {
     const m = marker();
-    const sent = await work().sendMessage(toBase64(JSON.stringify({ marker: m, id: null, tags: ['a'], urgent: true, count: 3, when: '2025-06-01T10:00:00Z' })));
+    const sent = await work().sendMessage(
+      toBase64(
+        JSON.stringify({ marker: m, id: null, tags: ['a'], urgent: true, count: 3, when: '2025-06-01T10:00:00Z' }),
+      ),
+    );
     const [rec] = await waitForRecords('recorder', m);
     const meta = rec!.triggerMetadata as Record<string, unknown>;
     // A null id keeps the queue message id (stable across redeliveries), as in Azure.
@@ -69,7 +83,14 @@ describe('base64 encoding (the default)', () => {
     // "True" is no JSON, so it stays a string; "3" becomes a number again in @azure/functions.
     expect(meta).toMatchObject({ urgent: 'True', count: 3, when: '06/01/2025 10:00:00' });
     // The function's own input is the message itself, untouched.
-    expect(rec!.item).toEqual({ marker: m, id: null, tags: ['a'], urgent: true, count: 3, when: '2025-06-01T10:00:00Z' });
+    expect(rec!.item).toEqual({
+      marker: m,
+      id: null,
+      tags: ['a'],
+      urgent: true,
+      count: 3,
+      when: '2025-06-01T10:00:00Z',
+    });
   });
 
   test('failures retry with a growing dequeueCount, then the message goes to <queue>-poison unchanged', async () => {
@@ -82,7 +103,9 @@ describe('base64 encoding (the default)', () => {
     await waitFor('the poison message', 10_000, async () => (await peekTexts(poison)).includes(text));
     expect(recordsFor('alwaysFails', m).map((r) => r.dequeueCount)).toEqual([1, 2, 3]);
     await waitFor('the original to be deleted', 10_000, async () => (await messageCount(failing)) === 0);
-    expect(fixture.lines.some((l) => l.includes('queue.message.poisoned') && l.includes('poisonQueue=failing-items-poison'))).toBe(true);
+    expect(
+      fixture.lines.some((l) => l.includes('queue.message.poisoned') && l.includes('poisonQueue=failing-items-poison')),
+    ).toBe(true);
   });
 
   test('a message that is not base64 goes to poison at once, without running the function', async () => {
@@ -115,12 +138,19 @@ describe('other host settings', () => {
   });
 
   test('messageEncoding none passes the text through as is', async () => {
-    fixture = await startFixtureHost(azurite.connectionString, { WORK_QUEUE: 'plain-items', AzureFunctionsJobHost__extensions__queues__messageEncoding: 'none' });
+    fixture = await startFixtureHost(azurite.connectionString, {
+      WORK_QUEUE: 'plain-items',
+      AzureFunctionsJobHost__extensions__queues__messageEncoding: 'none',
+    });
     const m = marker();
     await work('plain-items').createIfNotExists();
     await work('plain-items').sendMessage(JSON.stringify({ marker: m }));
     await work('plain-items').sendMessage(`just text ${m}`);
-    await waitFor('both messages', 10_000, () => recordsFor('recorder', m).length === 1 && records('recorder').some((r) => r.item === `just text ${m}`));
+    await waitFor(
+      'both messages',
+      10_000,
+      () => recordsFor('recorder', m).length === 1 && records('recorder').some((r) => r.item === `just text ${m}`),
+    );
     await waitFor('both deleted', 10_000, async () => (await messageCount(work('plain-items'))) === 0);
   });
 
@@ -132,7 +162,8 @@ describe('other host settings', () => {
     });
     const batch = Array.from({ length: 5 }, () => marker());
     await work('batched-items').createIfNotExists();
-    for (const m of batch) await work('batched-items').sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 150 })));
+    for (const m of batch)
+      await work('batched-items').sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 150 })));
     await waitFor('all five', 10_000, () => batch.every((m) => recordsFor('recorder.done', m).length === 1));
     const spans = batch.map((m) => [recordsFor('recorder', m)[0]!.at, recordsFor('recorder.done', m)[0]!.at] as const);
     const maxOverlap = Math.max(...spans.map(([start]) => spans.filter(([s, e]) => s <= start && start < e).length));
@@ -155,7 +186,11 @@ describe('other host settings', () => {
   });
 
   test('a function that outlives the lease keeps its message (the lease is renewed)', async () => {
-    fixture = await startFixtureHost(azurite.connectionString, { WORK_QUEUE: 'lease-items' }, { queueMessageLeaseMs: 2_000 });
+    fixture = await startFixtureHost(
+      azurite.connectionString,
+      { WORK_QUEUE: 'lease-items' },
+      { queueMessageLeaseMs: 2_000 },
+    );
     const m = marker();
     await work('lease-items').createIfNotExists();
     await work('lease-items').sendMessage(toBase64(JSON.stringify({ marker: m, sleepMs: 3_200 })));
@@ -165,10 +200,15 @@ describe('other host settings', () => {
   });
 
   test('storage that does not answer is waited for (locally; Azure would restart the host), and the host keeps serving', async () => {
-    const unreachable = azurite.connectionString.replace(/QueueEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'QueueEndpoint=http://127.0.0.1:9');
+    const unreachable = azurite.connectionString.replace(
+      /QueueEndpoint=http:\/\/127\.0\.0\.1:\d+/,
+      'QueueEndpoint=http://127.0.0.1:9',
+    );
     fixture = await startFixtureHost(unreachable, { WORK_QUEUE: 'outage-items' });
     const lines = fixture.lines;
-    const warning = await waitFor('the outage warning', 15_000, () => lines.find((l) => l.includes('queue.poll.failed')));
+    const warning = await waitFor('the outage warning', 15_000, () =>
+      lines.find((l) => l.includes('queue.poll.failed')),
+    );
     expect(warning).toContain('no answer from storage');
     expect((await fetch(`${fixture.host.url}/api/nested/ping`)).status).toBe(200);
     expect(lines.some((l) => l.includes('host.unhandledException'))).toBe(false);
@@ -180,13 +220,24 @@ describe('other host settings', () => {
   });
 
   test('a storage error the queue extension does not handle (403) stops the host, as the real exception handler does', async () => {
-    const wrongKey = azurite.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${Buffer.from('not the key').toString('base64')}`);
+    const wrongKey = azurite.connectionString.replace(
+      /AccountKey=[^;]+/,
+      `AccountKey=${Buffer.from('not the key').toString('base64')}`,
+    );
     fixture = await startFixtureHost(wrongKey, { WORK_QUEUE: 'denied-items' });
     const host = fixture.host;
-    const stopped = await Promise.race([host.stopped, new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
-    expect(stopped).toMatchObject({ reason: 'unhandledException', error: expect.objectContaining({ statusCode: 403 }) });
+    const stopped = await Promise.race([
+      host.stopped,
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000)),
+    ]);
+    expect(stopped).toMatchObject({
+      reason: 'unhandledException',
+      error: expect.objectContaining({ statusCode: 403 }),
+    });
     const line = fixture.lines.find((l) => l.includes('host.unhandledException'));
-    expect(line).toMatch(/^\[host\] \S+ error host\.unhandledException function=recorder queue=denied-items error=.*403.* detail="An unhandled exception has occurred\. Host is shutting down\."$/);
+    expect(line).toMatch(
+      /^\[host\] \S+ error host\.unhandledException function=recorder queue=denied-items error=.*403.* detail="An unhandled exception has occurred\. Host is shutting down\."$/,
+    );
     expect(fixture.lines.at(-1)).toMatch(/host\.stopped$/);
     await expect(fetch(`${host.url}/admin/host/status`)).rejects.toThrow();
     fixture = undefined;

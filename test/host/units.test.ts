@@ -41,7 +41,10 @@ function touch(rel: string): void {
 
 describe('glob (package.json main)', () => {
   test('brace expansion, nested', () => {
-    expect(expandBraces('dist/src/{index.js,functions/*.js}')).toEqual(['dist/src/index.js', 'dist/src/functions/*.js']);
+    expect(expandBraces('dist/src/{index.js,functions/*.js}')).toEqual([
+      'dist/src/index.js',
+      'dist/src/functions/*.js',
+    ]);
     expect(expandBraces('a/{b,{c,d}}/e')).toEqual(['a/b/e', 'a/c/e', 'a/d/e']);
   });
 
@@ -56,7 +59,14 @@ describe('glob (package.json main)', () => {
   });
 
   test('finds files on disk, sorted, without duplicates or directories', () => {
-    for (const f of ['dist/src/index.js', 'dist/src/functions/a.js', 'dist/src/functions/b.js', 'dist/src/functions/b.js.map', 'dist/src/functions/sub/c.js']) touch(f);
+    for (const f of [
+      'dist/src/index.js',
+      'dist/src/functions/a.js',
+      'dist/src/functions/b.js',
+      'dist/src/functions/b.js.map',
+      'dist/src/functions/sub/c.js',
+    ])
+      touch(f);
     mkdirSync(path.join(tmp, 'dist/src/functions/dir.js'), { recursive: true });
     expect(findFiles('dist/src/functions/*.js', tmp)).toEqual(['dist/src/functions/a.js', 'dist/src/functions/b.js']);
     expect(findFiles('dist/src/{index.js,functions/**/*.js}', tmp)).toEqual([
@@ -92,7 +102,10 @@ describe('host.json and settings', () => {
     expect(resolveQueueOptions({}, false).maxPollingIntervalMs).toBe(60_000);
     const q = (queues: Record<string, unknown>) => ({ extensions: { queues } });
     expect(resolveQueueOptions(q({ batchSize: 5 }), true).newBatchThreshold).toBe(2);
-    expect(resolveQueueOptions(q({ MessageEncoding: 'None', visibilityTimeout: '00:00:10' }), true)).toMatchObject({ messageEncoding: 'none', visibilityTimeoutMs: 10_000 });
+    expect(resolveQueueOptions(q({ MessageEncoding: 'None', visibilityTimeout: '00:00:10' }), true)).toMatchObject({
+      messageEncoding: 'none',
+      visibilityTimeoutMs: 10_000,
+    });
     expect(() => resolveQueueOptions(q({ batchSize: 33 }), true)).toThrow(/not be greater than 32/);
     expect(() => resolveQueueOptions(q({ maxPollingInterval: '00:00:00.050' }), true)).toThrow(/less than/);
     expect(() => resolveQueueOptions(q({ maxDequeueCount: 0 }), true)).toThrow(/greater than zero/);
@@ -101,8 +114,15 @@ describe('host.json and settings', () => {
 
   test('AzureFunctionsJobHost__ settings override host.json, case-insensitively', () => {
     const hostJson = { version: '2.0', extensions: { queues: { batchSize: 16 } } };
-    const result = applyHostJsonOverrides(hostJson, { AzureFunctionsJobHost__Extensions__Queues__BatchSize: '4', azurefunctionsjobhost__logging__logLevel__default: 'Warning' });
-    expect(result).toEqual({ version: '2.0', extensions: { queues: { batchSize: '4' } }, logging: { logLevel: { default: 'Warning' } } });
+    const result = applyHostJsonOverrides(hostJson, {
+      AzureFunctionsJobHost__Extensions__Queues__BatchSize: '4',
+      azurefunctionsjobhost__logging__logLevel__default: 'Warning',
+    });
+    expect(result).toEqual({
+      version: '2.0',
+      extensions: { queues: { batchSize: '4' } },
+      logging: { logLevel: { default: 'Warning' } },
+    });
     expect(resolveQueueOptions(result, true).batchSize).toBe(4);
     expect(hostJson.extensions.queues.batchSize).toBe(16);
   });
@@ -110,7 +130,14 @@ describe('host.json and settings', () => {
   test('local.settings.json < environment < explicit overrides', () => {
     const dir = path.join(tmp, 'settings');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: { A: 'local', B: 'local', C: 'local', N: 5 }, Host: { LocalHttpPort: 7072 } }));
+    writeFileSync(
+      path.join(dir, 'local.settings.json'),
+      JSON.stringify({
+        IsEncrypted: false,
+        Values: { A: 'local', B: 'local', C: 'local', N: 5 },
+        Host: { LocalHttpPort: 7072 },
+      }),
+    );
     const local = readLocalSettings(dir);
     expect(local.localHttpPort).toBe(7072);
     const merged = mergeSettings(local.values, { B: 'env', C: 'env' }, { C: 'override', A: undefined });
@@ -119,18 +146,34 @@ describe('host.json and settings', () => {
   });
 
   test('queue connections resolve like the storage extension', () => {
-    expect(resolveStorageConnection(undefined, { AzureWebJobsStorage: 'UseDevelopmentStorage=true' })).toMatchObject({ kind: 'connectionString', settingName: 'AzureWebJobsStorage' });
-    expect(resolveStorageConnection('Jobs', { AzureWebJobsJobs: 'cs' })).toMatchObject({ kind: 'connectionString', settingName: 'AzureWebJobsJobs' });
-    expect(resolveStorageConnection('Jobs', { Jobs__queueServiceUri: 'https://x.queue.core.windows.net', Jobs__credential: 'managedidentity', Jobs__clientId: 'c' })).toEqual({
+    expect(resolveStorageConnection(undefined, { AzureWebJobsStorage: 'UseDevelopmentStorage=true' })).toMatchObject({
+      kind: 'connectionString',
+      settingName: 'AzureWebJobsStorage',
+    });
+    expect(resolveStorageConnection('Jobs', { AzureWebJobsJobs: 'cs' })).toMatchObject({
+      kind: 'connectionString',
+      settingName: 'AzureWebJobsJobs',
+    });
+    expect(
+      resolveStorageConnection('Jobs', {
+        Jobs__queueServiceUri: 'https://x.queue.core.windows.net',
+        Jobs__credential: 'managedidentity',
+        Jobs__clientId: 'c',
+      }),
+    ).toEqual({
       kind: 'identity',
       settingName: 'Jobs',
       queueServiceUri: 'https://x.queue.core.windows.net',
       credential: 'managedidentity',
       clientId: 'c',
     });
-    expect(resolveStorageConnection('AzureWebJobsStorage', { AzureWebJobsStorage__accountName: 'acct' })).toMatchObject({ queueServiceUri: 'https://acct.queue.core.windows.net' });
+    expect(resolveStorageConnection('AzureWebJobsStorage', { AzureWebJobsStorage__accountName: 'acct' })).toMatchObject(
+      { queueServiceUri: 'https://acct.queue.core.windows.net' },
+    );
     // An exact connection string wins over __ settings with the same prefix.
-    expect(resolveStorageConnection('Jobs', { Jobs: 'cs', Jobs__queueServiceUri: 'https://x' })).toMatchObject({ kind: 'connectionString' });
+    expect(resolveStorageConnection('Jobs', { Jobs: 'cs', Jobs__queueServiceUri: 'https://x' })).toMatchObject({
+      kind: 'connectionString',
+    });
     expect(() => resolveStorageConnection('Missing', {})).toThrow(/'AzureWebJobsMissing' does not exist/);
   });
 });
@@ -175,9 +218,16 @@ describe('HTTP conversions', () => {
 
   test('cookies serialize like ASP.NET Core', () => {
     expect(serializeCookie({ name: 'a', value: 'b' })).toBe('a=b; path=/');
-    expect(serializeCookie({ name: 'a', value: 'b', domain: { value: 'x.test' }, path: { value: '/p' }, sameSite: 'explicitNone', expires: { value: { seconds: 0 } } })).toBe(
-      'a=b; expires=Thu, 01 Jan 1970 00:00:00 GMT; domain=x.test; path=/p; samesite=none',
-    );
+    expect(
+      serializeCookie({
+        name: 'a',
+        value: 'b',
+        domain: { value: 'x.test' },
+        path: { value: '/p' },
+        sameSite: 'explicitNone',
+        expires: { value: { seconds: 0 } },
+      }),
+    ).toBe('a=b; expires=Thu, 01 Jan 1970 00:00:00 GMT; domain=x.test; path=/p; samesite=none');
   });
 });
 
@@ -208,7 +258,13 @@ describe('queue pieces', () => {
 
   test('trigger metadata: PascalCase keys, typed values, payload properties merged', () => {
     const meta = toQueueTriggerMetadata(
-      { messageId: 'm1', popReceipt: 'p1', dequeueCount: 2, insertedOn: new Date('2025-01-01T00:00:00Z'), text: '{"id":"x","n":1.5,"nested":{"A":1}}' },
+      {
+        messageId: 'm1',
+        popReceipt: 'p1',
+        dequeueCount: 2,
+        insertedOn: new Date('2025-01-01T00:00:00Z'),
+        text: '{"id":"x","n":1.5,"nested":{"A":1}}',
+      },
       'fn',
     );
     expect(meta).toMatchObject({
@@ -221,20 +277,37 @@ describe('queue pieces', () => {
       nested: { json: '{"A":1}' },
     });
     expect(Object.keys(meta)).not.toContain('id');
-    expect(toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: 'plain' }, 'fn').Id).toEqual({ string: 'm' });
+    expect(
+      toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: 'plain' }, 'fn').Id,
+    ).toEqual({ string: 'm' });
   });
 
   test('payload merge follows Utility.ApplyBindingData: arrays and nulls skipped, scalars as (string)JValue, objects as JSON', () => {
     const meta = toQueueTriggerMetadata(
-      { messageId: 'queue-id', popReceipt: 'p', dequeueCount: 1, text: '{"id":null,"tags":["a"],"ok":true,"no":false,"n":7,"s":"text","o":{"at":"2025-06-01T10:00:00.1200Z","list":[null]}}' },
+      {
+        messageId: 'queue-id',
+        popReceipt: 'p',
+        dequeueCount: 1,
+        text: '{"id":null,"tags":["a"],"ok":true,"no":false,"n":7,"s":"text","o":{"at":"2025-06-01T10:00:00.1200Z","list":[null]}}',
+      },
       'fn',
     );
     // A null id leaves the message id in place (WorkerFunctionInvoker.TransformInput); an array is not merged.
     expect(meta.Id).toEqual({ string: 'queue-id' });
     expect(meta.tags).toBeUndefined();
-    expect(meta).toMatchObject({ ok: { string: 'True' }, no: { string: 'False' }, n: { string: '7' }, s: { string: 'text' }, o: { json: '{"at":"2025-06-01T10:00:00.12Z","list":[null]}' } });
+    expect(meta).toMatchObject({
+      ok: { string: 'True' },
+      no: { string: 'False' },
+      n: { string: '7' },
+      s: { string: 'text' },
+      o: { json: '{"at":"2025-06-01T10:00:00.12Z","list":[null]}' },
+    });
     // An array payload adds nothing (JObject.Parse throws; the host ignores it).
-    expect(Object.keys(toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: '[{"a":1}]' }, 'fn')).sort()).toEqual(['DequeueCount', 'Id', 'PopReceipt', 'QueueTrigger', 'sys']);
+    expect(
+      Object.keys(
+        toQueueTriggerMetadata({ messageId: 'm', popReceipt: 'p', dequeueCount: 1, text: '[{"a":1}]' }, 'fn'),
+      ).sort(),
+    ).toEqual(['DequeueCount', 'Id', 'PopReceipt', 'QueueTrigger', 'sys']);
   });
 
   test('binding data values: dates as Json.NET reads them, numbers as .NET prints them', () => {
@@ -245,14 +318,37 @@ describe('queue pieces', () => {
     expect(toBindingDataValue('2025-06-01T10:00:00')).toEqual({ string: '06/01/2025 10:00:00' });
     expect(toBindingDataValue('2024-02-29T24:00:00')).toEqual({ string: '03/01/2024 00:00:00' });
     // Not dates to Json.NET: left as they are.
-    for (const text of ['2025-06-01', '2025-06-01 10:00:00', '2025-02-29T10:00:00Z', '2025-06-01T10:00:00.12345678Z', '2025-06-01T10:00Z', 'x2025-06-01T10:00:00Z']) {
+    for (const text of [
+      '2025-06-01',
+      '2025-06-01 10:00:00',
+      '2025-02-29T10:00:00Z',
+      '2025-06-01T10:00:00.12345678Z',
+      '2025-06-01T10:00Z',
+      'x2025-06-01T10:00:00Z',
+    ]) {
       expect(toBindingDataValue(text)).toEqual({ string: text });
     }
     expect(parseJsonNetDate('2025-06-01T10:00:00+0530')).toMatchObject({ hour: 4, minute: 30, kind: 'local' });
-    expect(toBindingDataValue({ at: '2025-06-01T10:00:00+02:00', plain: '2025-06-01T10:00:00' })).toEqual({ json: '{"at":"2025-06-01T08:00:00+00:00","plain":"2025-06-01T10:00:00"}' });
+    expect(toBindingDataValue({ at: '2025-06-01T10:00:00+02:00', plain: '2025-06-01T10:00:00' })).toEqual({
+      json: '{"at":"2025-06-01T08:00:00+00:00","plain":"2025-06-01T10:00:00"}',
+    });
     expect(toBindingDataValue(null)).toBeUndefined();
     expect(toBindingDataValue([1])).toBeUndefined();
-    expect(['0', '-3', '1.5', '0.0001', '1E-05', '1.5E-07', '123456789012345.6', '1.2345678901234568E+17', '100000000000000000000'].map(Number).map(toDotNetNumberString)).toEqual([
+    expect(
+      [
+        '0',
+        '-3',
+        '1.5',
+        '0.0001',
+        '1E-05',
+        '1.5E-07',
+        '123456789012345.6',
+        '1.2345678901234568E+17',
+        '100000000000000000000',
+      ]
+        .map(Number)
+        .map(toDotNetNumberString),
+    ).toEqual([
       '0',
       '-3',
       '1.5',
@@ -268,7 +364,8 @@ describe('queue pieces', () => {
   });
 
   test('storage errors: what the queue extension handles, and what stops the host', () => {
-    const err = (statusCode: number | undefined, code?: string, name = 'RestError'): unknown => Object.assign(new Error('x'), { name, statusCode, code });
+    const err = (statusCode: number | undefined, code?: string, name = 'RestError'): unknown =>
+      Object.assign(new Error('x'), { name, statusCode, code });
     // Poll (QueueListener.ExecuteAsync).
     expect(classifyStorageError('poll', err(404, 'QueueNotFound'))).toBe('backOff');
     expect(classifyStorageError('poll', err(409, 'QueueBeingDeleted'))).toBe('backOff');
@@ -297,8 +394,19 @@ describe('queue pieces', () => {
   });
 
   test('loopback addresses', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1']) expect(isLoopbackHost(host)).toBe(true);
-    for (const host of ['0.0.0.0', '::', '', '10.0.0.5', '192.168.1.10', 'example.com', 'localhost.example.com', '128.0.0.1']) expect(isLoopbackHost(host)).toBe(false);
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1'])
+      expect(isLoopbackHost(host)).toBe(true);
+    for (const host of [
+      '0.0.0.0',
+      '::',
+      '',
+      '10.0.0.5',
+      '192.168.1.10',
+      'example.com',
+      'localhost.example.com',
+      '128.0.0.1',
+    ])
+      expect(isLoopbackHost(host)).toBe(false);
   });
 
   test('randomized exponential backoff from the minimum to the maximum, reset by success', () => {
@@ -351,18 +459,30 @@ describe('core API', () => {
 
   test('indexing reports bad functions and keeps the good ones', () => {
     const core = new FunctionsCore(() => undefined);
-    const reg = (name: string, bindings: Record<string, Record<string, unknown>>) => core.api.registerFunction({ name, bindings }, () => undefined);
+    const reg = (name: string, bindings: Record<string, Record<string, unknown>>) =>
+      core.api.registerFunction({ name, bindings }, () => undefined);
     reg('ok', { t: { type: 'queueTrigger', direction: 'in', queueName: '%Q%', connection: 'AzureWebJobsStorage' } });
     reg('timer', { t: { type: 'timerTrigger', direction: 'in', schedule: '0 * * * * *' } });
-    reg('badQueue', { t: { type: 'queueTrigger', direction: 'in', queueName: '%MISSING%', connection: 'AzureWebJobsStorage' } });
+    reg('badQueue', {
+      t: { type: 'queueTrigger', direction: 'in', queueName: '%MISSING%', connection: 'AzureWebJobsStorage' },
+    });
     reg('1bad', { t: { type: 'httpTrigger', direction: 'in' } });
     reg('blobIn', { t: { type: 'httpTrigger', direction: 'in' }, b: { type: 'blob', direction: 'in' } });
     reg('off', { t: { type: 'httpTrigger', direction: 'in' } });
     reg('constrained', { t: { type: 'httpTrigger', direction: 'in', route: 'items/{id:int}' } });
-    reg('queueOut', { t: { type: 'httpTrigger', direction: 'in' }, q: { type: 'queue', direction: 'out', queueName: 'work', connection: 'AzureWebJobsStorage' } });
-    const result = indexFunctions(core.functions.values(), { Q: 'My-Queue', AzureWebJobsStorage: 'UseDevelopmentStorage=true', 'AzureWebJobs.off.Disabled': 'true' }, { routePrefix: 'api' });
+    reg('queueOut', {
+      t: { type: 'httpTrigger', direction: 'in' },
+      q: { type: 'queue', direction: 'out', queueName: 'work', connection: 'AzureWebJobsStorage' },
+    });
+    const result = indexFunctions(
+      core.functions.values(),
+      { Q: 'My-Queue', AzureWebJobsStorage: 'UseDevelopmentStorage=true', 'AzureWebJobs.off.Disabled': 'true' },
+      { routePrefix: 'api' },
+    );
     expect(result.disabled).toEqual(['off']);
-    expect(indexFunctions(core.functions.values(), {}, { routePrefix: 'api', only: ['OFF'] }).http.map((h) => h.fn.name)).toEqual(['off']);
+    expect(
+      indexFunctions(core.functions.values(), {}, { routePrefix: 'api', only: ['OFF'] }).http.map((h) => h.fn.name),
+    ).toEqual(['off']);
     expect(result.queue.map((q) => [q.fn.name, q.target.queueName])).toEqual([['ok', 'my-queue']]);
     expect(result.http.map((h) => h.fn.name)).toEqual(['blobIn', 'queueOut']);
     expect(result.errors.map((e) => e.name).sort()).toEqual(['1bad', 'badQueue', 'constrained', 'timer']);

@@ -24,10 +24,18 @@ import { allResources, mainContext, REPO_ROOT, SCENARIOS } from './arm';
 
 const ALERTS_DIR = path.join(REPO_ROOT, 'infra/monitoring/alerts');
 const WORKBOOK_PATH = path.join(REPO_ROOT, 'infra/monitoring/operations.workbook.json');
-const alertFiles = fs.readdirSync(ALERTS_DIR).filter((f) => f.endsWith('.kql')).sort();
-const alertQueries = new Map(alertFiles.map((f) => [f.replace(/\.kql$/, ''), fs.readFileSync(path.join(ALERTS_DIR, f), 'utf8')]));
+const alertFiles = fs
+  .readdirSync(ALERTS_DIR)
+  .filter((f) => f.endsWith('.kql'))
+  .sort();
+const alertQueries = new Map(
+  alertFiles.map((f) => [f.replace(/\.kql$/, ''), fs.readFileSync(path.join(ALERTS_DIR, f), 'utf8')]),
+);
 const workbookText = fs.readFileSync(WORKBOOK_PATH, 'utf8');
-const workbook = JSON.parse(workbookText) as { version: string; items: { type: number; name: string; content: { query?: string; resourceType?: string } }[] };
+const workbook = JSON.parse(workbookText) as {
+  version: string;
+  items: { type: number; name: string; content: { query?: string; resourceType?: string } }[];
+};
 const workbookQueries = new Map(workbook.items.filter((i) => i.type === 3).map((i) => [i.name, i.content.query!]));
 
 /** Text a query filters on that the Functions host writes, not the app. */
@@ -36,7 +44,10 @@ const HOST_TEXT = new Set(['MaxDequeueCount']);
 const HOST_EVENTS = new Set(['host.poisoned']);
 
 describe('the compiled template', () => {
-  const operations = (params: Record<string, unknown>) => allResources(mainContext({ ...SCENARIOS.userAssignedMsi, ...params })).filter((r) => r.type.startsWith('Microsoft.Insights/') && r.type !== 'Microsoft.Insights/components');
+  const operations = (params: Record<string, unknown>) =>
+    allResources(mainContext({ ...SCENARIOS.userAssignedMsi, ...params })).filter(
+      (r) => r.type.startsWith('Microsoft.Insights/') && r.type !== 'Microsoft.Insights/components',
+    );
   const ofType = (params: Record<string, unknown>, type: string) => operations(params).filter((r) => r.type === type);
 
   it('deploys one log alert per query file, each on Application Insights, each with the action group', () => {
@@ -44,7 +55,12 @@ describe('the compiled template', () => {
     expect(rules).toHaveLength(alertQueries.size);
     const group = ofType({}, 'Microsoft.Insights/actionGroups')[0]!;
     for (const rule of rules) {
-      const criteria = rule.get('properties.criteria.allOf') as { query: string; timeAggregation: string; operator: string; threshold: number }[];
+      const criteria = rule.get('properties.criteria.allOf') as {
+        query: string;
+        timeAggregation: string;
+        operator: string;
+        threshold: number;
+      }[];
       expect(criteria).toHaveLength(1);
       // The deployed query is the file's text, byte for byte.
       expect([...alertQueries.values()]).toContain(criteria[0]!.query);
@@ -54,14 +70,18 @@ describe('the compiled template', () => {
       expect(rule.get('properties.enabled')).toBe(true);
       // No window longer than the frequency leaves gaps: each rule looks at least as far back as it waits.
       const minutes = (d: string) => Number(/^PT(\d+)M$/.exec(d)?.[1] ?? Number(/^PT(\d+)H$/.exec(d)?.[1]) * 60);
-      expect(minutes(String(rule.get('properties.windowSize')))).toBeGreaterThanOrEqual(minutes(String(rule.get('properties.evaluationFrequency'))));
+      expect(minutes(String(rule.get('properties.windowSize')))).toBeGreaterThanOrEqual(
+        minutes(String(rule.get('properties.evaluationFrequency'))),
+      );
     }
   });
 
   it('e-mails the alerts to alertEmail, and to nobody without it', () => {
     expect(ofType({}, 'Microsoft.Insights/actionGroups')[0]!.get('properties.emailReceivers')).toEqual([]);
     const group = ofType({ alertEmail: 'ops@example.com' }, 'Microsoft.Insights/actionGroups')[0]!;
-    expect(group.get('properties.emailReceivers')).toEqual([{ name: 'operator', emailAddress: 'ops@example.com', useCommonAlertSchema: true }]);
+    expect(group.get('properties.emailReceivers')).toEqual([
+      { name: 'operator', emailAddress: 'ops@example.com', useCommonAlertSchema: true },
+    ]);
     expect(group.get('location')).toBe('global');
   });
 
@@ -94,7 +114,10 @@ async function captureLogLines(): Promise<Record<string, unknown>[]> {
   const e = env();
   const log = createLogger((_level, line) => lines.push(line));
   const chat = async (conversationId: string) => {
-    const activity = fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId });
+    const activity = fixtureActivity('message.personal', {
+      serviceUrl: e.connector.serviceUrl('amer'),
+      conversationId,
+    });
     (activity.conversation as Record<string, string>).tenantId = USER_TENANT;
     await e.capture(activity);
   };
@@ -102,7 +125,10 @@ async function captureLogLines(): Promise<Record<string, unknown>[]> {
   await chat('a:alerts-429');
   await chat('a:alerts-blocked');
   e.connector.injectFault(Faults.throttle(1), { match: { conversationId: 'a:alerts-429' }, times: 1 });
-  e.connector.injectFault(Faults.error('ConversationBlockedByUser'), { match: { conversationId: 'a:alerts-blocked' }, times: 1 });
+  e.connector.injectFault(Faults.error('ConversationBlockedByUser'), {
+    match: { conversationId: 'a:alerts-blocked' },
+    times: 1,
+  });
   await e.enqueue({ id: 'alerts-ok', to: { conversationId: 'a:alerts-ok' }, text: 'x' });
   await e.enqueue({ id: 'alerts-429', to: { conversationId: 'a:alerts-429' }, text: 'x' });
   await e.enqueue({ id: 'alerts-blocked', to: { conversationId: 'a:alerts-blocked' }, text: 'x' });
@@ -112,7 +138,14 @@ async function captureLogLines(): Promise<Record<string, unknown>[]> {
   // The flow API: a job accepted, a caller refused, a retry.
   const post = (authenticate: () => Promise<undefined>) =>
     handleNotifyPost(
-      { method: 'POST', url: 'https://courier.example/api/notify', headers: new Headers({ 'content-type': 'application/json' }), body: new Blob([JSON.stringify({ id: 'alerts-api', to: { conversationId: 'a:alerts-ok' }, text: 'x' })]).stream() as ReadableStream<Uint8Array> },
+      {
+        method: 'POST',
+        url: 'https://courier.example/api/notify',
+        headers: new Headers({ 'content-type': 'application/json' }),
+        body: new Blob([
+          JSON.stringify({ id: 'alerts-api', to: { conversationId: 'a:alerts-ok' }, text: 'x' }),
+        ]).stream() as ReadableStream<Uint8Array>,
+      },
       { deliveries: e.deliveries, queue: e.deps().queue, now: () => new Date(), log, authenticate },
     );
   expect((await post(async () => undefined)).status).toBe(202);
@@ -123,14 +156,23 @@ async function captureLogLines(): Promise<Record<string, unknown>[]> {
       })
     ).status,
   ).toBe(401);
-  await handleNotifyRetry({ method: 'POST', url: 'https://courier.example/api/notify/alerts-blocked/retry', headers: new Headers(), body: null }, 'alerts-blocked', {
-    deliveries: e.deliveries,
-    queue: e.deps().queue,
-    poison: createPoisonQueue(e.poison),
-    now: () => new Date(),
-    log,
-    authenticate: async () => undefined,
-  });
+  await handleNotifyRetry(
+    {
+      method: 'POST',
+      url: 'https://courier.example/api/notify/alerts-blocked/retry',
+      headers: new Headers(),
+      body: null,
+    },
+    'alerts-blocked',
+    {
+      deliveries: e.deliveries,
+      queue: e.deps().queue,
+      poison: createPoisonQueue(e.poison),
+      now: () => new Date(),
+      log,
+      authenticate: async () => undefined,
+    },
+  );
   await e.drain({ deps: { log } });
 
   // The bot's endpoint: a request without a token.
@@ -142,7 +184,14 @@ async function captureLogLines(): Promise<Record<string, unknown>[]> {
       getKey: () => Promise.reject(new Error('not reached: no token')),
     },
   });
-  const refused = await handleMessages({ method: 'POST', headers: new Headers({ 'content-type': 'application/json' }), body: new Blob(['{}']).stream() as ReadableStream<Uint8Array> }, { verifier, store: e.conversations, now: () => new Date(), log });
+  const refused = await handleMessages(
+    {
+      method: 'POST',
+      headers: new Headers({ 'content-type': 'application/json' }),
+      body: new Blob(['{}']).stream() as ReadableStream<Uint8Array>,
+    },
+    { verifier, store: e.conversations, now: () => new Date(), log },
+  );
   expect(refused.status).toBe(401);
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
@@ -161,29 +210,57 @@ function reliesOn(query: string): Reliance {
     .filter((l) => !l.trim().startsWith('//'))
     .join('\n');
   const texts = [...code.matchAll(/contains '([^']+)'/g)].map((m) => m[1]!);
-  const events = [...code.matchAll(/'([a-z]+\.[A-Za-z]+)'/g)].map((m) => m[1]!).filter((name) => !HOST_EVENTS.has(name));
+  const events = [...code.matchAll(/'([a-z]+\.[A-Za-z]+)'/g)]
+    .map((m) => m[1]!)
+    .filter((name) => !HOST_EVENTS.has(name));
   const eventPrefixes = [...code.matchAll(/event startswith '([a-z]+\.)'/g)].map((m) => m[1]!);
   const fields = [...code.matchAll(/\be\.([A-Za-z]+)\b/g)].map((m) => m[1]!);
-  return { texts: [...new Set(texts)], events: [...new Set(events)], eventPrefixes, fields: [...new Set(fields)].filter((f) => f !== 'event') };
+  return {
+    texts: [...new Set(texts)],
+    events: [...new Set(events)],
+    eventPrefixes,
+    fields: [...new Set(fields)].filter((f) => f !== 'event'),
+  };
 }
 
-const queries = [...[...alertQueries].map(([name, query]) => [`alert ${name}`, query] as const), ...[...workbookQueries].map(([name, query]) => [`workbook ${name}`, query] as const)];
+const queries = [
+  ...[...alertQueries].map(([name, query]) => [`alert ${name}`, query] as const),
+  ...[...workbookQueries].map(([name, query]) => [`workbook ${name}`, query] as const),
+];
 
 describe.each(queries)('%s', (_name, query) => {
   it('finds the texts, events and fields it relies on in the lines the app writes', async () => {
     const parsed = await captureLogLines();
     const { texts, events, eventPrefixes, fields } = reliesOn(query);
-    if (!query.trimStart().startsWith('requests')) expect(texts.length + events.length, 'a query of the app\'s traces names what it reads').toBeGreaterThan(0);
+    if (!query.trimStart().startsWith('requests'))
+      expect(texts.length + events.length, "a query of the app's traces names what it reads").toBeGreaterThan(0);
 
     for (const text of texts) {
       if (HOST_TEXT.has(text)) continue;
       // KQL `contains` is a case-insensitive substring match on traces.message: the raw line.
-      expect(lines.some((l) => l.toLowerCase().includes(text.toLowerCase())), `a line contains ${text}`).toBe(true);
+      expect(
+        lines.some((l) => l.toLowerCase().includes(text.toLowerCase())),
+        `a line contains ${text}`,
+      ).toBe(true);
     }
-    for (const event of events) expect(parsed.some((l) => l.event === event), `event ${event}`).toBe(true);
-    for (const prefix of eventPrefixes) expect(parsed.some((l) => String(l.event).startsWith(prefix)), `an event starting ${prefix}`).toBe(true);
-    const selected = parsed.filter((l) => events.includes(String(l.event)) || eventPrefixes.some((p) => String(l.event).startsWith(p)));
-    for (const field of fields) expect(selected.some((l) => l[field] !== undefined), `field ${field} on one of ${events.join(', ')}`).toBe(true);
+    for (const event of events)
+      expect(
+        parsed.some((l) => l.event === event),
+        `event ${event}`,
+      ).toBe(true);
+    for (const prefix of eventPrefixes)
+      expect(
+        parsed.some((l) => String(l.event).startsWith(prefix)),
+        `an event starting ${prefix}`,
+      ).toBe(true);
+    const selected = parsed.filter(
+      (l) => events.includes(String(l.event)) || eventPrefixes.some((p) => String(l.event).startsWith(p)),
+    );
+    for (const field of fields)
+      expect(
+        selected.some((l) => l[field] !== undefined),
+        `field ${field} on one of ${events.join(', ')}`,
+      ).toBe(true);
   });
 });
 
@@ -193,8 +270,14 @@ describe('the fields the alerts compute with', () => {
     const sent = parsed.filter((l) => l.event === 'job.sent');
     expect(sent.length).toBeGreaterThan(0);
     for (const l of sent) expect(l).toMatchObject({ queuedMs: expect.any(Number), tenantId: expect.any(String) });
-    expect(parsed.find((l) => l.event === 'job.retrying' && l.jobId === 'alerts-429')).toMatchObject({ throttled: true, httpStatus: 429 });
-    expect(parsed.find((l) => l.event === 'job.failed' && l.jobId === 'alerts-blocked')).toMatchObject({ code: 'ConversationBlockedByUser', attempts: 1 });
+    expect(parsed.find((l) => l.event === 'job.retrying' && l.jobId === 'alerts-429')).toMatchObject({
+      throttled: true,
+      httpStatus: 429,
+    });
+    expect(parsed.find((l) => l.event === 'job.failed' && l.jobId === 'alerts-blocked')).toMatchObject({
+      code: 'ConversationBlockedByUser',
+      attempts: 1,
+    });
     expect(parsed.find((l) => l.event === 'messages.unauthorized')).toMatchObject({ status: 401 });
     expect(parsed.find((l) => l.event === 'notify.unauthorized')).toMatchObject({ code: 'AUTH_INVALID' });
     // Every line is one JSON object that starts with its level and event, as traces.message holds it.

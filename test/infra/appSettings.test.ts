@@ -2,7 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config';
-import { REPO_ROOT, SCENARIOS, allResources, mainContext, moduleOf, readMainTemplate, type EvaluatedResource, type Json } from './arm';
+import {
+  REPO_ROOT,
+  SCENARIOS,
+  allResources,
+  mainContext,
+  moduleOf,
+  readMainTemplate,
+  type EvaluatedResource,
+  type Json,
+} from './arm';
 
 /** Settings the Functions host itself reads (not the app's config module). */
 const isHostSetting = (name: string) => /^APPLICATIONINSIGHTS_/.test(name);
@@ -27,23 +36,26 @@ const FLEX_FORBIDDEN = [
  * setting is one a user may want, and must be a parameter (below).
  */
 const TEMPLATE_MANAGED: Record<string, string> = {
-  MicrosoftAppId: 'the identity\'s client id or botAppId: the Azure Bot resource and the app must agree, so both come from the same value',
-  MicrosoftAppType: 'botAppType, which also decides the Azure Bot\'s type and the Key Vault',
-  MicrosoftAppTenantId: 'the subscription\'s tenant (tenant()), where the bot identity is created',
+  MicrosoftAppId:
+    "the identity's client id or botAppId: the Azure Bot resource and the app must agree, so both come from the same value",
+  MicrosoftAppType: "botAppType, which also decides the Azure Bot's type and the Key Vault",
+  MicrosoftAppTenantId: "the subscription's tenant (tenant()), where the bot identity is created",
   MicrosoftAppPassword: 'a Key Vault reference to botAppPassword; the secret itself never reaches app settings',
-  AzureWebJobsStorage: 'a connection string needs shared keys, which the storage account has off; the identity-based settings are set instead (an exact-match setting would shadow them)',
+  AzureWebJobsStorage:
+    'a connection string needs shared keys, which the storage account has off; the identity-based settings are set instead (an exact-match setting would shadow them)',
   AzureWebJobsStorage__accountName: 'an alternative to the service URIs the template sets from its own storage account',
-  AzureWebJobsStorage__tableServiceUri: 'the template\'s storage account',
-  AzureWebJobsStorage__queueServiceUri: 'the template\'s storage account',
-  AzureWebJobsStorage__blobServiceUri: 'the template\'s storage account',
+  AzureWebJobsStorage__tableServiceUri: "the template's storage account",
+  AzureWebJobsStorage__queueServiceUri: "the template's storage account",
+  AzureWebJobsStorage__blobServiceUri: "the template's storage account",
   AzureWebJobsStorage__credential: 'always the managed identity',
-  AzureWebJobsStorage__clientId: 'the template\'s user-assigned identity',
+  AzureWebJobsStorage__clientId: "the template's user-assigned identity",
 };
 
 const USER_SETTINGS = SETTINGS.filter((s) => !Object.hasOwn(TEMPLATE_MANAGED, s.name));
 
 const template = readMainTemplate();
-const parametersFile = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+const parametersFile = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8'))
+  .parameters as Record<string, { value: string }>;
 
 function site(params: Record<string, unknown>) {
   const resources = allResources(mainContext(params));
@@ -53,7 +65,9 @@ function site(params: Record<string, unknown>) {
   const list = app.get('properties.siteConfig.appSettings') as { name: string; value: unknown }[];
   const settings = new Map(list.map((s) => [s.name, s.value]));
   expect(settings.size, 'no duplicate names').toBe(list.length);
-  const identity = resources.find((r) => r.type === 'Microsoft.ManagedIdentity/userAssignedIdentities') as EvaluatedResource;
+  const identity = resources.find(
+    (r) => r.type === 'Microsoft.ManagedIdentity/userAssignedIdentities',
+  ) as EvaluatedResource;
   return { app, settings, resources, identity };
 }
 
@@ -62,11 +76,16 @@ const moduleOutput = (module: string, output: string) => `«reference(${module})
 
 /** The value of the Key Vault secret an app setting refers to (`@Microsoft.KeyVault(SecretUri=<module output>)`). */
 function keyVaultSecretOf(params: Record<string, unknown>, setting: unknown): unknown {
-  const m = typeof setting === 'string' ? /^@Microsoft\.KeyVault\(SecretUri=«reference\((\w+)\)»\.outputs\.(\w+)\.value\)$/.exec(setting) : null;
+  const m =
+    typeof setting === 'string'
+      ? /^@Microsoft\.KeyVault\(SecretUri=«reference\((\w+)\)»\.outputs\.(\w+)\.value\)$/.exec(setting)
+      : null;
   if (!m) return undefined;
   const module = moduleOf(mainContext(params), m[1]!);
   const uri = module.ctx.evaluate(module.ctx.template.outputs[m[2]!].value) as string;
-  const secret = allResources(module.ctx).find((r) => r.type === 'Microsoft.KeyVault/vaults/secrets' && uri.includes(r.id));
+  const secret = allResources(module.ctx).find(
+    (r) => r.type === 'Microsoft.KeyVault/vaults/secrets' && uri.includes(r.id),
+  );
   return secret?.get('properties.value');
 }
 
@@ -108,7 +127,10 @@ function settingSources(base: Record<string, unknown>): Map<string, Set<string>>
     }
     for (const [setting, value] of settings) {
       const viaVault = keyVaultSecretOf(params, value);
-      if (JSON.stringify(value).includes(sentinel.text) || (typeof viaVault === 'string' && viaVault.includes(sentinel.text))) {
+      if (
+        JSON.stringify(value).includes(sentinel.text) ||
+        (typeof viaVault === 'string' && viaVault.includes(sentinel.text))
+      ) {
         sources.set(setting, (sources.get(setting) ?? new Set()).add(name));
       }
     }
@@ -126,7 +148,7 @@ describe.each(Object.entries(SCENARIOS))('Function App settings (%s)', (_scenari
     expect(names).toEqual(expect.arrayContaining(deployed));
   });
 
-  it('sets every setting a user may set, and nothing the app does not read except the host\'s Application Insights settings', () => {
+  it("sets every setting a user may set, and nothing the app does not read except the host's Application Insights settings", () => {
     expect(names).toEqual(expect.arrayContaining(USER_SETTINGS.map((s) => s.name)));
     const known = new Set(SETTINGS.map((s) => s.name));
     expect(names.filter((n) => !known.has(n) && !isHostSetting(n))).toEqual([]);
@@ -144,11 +166,16 @@ describe.each(Object.entries(SCENARIOS))('Function App settings (%s)', (_scenari
     expect(settings.get('AzureWebJobsStorage__queueServiceUri')).toBe(moduleOutput('storage', 'queueEndpoint'));
     expect(settings.get('AzureWebJobsStorage__tableServiceUri')).toBe(moduleOutput('storage', 'tableEndpoint'));
     expect(settings.get('OUTBOUND_QUEUE')).toBe(SETTINGS.find((s) => s.name === 'OUTBOUND_QUEUE')!.default);
-    expect(app.get('identity')).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [moduleOutput('identity', 'id')]: {} } });
+    expect(app.get('identity')).toEqual({
+      type: 'UserAssigned',
+      userAssignedIdentities: { [moduleOutput('identity', 'id')]: {} },
+    });
   });
 
   it('sends telemetry with Entra auth (local auth is off on the component)', () => {
-    expect(settings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toBe(`ClientId=${moduleOutput('identity', 'clientId')};Authorization=AAD`);
+    expect(settings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toBe(
+      `ClientId=${moduleOutput('identity', 'clientId')};Authorization=AAD`,
+    );
     const component = resources.find((r) => r.type === 'Microsoft.Insights/components')!;
     expect(component.get('properties.DisableLocalAuth')).toBe(true);
   });
@@ -163,7 +190,7 @@ describe.each(Object.entries(SCENARIOS))('Function App settings (%s)', (_scenari
     expect(identity).toBeDefined();
   });
 
-  it('leaves every optional user setting empty by default (read as unset), or at the app\'s own default', () => {
+  it("leaves every optional user setting empty by default (read as unset), or at the app's own default", () => {
     for (const spec of USER_SETTINGS) {
       const value = settings.get(spec.name);
       expect([''].concat(spec.default === undefined ? [] : [spec.default]), spec.name).toContain(value);
@@ -177,8 +204,20 @@ describe('every setting a user may set is a deployment parameter (src/config.ts 
   const userSettings = USER_SETTINGS.map((s) => s.name);
 
   it('knows a reason for every setting the template owns, and each is one SETTINGS lists', () => {
-    for (const name of Object.keys(TEMPLATE_MANAGED)) expect(SETTINGS.map((s) => s.name), name).toContain(name);
-    expect(userSettings).toEqual(expect.arrayContaining(['WELCOME_MESSAGE', 'WELCOME_CARD', 'DELIVERY_MAX_ATTEMPTS', 'CONNECTOR_TIMEOUT_MS', 'BOT_CERTIFICATE']));
+    for (const name of Object.keys(TEMPLATE_MANAGED))
+      expect(
+        SETTINGS.map((s) => s.name),
+        name,
+      ).toContain(name);
+    expect(userSettings).toEqual(
+      expect.arrayContaining([
+        'WELCOME_MESSAGE',
+        'WELCOME_CARD',
+        'DELIVERY_MAX_ATTEMPTS',
+        'CONNECTOR_TIMEOUT_MS',
+        'BOT_CERTIFICATE',
+      ]),
+    );
     expect(userSettings).toEqual(expect.arrayContaining(['FLOW_AUTH_AUDIENCE', 'FLOW_AUTH_TENANT_ID', 'FLOW_CALLERS']));
   });
 
@@ -189,7 +228,9 @@ describe('every setting a user may set is a deployment parameter (src/config.ts 
   it.each(userSettings)('%s: azd maps that parameter from the environment variable of the same name', (name) => {
     const [parameter] = [...(sources.get(name) ?? [])];
     expect(parameter, name).toBeDefined();
-    expect(parametersFile[parameter!]?.value, `infra/main.parameters.json ${parameter}`).toMatch(new RegExp(`^\\$\\{${name}(=[^}]*)?\\}$`));
+    expect(parametersFile[parameter!]?.value, `infra/main.parameters.json ${parameter}`).toMatch(
+      new RegExp(`^\\$\\{${name}(=[^}]*)?\\}$`),
+    );
   });
 
   it('maps every main.bicep parameter in main.parameters.json, except the CLI-only resource group name', () => {
@@ -210,7 +251,9 @@ describe('every setting a user may set is a deployment parameter (src/config.ts 
 describe('user settings in the deployed app', () => {
   it('writes JSON settings as compact JSON text, and an empty object or list as unset', () => {
     const card = { type: 'AdaptiveCard', version: '1.5', body: [{ type: 'TextBlock', text: 'Hi "there"' }] };
-    const callers = [{ appId: '33333333-4444-4555-8666-777777777777', tenantId: '44444444-5555-4666-8777-888888888888' }];
+    const callers = [
+      { appId: '33333333-4444-4555-8666-777777777777', tenantId: '44444444-5555-4666-8777-888888888888' },
+    ];
     const { settings } = site({ ...SCENARIOS.userAssignedMsi, welcomeCard: card, flowCallers: callers });
     expect(JSON.parse(settings.get('WELCOME_CARD') as string)).toEqual(card);
     expect(JSON.parse(settings.get('FLOW_CALLERS') as string)).toEqual(callers);
@@ -219,8 +262,13 @@ describe('user settings in the deployed app', () => {
     expect(defaults.get('FLOW_CALLERS')).toBe('');
   });
 
-  it('passes numbers as text, at the app\'s defaults unless given', () => {
-    const { settings } = site({ ...SCENARIOS.userAssignedMsi, deliveryMaxAttempts: 3, connectorTimeoutMs: 5000, tenantRatePerSecond: 20 });
+  it("passes numbers as text, at the app's defaults unless given", () => {
+    const { settings } = site({
+      ...SCENARIOS.userAssignedMsi,
+      deliveryMaxAttempts: 3,
+      connectorTimeoutMs: 5000,
+      tenantRatePerSecond: 20,
+    });
     expect(settings.get('DELIVERY_MAX_ATTEMPTS')).toBe('3');
     expect(settings.get('CONNECTOR_TIMEOUT_MS')).toBe('5000');
     expect(settings.get('BOT_TENANT_RATE_PER_SECOND')).toBe('20');
@@ -229,7 +277,9 @@ describe('user settings in the deployed app', () => {
   it('creates and uses the queue OUTBOUND_QUEUE names', () => {
     const { settings, resources } = site({ ...SCENARIOS.userAssignedMsi, outboundQueueName: 'courier-jobs' });
     expect(settings.get('OUTBOUND_QUEUE')).toBe('courier-jobs');
-    const queues = resources.filter((r) => r.type === 'Microsoft.Storage/storageAccounts/queueServices/queues').map((q) => q.name.split('/').at(-1));
+    const queues = resources
+      .filter((r) => r.type === 'Microsoft.Storage/storageAccounts/queueServices/queues')
+      .map((q) => q.name.split('/').at(-1));
     expect(queues.sort()).toEqual(['courier-jobs', 'courier-jobs-poison']);
   });
 });
@@ -248,27 +298,38 @@ describe('bot credentials in app settings', () => {
     const { app, settings } = site(SCENARIOS.singleTenant);
     expect(settings.get('MicrosoftAppType')).toBe('SingleTenant');
     expect(settings.get('MicrosoftAppId')).toBe(SCENARIOS.singleTenant.botAppId);
-    expect(settings.get('MicrosoftAppPassword')).toBe(`@Microsoft.KeyVault(SecretUri=${moduleOutput('keyVault', 'botSecretUri')})`);
-    expect(keyVaultSecretOf(SCENARIOS.singleTenant, settings.get('MicrosoftAppPassword'))).toBe(SCENARIOS.singleTenant.botAppPassword);
+    expect(settings.get('MicrosoftAppPassword')).toBe(
+      `@Microsoft.KeyVault(SecretUri=${moduleOutput('keyVault', 'botSecretUri')})`,
+    );
+    expect(keyVaultSecretOf(SCENARIOS.singleTenant, settings.get('MicrosoftAppPassword'))).toBe(
+      SCENARIOS.singleTenant.botAppPassword,
+    );
     expect(settings.get('BOT_CERTIFICATE')).toBe('');
     expect(app.get('properties.keyVaultReferenceIdentity')).toBe(moduleOutput('identity', 'id'));
     expect(JSON.stringify(app.get('properties'))).not.toContain(SCENARIOS.singleTenant.botAppPassword);
   });
 
   it('SingleTenant with a certificate instead of a secret: BOT_CERTIFICATE is a Key Vault reference, no password is stored', () => {
-    const pem = '-----BEGIN CERTIFICATE-----\nnot-a-real-cert\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n';
+    const pem =
+      '-----BEGIN CERTIFICATE-----\nnot-a-real-cert\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n';
     const params = { ...SCENARIOS.singleTenant, botAppPassword: '', botCertificate: pem };
     const { app, settings, resources } = site(params);
-    expect(settings.get('BOT_CERTIFICATE')).toBe(`@Microsoft.KeyVault(SecretUri=${moduleOutput('keyVault', 'botCertificateUri')})`);
+    expect(settings.get('BOT_CERTIFICATE')).toBe(
+      `@Microsoft.KeyVault(SecretUri=${moduleOutput('keyVault', 'botCertificateUri')})`,
+    );
     expect(keyVaultSecretOf(params, settings.get('BOT_CERTIFICATE'))).toBe(pem);
     expect(settings.get('MicrosoftAppPassword')).toBe('');
-    expect(resources.filter((r) => r.type === 'Microsoft.KeyVault/vaults/secrets').map((r) => r.name.split('/').at(-1))).toEqual(['bot-certificate']);
+    expect(
+      resources.filter((r) => r.type === 'Microsoft.KeyVault/vaults/secrets').map((r) => r.name.split('/').at(-1)),
+    ).toEqual(['bot-certificate']);
     expect(JSON.stringify(app.get('properties'))).not.toContain('not-a-real-key');
   });
 
   it('SingleTenant without an app id, or without both a secret and a certificate, fails the deployment with a clear message', () => {
     const { botAppId: _id, ...withoutId } = SCENARIOS.singleTenant;
     expect(() => site(withoutId)).toThrow(/botAppId is required when botAppType is SingleTenant/);
-    expect(() => site({ ...SCENARIOS.singleTenant, botAppPassword: '' })).toThrow(/botAppPassword is required .*botCertificate/);
+    expect(() => site({ ...SCENARIOS.singleTenant, botAppPassword: '' })).toThrow(
+      /botAppPassword is required .*botCertificate/,
+    );
   });
 });

@@ -162,7 +162,9 @@ export class TemplateContext {
     if (typeof value === 'string' && value.startsWith('[[')) return value.slice(1);
     if (Array.isArray(value)) return value.map((v) => this.evaluate(v, copyIndex));
     if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.evaluate(k, copyIndex) as string, this.evaluate(v, copyIndex)]));
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [this.evaluate(k, copyIndex) as string, this.evaluate(v, copyIndex)]),
+      );
     }
     return value;
   }
@@ -174,7 +176,8 @@ export class TemplateContext {
       case 'property': {
         const target = this.evalNode(node.target, copyIndex);
         if (typeof target === 'string') return `${target}.${node.name}`; // opaque
-        if (target !== null && typeof target === 'object' && node.name in target) return (target as Record<string, unknown>)[node.name];
+        if (target !== null && typeof target === 'object' && node.name in target)
+          return (target as Record<string, unknown>)[node.name];
         throw new Error(`${this.label}: no property ${node.name} on ${show(target)}`);
       }
       case 'index': {
@@ -220,7 +223,9 @@ export class TemplateContext {
       case 'length':
         return Array.isArray(args[0]) ? args[0].length : isOpaque(args[0]) ? opaque('length', args) : str(0).length;
       case 'equals':
-        return isOpaque(args[0]) || isOpaque(args[1]) ? opaque('equals', args) : JSON.stringify(args[0]) === JSON.stringify(args[1]);
+        return isOpaque(args[0]) || isOpaque(args[1])
+          ? opaque('equals', args)
+          : JSON.stringify(args[0]) === JSON.stringify(args[1]);
       case 'not':
         return typeof args[0] === 'boolean' ? !args[0] : opaque('not', args);
       case 'and':
@@ -270,7 +275,9 @@ export class TemplateContext {
       case 'reference': {
         // languageVersion 2.0: reference('<symbolic name>') of a plain resource -> its id, so it
         // compares equal to reference(resourceId(...)). Modules keep their symbolic name.
-        const symbolic = Array.isArray(this.template.resources) ? undefined : this.template.resources?.[args[0] as string];
+        const symbolic = Array.isArray(this.template.resources)
+          ? undefined
+          : this.template.resources?.[args[0] as string];
         if (symbolic && symbolic.type !== 'Microsoft.Resources/deployments') {
           return opaque('reference', [`${symbolic.type}/${show(this.evaluate(symbolic.name))}`, ...args.slice(1)]);
         }
@@ -316,7 +323,8 @@ export function resourcesOf(ctx: TemplateContext): EvaluatedResource[] {
       const copyIndex = raw.copy ? i : undefined;
       if ('condition' in raw) {
         const condition = ctx.evaluate(raw.condition, copyIndex);
-        if (typeof condition !== 'boolean') throw new Error(`${ctx.label}/${key}: condition is not known: ${show(condition)}`);
+        if (typeof condition !== 'boolean')
+          throw new Error(`${ctx.label}/${key}: condition is not known: ${show(condition)}`);
         if (!condition) continue;
       }
       const type = raw.type as string;
@@ -360,7 +368,11 @@ export function modulesOf(ctx: TemplateContext): Module[] {
         if ('reference' in evaluated) values[name] = `«keyVaultReference(${name})»`;
         else values[name] = evaluated.value;
       }
-      return { key: resource.key, resource, ctx: new TemplateContext(resource.raw.properties.template, values, `${ctx.label}/${resource.key}`) };
+      return {
+        key: resource.key,
+        resource,
+        ctx: new TemplateContext(resource.raw.properties.template, values, `${ctx.label}/${resource.key}`),
+      };
     });
 }
 

@@ -19,7 +19,9 @@ interface LockEntry {
   os?: string[];
   cpu?: string[];
 }
-const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, LockEntry>;
+};
 const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
   main: string;
   dependencies: Record<string, string>;
@@ -35,12 +37,27 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'courier-package-'));
   // A fresh build of the real sources (npm run build, into the temporary folder). tsc writes its
   // output even when a file elsewhere in the tree has a type error; the functions must be there.
-  const tsc = spawnSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', path.join(tmp, 'build')], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      path.join(tmp, 'build'),
+    ],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    },
+  );
   expect(fs.existsSync(path.join(tmp, 'build/src/functions')), tsc.stdout + tsc.stderr).toBe(true);
-  staged = stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'build/src'), outDir: path.join(tmp, 'package'), zipPath: path.join(tmp, 'app.zip') });
+  staged = stagePackage({
+    root: REPO_ROOT,
+    compiledDir: path.join(tmp, 'build/src'),
+    outDir: path.join(tmp, 'package'),
+    zipPath: path.join(tmp, 'app.zip'),
+  });
 }, 60_000);
 
 afterAll(() => {
@@ -49,17 +66,27 @@ afterAll(() => {
 
 describe('deployment package', () => {
   it('holds host.json, package.json, the lockfile, the compiled app and node_modules, nothing else', () => {
-    expect(fs.readdirSync(staged.outDir).sort()).toEqual(['dist', 'host.json', 'node_modules', 'package-lock.json', 'package.json']);
+    expect(fs.readdirSync(staged.outDir).sort()).toEqual([
+      'dist',
+      'host.json',
+      'node_modules',
+      'package-lock.json',
+      'package.json',
+    ]);
     expect(fs.readdirSync(path.join(staged.outDir, 'dist'))).toEqual(['src']);
     const functionsDir = manifest.main.replace(/\/[^/]*$/, '');
-    expect(fs.readdirSync(path.join(staged.outDir, functionsDir)).filter((f) => f.endsWith('.js')).length).toBeGreaterThan(0);
+    expect(
+      fs.readdirSync(path.join(staged.outDir, functionsDir)).filter((f) => f.endsWith('.js')).length,
+    ).toBeGreaterThan(0);
   });
 
   it('installs exactly the production packages of the lockfile: no devDependency, none missing', () => {
     const installed = staged.packages.map((p) => p.location);
     const productionAt = new Set(production.map(([location]) => location));
     expect(installed.filter((location) => !productionAt.has(location))).toEqual([]);
-    expect(production.filter(([location, e]) => e.optional !== true && !installed.includes(location)).map(([l]) => l)).toEqual([]);
+    expect(
+      production.filter(([location, e]) => e.optional !== true && !installed.includes(location)).map(([l]) => l),
+    ).toEqual([]);
     const devNames = new Set(Object.keys(manifest.devDependencies));
     expect(staged.packages.filter((p) => devNames.has(p.name) && !(p.name in manifest.dependencies))).toEqual([]);
     expect(staged.packages.filter((p) => lock.packages[p.location]?.dev === true)).toEqual([]);
@@ -84,7 +111,11 @@ describe('deployment package', () => {
       for (const name of ${JSON.stringify(requiredPackages(path.join(staged.outDir, 'dist/src')))}) require(name);
       process.stdout.write(JSON.stringify(Object.keys(require.cache)));`;
     // NODE_PATH cleared: resolution walks up from the folder, which holds the only node_modules.
-    const run = spawnSync(process.execPath, ['-e', probe], { cwd: staged.outDir, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+    const run = spawnSync(process.execPath, ['-e', probe], {
+      cwd: staged.outDir,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_PATH: '' },
+    });
     expect(run.status, run.stderr).toBe(0);
     const loaded = JSON.parse(run.stdout) as string[];
     expect(loaded.length).toBeGreaterThan(10);
@@ -92,7 +123,11 @@ describe('deployment package', () => {
   });
 
   it('needs no install script and no platform-specific binary, so it can be staged on any OS', () => {
-    expect(production.filter(([, e]) => e.hasInstallScript === true || e.os !== undefined || e.cpu !== undefined).map(([l]) => l)).toEqual([]);
+    expect(
+      production
+        .filter(([, e]) => e.hasInstallScript === true || e.os !== undefined || e.cpu !== undefined)
+        .map(([l]) => l),
+    ).toEqual([]);
     expect(fs.existsSync(path.join(staged.outDir, 'node_modules/.bin'))).toBe(false);
   });
 
@@ -110,7 +145,10 @@ describe('deployment package', () => {
 
   it('is the size docs/deploy.md states (within 30%), and small', () => {
     const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
-    const m = /production-only package:\s+(\d+)\s+packages,\s+about\s+(\d+(?:\.\d+)?)\s+MB\s+in\s+[\d,]+\s+files,\s+a\s+(\d+(?:\.\d+)?)\s+MB\s+ZIP/.exec(doc);
+    const m =
+      /production-only package:\s+(\d+)\s+packages,\s+about\s+(\d+(?:\.\d+)?)\s+MB\s+in\s+[\d,]+\s+files,\s+a\s+(\d+(?:\.\d+)?)\s+MB\s+ZIP/.exec(
+        doc,
+      );
     expect(m, 'docs/deploy.md states the package size').not.toBeNull();
     const [, packages, megabytes, zipMegabytes] = m!.map(Number);
     expect(packages).toBe(staged.packages.length);
@@ -128,10 +166,21 @@ describe('stagePackage safety', () => {
       throw new Error('npm must not run');
     };
     try {
-      expect(() => stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'build/src'), outDir: other, runNpm: noNpm })).toThrow(/not an earlier staged package/);
+      expect(() =>
+        stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'build/src'), outDir: other, runNpm: noNpm }),
+      ).toThrow(/not an earlier staged package/);
       expect(fs.readFileSync(path.join(other, 'keep.txt'), 'utf8')).toBe('mine');
-      expect(() => stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'build/src'), outDir: REPO_ROOT, runNpm: noNpm })).toThrow(/contains the project/);
-      expect(() => stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'nothing'), outDir: path.join(other, 'x'), runNpm: noNpm })).toThrow(/run `npm run build` first/);
+      expect(() =>
+        stagePackage({ root: REPO_ROOT, compiledDir: path.join(tmp, 'build/src'), outDir: REPO_ROOT, runNpm: noNpm }),
+      ).toThrow(/contains the project/);
+      expect(() =>
+        stagePackage({
+          root: REPO_ROOT,
+          compiledDir: path.join(tmp, 'nothing'),
+          outDir: path.join(other, 'x'),
+          runNpm: noNpm,
+        }),
+      ).toThrow(/run `npm run build` first/);
     } finally {
       fs.rmSync(other, { recursive: true, force: true });
     }
@@ -160,7 +209,10 @@ describe('azd packaging (azure.yaml)', () => {
   });
 
   it('keeps node_modules in .funcignore (azd rejects remoteBuild: false otherwise) and leaves the staging folder out', () => {
-    const ignore = fs.readFileSync(path.join(REPO_ROOT, '.funcignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignore = fs
+      .readFileSync(path.join(REPO_ROOT, '.funcignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignore.filter((l) => /^\/?node_modules\/?$/.test(l))).toEqual([]);
     expect(ignore).toContain('dist/package');
   });

@@ -42,7 +42,9 @@ describe('outputs', () => {
 
   it('never echoes the bot secret (SingleTenant)', () => {
     const ctx = mainContext(SCENARIOS.singleTenant);
-    const values = Object.fromEntries(Object.entries<Json>(template.outputs).map(([name, o]) => [name, ctx.evaluate(o.value)]));
+    const values = Object.fromEntries(
+      Object.entries<Json>(template.outputs).map(([name, o]) => [name, ctx.evaluate(o.value)]),
+    );
     expect(JSON.stringify(values)).not.toContain(SCENARIOS.singleTenant.botAppPassword);
     expect(values.BOT_APP_ID).toBe(SCENARIOS.singleTenant.botAppId);
     expect(values.OUTBOUND_QUEUE_NAME).toBe('«reference(storage)».outputs.queueName.value');
@@ -71,7 +73,10 @@ describe('bot', () => {
     // main builds the endpoint from the app module's default host name.
     expect(bot.get('properties.endpoint')).toBe('https://«reference(app)».outputs.defaultHostName.value/api/messages');
     expect(channels).toHaveLength(1);
-    expect(channels[0]!.get('properties')).toMatchObject({ channelName: 'MsTeamsChannel', properties: { isEnabled: true } });
+    expect(channels[0]!.get('properties')).toMatchObject({
+      channelName: 'MsTeamsChannel',
+      properties: { isEnabled: true },
+    });
   });
 
   it('UserAssignedMSI by default: the app identity is the bot', () => {
@@ -101,12 +106,15 @@ describe('bot', () => {
     expect(secret.get('properties.value')).toBe(SCENARIOS.singleTenant.botAppPassword);
     // The module receives it as a secure parameter, so it is not logged with the deployment.
     expect(secret.ctx.template.parameters.botAppPassword.type).toBe('securestring');
-    expect(allResources(mainContext(SCENARIOS.userAssignedMsi)).some((r) => r.type.startsWith('Microsoft.KeyVault/'))).toBe(false);
+    expect(
+      allResources(mainContext(SCENARIOS.userAssignedMsi)).some((r) => r.type.startsWith('Microsoft.KeyVault/')),
+    ).toBe(false);
   });
 });
 
 describe('azd wiring', () => {
-  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8'))
+    .parameters as Record<string, { value: string }>;
 
   it('main.parameters.json only sets parameters main.bicep declares, and every required one', () => {
     const declared = Object.keys(template.parameters);
@@ -125,7 +133,9 @@ describe('azd wiring', () => {
 
   it('creates the resource group rg-<environmentName> at subscription scope', () => {
     expect(template.$schema).toMatch(/subscriptionDeploymentTemplate\.json/);
-    const rg = allResources(mainContext(SCENARIOS.userAssignedMsi)).find((r) => r.type === 'Microsoft.Resources/resourceGroups')!;
+    const rg = allResources(mainContext(SCENARIOS.userAssignedMsi)).find(
+      (r) => r.type === 'Microsoft.Resources/resourceGroups',
+    )!;
     expect(rg.name).toBe(`rg-${SCENARIOS.userAssignedMsi.environmentName}`);
   });
 
@@ -139,17 +149,25 @@ describe('azd wiring', () => {
 });
 
 describe('scale (Flex Consumption)', () => {
-  const siteOf = (params: Record<string, unknown>) => allResources(mainContext(params)).find((r) => r.type === 'Microsoft.Web/sites')!;
-  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+  const siteOf = (params: Record<string, unknown>) =>
+    allResources(mainContext(params)).find((r) => r.type === 'Microsoft.Web/sites')!;
+  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8'))
+    .parameters as Record<string, { value: string }>;
 
   it('caps each function group at 40 instances by default, the lowest every region accepts; 1-1000 may be given', () => {
     expect(template.parameters.maximumInstanceCount).toMatchObject({ defaultValue: 40, minValue: 1, maxValue: 1000 });
-    expect(siteOf(SCENARIOS.userAssignedMsi).get('properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount')).toBe(40);
-    expect(siteOf({ ...SCENARIOS.userAssignedMsi, maximumInstanceCount: 10 }).get('properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount')).toBe(10);
+    expect(
+      siteOf(SCENARIOS.userAssignedMsi).get('properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount'),
+    ).toBe(40);
+    expect(
+      siteOf({ ...SCENARIOS.userAssignedMsi, maximumInstanceCount: 10 }).get(
+        'properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount',
+      ),
+    ).toBe(10);
     expect(parameters.maximumInstanceCount?.value).toBe('${MAXIMUM_INSTANCE_COUNT=40}');
   });
 
-  it('sends at most BOT_TENANT_RATE_PER_SECOND per tenant, all instances together, with the app\'s default', () => {
+  it("sends at most BOT_TENANT_RATE_PER_SECOND per tenant, all instances together, with the app's default", () => {
     const spec = SETTINGS.find((s) => s.name === 'BOT_TENANT_RATE_PER_SECOND')!;
     expect(String(template.parameters.tenantRatePerSecond.defaultValue)).toBe(spec.default);
     expect(template.parameters.tenantRatePerSecond.metadata.description).toMatch(/all instances together/);
@@ -157,10 +175,13 @@ describe('scale (Flex Consumption)', () => {
   });
 
   it('keeps no instance always ready by default, and one for the HTTP group when asked', () => {
-    const alwaysReady = (params: Record<string, unknown>) => siteOf(params).get('properties.functionAppConfig.scaleAndConcurrency.alwaysReady');
+    const alwaysReady = (params: Record<string, unknown>) =>
+      siteOf(params).get('properties.functionAppConfig.scaleAndConcurrency.alwaysReady');
     expect(template.parameters.alwaysReadyHttpInstances.defaultValue).toBe(0);
     expect(alwaysReady(SCENARIOS.userAssignedMsi)).toEqual([]);
-    expect(alwaysReady({ ...SCENARIOS.userAssignedMsi, alwaysReadyHttpInstances: 1 })).toEqual([{ name: 'http', instanceCount: 1 }]);
+    expect(alwaysReady({ ...SCENARIOS.userAssignedMsi, alwaysReadyHttpInstances: 1 })).toEqual([
+      { name: 'http', instanceCount: 1 },
+    ]);
   });
 });
 
@@ -172,14 +193,17 @@ describe('docs/deploy.md', () => {
     const end = doc.indexOf('\n## ', start + 1);
     return doc.slice(start, end === -1 ? undefined : end);
   };
-  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8')).parameters as Record<string, { value: string }>;
+  const parameters = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra/main.parameters.json'), 'utf8'))
+    .parameters as Record<string, { value: string }>;
 
   it('documents every azd variable main.parameters.json reads', () => {
     const variables = Object.values(parameters).map(({ value }) => /^\$\{(\w+)/.exec(value)![1]!);
-    expect(variables.filter((v) => !['AZURE_ENV_NAME', 'AZURE_LOCATION'].includes(v) && !doc.includes(`\`${v}`))).toEqual([]);
+    expect(
+      variables.filter((v) => !['AZURE_ENV_NAME', 'AZURE_LOCATION'].includes(v) && !doc.includes(`\`${v}`)),
+    ).toEqual([]);
   });
 
-  it('says up front that the subscription\'s tenant and the Teams tenant must be the same', () => {
+  it("says up front that the subscription's tenant and the Teams tenant must be the same", () => {
     const first = section('Prerequisites').split('\n- ')[1] ?? '';
     expect(first).toMatch(/One tenant for Azure and Teams/);
     expect(first).toMatch(/must be the\s+same tenant/);
@@ -190,7 +214,9 @@ describe('docs/deploy.md', () => {
       .split('\n')
       .filter((l) => l.startsWith('| ') && !l.startsWith('| Symptom') && !l.startsWith('|---'))
       .map((l) => l.split(' | '));
-    expect(rows.every((cells) => cells.length === 2 && cells.every((c) => c.replace(/\|/g, '').trim().length > 10))).toBe(true);
+    expect(
+      rows.every((cells) => cells.length === 2 && cells.every((c) => c.replace(/\|/g, '').trim().length > 10)),
+    ).toBe(true);
     const row = (pattern: RegExp) => rows.find(([symptom]) => pattern.test(symptom!))?.[1] ?? '';
     expect(row(/403/)).toMatch(/azd deploy/);
     expect(row(/BOT_APP_TYPE/)).toMatch(/az bot delete/);
@@ -206,14 +232,21 @@ describe('docs/deploy.md', () => {
   it('never recommends App Service Authentication, and says /api/messages must be excluded if it is on', () => {
     const paragraphs = doc.split(/\n\s*\n/).filter((p) => /App Service Authentication/.test(p));
     expect(paragraphs.length).toBeGreaterThan(0);
-    for (const p of paragraphs) expect(p).toMatch(/Do not turn on App Service Authentication|Turn it off|exclude `\/api\/messages`|`\/api\/messages` must be excluded/);
+    for (const p of paragraphs)
+      expect(p).toMatch(
+        /Do not turn on App Service Authentication|Turn it off|exclude `\/api\/messages`|`\/api\/messages` must be excluded/,
+      );
     expect(section('Authentication in front of the app')).toMatch(/`\/api\/messages` must be excluded/);
   });
 
   it('states the scale defaults the template has', () => {
     const scale = section('Scale');
-    expect(scale).toMatch(new RegExp(`\`maximumInstanceCount\`: ${template.parameters.maximumInstanceCount.defaultValue} by default`));
-    expect(scale).toMatch(new RegExp(`\`BOT_TENANT_RATE_PER_SECOND\`: ${template.parameters.tenantRatePerSecond.defaultValue} by default`));
+    expect(scale).toMatch(
+      new RegExp(`\`maximumInstanceCount\`: ${template.parameters.maximumInstanceCount.defaultValue} by default`),
+    );
+    expect(scale).toMatch(
+      new RegExp(`\`BOT_TENANT_RATE_PER_SECOND\`: ${template.parameters.tenantRatePerSecond.defaultValue} by default`),
+    );
     expect(scale).toMatch(/all instances together/);
     expect(scale).toMatch(/`alwaysReadyHttpInstances`: 0 by default/);
     expect(section('Costs')).toMatch(/a month/);

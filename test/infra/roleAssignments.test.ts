@@ -50,7 +50,9 @@ function deployed(params: Record<string, unknown>) {
     // The app's identity, read where the assignment is made: reference(<identity id>).principalId.
     appPrincipal: `«reference(${identity.id},2024-11-30)».principalId`,
     account: one('Microsoft.Storage/storageAccounts').id,
-    queue: resources.find((r) => r.type === 'Microsoft.Storage/storageAccounts/queueServices/queues' && !r.name.endsWith('-poison'))!.id,
+    queue: resources.find(
+      (r) => r.type === 'Microsoft.Storage/storageAccounts/queueServices/queues' && !r.name.endsWith('-poison'),
+    )!.id,
     appInsights: one('Microsoft.Insights/components').id,
     vault: resources.find((r) => r.type === 'Microsoft.KeyVault/vaults')?.id,
   };
@@ -59,11 +61,21 @@ function deployed(params: Record<string, unknown>) {
 const sortGrants = (grants: Grant[]) => [...grants].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
 describe('role assignments', () => {
-  it('UserAssignedMSI defaults: the app identity gets its data roles; the deployer gets the docs\' CLI roles', () => {
+  it("UserAssignedMSI defaults: the app identity gets its data roles; the deployer gets the docs' CLI roles", () => {
     const d = deployed(SCENARIOS.userAssignedMsi);
-    const app = (role: string, scope: string) => ({ role, scope, principal: d.appPrincipal, principalType: 'ServicePrincipal' });
+    const app = (role: string, scope: string) => ({
+      role,
+      scope,
+      principal: d.appPrincipal,
+      principalType: 'ServicePrincipal',
+    });
     // principalId defaults to deployer().objectId; principalType is left out, so Azure looks it up.
-    const deployer = (role: string, scope: string) => ({ role, scope, principal: '«deployer()».objectId', principalType: null });
+    const deployer = (role: string, scope: string) => ({
+      role,
+      scope,
+      principal: '«deployer()».objectId',
+      principalType: null,
+    });
     expect(d.vault).toBeUndefined();
     expect(sortGrants(d.grants)).toEqual(
       sortGrants([
@@ -81,8 +93,18 @@ describe('role assignments', () => {
   it('SingleTenant + producer: adds Key Vault Secrets User on the vault and Message Sender on the queue for the producer', () => {
     const params = SCENARIOS.singleTenant;
     const d = deployed(params);
-    const app = (role: string, scope: string) => ({ role, scope, principal: d.appPrincipal, principalType: 'ServicePrincipal' });
-    const deployer = (role: string, scope: string) => ({ role, scope, principal: params.principalId, principalType: params.principalType });
+    const app = (role: string, scope: string) => ({
+      role,
+      scope,
+      principal: d.appPrincipal,
+      principalType: 'ServicePrincipal',
+    });
+    const deployer = (role: string, scope: string) => ({
+      role,
+      scope,
+      principal: params.principalId,
+      principalType: params.principalType,
+    });
     expect(d.vault).toBeDefined();
     expect(sortGrants(d.grants)).toEqual(
       sortGrants([
@@ -91,7 +113,12 @@ describe('role assignments', () => {
         app('storageTableDataContributor', d.account),
         app('monitoringMetricsPublisher', d.appInsights),
         app('keyVaultSecretsUser', d.vault!),
-        { role: 'storageQueueDataMessageSender', scope: d.queue, principal: params.producerPrincipalId, principalType: 'ServicePrincipal' },
+        {
+          role: 'storageQueueDataMessageSender',
+          scope: d.queue,
+          principal: params.producerPrincipalId,
+          principalType: 'ServicePrincipal',
+        },
         deployer('storageQueueDataMessageSender', d.queue),
         deployer('storageQueueDataReader', d.account),
         deployer('storageTableDataReader', d.account),
@@ -99,7 +126,7 @@ describe('role assignments', () => {
     );
   });
 
-  it('the deployer\'s principal type is looked up by Azure unless given, so a service principal can run the CLI path', () => {
+  it("the deployer's principal type is looked up by Azure unless given, so a service principal can run the CLI path", () => {
     const types = (params: Record<string, unknown>) => {
       const d = deployed(params);
       return [...new Set(d.grants.filter((g) => g.principal !== d.appPrincipal).map((g) => g.principalType))];
@@ -118,7 +145,9 @@ describe('role assignments', () => {
 
   it('gives every role assignment in the Bicep a comment saying what needs it', () => {
     const modules = path.join(REPO_ROOT, 'infra/modules');
-    const files = ['main.bicep', ...fs.readdirSync(modules).map((f) => `modules/${f}`)].filter((f) => f.endsWith('.bicep'));
+    const files = ['main.bicep', ...fs.readdirSync(modules).map((f) => `modules/${f}`)].filter((f) =>
+      f.endsWith('.bicep'),
+    );
     let count = 0;
     for (const file of files) {
       const lines = fs.readFileSync(path.join(REPO_ROOT, 'infra', file), 'utf8').split('\n');

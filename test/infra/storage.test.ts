@@ -42,7 +42,10 @@ describe.each(Object.entries(SCENARIOS))('storage (%s)', (_scenario, params) => 
     // main passes the storage module's `deploymentContainerUrl` output, which is <blob endpoint><container>.
     const storage = moduleOf(mainContext(params), 'storage');
     const site = ofType('Microsoft.Web/sites')[0]!;
-    const deployment = site.get('properties.functionAppConfig.deployment.storage') as Record<string, Record<string, unknown>>;
+    const deployment = site.get('properties.functionAppConfig.deployment.storage') as Record<
+      string,
+      Record<string, unknown>
+    >;
     expect(deployment.type).toBe('blobContainer');
     expect(deployment.value).toBe('«reference(storage)».outputs.deploymentContainerUrl.value');
     const account = ofType('Microsoft.Storage/storageAccounts')[0]!;

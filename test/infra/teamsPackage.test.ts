@@ -26,13 +26,17 @@ const TEMPLATE = fs.readFileSync(path.join(REPO_ROOT, 'appPackage/manifest.json'
 /** The official Teams manifest JSON schema for `manifestVersion`, as shipped in @microsoft/app-manifest. */
 function validateAgainstSchema(manifest: Record<string, unknown>): string[] {
   const version = manifest.manifestVersion as string;
-  const schemaPath = require.resolve(`@microsoft/app-manifest/build/json-schemas/teams/v${version}/MicrosoftTeams.schema.json`);
+  const schemaPath = require.resolve(
+    `@microsoft/app-manifest/build/json-schemas/teams/v${version}/MicrosoftTeams.schema.json`,
+  );
   const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8'));
   // The same validator settings Microsoft's own AppManifestUtils.validateAgainstSchema uses.
   const ajv = new Ajv({ allErrors: true, strictTypes: false });
   addFormats(ajv, ['uri', 'email', 'regex']);
   const validate = ajv.compile(schema);
-  return validate(manifest) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  return validate(manifest)
+    ? []
+    : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 }
 
 /** Reads a ZIP back through its central directory, checking each entry's CRC-32. */
@@ -72,7 +76,7 @@ function readZip(zip: Buffer): Map<string, Buffer> {
 function rgbaPixels(png: Buffer): Uint8Array[] {
   const { width, height } = pngSize(png);
   const idat: Buffer[] = [];
-  for (let at = 8; at < png.length; ) {
+  for (let at = 8; at < png.length;) {
     const length = png.readUInt32BE(at);
     if (png.toString('ascii', at + 4, at + 8) === 'IDAT') idat.push(png.subarray(at + 8, at + 8 + length));
     at += 12 + length;
@@ -81,30 +85,46 @@ function rgbaPixels(png: Buffer): Uint8Array[] {
   const pixels: Uint8Array[] = [];
   for (let y = 0; y < height; y++) {
     expect(raw[y * (width * 4 + 1)], 'filter type').toBe(0);
-    for (let x = 0; x < width; x++) pixels.push(raw.subarray(y * (width * 4 + 1) + 1 + x * 4, y * (width * 4 + 1) + 5 + x * 4));
+    for (let x = 0; x < width; x++)
+      pixels.push(raw.subarray(y * (width * 4 + 1) + 1 + x * 4, y * (width * 4 + 1) + 5 + x * 4));
   }
   return pixels;
 }
 
 describe('manifest', () => {
   it('is valid against the official Teams manifest schema', () => {
-    const manifest = buildManifest(TEMPLATE, { botId: BOT_ID, version: '1.2.3', domains: ['https://func-abc.azurewebsites.net/api/messages'] });
+    const manifest = buildManifest(TEMPLATE, {
+      botId: BOT_ID,
+      version: '1.2.3',
+      domains: ['https://func-abc.azurewebsites.net/api/messages'],
+    });
     expect(Number((manifest.manifestVersion as string).split('.')[1])).toBeGreaterThanOrEqual(19);
     expect(validateAgainstSchema(manifest)).toEqual([]);
   });
 
   it('the schema check catches a broken manifest', () => {
     const manifest = buildManifest(TEMPLATE, { botId: BOT_ID, version: '1.2.3' });
-    expect(validateAgainstSchema({ ...manifest, accentColor: 'purple', bots: [{ botId: 'nope', scopes: ['everywhere'] }] }).length).toBeGreaterThan(0);
+    expect(
+      validateAgainstSchema({ ...manifest, accentColor: 'purple', bots: [{ botId: 'nope', scopes: ['everywhere'] }] })
+        .length,
+    ).toBeGreaterThan(0);
   });
 
   it('fills in the bot id, a stable app id, the version and validDomains; bots in personal, team and groupChat', () => {
-    const manifest = buildManifest(TEMPLATE, { botId: BOT_ID.toUpperCase(), version: '0.4.0', domains: ['func-abc.azurewebsites.net', 'https://func-abc.azurewebsites.net/api/messages'] });
+    const manifest = buildManifest(TEMPLATE, {
+      botId: BOT_ID.toUpperCase(),
+      version: '0.4.0',
+      domains: ['func-abc.azurewebsites.net', 'https://func-abc.azurewebsites.net/api/messages'],
+    });
     expect(manifest.id).toBe(deriveAppId(BOT_ID));
     expect(manifest.version).toBe('0.4.0');
     expect(manifest.validDomains).toEqual(['func-abc.azurewebsites.net']);
-    expect(manifest.bots).toEqual([expect.objectContaining({ botId: BOT_ID, scopes: ['personal', 'team', 'groupChat'] })]);
-    expect(manifest.developer).toEqual(expect.objectContaining({ name: expect.any(String), websiteUrl: expect.stringMatching(/^https:/) }));
+    expect(manifest.bots).toEqual([
+      expect.objectContaining({ botId: BOT_ID, scopes: ['personal', 'team', 'groupChat'] }),
+    ]);
+    expect(manifest.developer).toEqual(
+      expect.objectContaining({ name: expect.any(String), websiteUrl: expect.stringMatching(/^https:/) }),
+    );
     expect(JSON.stringify(manifest)).not.toContain('${{');
   });
 
@@ -121,8 +141,12 @@ describe('manifest', () => {
   it('rejects a bad bot id, version, domain or placeholder with a clear message', () => {
     expect(() => buildManifest(TEMPLATE, { botId: 'my-bot', version: '1.0.0' })).toThrow(/bot id must be a GUID/);
     expect(() => buildManifest(TEMPLATE, { botId: BOT_ID, version: '1.0' })).toThrow(/version must be x\.y\.z/);
-    expect(() => buildManifest(TEMPLATE, { botId: BOT_ID, version: '1.0.0', domains: ['not a domain'] })).toThrow(/not a domain/);
-    expect(() => buildManifest('{"id":"${{NOPE}}"}', { botId: BOT_ID, version: '1.0.0' })).toThrow(/unknown placeholder \$\{\{NOPE\}\}/);
+    expect(() => buildManifest(TEMPLATE, { botId: BOT_ID, version: '1.0.0', domains: ['not a domain'] })).toThrow(
+      /not a domain/,
+    );
+    expect(() => buildManifest('{"id":"${{NOPE}}"}', { botId: BOT_ID, version: '1.0.0' })).toThrow(
+      /unknown placeholder \$\{\{NOPE\}\}/,
+    );
     expect(toDomain('HTTPS://Example.COM:8443/x')).toBe('example.com:8443');
   });
 });
@@ -164,16 +188,19 @@ describe('package', () => {
 
   // An independent reader (Info-ZIP's unzip), not the zip code under test: a machine without it
   // reports this test as skipped, never as passed.
-  it.skipIf(spawnSync('unzip', ['-v']).error !== undefined)('opens with unzip: every entry passes its CRC check, in the order Teams expects', () => {
-    const { zipPath } = packageTeamsApp({ root, botId: BOT_ID });
-    const test = spawnSync('unzip', ['-t', zipPath], { encoding: 'utf8' });
-    expect(test.status, test.stdout + test.stderr).toBe(0);
-    expect(test.stdout).toMatch(/No errors detected/);
-    const list = spawnSync('unzip', ['-Z1', zipPath], { encoding: 'utf8' });
-    expect(list.stdout.trim().split('\n')).toEqual(['manifest.json', 'color.png', 'outline.png']);
-    const manifest = spawnSync('unzip', ['-p', zipPath, 'manifest.json'], { encoding: 'utf8' });
-    expect(JSON.parse(manifest.stdout)).toMatchObject({ bots: [expect.objectContaining({ botId: BOT_ID })] });
-  });
+  it.skipIf(spawnSync('unzip', ['-v']).error !== undefined)(
+    'opens with unzip: every entry passes its CRC check, in the order Teams expects',
+    () => {
+      const { zipPath } = packageTeamsApp({ root, botId: BOT_ID });
+      const test = spawnSync('unzip', ['-t', zipPath], { encoding: 'utf8' });
+      expect(test.status, test.stdout + test.stderr).toBe(0);
+      expect(test.stdout).toMatch(/No errors detected/);
+      const list = spawnSync('unzip', ['-Z1', zipPath], { encoding: 'utf8' });
+      expect(list.stdout.trim().split('\n')).toEqual(['manifest.json', 'color.png', 'outline.png']);
+      const manifest = spawnSync('unzip', ['-p', zipPath, 'manifest.json'], { encoding: 'utf8' });
+      expect(JSON.parse(manifest.stdout)).toMatchObject({ bots: [expect.objectContaining({ botId: BOT_ID })] });
+    },
+  );
 
   it('is byte-for-byte reproducible', () => {
     const first = fs.readFileSync(packageTeamsApp({ root, botId: BOT_ID }).zipPath);
@@ -193,7 +220,9 @@ describe('package', () => {
     fs.writeFileSync(path.join(root, 'local.settings.json'), JSON.stringify({ Values: { MicrosoftAppId: BOT_ID } }));
     expect(findBotId(root, {})).toBe(BOT_ID);
     expect(findBotId(root, { MicrosoftAppId: '  ' })).toBe(BOT_ID);
-    expect(findBotId(root, { MicrosoftAppId: '11111111-2222-4333-8444-555555555555' })).toBe('11111111-2222-4333-8444-555555555555');
+    expect(findBotId(root, { MicrosoftAppId: '11111111-2222-4333-8444-555555555555' })).toBe(
+      '11111111-2222-4333-8444-555555555555',
+    );
     fs.writeFileSync(path.join(root, 'local.settings.json'), '{ not json');
     expect(() => findBotId(root, {})).toThrow(/local\.settings\.json is not valid JSON/);
   });

@@ -9,7 +9,11 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
 import { createOpenIdKeyCache, fetchJsonDocument } from '../../src/auth/openIdKeys';
-import { callerMetadataUrl, createCallerTokenVerifier, type CallerTokenVerifier } from '../../src/auth/verifyCallerToken';
+import {
+  callerMetadataUrl,
+  createCallerTokenVerifier,
+  type CallerTokenVerifier,
+} from '../../src/auth/verifyCallerToken';
 
 const TENANT = '00000000-0000-4000-8000-00000000e0de';
 const API_URI = 'api://teams-courier';
@@ -40,7 +44,10 @@ beforeAll(async () => {
     tenantId: TENANT,
     audiences: [API_URI, API_CLIENT_ID, API_V2_CLIENT_ID],
     authorityHost: entra.authorityHost,
-    keys: createOpenIdKeyCache({ metadataUrl: callerMetadataUrl(entra.authorityHost, TENANT), fetchJson: fetchJsonDocument }),
+    keys: createOpenIdKeyCache({
+      metadataUrl: callerMetadataUrl(entra.authorityHost, TENANT),
+      fetchJson: fetchJsonDocument,
+    }),
   });
   process.env.IDENTITY_ENDPOINT = entra.msiEndpoint;
   process.env.IDENTITY_HEADER = entra.msiHeader;
@@ -54,34 +61,68 @@ afterAll(async () => {
 });
 
 const secretCredential = (): ClientSecretCredential =>
-  new ClientSecretCredential(TENANT, FLOW_APP, SECRET, { authorityHost: entra.authorityHost, disableInstanceDiscovery: true });
+  new ClientSecretCredential(TENANT, FLOW_APP, SECRET, {
+    authorityHost: entra.authorityHost,
+    disableInstanceDiscovery: true,
+  });
 
 describe('caller tokens from @azure/identity against the Entra stub', () => {
   it('ClientSecretCredential, scope api://teams-courier/.default: a v1 app-only token the verifier accepts', async () => {
     const { token } = await secretCredential().getToken(`${API_URI}/.default`);
-    expect(decodeJwt(token)).toMatchObject({ aud: API_URI, iss: `https://sts.windows.net/${TENANT}/`, appid: FLOW_APP, oid: FLOW_APP_OID, idtyp: 'app', roles: ['Notify.Send'], ver: '1.0' });
-    expect(await verifier.verify(`Bearer ${token}`)).toEqual({ objectId: FLOW_APP_OID, appId: FLOW_APP, tenantId: TENANT });
+    expect(decodeJwt(token)).toMatchObject({
+      aud: API_URI,
+      iss: `https://sts.windows.net/${TENANT}/`,
+      appid: FLOW_APP,
+      oid: FLOW_APP_OID,
+      idtyp: 'app',
+      roles: ['Notify.Send'],
+      ver: '1.0',
+    });
+    expect(await verifier.verify(`Bearer ${token}`)).toEqual({
+      objectId: FLOW_APP_OID,
+      appId: FLOW_APP,
+      tenantId: TENANT,
+    });
     // The keys came from the tenant's v2 metadata on the stub, over HTTPS.
-    expect(entra.requests.filter((r) => r.kind === 'keys').map((r) => r.path)).toEqual([`/${TENANT}/discovery/v2.0/keys`]);
+    expect(entra.requests.filter((r) => r.kind === 'keys').map((r) => r.path)).toEqual([
+      `/${TENANT}/discovery/v2.0/keys`,
+    ]);
   });
 
   it('an API that accepts v2 tokens: aud is its client id, iss the v2 issuer, azp the caller', async () => {
     const { token } = await secretCredential().getToken(`${API_V2_URI}/.default`);
-    expect(decodeJwt(token)).toMatchObject({ aud: API_V2_CLIENT_ID, iss: `${entra.authorityHost}/${TENANT}/v2.0`, azp: FLOW_APP, oid: FLOW_APP_OID, ver: '2.0' });
-    expect(await verifier.verify(`Bearer ${token}`)).toEqual({ objectId: FLOW_APP_OID, appId: FLOW_APP, tenantId: TENANT });
+    expect(decodeJwt(token)).toMatchObject({
+      aud: API_V2_CLIENT_ID,
+      iss: `${entra.authorityHost}/${TENANT}/v2.0`,
+      azp: FLOW_APP,
+      oid: FLOW_APP_OID,
+      ver: '2.0',
+    });
+    expect(await verifier.verify(`Bearer ${token}`)).toEqual({
+      objectId: FLOW_APP_OID,
+      appId: FLOW_APP,
+      tenantId: TENANT,
+    });
   });
 
-  it('ManagedIdentityCredential (a Logic App\'s identity): the same oid on every token', async () => {
+  it("ManagedIdentityCredential (a Logic App's identity): the same oid on every token", async () => {
     const credential = new ManagedIdentityCredential({ clientId: MI_CLIENT_ID });
     const { token } = await credential.getToken(`${API_URI}/.default`);
     const identity = await verifier.verify(`Bearer ${token}`);
-    expect(identity).toEqual({ objectId: entra.objectIdOf(MI_CLIENT_ID, TENANT), appId: MI_CLIENT_ID, tenantId: TENANT });
+    expect(identity).toEqual({
+      objectId: entra.objectIdOf(MI_CLIENT_ID, TENANT),
+      appId: MI_CLIENT_ID,
+      tenantId: TENANT,
+    });
     const again = await entra.issueToken({ clientId: MI_CLIENT_ID, tenantId: TENANT, resource: API_URI });
     expect((await verifier.verify(`Bearer ${again}`)).objectId).toBe(identity.objectId);
   });
 
-  it('refuses the same caller\'s token for another resource (the Bot Framework)', async () => {
+  it("refuses the same caller's token for another resource (the Bot Framework)", async () => {
     const { token } = await secretCredential().getToken('https://api.botframework.com/.default');
-    await expect(verifier.verify(`Bearer ${token}`)).rejects.toMatchObject({ code: 'AUTH_INVALID', message: expect.stringMatching(/"aud"/) });
+    await expect(verifier.verify(`Bearer ${token}`)).rejects.toMatchObject({
+      code: 'AUTH_INVALID',
+      message: expect.stringMatching(/"aud"/),
+    });
   });
 });

@@ -8,7 +8,8 @@ import { storesFor, useAzurite } from '../helpers/storage';
 
 const storage = useAzurite();
 const FIXTURES = path.resolve(__dirname, '../fixtures/activities');
-const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
 const captureOf = (body: unknown) => {
   const plan = toCapturePlan(parseActivity(body));
   if (plan.kind !== 'capture') throw new Error(`expected a capture plan, got ${plan.reason}`);
@@ -37,19 +38,31 @@ describe('conversation store against Azurite', () => {
     body.serviceUrl = 'https://smba.trafficmanager.net/emea/';
     await conversations.capture(captureOf(body), t0);
     const table = s.table(TABLES.conversations);
-    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({ serviceUrl: 'https://smba.trafficmanager.net/emea/' });
+    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({
+      serviceUrl: 'https://smba.trafficmanager.net/emea/',
+    });
     expect(await conversations.findServiceUrlForTenant(tenantId)).toBe('https://smba.trafficmanager.net/emea/');
 
     // As if the reference had been stored by an older version: the row is rebuilt on first use.
     await table.deleteEntity('%tenants', toTableKey(tenantId));
     expect(await conversations.findServiceUrlForTenant(tenantId)).toBe('https://smba.trafficmanager.net/emea/');
-    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({ serviceUrl: 'https://smba.trafficmanager.net/emea/' });
+    expect(await table.getEntity('%tenants', toTableKey(tenantId))).toMatchObject({
+      serviceUrl: 'https://smba.trafficmanager.net/emea/',
+    });
     expect(await conversations.findServiceUrlForTenant('tenant-never-seen')).toBeUndefined();
   });
 
   it('captures every Teams fixture', async () => {
     const { conversations } = storesFor(storage());
-    const names = ['message.personal', 'message.groupChat', 'message.channel.threadReply', 'installationUpdate.add.channel', 'installationUpdate.add.personal', 'conversationUpdate.personal.membersAdded', 'conversationUpdate.channel.botAdded'];
+    const names = [
+      'message.personal',
+      'message.groupChat',
+      'message.channel.threadReply',
+      'installationUpdate.add.channel',
+      'installationUpdate.add.personal',
+      'conversationUpdate.personal.membersAdded',
+      'conversationUpdate.channel.botAdded',
+    ];
     for (const name of names) await conversations.capture(captureOf(fixture(name)), t0);
 
     expect(await conversations.get('a:1xyzPersonalConversationIdForFixturesOnly0001')).toMatchObject({
@@ -62,11 +75,23 @@ describe('conversation store against Azurite', () => {
       installed: true,
       firstSeenAt: t0.toISOString(),
     });
-    expect(await conversations.get('19:meeting_groupChatIdForFixturesOnly0001@thread.v2')).toMatchObject({ conversationType: 'groupChat', locale: 'ja-JP' });
-    expect(await conversations.get('19:opsChannelIdForFixturesOnly0002@thread.tacv2')).toMatchObject({ conversationType: 'channel', channelName: 'Ops', teamName: 'Finance Ops' });
-    expect(await conversations.get('19:generalChannelIdForFixturesOnly0001@thread.tacv2')).toMatchObject({ channelName: 'General', installed: true });
+    expect(await conversations.get('19:meeting_groupChatIdForFixturesOnly0001@thread.v2')).toMatchObject({
+      conversationType: 'groupChat',
+      locale: 'ja-JP',
+    });
+    expect(await conversations.get('19:opsChannelIdForFixturesOnly0002@thread.tacv2')).toMatchObject({
+      conversationType: 'channel',
+      channelName: 'Ops',
+      teamName: 'Finance Ops',
+    });
+    expect(await conversations.get('19:generalChannelIdForFixturesOnly0001@thread.tacv2')).toMatchObject({
+      channelName: 'General',
+      installed: true,
+    });
     // A thread is never stored as its own conversation.
-    expect(await conversations.get('19:opsChannelIdForFixturesOnly0002@thread.tacv2;messageid=1763660000000')).toBeUndefined();
+    expect(
+      await conversations.get('19:opsChannelIdForFixturesOnly0002@thread.tacv2;messageid=1763660000000'),
+    ).toBeUndefined();
   });
 
   it('finds a personal chat by aadObjectId and tenant with a point lookup, and by aadObjectId alone', async () => {
@@ -75,7 +100,10 @@ describe('conversation store against Azurite', () => {
     await conversations.capture(captureOf(body), t0);
     const aad = (body.from as Record<string, string>).aadObjectId!;
     const found = await conversations.findPersonalChat(aad, '72f988bf-0000-4000-8000-00000000c0de');
-    expect(found).toMatchObject({ kind: 'found', reference: { conversationId: 'a:1xyzPersonalConversationIdForFixturesOnly0001-lookup' } });
+    expect(found).toMatchObject({
+      kind: 'found',
+      reference: { conversationId: 'a:1xyzPersonalConversationIdForFixturesOnly0001-lookup' },
+    });
     expect(await conversations.findPersonalChat(aad)).toMatchObject({ kind: 'found' });
     expect(await conversations.findPersonalChat(aad, 'other-tenant')).toEqual({ kind: 'none', tenantIds: [] });
 
@@ -84,7 +112,10 @@ describe('conversation store against Azurite', () => {
     (other.from as Record<string, string>).aadObjectId = aad;
     (other.conversation as Record<string, string>).tenantId = 'second-tenant';
     await conversations.capture(captureOf(other), t0);
-    expect(await conversations.findPersonalChat(aad)).toMatchObject({ kind: 'ambiguous', tenantIds: expect.arrayContaining(['72f988bf-0000-4000-8000-00000000c0de', 'second-tenant']) });
+    expect(await conversations.findPersonalChat(aad)).toMatchObject({
+      kind: 'ambiguous',
+      tenantIds: expect.arrayContaining(['72f988bf-0000-4000-8000-00000000c0de', 'second-tenant']),
+    });
   });
 
   it('does not rewrite an unchanged row for an identical repeat, and refreshes serviceUrl at once', async () => {
@@ -100,7 +131,9 @@ describe('conversation store against Azurite', () => {
 
     const moved = { ...body, serviceUrl: 'https://smba.trafficmanager.net/emea/72f988bf-0000-4000-8000-00000000c0de/' };
     expect((await conversations.capture(captureOf(moved), at(120_000))).outcome).toBe('updated');
-    expect((await conversations.get(id))?.serviceUrl).toBe('https://smba.trafficmanager.net/emea/72f988bf-0000-4000-8000-00000000c0de/');
+    expect((await conversations.get(id))?.serviceUrl).toBe(
+      'https://smba.trafficmanager.net/emea/72f988bf-0000-4000-8000-00000000c0de/',
+    );
   });
 
   it('uninstall keeps the reference, marked; reinstall marks it installed again', async () => {
@@ -109,7 +142,11 @@ describe('conversation store against Azurite', () => {
     await conversations.capture(captureOf(add), t0);
     const id = (add.conversation as Record<string, string>).id!;
     await conversations.capture(captureOf({ ...add, action: 'remove' }), at(1000));
-    expect(await conversations.get(id)).toMatchObject({ installed: false, installedChangedAt: at(1000).toISOString(), serviceUrl: add.serviceUrl });
+    expect(await conversations.get(id)).toMatchObject({
+      installed: false,
+      installedChangedAt: at(1000).toISOString(),
+      serviceUrl: add.serviceUrl,
+    });
     await conversations.capture(captureOf({ ...add, action: 'add-upgrade' }), at(2000));
     expect(await conversations.get(id)).toMatchObject({ installed: true, installedChangedAt: at(2000).toISOString() });
   });
@@ -145,13 +182,26 @@ describe('conversation store against Azurite', () => {
     // Each activity carries a different change; a lost update would drop one of them.
     const { locale: _locale, ...noLocale } = base;
     const bot = { id: '28:00000000-0000-4000-8000-0000000000b0' };
-    const user = { id: (base.from as Record<string, string>).id, aadObjectId: (base.from as Record<string, string>).aadObjectId };
+    const user = {
+      id: (base.from as Record<string, string>).id,
+      aadObjectId: (base.from as Record<string, string>).aadObjectId,
+    };
     await Promise.all([
       conversations.capture(captureOf({ ...base, from: user, recipient: bot, locale: 'fr-FR' }), at(1000)),
-      conversations.capture(captureOf({ ...noLocale, from: user, recipient: { ...bot, name: 'Courier v2' } }), at(1000)),
-      conversations.capture(captureOf({ ...noLocale, from: { ...user, name: 'B. Martinez' }, recipient: bot }), at(1000)),
+      conversations.capture(
+        captureOf({ ...noLocale, from: user, recipient: { ...bot, name: 'Courier v2' } }),
+        at(1000),
+      ),
+      conversations.capture(
+        captureOf({ ...noLocale, from: { ...user, name: 'B. Martinez' }, recipient: bot }),
+        at(1000),
+      ),
     ]);
-    expect(await conversations.get(id)).toMatchObject({ locale: 'fr-FR', botName: 'Courier v2', userName: 'B. Martinez' });
+    expect(await conversations.get(id)).toMatchObject({
+      locale: 'fr-FR',
+      botName: 'Courier v2',
+      userName: 'B. Martinez',
+    });
   });
 
   it('round-trips conversation ids with characters keys and URLs treat specially', async () => {
@@ -170,11 +220,16 @@ describe('conversation store against Azurite', () => {
     const id = (body.conversation as Record<string, string>).id!;
     await conversations.capture(captureOf(body), t0);
     await conversations.markUndeliverable(id, 'ConversationBlockedByUser: blocked', at(1000));
-    expect(await conversations.get(id)).toMatchObject({ undeliverableReason: 'ConversationBlockedByUser: blocked', undeliverableAt: at(1000).toISOString() });
+    expect(await conversations.get(id)).toMatchObject({
+      undeliverableReason: 'ConversationBlockedByUser: blocked',
+      undeliverableAt: at(1000).toISOString(),
+    });
     // The user writes again: the mark is cleared.
     await conversations.capture(captureOf(body), at(2000));
     expect((await conversations.get(id))?.undeliverableReason).toBeUndefined();
-    expect(await conversations.findServiceUrlForTenant('72f988bf-0000-4000-8000-00000000c0de')).toMatch(/^https:\/\/smba\.trafficmanager\.net\//);
+    expect(await conversations.findServiceUrlForTenant('72f988bf-0000-4000-8000-00000000c0de')).toMatch(
+      /^https:\/\/smba\.trafficmanager\.net\//,
+    );
     expect(await conversations.findServiceUrlForTenant('unknown-tenant')).toBeUndefined();
   });
 });

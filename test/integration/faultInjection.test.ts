@@ -52,12 +52,23 @@ describe('seeded fault injection', () => {
     const e = env();
     const conversations = Array.from({ length: 20 }, (_, i) => `a:fault-${i}`);
     for (const conversationId of conversations) {
-      await e.capture(fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId }));
+      await e.capture(
+        fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId }),
+      );
     }
-    const jobs = Array.from({ length: 60 }, (_, i) => ({ id: `fault-job-${i}`, to: { conversationId: conversations[i % conversations.length]! }, text: `fault-job-${i}` }));
-    const each = EACH_TRANSIENT.map(([label, fault], i) => ({ label, fault, job: { id: `fault-each-${i}`, to: { conversationId: conversations[i]! }, text: `fault-each-${i}` } }));
+    const jobs = Array.from({ length: 60 }, (_, i) => ({
+      id: `fault-job-${i}`,
+      to: { conversationId: conversations[i % conversations.length]! },
+      text: `fault-job-${i}`,
+    }));
+    const each = EACH_TRANSIENT.map(([label, fault], i) => ({
+      label,
+      fault,
+      job: { id: `fault-each-${i}`, to: { conversationId: conversations[i]! }, text: `fault-each-${i}` },
+    }));
     for (const { fault, job } of each) {
-      const match = (ctx: { body: unknown }): boolean => (ctx.body as { text?: unknown } | undefined)?.text === job.text;
+      const match = (ctx: { body: unknown }): boolean =>
+        (ctx.body as { text?: unknown } | undefined)?.text === job.text;
       e.connector.injectFault(fault, { match, times: 1 });
       // Its retry is left alone by the random faults: this job is about the one fault above.
       e.connector.injectFault(UNTOUCHED, { match, times: Infinity });
@@ -83,7 +94,8 @@ describe('seeded fault injection', () => {
     await e.drain({ timeoutMs: 90_000 });
     e.connector.clearFaults();
 
-    const requestsOf = (text: string): ConnectorRequestRecord[] => e.connector.requests.filter((r) => (r.body as { text?: unknown } | undefined)?.text === text);
+    const requestsOf = (text: string): ConnectorRequestRecord[] =>
+      e.connector.requests.filter((r) => (r.body as { text?: unknown } | undefined)?.text === text);
     let sent = 0;
     let failed = 0;
     const poisoned = await e.poisoned();
@@ -100,9 +112,14 @@ describe('seeded fault injection', () => {
       faults.forEach((fault, i) => {
         if (fault === undefined) return;
         const { transient, code } = kindOf(fault);
-        if (transient && i < MAX_ATTEMPTS - 1) expect(i < requests.length - 1, `${where}: "${fault}" on try ${i + 1} was not retried`).toBe(true);
+        if (transient && i < MAX_ATTEMPTS - 1)
+          expect(i < requests.length - 1, `${where}: "${fault}" on try ${i + 1} was not retried`).toBe(true);
         if (!transient) expect(i, `${where}: "${fault}" was retried`).toBe(requests.length - 1);
-        expect(record?.history[i], where).toMatchObject({ attempt: i + 1, outcome: transient ? (i === requests.length - 1 ? 'failed' : 'retry') : 'failed', code });
+        expect(record?.history[i], where).toMatchObject({
+          attempt: i + 1,
+          outcome: transient ? (i === requests.length - 1 ? 'failed' : 'retry') : 'failed',
+          code,
+        });
       });
       if (record?.status === 'sent') {
         sent += 1;
@@ -113,7 +130,10 @@ describe('seeded fault injection', () => {
         failed += 1;
         expect(deliveries, `${job.id} failed and never delivered`).toHaveLength(0);
         expect(record?.lastErrorReason, `${job.id} has a reason`).toBeTruthy();
-        expect(poisoned.some((p) => p.teamsCourier.jobId === job.id && p.teamsCourier.reason === record?.lastErrorReason), `${job.id} in the poison queue with its reason`).toBe(true);
+        expect(
+          poisoned.some((p) => p.teamsCourier.jobId === job.id && p.teamsCourier.reason === record?.lastErrorReason),
+          `${job.id} in the poison queue with its reason`,
+        ).toBe(true);
         const last = kindOf(faults.at(-1) ?? 'none');
         if (last.transient) {
           // Gave up: every try met a transient fault.
@@ -133,9 +153,15 @@ describe('seeded fault injection', () => {
       const requests = requestsOf(job.text);
       expect(requests.map(faultOf), label).toEqual([expect.any(String), undefined]);
       expect(fault.kind === 'drop' ? requests[0]!.fault === 'drop' : requests[0]!.status !== null, label).toBe(true);
-      expect(record, label).toMatchObject({ status: 'sent', attempts: 2, history: [{ outcome: 'retry', code: kindOf(requests[0]!.fault!).code }, { outcome: 'sent' }] });
+      expect(record, label).toMatchObject({
+        status: 'sent',
+        attempts: 2,
+        history: [{ outcome: 'retry', code: kindOf(requests[0]!.fault!).code }, { outcome: 'sent' }],
+      });
     }
-    console.log(`fault injection: ${sent} sent, ${failed} failed, ${e.connector.stats.faults} faults injected over ${e.connector.stats.requests} requests`);
+    console.log(
+      `fault injection: ${sent} sent, ${failed} failed, ${e.connector.stats.faults} faults injected over ${e.connector.stats.requests} requests`,
+    );
     expect(sent + failed).toBe(all.length);
     expect(e.connector.stats.faults).toBeGreaterThan(5 + each.length);
     expect((await e.jobs.getProperties()).approximateMessagesCount).toBe(0);

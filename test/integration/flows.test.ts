@@ -16,14 +16,20 @@ const env = useSenderEnv();
 const log = createLogger(() => undefined);
 
 let n = 0;
-async function chats(count: number, tenantId = USER_TENANT): Promise<{ conversationId: string; aadObjectId: string }[]> {
+async function chats(
+  count: number,
+  tenantId = USER_TENANT,
+): Promise<{ conversationId: string; aadObjectId: string }[]> {
   const e = env();
   const out: { conversationId: string; aadObjectId: string }[] = [];
   for (let i = 0; i < count; i += 1) {
     n += 1;
     const conversationId = `a:flows-${n}`;
     const aadObjectId = `10000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-    const activity = fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId });
+    const activity = fixtureActivity('message.personal', {
+      serviceUrl: e.connector.serviceUrl('amer'),
+      conversationId,
+    });
     (activity.from as Record<string, string>).aadObjectId = aadObjectId;
     (activity.from as Record<string, string>).id = `29:flows-${n}`;
     (activity.conversation as Record<string, string>).tenantId = tenantId;
@@ -33,10 +39,19 @@ async function chats(count: number, tenantId = USER_TENANT): Promise<{ conversat
   return out;
 }
 
-function post(body: unknown, url = 'https://courier.example/api/notify?code=func-key', queue: JobQueue = env().deps().queue) {
+function post(
+  body: unknown,
+  url = 'https://courier.example/api/notify?code=func-key',
+  queue: JobQueue = env().deps().queue,
+) {
   const e = env();
   return handleNotifyPost(
-    { method: 'POST', url, headers: new Headers({ 'content-type': 'application/json' }), body: new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array> },
+    {
+      method: 'POST',
+      url,
+      headers: new Headers({ 'content-type': 'application/json' }),
+      body: new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array>,
+    },
     { deliveries: e.deliveries, queue, now: () => new Date(), log, authenticate: fullTrust },
   );
 }
@@ -58,7 +73,13 @@ async function ownQueue(name: string) {
       const results: JobResult[] = [];
       const { receivedMessageItems } = await jobs.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 });
       for (const m of receivedMessageItems) {
-        results.push(await processJobMessage(JSON.parse(m.messageText), { messageId: m.messageId, dequeueCount: m.dequeueCount }, e.deps({ queue })));
+        results.push(
+          await processJobMessage(
+            JSON.parse(m.messageText),
+            { messageId: m.messageId, dequeueCount: m.dequeueCount },
+            e.deps({ queue }),
+          ),
+        );
         await jobs.deleteMessage(m.messageId, m.popReceipt);
       }
       return results;
@@ -67,7 +88,13 @@ async function ownQueue(name: string) {
 }
 const fullTrust = async (): Promise<undefined> => undefined;
 const getRequest = { method: 'GET', headers: new Headers(), body: null };
-const get = (id: string) => handleNotifyGet(getRequest, id, { deliveries: env().deliveries, now: () => new Date(), log, authenticate: fullTrust });
+const get = (id: string) =>
+  handleNotifyGet(getRequest, id, {
+    deliveries: env().deliveries,
+    now: () => new Date(),
+    log,
+    authenticate: fullTrust,
+  });
 
 describe('update and delete by job id', () => {
   it('replaces and removes what an earlier job sent (PUT and DELETE on its activity)', async () => {
@@ -82,11 +109,17 @@ describe('update and delete by job id', () => {
     const put = e.connector.requests.find((r) => r.method === 'PUT' && r.conversationId === chat!.conversationId)!;
     expect(put).toMatchObject({ activityId, status: 200 });
     expect(put.body).toMatchObject({ type: 'message', id: activityId, text: 'Deploy 77: step 3 of 5' });
-    expect(await e.deliveries.get('deploy-77-u3')).toMatchObject({ status: 'sent', activityId, conversationId: chat!.conversationId });
+    expect(await e.deliveries.get('deploy-77-u3')).toMatchObject({
+      status: 'sent',
+      activityId,
+      conversationId: chat!.conversationId,
+    });
 
     await e.enqueue({ id: 'deploy-77-del', delete: 'deploy-77' });
     await e.drain();
-    expect(e.connector.requests.find((r) => r.method === 'DELETE' && r.conversationId === chat!.conversationId)).toMatchObject({ activityId, status: 200 });
+    expect(
+      e.connector.requests.find((r) => r.method === 'DELETE' && r.conversationId === chat!.conversationId),
+    ).toMatchObject({ activityId, status: 200 });
     expect(await e.deliveries.get('deploy-77-del')).toMatchObject({ status: 'sent' });
   });
 
@@ -94,7 +127,11 @@ describe('update and delete by job id', () => {
     const e = env();
     const [chat] = await chats(1);
     await e.deliveries.createPending('slow-1', { kind: 'message' }, new Date());
-    const early = await processJobMessage({ id: 'slow-1-u', update: 'slow-1', text: 'x' }, { messageId: 'm', dequeueCount: 1 }, e.deps());
+    const early = await processJobMessage(
+      { id: 'slow-1-u', update: 'slow-1', text: 'x' },
+      { messageId: 'm', dequeueCount: 1 },
+      e.deps(),
+    );
     expect(early).toMatchObject({ status: 'retrying', code: 'TargetJobNotSent' });
 
     await e.enqueue({ id: 'upd-unknown', update: 'never-existed', text: 'x' });
@@ -102,8 +139,15 @@ describe('update and delete by job id', () => {
     await e.drain();
     await e.enqueue({ id: 'upd-failed', update: 'gone', text: 'x' });
     const results = await e.drain();
-    expect(await e.deliveries.get('upd-unknown')).toMatchObject({ status: 'failed', lastErrorCode: 'TargetJobUnknown' });
-    expect(results).toEqual(expect.arrayContaining([expect.objectContaining({ jobId: 'upd-failed', status: 'failed', code: 'TargetJobFailed' })]));
+    expect(await e.deliveries.get('upd-unknown')).toMatchObject({
+      status: 'failed',
+      lastErrorCode: 'TargetJobUnknown',
+    });
+    expect(results).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ jobId: 'upd-failed', status: 'failed', code: 'TargetJobFailed' }),
+      ]),
+    );
     expect(chat).toBeDefined();
   });
 });
@@ -112,23 +156,54 @@ describe('broadcasts', () => {
   it('fans out to a list of users, one message each, with exact counts', async () => {
     const e = env();
     const recipients = await chats(30, 'tenant-broadcast-users');
-    await e.enqueue({ id: 'bc-users', to: { aadObjectIds: recipients.map((r) => r.aadObjectId), tenantId: 'tenant-broadcast-users' }, text: 'Training due' });
+    await e.enqueue({
+      id: 'bc-users',
+      to: { aadObjectIds: recipients.map((r) => r.aadObjectId), tenantId: 'tenant-broadcast-users' },
+      text: 'Training due',
+    });
     await e.drain({ timeoutMs: 60_000 });
-    for (const r of recipients) expect(e.connector.delivered.filter((d) => d.conversationId === r.conversationId)).toHaveLength(1);
+    for (const r of recipients)
+      expect(e.connector.delivered.filter((d) => d.conversationId === r.conversationId)).toHaveLength(1);
     expect(await e.deliveries.countChildren('bc-users')).toEqual({ total: 30, pending: 0, sent: 30, failed: 0 });
     const status = await get('bc-users');
-    expect(status).toMatchObject({ status: 200, jsonBody: { status: 'sent', total: 30, sent: 30, failed: 0, pending: 0 } });
+    expect(status).toMatchObject({
+      status: 200,
+      jsonBody: { status: 'sent', total: 30, sent: 30, failed: 0, pending: 0 },
+    });
   });
 
   it('fans out to every installed conversation of a tenant, in chunks, skipping uninstalled ones', async () => {
     const e = env();
     const recipients = await chats(8, 'tenant-broadcast-all');
     // One uninstalls: it must not be messaged.
-    await e.capture({ ...fixtureActivity('installationUpdate.remove.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId: recipients[0]!.conversationId }), conversation: { id: recipients[0]!.conversationId, conversationType: 'personal', tenantId: 'tenant-broadcast-all' } });
-    await e.enqueue({ id: 'bc-all', to: { allInstalled: true, tenantId: 'tenant-broadcast-all' }, text: 'Maintenance Saturday' });
+    await e.capture({
+      ...fixtureActivity('installationUpdate.remove.personal', {
+        serviceUrl: e.connector.serviceUrl('amer'),
+        conversationId: recipients[0]!.conversationId,
+      }),
+      conversation: {
+        id: recipients[0]!.conversationId,
+        conversationType: 'personal',
+        tenantId: 'tenant-broadcast-all',
+      },
+    });
+    await e.enqueue({
+      id: 'bc-all',
+      to: { allInstalled: true, tenantId: 'tenant-broadcast-all' },
+      text: 'Maintenance Saturday',
+    });
     await e.drain({ timeoutMs: 60_000 });
-    expect(e.connector.delivered.filter((d) => d.conversationId === recipients[0]!.conversationId && d.activity?.text === 'Maintenance Saturday')).toHaveLength(0);
-    for (const r of recipients.slice(1)) expect(e.connector.delivered.filter((d) => d.conversationId === r.conversationId && d.activity?.text === 'Maintenance Saturday')).toHaveLength(1);
+    expect(
+      e.connector.delivered.filter(
+        (d) => d.conversationId === recipients[0]!.conversationId && d.activity?.text === 'Maintenance Saturday',
+      ),
+    ).toHaveLength(0);
+    for (const r of recipients.slice(1))
+      expect(
+        e.connector.delivered.filter(
+          (d) => d.conversationId === r.conversationId && d.activity?.text === 'Maintenance Saturday',
+        ),
+      ).toHaveLength(1);
     expect(await e.deliveries.countChildren('bc-all')).toEqual({ total: 7, pending: 0, sent: 7, failed: 0 });
   });
 
@@ -139,7 +214,10 @@ describe('broadcasts', () => {
     await e.enqueue(job);
     await e.enqueue(job);
     await e.drain({ timeoutMs: 60_000 });
-    for (const r of recipients) expect(e.connector.delivered.filter((d) => d.conversationId === r.conversationId && d.activity?.text === 'once')).toHaveLength(1);
+    for (const r of recipients)
+      expect(
+        e.connector.delivered.filter((d) => d.conversationId === r.conversationId && d.activity?.text === 'once'),
+      ).toHaveLength(1);
     expect(await e.deliveries.countChildren('bc-dup')).toMatchObject({ total: 5, sent: 5 });
   });
 });
@@ -149,7 +227,12 @@ describe('scheduling', () => {
     const e = env();
     const [chat] = await chats(1);
     const notBefore = new Date(Date.now() + 2_500);
-    await e.enqueue({ id: 'sched-1', to: { conversationId: chat!.conversationId }, text: 'later', notBefore: notBefore.toISOString() });
+    await e.enqueue({
+      id: 'sched-1',
+      to: { conversationId: chat!.conversationId },
+      text: 'later',
+      notBefore: notBefore.toISOString(),
+    });
     await e.drain({ timeoutMs: 20_000 });
     const delivered = e.connector.delivered.filter((d) => d.conversationId === chat!.conversationId);
     expect(delivered).toHaveLength(1);
@@ -159,8 +242,19 @@ describe('scheduling', () => {
   it('a notBefore more than 7 days ahead fails with a clear reason', async () => {
     const e = env();
     const [chat] = await chats(1);
-    await e.enqueue({ id: 'sched-far', to: { conversationId: chat!.conversationId }, text: 'x', notBefore: new Date(Date.now() + 8 * 86_400_000).toISOString() });
-    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', code: 'ScheduleTooFar', reason: expect.stringContaining('more than 7 days ahead') })]);
+    await e.enqueue({
+      id: 'sched-far',
+      to: { conversationId: chat!.conversationId },
+      text: 'x',
+      notBefore: new Date(Date.now() + 8 * 86_400_000).toISOString(),
+    });
+    expect(await e.drain()).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        code: 'ScheduleTooFar',
+        reason: expect.stringContaining('more than 7 days ahead'),
+      }),
+    ]);
   });
 });
 
@@ -169,10 +263,21 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     const e = env();
     const [chat] = await chats(1);
     const accepted = await post({ id: 'api-1', to: { conversationId: chat!.conversationId }, text: 'via HTTP' });
-    expect(accepted).toMatchObject({ status: 202, headers: { Location: 'https://courier.example/api/notify/api-1', 'Retry-After': '2' }, jsonBody: { id: 'api-1', status: 'pending' } });
-    expect(await get('api-1')).toMatchObject({ status: 202, headers: { 'Retry-After': expect.any(String) }, jsonBody: { status: 'pending' } });
+    expect(accepted).toMatchObject({
+      status: 202,
+      headers: { Location: 'https://courier.example/api/notify/api-1', 'Retry-After': '2' },
+      jsonBody: { id: 'api-1', status: 'pending' },
+    });
+    expect(await get('api-1')).toMatchObject({
+      status: 202,
+      headers: { 'Retry-After': expect.any(String) },
+      jsonBody: { status: 'pending' },
+    });
     await e.drain();
-    expect(await get('api-1')).toMatchObject({ status: 200, jsonBody: { id: 'api-1', status: 'sent', attempts: 1, activityId: expect.any(String) } });
+    expect(await get('api-1')).toMatchObject({
+      status: 200,
+      jsonBody: { id: 'api-1', status: 'sent', attempts: 1, activityId: expect.any(String) },
+    });
     expect(await get('no-such-job')).toMatchObject({ status: 404 });
   });
 
@@ -180,7 +285,11 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     const e = env();
     const [chat] = await chats(1);
     const own = await ownQueue('notify-generated-id');
-    const first = await post({ to: { conversationId: chat!.conversationId }, text: 'generated id' }, undefined, own.queue);
+    const first = await post(
+      { to: { conversationId: chat!.conversationId }, text: 'generated id' },
+      undefined,
+      own.queue,
+    );
     const id = (first.jsonBody as { id: string }).id;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(await own.count()).toBe(1);
@@ -213,7 +322,9 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     const claimedJob = { ...job, id: `repeat-claimed-${n}` };
     await post(claimedJob, undefined, own.queue);
     expect(await own.count()).toBe(1);
-    expect(await e.deliveries.claim(claimedJob.id, { now: new Date(), leaseMs: 60_000 })).toMatchObject({ kind: 'claimed' });
+    expect(await e.deliveries.claim(claimedJob.id, { now: new Date(), leaseMs: 60_000 })).toMatchObject({
+      kind: 'claimed',
+    });
     expect(await post(claimedJob, undefined, own.queue)).toMatchObject({ status: 202 });
     expect(await own.count()).toBe(1);
     // And a failed id: nothing.
@@ -226,13 +337,25 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
   it('takes an array of up to 100 jobs as a batch whose status counts them', async () => {
     const e = env();
     const targets = await chats(3);
-    const accepted = await post(targets.map((t, i) => ({ id: `batch-job-${n}-${i}`, to: { conversationId: t.conversationId }, text: `batch ${i}` })));
+    const accepted = await post(
+      targets.map((t, i) => ({
+        id: `batch-job-${n}-${i}`,
+        to: { conversationId: t.conversationId },
+        text: `batch ${i}`,
+      })),
+    );
     expect(accepted.status).toBe(202);
     const body = accepted.jsonBody as { id: string; jobs: { id: string; statusUrl: string }[] };
     expect(body.jobs).toHaveLength(3);
-    expect(await get(body.id)).toMatchObject({ status: 202, jsonBody: { kind: 'batch', status: 'pending', total: 3, pending: 3 } });
+    expect(await get(body.id)).toMatchObject({
+      status: 202,
+      jsonBody: { kind: 'batch', status: 'pending', total: 3, pending: 3 },
+    });
     await e.drain();
-    expect(await get(body.id)).toMatchObject({ status: 200, jsonBody: { status: 'sent', total: 3, sent: 3, pending: 0 } });
+    expect(await get(body.id)).toMatchObject({
+      status: 200,
+      jsonBody: { status: 'sent', total: 3, sent: 3, pending: 0 },
+    });
   });
 
   it('answers 400 listing every problem of every job, and queues nothing', async () => {
@@ -241,11 +364,18 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
     const response = await post([
       { id: 'ok', to: { conversationId: 'a:1' }, text: 'fine' },
       { to: { conversationId: 'a:1', aadObjectId: 'u' }, textFormat: 'html' },
-      { id: 'ok', to: { channelId: '19:c' }, text: 'x', notBefore: new Date(Date.now() + 30 * 86_400_000).toISOString() },
+      {
+        id: 'ok',
+        to: { channelId: '19:c' },
+        text: 'x',
+        notBefore: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      },
       'not a job',
     ]);
     expect(response.status).toBe(400);
-    const problems = (response.jsonBody as { problems: { path: string; message: string }[] }).problems.map((p) => `${p.path}: ${p.message}`);
+    const problems = (response.jsonBody as { problems: { path: string; message: string }[] }).problems.map(
+      (p) => `${p.path}: ${p.message}`,
+    );
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^\[1\]\.to: has conflicting targets/),
@@ -256,7 +386,9 @@ describe('POST /api/notify and GET /api/notify/{id}', () => {
       ]),
     );
     expect((await e.jobs.getProperties()).approximateMessagesCount ?? 0).toBe(before);
-    expect(await post(Array.from({ length: 101 }, () => ({ to: { conversationId: 'a:1' }, text: 'x' })))).toMatchObject({ status: 400 });
+    expect(await post(Array.from({ length: 101 }, () => ({ to: { conversationId: 'a:1' }, text: 'x' })))).toMatchObject(
+      { status: 400 },
+    );
     expect(await post([])).toMatchObject({ status: 400 });
   });
 });
@@ -266,19 +398,34 @@ describe('welcome message', () => {
     const e = env();
     const issuer = await ChannelTokenIssuer.create();
     const activity = fixtureActivity('installationUpdate.add.personal', { serviceUrl: e.connector.serviceUrl('amer') });
-    expect(toWelcomeJob(parseActivity(activity), 'a:x', { text: 'Hi' })).toMatchObject({ id: `welcome-${String(activity.id)}`, to: { conversationId: 'a:x' }, text: 'Hi' });
+    expect(toWelcomeJob(parseActivity(activity), 'a:x', { text: 'Hi' })).toMatchObject({
+      id: `welcome-${String(activity.id)}`,
+      to: { conversationId: 'a:x' },
+      text: 'Hi',
+    });
     expect(toWelcomeJob(parseActivity({ ...activity, action: 'add-upgrade' }), 'a:x', { text: 'Hi' })).toBeUndefined();
-    expect(toWelcomeJob(parseActivity({ ...activity, type: 'conversationUpdate' }), 'a:x', { text: 'Hi' })).toBeUndefined();
+    expect(
+      toWelcomeJob(parseActivity({ ...activity, type: 'conversationUpdate' }), 'a:x', { text: 'Hi' }),
+    ).toBeUndefined();
 
     const queued: Record<string, unknown>[] = [];
     const response = await handleMessages(
       {
         method: 'POST',
-        headers: new Headers({ 'content-type': 'application/json', authorization: `Bearer ${await issuer.mintChannelToken({ appId: '00000000-0000-4000-8000-0000000000b0', serviceUrl: String(activity.serviceUrl) })}` }),
+        headers: new Headers({
+          'content-type': 'application/json',
+          authorization: `Bearer ${await issuer.mintChannelToken({ appId: '00000000-0000-4000-8000-0000000000b0', serviceUrl: String(activity.serviceUrl) })}`,
+        }),
         body: new Blob([JSON.stringify(activity)]).stream() as ReadableStream<Uint8Array>,
       },
       {
-        verifier: { verify: async () => ({ claims: { serviceurl: String(activity.serviceUrl) }, header: { alg: 'RS256' }, key: { kty: 'RSA', endorsements: ['msteams'] } }) },
+        verifier: {
+          verify: async () => ({
+            claims: { serviceurl: String(activity.serviceUrl) },
+            header: { alg: 'RS256' },
+            key: { kty: 'RSA', endorsements: ['msteams'] },
+          }),
+        },
         store: e.conversations,
         now: () => new Date(),
         log,
@@ -286,6 +433,11 @@ describe('welcome message', () => {
       },
     );
     expect(response.status).toBe(200);
-    expect(queued).toEqual([expect.objectContaining({ text: 'I send your invoice reminders.', to: { conversationId: (activity.conversation as { id: string }).id } })]);
+    expect(queued).toEqual([
+      expect.objectContaining({
+        text: 'I send your invoice reminders.',
+        to: { conversationId: (activity.conversation as { id: string }).id },
+      }),
+    ]);
   });
 });

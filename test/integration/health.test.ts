@@ -22,8 +22,16 @@ function logs(): { lines: string[]; log: ReturnType<typeof createLogger> } {
 describe('the health check', () => {
   it('is 200 when storage answers (a 404 for the probe row is an answer)', async () => {
     const { log } = logs();
-    const health = createHealthCheck({ checkConfig: () => undefined, probeStorage: () => probeTable(storage().table(TABLES.deliveries)), now: Date.now });
-    expect(await handleHealth({ method: 'GET' }, health, log)).toEqual({ status: 200, headers: { 'Cache-Control': 'no-store' }, jsonBody: { status: 'ok' } });
+    const health = createHealthCheck({
+      checkConfig: () => undefined,
+      probeStorage: () => probeTable(storage().table(TABLES.deliveries)),
+      now: Date.now,
+    });
+    expect(await handleHealth({ method: 'GET' }, health, log)).toEqual({
+      status: 200,
+      headers: { 'Cache-Control': 'no-store' },
+      jsonBody: { status: 'ok' },
+    });
     expect((await handleHealth({ method: 'HEAD' }, health, log)).status).toBe(200);
     expect((await handleHealth({ method: 'POST' }, health, log)).status).toBe(405);
   });
@@ -32,12 +40,23 @@ describe('the health check', () => {
     const { log, lines } = logs();
     const port = await freePort();
     const unreachable = createTableClient(
-      { kind: 'connectionString', connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.from('k').toString('base64')};TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1` },
+      {
+        kind: 'connectionString',
+        connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.from('k').toString('base64')};TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1`,
+      },
       TABLES.deliveries,
     );
-    const health = createHealthCheck({ checkConfig: () => undefined, probeStorage: () => probeTable(unreachable), now: Date.now });
+    const health = createHealthCheck({
+      checkConfig: () => undefined,
+      probeStorage: () => probeTable(unreachable),
+      now: Date.now,
+    });
     const answer = await handleHealth({ method: 'GET' }, health, log);
-    expect(answer).toEqual({ status: 503, headers: { 'Cache-Control': 'no-store', 'Retry-After': '10' }, jsonBody: { status: 'unavailable' } });
+    expect(answer).toEqual({
+      status: 503,
+      headers: { 'Cache-Control': 'no-store', 'Retry-After': '10' },
+      jsonBody: { status: 'unavailable' },
+    });
     expect(JSON.stringify(answer)).not.toMatch(/127\.0\.0\.1|Storage|ECONN/);
     expect(lines.join('\n')).toContain('health.unhealthy');
   });

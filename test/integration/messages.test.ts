@@ -6,7 +6,14 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChannelTokenIssuer, fixtureActivity, generateSigningKey, nowSeconds, startOpenIdServer, type OpenIdServer } from '../../host/emulator';
+import {
+  ChannelTokenIssuer,
+  fixtureActivity,
+  generateSigningKey,
+  nowSeconds,
+  startOpenIdServer,
+  type OpenIdServer,
+} from '../../host/emulator';
 import type { PublishedJwk } from '../../host/emulator/tokens';
 import { createOpenIdKeyCache, fetchJsonDocument } from '../../src/auth/openIdKeys';
 import { createChannelTokenVerifier } from '../../src/auth/verifyChannelToken';
@@ -34,7 +41,11 @@ function deps(overrides: Partial<MessagesDeps> = {}, clock?: () => number): Mess
     verifier: createChannelTokenVerifier({
       appId: APP_ID,
       issuer: 'https://api.botframework.com',
-      keys: createOpenIdKeyCache({ metadataUrl: openId.metadataUrl, fetchJson: fetchJsonDocument, ...(clock === undefined ? {} : { now: clock }) }),
+      keys: createOpenIdKeyCache({
+        metadataUrl: openId.metadataUrl,
+        fetchJson: fetchJsonDocument,
+        ...(clock === undefined ? {} : { now: clock }),
+      }),
     }),
     store: storesFor(storage()).conversations,
     now: () => new Date(),
@@ -49,7 +60,10 @@ let n = 0;
 /** A personal message with a conversation id unique to the call, so "nothing stored" is exact. */
 function activity(patch: Record<string, unknown> = {}): Record<string, unknown> {
   n += 1;
-  return { ...fixtureActivity('message.personal', { serviceUrl: SERVICE_URL, conversationId: `a:auth-matrix-${n}` }), ...patch };
+  return {
+    ...fixtureActivity('message.personal', { serviceUrl: SERVICE_URL, conversationId: `a:auth-matrix-${n}` }),
+    ...patch,
+  };
 }
 
 function request(body: unknown, headers: Record<string, string>, method = 'POST') {
@@ -62,7 +76,10 @@ function request(body: unknown, headers: Record<string, string>, method = 'POST'
 }
 
 async function post(body: Record<string, unknown>, token: string | undefined, d = sharedDeps()) {
-  const response = await handleMessages(request(body, token === undefined ? {} : { authorization: `Bearer ${token}` }), d);
+  const response = await handleMessages(
+    request(body, token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    d,
+  );
   const stored = await d.store.get((body.conversation as { id: string }).id);
   return { status: response.status, body: response.jsonBody, stored };
 }
@@ -94,26 +111,45 @@ describe('POST /api/messages: authentication (never optional)', () => {
     ['expired beyond the skew', async () => mint({ expiresInSeconds: -600 }), 401],
     ['not valid yet beyond the skew', async () => mint({ notBefore: nowSeconds() + 900 }), 401],
     ['no exp claim', async () => mint({ claims: { exp: undefined } }), 401],
-    ['no nbf claim (docs/authentication.md check 8: both are required)', async () => mint({ claims: { nbf: undefined } }), 401],
+    [
+      'no nbf claim (docs/authentication.md check 8: both are required)',
+      async () => mint({ claims: { nbf: undefined } }),
+      401,
+    ],
     ['an nbf that is not a number', async () => mint({ claims: { nbf: String(nowSeconds()) } }), 401],
     ['an exp that is not a number', async () => mint({ claims: { exp: String(nowSeconds() + 3600) } }), 401],
-    ['signed by a key not in the JWKS (published kid)', async () => mint({ key: await generateSigningKey(), kid: issuer.currentKey.kid }), 401],
+    [
+      'signed by a key not in the JWKS (published kid)',
+      async () => mint({ key: await generateSigningKey(), kid: issuer.currentKey.kid }),
+      401,
+    ],
     ['an unknown kid', async () => mint({ kid: 'no-such-kid' }), 401],
     ['no kid', async () => mint({ kid: null }), 401],
     ['HS256', async () => mint({ alg: 'HS256' }), 401],
     [
       'HS256 keyed with the published RSA public key (algorithm confusion)',
       async () => {
-        const pem = createPublicKey({ key: { ...issuer.currentKey.publicJwk } as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        const pem = createPublicKey({ key: { ...issuer.currentKey.publicJwk } as JsonWebKey, format: 'jwk' }).export({
+          type: 'spki',
+          format: 'pem',
+        });
         return mint({ alg: 'HS256', hmacSecret: new Uint8Array(Buffer.from(pem)) });
       },
       401,
     ],
     ['PS256', async () => mint({ alg: 'PS256' }), 401],
     ['alg none', async () => mint({ alg: 'none' }), 401],
-    ['serviceurl claim for another serviceUrl', async () => mint({ serviceUrl: 'https://smba.trafficmanager.net/emea/' }), 401],
+    [
+      'serviceurl claim for another serviceUrl',
+      async () => mint({ serviceUrl: 'https://smba.trafficmanager.net/emea/' }),
+      401,
+    ],
     ['no serviceurl claim', async () => mint({ claims: { serviceurl: undefined } }), 401],
-    ['an Entra-issued token (sts.windows.net)', async () => mint({ issuer: 'https://sts.windows.net/72f988bf-0000-4000-8000-00000000c0de/' }), 401],
+    [
+      'an Entra-issued token (sts.windows.net)',
+      async () => mint({ issuer: 'https://sts.windows.net/72f988bf-0000-4000-8000-00000000c0de/' }),
+      401,
+    ],
   ])('rejects %s and stores nothing', async (_label, makeToken, status) => {
     const token = await makeToken();
     const body = activity();
@@ -166,15 +202,29 @@ describe('POST /api/messages: authentication (never optional)', () => {
       const pair = await generateKeyPair('ES256', { extractable: true });
       ecPrivate = pair.privateKey;
       // Published like a channel key (kid, use, msteams endorsement), so only the key type stops it.
-      const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: ecKid, use: 'sig', endorsements: ['msteams'] } as unknown as PublishedJwk;
+      const publicJwk = {
+        ...(await exportJWK(pair.publicKey)),
+        kid: ecKid,
+        use: 'sig',
+        endorsements: ['msteams'],
+      } as unknown as PublishedJwk;
       issuer.publishKey({ kid: ecKid, privateKey: ecPrivate, privateJwk: {}, publicJwk });
     });
     afterAll(() => void issuer.removeKey(ecKid));
 
-    const claims = () => ({ serviceurl: SERVICE_URL, iss: 'https://api.botframework.com', aud: APP_ID, nbf: nowSeconds(), exp: nowSeconds() + 3600 });
+    const claims = () => ({
+      serviceurl: SERVICE_URL,
+      iss: 'https://api.botframework.com',
+      aud: APP_ID,
+      nbf: nowSeconds(),
+      exp: nowSeconds() + 3600,
+    });
     it.each([
-      ['ES256 signed with a published EC P-256 key', async () => new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: ecKid }).sign(ecPrivate)],
-      ['RS256 naming the EC key\'s kid', async () => mint({ kid: ecKid })],
+      [
+        'ES256 signed with a published EC P-256 key',
+        async () => new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: ecKid }).sign(ecPrivate),
+      ],
+      ["RS256 naming the EC key's kid", async () => mint({ kid: ecKid })],
     ])('rejects %s and stores nothing', async (_label, makeToken) => {
       const body = activity();
       const result = await post(body, await makeToken(), deps());
@@ -183,12 +233,15 @@ describe('POST /api/messages: authentication (never optional)', () => {
     });
   });
 
-  it.each([['Basic abc'], ['Bearer'], ['bearer x.y.z'], ['Bearer a b'], ['Bearer not-a-jwt']])('rejects Authorization "%s"', async (header) => {
-    const body = activity();
-    const response = await handleMessages(request(body, { authorization: header }), sharedDeps());
-    expect(response.status).toBe(401);
-    expect(await sharedDeps().store.get((body.conversation as { id: string }).id)).toBeUndefined();
-  });
+  it.each([['Basic abc'], ['Bearer'], ['bearer x.y.z'], ['Bearer a b'], ['Bearer not-a-jwt']])(
+    'rejects Authorization "%s"',
+    async (header) => {
+      const body = activity();
+      const response = await handleMessages(request(body, { authorization: header }), sharedDeps());
+      expect(response.status).toBe(401);
+      expect(await sharedDeps().store.get((body.conversation as { id: string }).id)).toBeUndefined();
+    },
+  );
 
   it('logs the reason (entra_issuer for Entra tokens) and never the token', async () => {
     lines.length = 0;
@@ -216,7 +269,8 @@ describe('POST /api/messages: key cache', () => {
     const fresh = await issuer.addKey();
     expect((await post(activity(), await mint({ key: fresh }), d)).status).toBe(200);
     expect(openId.counters).toMatchObject({ metadata: 1, keys: 1 });
-    for (let i = 0; i < 5; i += 1) expect((await post(activity(), await mint({ kid: `forged-${i}` }), d)).status).toBe(401);
+    for (let i = 0; i < 5; i += 1)
+      expect((await post(activity(), await mint({ kid: `forged-${i}` }), d)).status).toBe(401);
     expect(openId.counters).toMatchObject({ metadata: 1, keys: 1 });
 
     // The scheduled refresh happens after 24 hours even when every kid is known.
@@ -270,7 +324,12 @@ describe('POST /api/messages: bad input', () => {
     ['not JSON', 400, '{"type":', 'not valid JSON'],
     ['an array', 400, '[1,2]', 'JSON object'],
     ['no type', 400, JSON.stringify({ serviceUrl: SERVICE_URL, conversation: { id: 'a:x' } }), '"type"'],
-    ['no conversation.id', 400, JSON.stringify({ type: 'message', serviceUrl: SERVICE_URL, conversation: {} }), '"conversation.id"'],
+    [
+      'no conversation.id',
+      400,
+      JSON.stringify({ type: 'message', serviceUrl: SERVICE_URL, conversation: {} }),
+      '"conversation.id"',
+    ],
     ['no serviceUrl', 400, JSON.stringify({ type: 'message', conversation: { id: 'a:x' } }), '"serviceUrl"'],
     ['an empty body', 400, '', 'empty'],
   ])('%s -> %i with a clear message', async (_label, status, body, message) => {
@@ -298,7 +357,12 @@ describe('POST /api/messages: bad input', () => {
     // A channel other than msteams needs a key endorsed for it, as the real JWKS has.
     const d = deps();
     const key = await issuer.addKey({ endorsements: ['msteams', 'webchat'] });
-    for (const patch of [{ type: 'typing' }, { type: 'invoke' }, { type: 'messageReaction' }, { channelId: 'webchat' }]) {
+    for (const patch of [
+      { type: 'typing' },
+      { type: 'invoke' },
+      { type: 'messageReaction' },
+      { channelId: 'webchat' },
+    ]) {
       const body = activity(patch);
       const result = await post(body, await mint({ key }), d);
       expect(result.status).toBe(200);
@@ -307,9 +371,21 @@ describe('POST /api/messages: bad input', () => {
   });
 
   it('storage down -> 503 with a generic body, so the Bot Connector retries', async () => {
-    const dead = createTableClient({ kind: 'connectionString', connectionString: storage().azurite.connectionString.replace(/TableEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'TableEndpoint=http://127.0.0.1:1') }, 'conversations');
+    const dead = createTableClient(
+      {
+        kind: 'connectionString',
+        connectionString: storage().azurite.connectionString.replace(
+          /TableEndpoint=http:\/\/127\.0\.0\.1:\d+/,
+          'TableEndpoint=http://127.0.0.1:1',
+        ),
+      },
+      'conversations',
+    );
     const store = createConversationStore({ conversations: dead, userChats: dead });
-    const response = await handleMessages(request(activity(), { authorization: `Bearer ${await mint()}` }), deps({ store }));
+    const response = await handleMessages(
+      request(activity(), { authorization: `Bearer ${await mint()}` }),
+      deps({ store }),
+    );
     expect(response).toMatchObject({ status: 503, jsonBody: { error: 'Service unavailable' } });
   });
 });

@@ -98,7 +98,9 @@ describe('fetchJsonDocument', () => {
   });
 
   it('refuses a declared Content-Length over the cap without waiting for the body', async () => {
-    await expect(fetchJsonDocument(`${origin}/declared-huge`, { maxBytes: CAP, timeoutMs: 60_000 })).rejects.toThrow(`declared ${CAP + 1} bytes`);
+    await expect(fetchJsonDocument(`${origin}/declared-huge`, { maxBytes: CAP, timeoutMs: 60_000 })).rejects.toThrow(
+      `declared ${CAP + 1} bytes`,
+    );
   });
 
   it('refuses a redirect instead of following it', async () => {
@@ -119,7 +121,10 @@ describe('createOpenIdKeyCache with the real fetch', () => {
   });
 
   it('treats an oversized metadata document as unavailable', async () => {
-    const keys = createOpenIdKeyCache({ metadataUrl: `${origin}/endless`, fetchJson: (url) => fetchJsonDocument(url, { maxBytes: CAP }) });
+    const keys = createOpenIdKeyCache({
+      metadataUrl: `${origin}/endless`,
+      fetchJson: (url) => fetchJsonDocument(url, { maxBytes: CAP }),
+    });
     await expect(keys.getKey('any')).rejects.toMatchObject({ code: 'AUTH_METADATA_UNAVAILABLE' });
   });
 });

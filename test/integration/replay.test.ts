@@ -22,7 +22,10 @@ async function personalChat(): Promise<{ conversationId: string; aadObjectId: st
   n += 1;
   const conversationId = `a:replay-${n}`;
   const aadObjectId = `30000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-  const activity = fixtureActivity('message.personal', { serviceUrl: env().connector.serviceUrl('amer'), conversationId });
+  const activity = fixtureActivity('message.personal', {
+    serviceUrl: env().connector.serviceUrl('amer'),
+    conversationId,
+  });
   (activity.from as Record<string, string>).aadObjectId = aadObjectId;
   (activity.from as Record<string, string>).id = `29:replay-${n}`;
   (activity.conversation as Record<string, string>).tenantId = USER_TENANT;
@@ -30,14 +33,21 @@ async function personalChat(): Promise<{ conversationId: string; aadObjectId: st
   return { conversationId, aadObjectId };
 }
 
-const deliveredTo = (conversationId: string) => env().connector.delivered.filter((d) => d.conversationId === conversationId);
+const deliveredTo = (conversationId: string) =>
+  env().connector.delivered.filter((d) => d.conversationId === conversationId);
 
 /** The CLI, in-process, on the test's Azurite and queue. */
-const cli = (...argv: string[]) => run(argv, { env: { AzureWebJobsStorage: env().storage.azurite.connectionString, OUTBOUND_QUEUE: env().config.queueName } });
+const cli = (...argv: string[]) =>
+  run(argv, {
+    env: { AzureWebJobsStorage: env().storage.azurite.connectionString, OUTBOUND_QUEUE: env().config.queueName },
+  });
 
 /** Every rejection of the bot's token until cleared: what a rotated secret looks like to the sender. */
 function breakCredentials(conversationId: string): void {
-  env().connector.injectFault(Faults.error('BotNotRegistered'), { match: { conversationId }, times: Number.POSITIVE_INFINITY });
+  env().connector.injectFault(Faults.error('BotNotRegistered'), {
+    match: { conversationId },
+    times: Number.POSITIVE_INFINITY,
+  });
 }
 
 /** POST /api/notify/{id}/retry with full trust (a function key). */
@@ -51,7 +61,11 @@ function retryAs(id: string, submitter?: Submitter, method = 'POST') {
     log,
     authenticate: async () => submitter,
   };
-  return handleNotifyRetry({ method, url: 'https://courier.example/api/notify/x/retry?code=key', headers: new Headers(), body: null }, id, deps);
+  return handleNotifyRetry(
+    { method, url: 'https://courier.example/api/notify/x/retry?code=key', headers: new Headers(), body: null },
+    id,
+    deps,
+  );
 }
 
 describe('teams-courier poison', () => {
@@ -65,7 +79,9 @@ describe('teams-courier poison', () => {
     const listed = await cli('poison', 'list', '--json');
     expect(listed.code).toBe(0);
     const entries = JSON.parse(listed.stdout) as { jobId: string; code: string; replayable: boolean }[];
-    expect(entries).toContainEqual(expect.objectContaining({ jobId: 'replay-cli-1', code: 'BotNotRegistered', replayable: true }));
+    expect(entries).toContainEqual(
+      expect.objectContaining({ jobId: 'replay-cli-1', code: 'BotNotRegistered', replayable: true }),
+    );
 
     // Nothing changes in a dry run, and the listing left the queue as it was.
     const dry = await cli('poison', 'replay', 'replay-cli-1', '--dry-run');
@@ -102,7 +118,9 @@ describe('teams-courier poison', () => {
     await e.enqueue({ id: 'replay-sent-1', to: { conversationId }, text: 'once' });
     await e.drain();
     // What the Functions host leaves behind when a run threw after the send (a copy of the message).
-    await e.poison.sendMessage(toEnvelope({ to: { conversationId }, text: 'once' }, { jobId: 'replay-sent-1', deferrals: 2, recorded: true }));
+    await e.poison.sendMessage(
+      toEnvelope({ to: { conversationId }, text: 'once' }, { jobId: 'replay-sent-1', deferrals: 2, recorded: true }),
+    );
 
     const replay = await cli('poison', 'replay', '--reason', 'HostRetriesExhausted');
     expect(replay.stdout).toContain('already sent  replay-sent-1');
@@ -133,7 +151,11 @@ describe('teams-courier poison', () => {
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stderr).toMatch(/requeued 2, already sent 0, not replayable 0/);
     await e.drain();
-    expect(deliveredTo(conversationId).map((d) => d.activity?.text).sort()).toEqual(['a', 'b']);
+    expect(
+      deliveredTo(conversationId)
+        .map((d) => d.activity?.text)
+        .sort(),
+    ).toEqual(['a', 'b']);
     expect((await e.poisoned()).some((m) => m.teamsCourier.jobId === 'replay-invalid')).toBe(true);
   });
 
@@ -141,15 +163,23 @@ describe('teams-courier poison', () => {
     const e = env();
     const [ok, broken] = [await personalChat(), await personalChat()];
     breakCredentials(broken.conversationId);
-    await e.enqueue({ id: 'replay-bc', to: { aadObjectIds: [ok.aadObjectId, broken.aadObjectId], tenantId: USER_TENANT }, text: 'Maintenance Saturday' });
+    await e.enqueue({
+      id: 'replay-bc',
+      to: { aadObjectIds: [ok.aadObjectId, broken.aadObjectId], tenantId: USER_TENANT },
+      text: 'Maintenance Saturday',
+    });
     await e.drain();
     expect(await e.deliveries.countChildren('replay-bc')).toEqual({ total: 2, pending: 0, sent: 1, failed: 1 });
-    const child = (await e.poisoned()).find((m) => m.teamsCourier.jobId.startsWith('replay-bc~'))!.teamsCourier as unknown as Record<string, unknown>;
+    const child = (await e.poisoned()).find((m) => m.teamsCourier.jobId.startsWith('replay-bc~'))!
+      .teamsCourier as unknown as Record<string, unknown>;
     expect(child).toMatchObject({ parentId: 'replay-bc', format: 2 });
 
     e.connector.clearFaults();
     // Retrying the broadcast itself says how: its recipients are jobs of their own.
-    expect(await retryAs('replay-bc')).toMatchObject({ status: 409, jsonBody: { error: expect.stringContaining('"replay-bc~<n>"') } });
+    expect(await retryAs('replay-bc')).toMatchObject({
+      status: 409,
+      jsonBody: { error: expect.stringContaining('"replay-bc~<n>"') },
+    });
     const replay = await cli('poison', 'replay', '--parent', 'replay-bc');
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toContain(`requeued      ${String(child.jobId)}`);
@@ -187,26 +217,40 @@ describe('POST /api/notify/{id}/retry', () => {
     const e = env();
     const internal = `${caller}:${id}`;
     await e.deliveries.createPending(internal, { kind: 'message' }, new Date());
-    await e.jobs.sendMessage(toEnvelope({ id, to: { conversationId }, text: `for ${caller}` }, { jobId: internal, deferrals: 0, caller, recorded: true }));
+    await e.jobs.sendMessage(
+      toEnvelope(
+        { id, to: { conversationId }, text: `for ${caller}` },
+        { jobId: internal, deferrals: 0, caller, recorded: true },
+      ),
+    );
     await e.drain();
   }
   /** The sender once FLOW_CALLERS lists billing (the misconfiguration fixed). */
   const fixedCallers = () => ({ deps: { config: { ...env().config, callerTenants: new Map([['billing', null]]) } } });
 
-  it('puts a caller\'s own failed job back (202 + Location), and it is delivered once', async () => {
+  it("puts a caller's own failed job back (202 + Location), and it is delivered once", async () => {
     const e = env();
     const { conversationId } = await personalChat();
     await failedCallerJob('billing', 'inv-1', conversationId);
-    expect(await e.deliveries.get('billing:inv-1')).toMatchObject({ status: 'failed', lastErrorCode: 'CallerNotAllowed' });
+    expect(await e.deliveries.get('billing:inv-1')).toMatchObject({
+      status: 'failed',
+      lastErrorCode: 'CallerNotAllowed',
+    });
 
     // Another caller cannot see it, and GET on the route is not a retry.
     expect((await retry('inv-1', hr)).status).toBe(404);
     expect((await retry('inv-1', billing, 'GET')).status).toBe(405);
 
     const answer = await retry('inv-1', billing);
-    expect(answer).toMatchObject({ status: 202, headers: { Location: 'https://courier.example/api/notify/inv-1' }, jsonBody: { id: 'inv-1', status: 'pending' } });
+    expect(answer).toMatchObject({
+      status: 202,
+      headers: { Location: 'https://courier.example/api/notify/inv-1' },
+      jsonBody: { id: 'inv-1', status: 'pending' },
+    });
     expect(JSON.stringify(answer)).not.toContain('code=key');
-    expect(await e.drain(fixedCallers())).toEqual([expect.objectContaining({ status: 'sent', jobId: 'billing:inv-1' })]);
+    expect(await e.drain(fixedCallers())).toEqual([
+      expect.objectContaining({ status: 'sent', jobId: 'billing:inv-1' }),
+    ]);
     expect(deliveredTo(conversationId)).toHaveLength(1);
 
     // Sent now: never again.

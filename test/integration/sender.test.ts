@@ -24,7 +24,10 @@ const swagger = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/Con
 
 let n = 0;
 /** Captures a personal chat (a unique one per call) and returns its ids. */
-async function personalChat(prefix = 'amer', tenantId?: string): Promise<{ conversationId: string; aadObjectId: string }> {
+async function personalChat(
+  prefix = 'amer',
+  tenantId?: string,
+): Promise<{ conversationId: string; aadObjectId: string }> {
   n += 1;
   const e = env();
   const conversationId = `a:sender-${n}`;
@@ -57,7 +60,8 @@ async function ownQueue(name: string) {
   };
 }
 
-const process1 = (body: unknown, deps: SenderDeps, messageId = `m-${n}`): Promise<JobResult> => processJobMessage(body, { messageId, dequeueCount: 1 }, deps);
+const process1 = (body: unknown, deps: SenderDeps, messageId = `m-${n}`): Promise<JobResult> =>
+  processJobMessage(body, { messageId, dequeueCount: 1 }, deps);
 
 /** Holds every claim until `parties` workers are claiming, so they all claim with what they read before. */
 function claimsTogether(deliveries: DeliveryStore, parties: number): DeliveryStore {
@@ -75,7 +79,8 @@ function claimsTogether(deliveries: DeliveryStore, parties: number): DeliverySto
   };
 }
 
-const deliveriesTo = (conversationId: string) => env().connector.delivered.filter((d) => d.conversationId === conversationId);
+const deliveriesTo = (conversationId: string) =>
+  env().connector.delivered.filter((d) => d.conversationId === conversationId);
 
 describe('sending a job', () => {
   it('posts to {serviceUrl}v3/conversations/{id}/activities with the bot token and records the activity id', async () => {
@@ -88,12 +93,27 @@ describe('sending a job', () => {
     const request = e.connector.requests.find((r) => r.conversationId === conversationId)!;
     expect(request.method).toBe('POST');
     expect(request.path).toBe(`/amer/v3/conversations/${encodeURIComponent(conversationId)}/activities`);
-    expect(request.tokenClaims).toMatchObject({ aud: 'https://api.botframework.com', appid: APP_ID, tid: '00000000-0000-4000-8000-0000000b07e0' });
-    expect(request.body).toMatchObject({ type: 'message', text: 'Invoice **4711** is overdue.', textFormat: 'markdown', conversation: { id: conversationId } });
-    for (const key of Object.keys(request.body as object)) expect(Object.keys(swagger.definitions.Activity!.properties)).toContain(key);
+    expect(request.tokenClaims).toMatchObject({
+      aud: 'https://api.botframework.com',
+      appid: APP_ID,
+      tid: '00000000-0000-4000-8000-0000000b07e0',
+    });
+    expect(request.body).toMatchObject({
+      type: 'message',
+      text: 'Invoice **4711** is overdue.',
+      textFormat: 'markdown',
+      conversation: { id: conversationId },
+    });
+    for (const key of Object.keys(request.body as object))
+      expect(Object.keys(swagger.definitions.Activity!.properties)).toContain(key);
 
     const record = await e.deliveries.get('job-basic');
-    expect(record).toMatchObject({ status: 'sent', attempts: 1, conversationId, activityId: deliveriesTo(conversationId)[0]!.activityId });
+    expect(record).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      conversationId,
+      activityId: deliveriesTo(conversationId)[0]!.activityId,
+    });
   });
 
   it('never sends a job id twice', async () => {
@@ -140,7 +160,9 @@ describe('sending a job', () => {
     e.connector.registerUser({ id: '29:never-seen', tenantId: USER_TENANT, aadObjectId, installed: true });
     await e.enqueue({ id: 'job-create-1', to: { aadObjectId, tenantId: USER_TENANT }, text: 'first' });
     await e.drain();
-    const create = e.connector.requests.find((r) => r.operation === 'createConversation' && JSON.stringify(r.body).includes(aadObjectId))!;
+    const create = e.connector.requests.find(
+      (r) => r.operation === 'createConversation' && JSON.stringify(r.body).includes(aadObjectId),
+    )!;
     expect(create.body).toEqual({
       bot: { id: `28:${APP_ID}` },
       members: [{ id: aadObjectId }],
@@ -148,20 +170,34 @@ describe('sending a job', () => {
       tenantId: USER_TENANT,
       isGroup: false,
     });
-    for (const key of Object.keys(create.body as object)) expect(Object.keys(swagger.definitions.ConversationParameters!.properties)).toContain(key);
+    for (const key of Object.keys(create.body as object))
+      expect(Object.keys(swagger.definitions.ConversationParameters!.properties)).toContain(key);
     const chatId = create.createdConversationId!;
-    expect(await e.conversations.findPersonalChat(aadObjectId, USER_TENANT)).toMatchObject({ kind: 'found', reference: { conversationId: chatId, installed: true } });
+    expect(await e.conversations.findPersonalChat(aadObjectId, USER_TENANT)).toMatchObject({
+      kind: 'found',
+      reference: { conversationId: chatId, installed: true },
+    });
 
     await e.enqueue({ id: 'job-create-2', to: { aadObjectId }, text: 'second' });
     await e.drain();
-    expect(e.connector.requests.filter((r) => r.operation === 'createConversation' && JSON.stringify(r.body).includes(aadObjectId))).toHaveLength(1);
+    expect(
+      e.connector.requests.filter(
+        (r) => r.operation === 'createConversation' && JSON.stringify(r.body).includes(aadObjectId),
+      ),
+    ).toHaveLength(1);
     expect(deliveriesTo(chatId).map((d) => d.activity?.text)).toEqual(['first', 'second']);
   });
 
   it('a user never seen and no tenant: fails with a reason naming to.tenantId', async () => {
     const e = env();
     await e.enqueue({ id: 'job-no-tenant', to: { aadObjectId: 'unknown-user' }, text: 'x' });
-    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', code: 'TenantRequired', reason: expect.stringContaining('to.tenantId is required') })]);
+    expect(await e.drain()).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        code: 'TenantRequired',
+        reason: expect.stringContaining('to.tenantId is required'),
+      }),
+    ]);
   });
 
   it('posts to a channel, and replies in a thread through ;messageid=', async () => {
@@ -175,7 +211,9 @@ describe('sending a job', () => {
     expect(deliveriesTo(channelId).map((d) => d.activity?.text)).toEqual(['post']);
     const reply = e.connector.requests.find((r) => (r.body as { text?: string } | undefined)?.text === 'reply')!;
     expect(reply.conversationId).toBe(`${channelId};messageid=1763660000000`);
-    expect(reply.path).toBe(`/emea/v3/conversations/${encodeURIComponent(`${channelId};messageid=1763660000000`)}/activities`);
+    expect(reply.path).toBe(
+      `/emea/v3/conversations/${encodeURIComponent(`${channelId};messageid=1763660000000`)}/activities`,
+    );
   });
 
   it('sends cards, mentions and the tutorial raw activity', async () => {
@@ -183,14 +221,31 @@ describe('sending a job', () => {
     const { conversationId } = await personalChat();
     const card = { type: 'AdaptiveCard', version: '1.5', body: [{ type: 'TextBlock', text: 'Approve?' }] };
     await e.enqueue({ id: 'job-card', to: { conversationId }, adaptiveCard: card, summary: 'Approve?' });
-    await e.enqueue({ id: 'job-mention', to: { conversationId }, text: 'Deploy done', mentions: [{ id: '29:ana', name: 'Ana' }] });
-    await e.enqueue({ type: 'message', from: { id: '28:x' }, conversation: { id: conversationId }, recipient: { id: '29:y' }, text: 'Hello, Human!' });
+    await e.enqueue({
+      id: 'job-mention',
+      to: { conversationId },
+      text: 'Deploy done',
+      mentions: [{ id: '29:ana', name: 'Ana' }],
+    });
+    await e.enqueue({
+      type: 'message',
+      from: { id: '28:x' },
+      conversation: { id: conversationId },
+      recipient: { id: '29:y' },
+      text: 'Hello, Human!',
+    });
     await e.drain();
     const sent = deliveriesTo(conversationId).map((d) => d.activity!);
     expect(sent).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: card }], summary: 'Approve?' }),
-        expect.objectContaining({ text: '<at>Ana</at> Deploy done', entities: [{ type: 'mention', mentioned: { id: '29:ana', name: 'Ana' }, text: '<at>Ana</at>' }] }),
+        expect.objectContaining({
+          attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: card }],
+          summary: 'Approve?',
+        }),
+        expect.objectContaining({
+          text: '<at>Ana</at> Deploy done',
+          entities: [{ type: 'mention', mentioned: { id: '29:ana', name: 'Ana' }, text: '<at>Ana</at>' }],
+        }),
         expect.objectContaining({ text: 'Hello, Human!' }),
       ]),
     );
@@ -206,12 +261,28 @@ describe('when a job cannot be sent', () => {
     const results = await e.drain();
     expect(results.map((r) => r.status)).toEqual(['failed', 'failed']);
     expect(e.connector.requests.length).toBe(before);
-    expect(await e.deliveries.get('job-invalid')).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob', lastErrorReason: expect.stringContaining('to: has conflicting targets') });
+    expect(await e.deliveries.get('job-invalid')).toMatchObject({
+      status: 'failed',
+      lastErrorCode: 'InvalidJob',
+      lastErrorReason: expect.stringContaining('to: has conflicting targets'),
+    });
     const poisoned = await e.poisoned();
     expect(poisoned).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ teamsCourier: expect.objectContaining({ jobId: 'job-invalid', code: 'InvalidJob', reason: expect.stringContaining('textFormat: must be one of') }) }),
-        expect.objectContaining({ teamsCourier: expect.objectContaining({ code: 'InvalidJob', reason: expect.stringContaining('neither JSON nor base64') }), job: 'this is not json' }),
+        expect.objectContaining({
+          teamsCourier: expect.objectContaining({
+            jobId: 'job-invalid',
+            code: 'InvalidJob',
+            reason: expect.stringContaining('textFormat: must be one of'),
+          }),
+        }),
+        expect.objectContaining({
+          teamsCourier: expect.objectContaining({
+            code: 'InvalidJob',
+            reason: expect.stringContaining('neither JSON nor base64'),
+          }),
+          job: 'this is not json',
+        }),
       ]),
     );
   });
@@ -219,7 +290,12 @@ describe('when a job cannot be sent', () => {
   it('an unknown conversation or an uninstalled bot fails without calling Teams', async () => {
     const e = env();
     const { conversationId } = await personalChat();
-    await e.capture({ ...fixtureActivity('installationUpdate.remove.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId }) });
+    await e.capture({
+      ...fixtureActivity('installationUpdate.remove.personal', {
+        serviceUrl: e.connector.serviceUrl('amer'),
+        conversationId,
+      }),
+    });
     const before = e.connector.requests.length;
     await e.enqueue({ id: 'job-unknown', to: { conversationId: 'a:never-seen' }, text: 'x' });
     await e.enqueue({ id: 'job-uninstalled', to: { conversationId }, text: 'x' });
@@ -227,13 +303,25 @@ describe('when a job cannot be sent', () => {
     expect(results).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ jobId: 'job-unknown', status: 'failed', code: 'ConversationUnknown' }),
-        expect.objectContaining({ jobId: 'job-uninstalled', status: 'failed', code: 'BotUninstalled', reason: expect.stringContaining('removed') }),
+        expect.objectContaining({
+          jobId: 'job-uninstalled',
+          status: 'failed',
+          code: 'BotUninstalled',
+          reason: expect.stringContaining('removed'),
+        }),
       ]),
     );
     expect(e.connector.requests.length).toBe(before);
   });
 
-  it.each(['ConversationBlockedByUser', 'BotNotInConversationRoster', 'BotDisabledByAdmin', 'ForbiddenOperationException', 'MessageWritesBlocked', 'ConversationNotFound'] as const)(
+  it.each([
+    'ConversationBlockedByUser',
+    'BotNotInConversationRoster',
+    'BotDisabledByAdmin',
+    'ForbiddenOperationException',
+    'MessageWritesBlocked',
+    'ConversationNotFound',
+  ] as const)(
     '%s is permanent: failed, reference marked, dead-lettered, and the next job fails fast',
     async (error) => {
       const e = env();
@@ -241,9 +329,17 @@ describe('when a job cannot be sent', () => {
       e.connector.injectFault(Faults.error(error), { match: { conversationId }, times: 1 });
       await e.enqueue({ id: `job-${error}`, to: { conversationId }, text: 'x' });
       expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', code: error })]);
-      expect(await e.deliveries.get(`job-${error}`)).toMatchObject({ status: 'failed', attempts: 1, lastErrorCode: error });
+      expect(await e.deliveries.get(`job-${error}`)).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        lastErrorCode: error,
+      });
       expect((await e.conversations.get(conversationId))?.undeliverableReason).toContain(error);
-      expect((await e.poisoned()).some((p) => p.teamsCourier.jobId === `job-${error}` && p.teamsCourier.reason.includes(error))).toBe(true);
+      expect(
+        (await e.poisoned()).some(
+          (p) => p.teamsCourier.jobId === `job-${error}` && p.teamsCourier.reason.includes(error),
+        ),
+      ).toBe(true);
 
       const before = e.connector.requests.length;
       await e.enqueue({ id: `job-${error}-2`, to: { conversationId }, text: 'y' });
@@ -291,13 +387,17 @@ describe('when a job cannot be sent', () => {
     const before = e.connector.requests.length;
     const body = { id: 'job-too-large', to: { conversationId }, text: 'ü'.repeat(32_700) };
     const result = await processJobMessage(body, { messageId: 'm-large', dequeueCount: 1 }, e.deps());
-    expect(result).toMatchObject({ status: 'failed', code: 'JobTooLarge', reason: expect.stringContaining('send less') });
+    expect(result).toMatchObject({
+      status: 'failed',
+      code: 'JobTooLarge',
+      reason: expect.stringContaining('send less'),
+    });
     expect(e.connector.requests.length).toBe(before);
     const poisoned = (await e.poisoned()).find((p) => p.teamsCourier.jobId === 'job-too-large');
     expect(poisoned?.job).toMatchObject({ truncated: true, bytes: expect.any(Number) });
   });
 
-  it('a message over Teams\' 100 KB never leaves: MessageSizeTooBig without a request', async () => {
+  it("a message over Teams' 100 KB never leaves: MessageSizeTooBig without a request", async () => {
     const e = env();
     const { conversationId } = await personalChat();
     const before = e.connector.requests.length;
@@ -313,26 +413,36 @@ describe('when a job cannot be sent', () => {
     ['400 BadArgument', 'BadArgument', 400],
     ['413 MessageSizeTooBig from Teams', 'MessageSizeTooBig', 413],
     ['403 NotEnoughPermissions', 'NotEnoughPermissions', 403],
-  ] as const)('a single %s fails that job only: not retried, and the conversation stays deliverable', async (_label, error, status) => {
-    const e = env();
-    const { conversationId } = await personalChat();
-    e.connector.injectFault(Faults.error(error), { match: { conversationId }, times: 1 });
-    const jobId = `job-once-${error}`;
-    await e.enqueue({ id: jobId, to: { conversationId }, text: 'small enough' });
-    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', jobId, code: error })]);
-    // It reached Teams (a real answer, not a local refusal) exactly once.
-    const requests = e.connector.requests.filter((r) => r.conversationId === conversationId);
-    expect(requests.map((r) => r.status)).toEqual([status]);
-    expect(await e.deliveries.get(jobId)).toMatchObject({ status: 'failed', attempts: 1, lastErrorCode: error, history: [{ attempt: 1, outcome: 'failed', code: error }] });
-    expect((await e.poisoned()).some((p) => p.teamsCourier.jobId === jobId && p.teamsCourier.code === error)).toBe(true);
-    const reference = await e.conversations.get(conversationId);
-    expect(reference).toMatchObject({ conversationId, installed: true });
-    expect(reference?.undeliverableReason).toBeUndefined();
+  ] as const)(
+    'a single %s fails that job only: not retried, and the conversation stays deliverable',
+    async (_label, error, status) => {
+      const e = env();
+      const { conversationId } = await personalChat();
+      e.connector.injectFault(Faults.error(error), { match: { conversationId }, times: 1 });
+      const jobId = `job-once-${error}`;
+      await e.enqueue({ id: jobId, to: { conversationId }, text: 'small enough' });
+      expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', jobId, code: error })]);
+      // It reached Teams (a real answer, not a local refusal) exactly once.
+      const requests = e.connector.requests.filter((r) => r.conversationId === conversationId);
+      expect(requests.map((r) => r.status)).toEqual([status]);
+      expect(await e.deliveries.get(jobId)).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        lastErrorCode: error,
+        history: [{ attempt: 1, outcome: 'failed', code: error }],
+      });
+      expect((await e.poisoned()).some((p) => p.teamsCourier.jobId === jobId && p.teamsCourier.code === error)).toBe(
+        true,
+      );
+      const reference = await e.conversations.get(conversationId);
+      expect(reference).toMatchObject({ conversationId, installed: true });
+      expect(reference?.undeliverableReason).toBeUndefined();
 
-    await e.enqueue({ id: `${jobId}-next`, to: { conversationId }, text: 'the next one' });
-    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'sent', jobId: `${jobId}-next` })]);
-    expect(deliveriesTo(conversationId).map((d) => d.activity?.text)).toEqual(['the next one']);
-  });
+      await e.enqueue({ id: `${jobId}-next`, to: { conversationId }, text: 'the next one' });
+      expect(await e.drain()).toEqual([expect.objectContaining({ status: 'sent', jobId: `${jobId}-next` })]);
+      expect(deliveriesTo(conversationId).map((d) => d.activity?.text)).toEqual(['the next one']);
+    },
+  );
 });
 
 describe('transient failures and recoveries', () => {
@@ -366,7 +476,10 @@ describe('transient failures and recoveries', () => {
     await e.enqueue({ id: 'job-ambiguous', to: { conversationId }, text: 'x' });
     expect((await e.drain()).map((r) => r.status)).toEqual(['retrying', 'sent']);
     expect(deliveriesTo(conversationId)).toHaveLength(2);
-    expect((await e.deliveries.get('job-ambiguous'))?.history[0]).toMatchObject({ outcome: 'retry', code: 'NetworkReset' });
+    expect((await e.deliveries.get('job-ambiguous'))?.history[0]).toMatchObject({
+      outcome: 'retry',
+      code: 'NetworkReset',
+    });
   });
 
   it('a response slower than the client timeout is retried; Teams may have it already (ambiguous)', async () => {
@@ -375,9 +488,15 @@ describe('transient failures and recoveries', () => {
     e.connector.injectFault(Faults.delay(3_000), { match: { conversationId }, times: 1 });
     await e.enqueue({ id: 'job-slow', to: { conversationId }, text: 'x' });
     expect((await e.drain()).map((r) => r.status)).toEqual(['retrying', 'sent']);
-    expect((await e.deliveries.get('job-slow'))?.history[0]).toMatchObject({ outcome: 'retry', code: 'NetworkTimeout' });
+    expect((await e.deliveries.get('job-slow'))?.history[0]).toMatchObject({
+      outcome: 'retry',
+      code: 'NetworkTimeout',
+    });
     // The stub finished the slow request after the client gave up: the second send is the documented window.
-    await e.connector.waitForDelivery((d) => d.conversationId === conversationId && deliveriesTo(conversationId).length === 2, 5_000);
+    await e.connector.waitForDelivery(
+      (d) => d.conversationId === conversationId && deliveriesTo(conversationId).length === 2,
+      5_000,
+    );
   });
 
   it('honours Retry-After before trying again', async () => {
@@ -399,7 +518,10 @@ describe('transient failures and recoveries', () => {
     e.connector.injectFault(Faults.status(503), { match: { conversationId }, times: 10 });
     await e.enqueue({ id: 'job-give-up', to: { conversationId }, text: 'x' });
     const results = await e.drain({ timeoutMs: 30_000, deps: { backoffBaseMs: 100 } });
-    expect(results.at(-1)).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^gave up after 5 attempts: HTTP 503/) });
+    expect(results.at(-1)).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/^gave up after 5 attempts: HTTP 503/),
+    });
     expect(await e.deliveries.get('job-give-up')).toMatchObject({ status: 'failed', attempts: 5 });
     expect(deliveriesTo(conversationId)).toHaveLength(0);
   });
@@ -419,14 +541,19 @@ describe('transient failures and recoveries', () => {
     const { conversationId } = await personalChat();
     e.connector.injectFault(Faults.status(401), { match: { conversationId }, times: 2 });
     await e.enqueue({ id: 'job-401-twice', to: { conversationId }, text: 'x' });
-    expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', reason: expect.stringContaining('after a token refresh') })]);
+    expect(await e.drain()).toEqual([
+      expect.objectContaining({ status: 'failed', reason: expect.stringContaining('after a token refresh') }),
+    ]);
     expect(e.logs.some((l) => l.includes('"level":"error"') && l.includes('connector.unauthorized'))).toBe(true);
   });
 
   it('403 InvalidBotApiHost is retried on the GCC host', async () => {
     const e = env();
     const { conversationId } = await personalChat();
-    e.connector.injectFault(Faults.error('InvalidBotApiHost'), { match: { conversationId, servicePrefix: '/amer/' }, times: 1 });
+    e.connector.injectFault(Faults.error('InvalidBotApiHost'), {
+      match: { conversationId, servicePrefix: '/amer/' },
+      times: 1,
+    });
     await e.enqueue({ id: 'job-gcc', to: { conversationId }, text: 'x' });
     expect(await e.drain()).toEqual([expect.objectContaining({ status: 'sent' })]);
     expect(deliveriesTo(conversationId).map((d) => d.serviceUrl)).toEqual([e.connector.serviceUrl('gcc')]);
@@ -471,7 +598,11 @@ describe('rate limits', () => {
         return e.deliveries.finish(...args);
       },
     };
-    const result = await processJobMessage({ id: 'job-hiccup', to: { conversationId }, text: 'once' }, { messageId: 'm', dequeueCount: 1 }, e.deps({ deliveries, sleep: async () => undefined }));
+    const result = await processJobMessage(
+      { id: 'job-hiccup', to: { conversationId }, text: 'once' },
+      { messageId: 'm', dequeueCount: 1 },
+      e.deps({ deliveries, sleep: async () => undefined }),
+    );
     expect(result).toMatchObject({ status: 'sent' });
     expect(failures).toBe(0);
     expect(await e.deliveries.get('job-hiccup')).toMatchObject({ status: 'sent' });
@@ -482,7 +613,11 @@ describe('rate limits', () => {
     const e = env();
     const { conversationId } = await personalChat();
     await e.deliveries.claim('job-leased', { now: new Date(), leaseMs: 60_000 });
-    const result = await processJobMessage({ id: 'job-leased', to: { conversationId }, text: 'x' }, { messageId: 'm', dequeueCount: 1 }, e.deps());
+    const result = await processJobMessage(
+      { id: 'job-leased', to: { conversationId }, text: 'x' },
+      { messageId: 'm', dequeueCount: 1 },
+      e.deps(),
+    );
     expect(result).toMatchObject({ status: 'deferred', why: 'lease held' });
     expect(deliveriesTo(conversationId)).toHaveLength(0);
   });
@@ -498,7 +633,10 @@ describe('a 429 from Teams', () => {
     const now = new Date();
     e.connector.injectFault(Faults.throttle(30), { match: { conversationId }, times: 1 });
     // Backoff would say 250 ms here (base 500 ms, no jitter): far from the 30 s Teams asked for.
-    const result = await process1({ id: 'job-ra-delay', to: { conversationId }, text: 'x' }, e.deps({ queue, now: () => now }));
+    const result = await process1(
+      { id: 'job-ra-delay', to: { conversationId }, text: 'x' },
+      e.deps({ queue, now: () => now }),
+    );
     expect(result).toEqual({ status: 'retrying', jobId: 'job-ra-delay', code: 'Throttled', delayMs: 30_000 });
     expect(await e.deliveries.get('job-ra-delay')).toMatchObject({
       status: 'retrying',
@@ -519,9 +657,14 @@ describe('a 429 from Teams', () => {
     const { queue } = await ownQueue('retry-after-none');
     const now = new Date();
     e.connector.injectFault(Faults.throttleWithoutRetryAfter(), { match: { conversationId }, times: 1 });
-    const result = await process1({ id: 'job-ra-none', to: { conversationId }, text: 'x' }, e.deps({ queue, now: () => now }));
+    const result = await process1(
+      { id: 'job-ra-none', to: { conversationId }, text: 'x' },
+      e.deps({ queue, now: () => now }),
+    );
     expect(result).toEqual({ status: 'retrying', jobId: 'job-ra-none', code: 'Throttled', delayMs: 250 });
-    expect(await e.deliveries.get('job-ra-none')).toMatchObject({ nextAttemptAt: new Date(now.getTime() + 250).toISOString() });
+    expect(await e.deliveries.get('job-ra-none')).toMatchObject({
+      nextAttemptAt: new Date(now.getTime() + 250).toISOString(),
+    });
   });
 
   it('pauses the chat for Retry-After on every instance: the next job to it waits, another chat does not', async () => {
@@ -533,13 +676,24 @@ describe('a 429 from Teams', () => {
     const deps = e.deps({ queue });
     // Two sends to the chat just before: a 429 now is the chat's own limit (after a quiet chat, the
     // tenant's, which would pause the other chat too).
-    for (const i of [1, 2]) expect(await process1({ id: `job-pause-warm-${i}`, to: { conversationId: chat.conversationId }, text: `warm ${i}` }, deps)).toMatchObject({ status: 'sent' });
+    for (const i of [1, 2])
+      expect(
+        await process1(
+          { id: `job-pause-warm-${i}`, to: { conversationId: chat.conversationId }, text: `warm ${i}` },
+          deps,
+        ),
+      ).toMatchObject({ status: 'sent' });
     e.connector.injectFault(Faults.throttle(20), { match: { conversationId: chat.conversationId }, times: 1 });
-    expect(await process1({ id: 'job-pause-429', to: { conversationId: chat.conversationId }, text: 'throttled' }, deps)).toMatchObject({ status: 'retrying', code: 'Throttled', delayMs: 20_000 });
+    expect(
+      await process1({ id: 'job-pause-429', to: { conversationId: chat.conversationId }, text: 'throttled' }, deps),
+    ).toMatchObject({ status: 'retrying', code: 'Throttled', delayMs: 20_000 });
     const requestsToChat = e.connector.requests.filter((r) => r.conversationId === chat.conversationId).length;
 
     // The next job to the chat is put back for about the pause, without a request and without an attempt.
-    const next = await process1({ id: 'job-pause-next', to: { conversationId: chat.conversationId }, text: 'next' }, deps);
+    const next = await process1(
+      { id: 'job-pause-next', to: { conversationId: chat.conversationId }, text: 'next' },
+      deps,
+    );
     expect(next).toMatchObject({ status: 'deferred', why: 'rate limit' });
     expect((next as { delayMs: number }).delayMs).toBeGreaterThan(15_000);
     expect(e.connector.requests.filter((r) => r.conversationId === chat.conversationId)).toHaveLength(requestsToChat);
@@ -547,10 +701,15 @@ describe('a 429 from Teams', () => {
     expect(await count()).toBe(2);
 
     // Another chat of the tenant is not held up.
-    expect(await process1({ id: 'job-pause-other', to: { conversationId: other.conversationId }, text: 'other' }, deps)).toMatchObject({ status: 'sent' });
+    expect(
+      await process1({ id: 'job-pause-other', to: { conversationId: other.conversationId }, text: 'other' }, deps),
+    ).toMatchObject({ status: 'sent' });
 
     // Another instance (its own budget, the shared roster) waits for the chat too, and not for the other chat.
-    const instance2 = createSendBudget({ roster: createBudgetRoster(e.storage.table(TABLES.budget)), ratePerSecond: e.config.tenantRatePerSecond });
+    const instance2 = createSendBudget({
+      roster: createBudgetRoster(e.storage.table(TABLES.budget)),
+      ratePerSecond: e.config.tenantRatePerSecond,
+    });
     try {
       expect(await instance2.acquire(chat.conversationId, tenantId)).toBeGreaterThan(15_000);
       // (A new member of a roster others send to waits a few seconds before its first send anyway.)

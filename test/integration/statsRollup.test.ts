@@ -67,8 +67,16 @@ function seededRecords(now: number): SeededRecord[] {
 function outcomesOf(r: SeededRecord): StatsOutcome[] {
   const tenant = r.tenantId === undefined ? {} : { tenantId: r.tenantId };
   const out: StatsOutcome[] = [];
-  for (let i = 0; i < r.throttled; i += 1) out.push({ kind: 'throttled', at: new Date(r.doneAt), ...tenant }, { kind: 'retry', at: new Date(r.doneAt), code: 'Throttled', ...tenant });
-  out.push(r.status === 'sent' ? { kind: 'sent', at: new Date(r.doneAt), latencyMs: r.doneAt - r.createdAt, ...tenant } : { kind: 'failed', at: new Date(r.doneAt), code: r.code!, ...tenant });
+  for (let i = 0; i < r.throttled; i += 1)
+    out.push(
+      { kind: 'throttled', at: new Date(r.doneAt), ...tenant },
+      { kind: 'retry', at: new Date(r.doneAt), code: 'Throttled', ...tenant },
+    );
+  out.push(
+    r.status === 'sent'
+      ? { kind: 'sent', at: new Date(r.doneAt), latencyMs: r.doneAt - r.createdAt, ...tenant }
+      : { kind: 'failed', at: new Date(r.doneAt), code: r.code!, ...tenant },
+  );
   return out;
 }
 
@@ -78,9 +86,11 @@ function expected(records: readonly SeededRecord[]) {
   const failedByCode: Record<string, number> = {};
   for (const r of records) if (r.status === 'failed') failedByCode[r.code!] = (failedByCode[r.code!] ?? 0) + 1;
   const latencies = sent.map((r) => r.doneAt - r.createdAt).sort((a, b) => a - b);
-  const nearestRank = (p: number): number | undefined => latencies[Math.max(1, Math.ceil((p / 100) * latencies.length)) - 1];
+  const nearestRank = (p: number): number | undefined =>
+    latencies[Math.max(1, Math.ceil((p / 100) * latencies.length)) - 1];
   // The histogram reports the upper bound of the bucket the exact value falls in.
-  const bound = (v: number | undefined): number | undefined => (v === undefined ? undefined : (LATENCY_BUCKETS_MS[latencyBucket(v)] ?? Infinity));
+  const bound = (v: number | undefined): number | undefined =>
+    v === undefined ? undefined : (LATENCY_BUCKETS_MS[latencyBucket(v)] ?? Infinity);
   return {
     sent: sent.length,
     failed: records.length - sent.length,
@@ -98,7 +108,9 @@ describe('the stats rollup', () => {
     const now = Date.now();
     const records = seededRecords(now);
     const counting = countingTable(e.storage.table(TABLES.stats));
-    const instances: StatsRollup[] = ['i-one', 'i-two', 'i-three'].map((instanceId) => createStatsRollup({ table: counting.table, instanceId, flushIntervalMs: 0, now: () => new Date(now) }));
+    const instances: StatsRollup[] = ['i-one', 'i-two', 'i-three'].map((instanceId) =>
+      createStatsRollup({ table: counting.table, instanceId, flushIntervalMs: 0, now: () => new Date(now) }),
+    );
     records.forEach((r, i) => {
       for (const outcome of outcomesOf(r)) instances[i % 3]!.record(outcome);
       // Flushes in between: each replaces the instance's rows with its running totals.
@@ -112,44 +124,89 @@ describe('the stats rollup', () => {
     // At most one batch per hour partition per instance per flush (5 rows each: all + 4 tenants).
     expect(before).toBeLessThanOrEqual(3 * 3 * 2);
 
-    const report = await readStats(e.storage.table(TABLES.stats), { from: new Date(now - 2 * 3_600_000), to: new Date(now) });
+    const report = await readStats(e.storage.table(TABLES.stats), {
+      from: new Date(now - 2 * 3_600_000),
+      to: new Date(now),
+    });
     const want = expected(records);
-    expect(report.totals).toMatchObject({ sent: want.sent, failed: want.failed, failedByCode: want.failedByCode, throttled: want.throttled, latencyMaxMs: want.max });
+    expect(report.totals).toMatchObject({
+      sent: want.sent,
+      failed: want.failed,
+      failedByCode: want.failedByCode,
+      throttled: want.throttled,
+      latencyMaxMs: want.max,
+    });
     expect(report.totals.retried).toBe(want.throttled);
 
     // One tenant, and every tenant.
-    const onlyA = await readStats(e.storage.table(TABLES.stats), { from: new Date(now - 2 * 3_600_000), to: new Date(now), tenantId: 'tenant-a' });
-    expect(onlyA.totals).toMatchObject({ sent: expected(records.filter((r) => r.tenantId === 'tenant-a')).sent, failed: expected(records.filter((r) => r.tenantId === 'tenant-a')).failed });
-    const perTenant = await readStats(e.storage.table(TABLES.stats), { from: new Date(now - 2 * 3_600_000), to: new Date(now), byTenant: true });
+    const onlyA = await readStats(e.storage.table(TABLES.stats), {
+      from: new Date(now - 2 * 3_600_000),
+      to: new Date(now),
+      tenantId: 'tenant-a',
+    });
+    expect(onlyA.totals).toMatchObject({
+      sent: expected(records.filter((r) => r.tenantId === 'tenant-a')).sent,
+      failed: expected(records.filter((r) => r.tenantId === 'tenant-a')).failed,
+    });
+    const perTenant = await readStats(e.storage.table(TABLES.stats), {
+      from: new Date(now - 2 * 3_600_000),
+      to: new Date(now),
+      byTenant: true,
+    });
     expect([...perTenant.byTenant!.keys()].sort()).toEqual(['tenant-a', 'tenant-b', 'tenant-c', UNKNOWN_TENANT].sort());
-    expect(perTenant.byTenant!.get(UNKNOWN_TENANT)!.sent).toBe(expected(records.filter((r) => r.tenantId === undefined)).sent);
+    expect(perTenant.byTenant!.get(UNKNOWN_TENANT)!.sent).toBe(
+      expected(records.filter((r) => r.tenantId === undefined)).sent,
+    );
     expect(perTenant.totals.sent).toBe(want.sent);
 
     // The CLI reads the same rows and adds the queue counts.
-    const cli = await run(['stats', '--since', '2h', '--json'], { env: { AzureWebJobsStorage: e.storage.azurite.connectionString, OUTBOUND_QUEUE: e.config.queueName } });
+    const cli = await run(['stats', '--since', '2h', '--json'], {
+      env: { AzureWebJobsStorage: e.storage.azurite.connectionString, OUTBOUND_QUEUE: e.config.queueName },
+    });
     expect(cli.code, cli.stderr).toBe(0);
     const json = JSON.parse(cli.stdout) as Record<string, unknown> & { enqueueToSent: Record<string, unknown> };
-    expect(json).toMatchObject({ sent: want.sent, failed: want.failed, failedByCode: want.failedByCode, throttled: want.throttled, pending: expect.any(Number), poisoned: expect.any(Number) });
+    expect(json).toMatchObject({
+      sent: want.sent,
+      failed: want.failed,
+      failedByCode: want.failedByCode,
+      throttled: want.throttled,
+      pending: expect.any(Number),
+      poisoned: expect.any(Number),
+    });
     expect(json.enqueueToSent).toMatchObject({ p50Ms: want.p50, p99Ms: want.p99, maxMs: want.max });
 
-    const text = await run(['stats', '--since', '2h', '--tenant', 'tenant-b'], { env: { AzureWebJobsStorage: e.storage.azurite.connectionString, OUTBOUND_QUEUE: e.config.queueName } });
+    const text = await run(['stats', '--since', '2h', '--tenant', 'tenant-b'], {
+      env: { AzureWebJobsStorage: e.storage.azurite.connectionString, OUTBOUND_QUEUE: e.config.queueName },
+    });
     expect(text.stdout).toContain('for tenant tenant-b');
-    expect(text.stdout).toMatch(new RegExp(`^sent\\s+${expected(records.filter((r) => r.tenantId === 'tenant-b')).sent}\\b`, 'm'));
+    expect(text.stdout).toMatch(
+      new RegExp(`^sent\\s+${expected(records.filter((r) => r.tenantId === 'tenant-b')).sent}\\b`, 'm'),
+    );
     expect(text.stdout).toMatch(/^enqueue→sent\s+p50 ≤ /m);
   });
 
   it('reads a window with no counts as zeros, without a table', async () => {
     const e = env();
-    const report = await readStats(e.storage.table('statsneverwritten'), { from: new Date(Date.now() - 3_600_000), to: new Date() });
+    const report = await readStats(e.storage.table('statsneverwritten'), {
+      from: new Date(Date.now() - 3_600_000),
+      to: new Date(),
+    });
     expect(report).toMatchObject({ rows: 0, totals: { sent: 0, failed: 0 } });
   });
 
-  it('counts the real sender\'s outcomes: sent with the time from enqueue, throttled, failed by code', async () => {
+  it("counts the real sender's outcomes: sent with the time from enqueue, throttled, failed by code", async () => {
     const e = env();
-    const rollup = createStatsRollup({ table: e.storage.table(TABLES.stats), instanceId: 'sender-test', flushIntervalMs: 0 });
+    const rollup = createStatsRollup({
+      table: e.storage.table(TABLES.stats),
+      instanceId: 'sender-test',
+      flushIntervalMs: 0,
+    });
     const tenantId = 'tenant-sender-stats';
     const chat = async (conversationId: string) => {
-      const activity = fixtureActivity('message.personal', { serviceUrl: e.connector.serviceUrl('amer'), conversationId });
+      const activity = fixtureActivity('message.personal', {
+        serviceUrl: e.connector.serviceUrl('amer'),
+        conversationId,
+      });
       (activity.conversation as Record<string, string>).tenantId = tenantId;
       await e.capture(activity);
     };
@@ -157,7 +214,10 @@ describe('the stats rollup', () => {
     await chat('a:stats-429');
     await chat('a:stats-blocked');
     e.connector.injectFault(Faults.throttle(1), { match: { conversationId: 'a:stats-429' }, times: 1 });
-    e.connector.injectFault(Faults.error('ConversationBlockedByUser'), { match: { conversationId: 'a:stats-blocked' }, times: 1 });
+    e.connector.injectFault(Faults.error('ConversationBlockedByUser'), {
+      match: { conversationId: 'a:stats-blocked' },
+      times: 1,
+    });
     const queuedAt = new Date(Date.now() - 60_000);
     await e.enqueue({ id: 'stats-ok', to: { conversationId: 'a:stats-ok' }, text: 'x' });
     await e.enqueue({ id: 'stats-429', to: { conversationId: 'a:stats-429' }, text: 'x' });
@@ -165,13 +225,27 @@ describe('the stats rollup', () => {
     await e.drain({ deps: { stats: { queuedAt, record: (o) => rollup.record(o) } } });
     await rollup.flush();
 
-    const report = await readStats(e.storage.table(TABLES.stats), { from: new Date(Date.now() - 3_600_000), to: new Date(), tenantId });
-    expect(report.totals).toMatchObject({ sent: 2, failed: 1, failedByCode: { ConversationBlockedByUser: 1 }, throttled: 1, retried: 1 });
+    const report = await readStats(e.storage.table(TABLES.stats), {
+      from: new Date(Date.now() - 3_600_000),
+      to: new Date(),
+      tenantId,
+    });
+    expect(report.totals).toMatchObject({
+      sent: 2,
+      failed: 1,
+      failedByCode: { ConversationBlockedByUser: 1 },
+      throttled: 1,
+      retried: 1,
+    });
     // Enqueued a minute ago (the queue message's insertion time): about a minute from enqueue to sent.
     expect(report.totals.latencyMaxMs).toBeGreaterThanOrEqual(60_000);
-    const sentLine = e.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'job.sent' && l.jobId === 'stats-ok');
+    const sentLine = e.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.event === 'job.sent' && l.jobId === 'stats-ok');
     expect(sentLine).toMatchObject({ tenantId, queuedMs: expect.any(Number) });
-    const retryLine = e.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'job.retrying' && l.jobId === 'stats-429');
+    const retryLine = e.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.event === 'job.retrying' && l.jobId === 'stats-429');
     expect(retryLine).toMatchObject({ throttled: true, httpStatus: 429, tenantId });
     await rollup.close();
   });

@@ -19,7 +19,11 @@ let n = 0;
 async function personalChat(tenantId = USER_TENANT): Promise<string> {
   n += 1;
   const conversationId = `a:trust-${n}`;
-  const activity = fixtureActivity('message.personal', { serviceUrl: env().connector.serviceUrl('amer'), conversationId, tenantId });
+  const activity = fixtureActivity('message.personal', {
+    serviceUrl: env().connector.serviceUrl('amer'),
+    conversationId,
+    tenantId,
+  });
   (activity.from as Record<string, string>).aadObjectId = `20000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
   await env().capture(activity);
   return conversationId;
@@ -28,7 +32,12 @@ async function personalChat(tenantId = USER_TENANT): Promise<string> {
 async function channel(): Promise<string> {
   n += 1;
   const channelId = `19:trust-${n}@thread.tacv2`;
-  await env().capture(fixtureActivity('conversationUpdate.channel.botAdded', { serviceUrl: env().connector.serviceUrl('amer'), conversationId: channelId }));
+  await env().capture(
+    fixtureActivity('conversationUpdate.channel.botAdded', {
+      serviceUrl: env().connector.serviceUrl('amer'),
+      conversationId: channelId,
+    }),
+  );
   return channelId;
 }
 
@@ -42,9 +51,20 @@ function call(method: 'GET' | 'POST', id: string | undefined, body: unknown, opt
   const e = env();
   const url = options.url ?? `https://courier.example/api/notify${id === undefined ? '' : `/${id}`}`;
   return handleNotify(
-    { method, url, headers: new Headers({ 'content-type': 'application/json' }), body: body === undefined ? null : (new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array>) },
+    {
+      method,
+      url,
+      headers: new Headers({ 'content-type': 'application/json' }),
+      body: body === undefined ? null : (new Blob([JSON.stringify(body)]).stream() as ReadableStream<Uint8Array>),
+    },
     id,
-    { deliveries: e.deliveries, queue: options.queue ?? e.deps().queue, now: () => new Date(), log, authenticate: async () => options.submitter },
+    {
+      deliveries: e.deliveries,
+      queue: options.queue ?? e.deps().queue,
+      now: () => new Date(),
+      log,
+      authenticate: async () => options.submitter,
+    },
   );
 }
 const post = (body: unknown, options?: CallOptions) => call('POST', undefined, body, options);
@@ -53,14 +73,24 @@ const status = (id: string, options?: CallOptions) => call('GET', id, undefined,
 const BILLING: Submitter = { name: 'billing' };
 const HR: Submitter = { name: 'hr', tenants: [USER_TENANT] };
 /** The sender knows the callers from FLOW_CALLERS. */
-const withCallers = (): Partial<SenderDeps> => ({ config: { ...env().config, callerTenants: new Map([['billing', null], ['hr', [USER_TENANT]]]) } });
+const withCallers = (): Partial<SenderDeps> => ({
+  config: {
+    ...env().config,
+    callerTenants: new Map([
+      ['billing', null],
+      ['hr', [USER_TENANT]],
+    ]),
+  },
+});
 
 describe('a job can never name its own envelope', () => {
   it('a raw activity carrying teamsCourier/job keys is refused, and the job it aimed at is delivered untouched', async () => {
     const e = env();
     const victimChat = await personalChat();
     const attackerChat = await personalChat();
-    expect((await post({ id: 'victim-1', to: { conversationId: victimChat }, text: 'the real message' })).status).toBe(202);
+    expect((await post({ id: 'victim-1', to: { conversationId: victimChat }, text: 'the real message' })).status).toBe(
+      202,
+    );
 
     const attack = await post({
       type: 'message',
@@ -74,7 +104,11 @@ describe('a job can never name its own envelope', () => {
     expect(paths).toEqual(expect.arrayContaining(['teamsCourier', 'job']));
 
     await e.drain();
-    expect(e.connector.delivered.filter((d) => d.conversationId === victimChat).map((d) => (d.activity as { text?: string }).text)).toEqual(['the real message']);
+    expect(
+      e.connector.delivered
+        .filter((d) => d.conversationId === victimChat)
+        .map((d) => (d.activity as { text?: string }).text),
+    ).toEqual(['the real message']);
     expect(e.connector.delivered.some((d) => d.conversationId === attackerChat)).toBe(false);
     expect(await e.deliveries.get('victim-1')).toMatchObject({ status: 'sent', conversationId: victimChat });
   });
@@ -128,7 +162,9 @@ describe('ids', () => {
     // 100 characters, but an unpaired surrogate takes six once escaped (%uD800): 600 > 512.
     const response = await post({ id: '\uD800'.repeat(100), to: { conversationId: chat }, text: 'x' });
     expect(response.status).toBe(400);
-    expect(response.jsonBody).toMatchObject({ problems: [{ path: 'id', message: expect.stringContaining('too long once escaped') }] });
+    expect(response.jsonBody).toMatchObject({
+      problems: [{ path: 'id', message: expect.stringContaining('too long once escaped') }],
+    });
   });
 
   it('such an id written straight to the queue is failed with a record under the message id, never a poison without a record', async () => {
@@ -140,12 +176,17 @@ describe('ids', () => {
     expect(await e.deliveries.get(result!.jobId)).toMatchObject({ status: 'failed', lastErrorCode: 'InvalidJob' });
   });
 
-  it.each(['welcome-123', 'some-broadcast~4'])('refuses the reserved id %s (ours: install welcomes and broadcast children)', async (id) => {
-    const chat = await personalChat();
-    const response = await post({ id, to: { conversationId: chat }, text: 'squatting' });
-    expect(response.status).toBe(400);
-    expect(response.jsonBody).toMatchObject({ problems: [{ path: 'id', message: expect.stringContaining('reserved') }] });
-  });
+  it.each(['welcome-123', 'some-broadcast~4'])(
+    'refuses the reserved id %s (ours: install welcomes and broadcast children)',
+    async (id) => {
+      const chat = await personalChat();
+      const response = await post({ id, to: { conversationId: chat }, text: 'squatting' });
+      expect(response.status).toBe(400);
+      expect(response.jsonBody).toMatchObject({
+        problems: [{ path: 'id', message: expect.stringContaining('reserved') }],
+      });
+    },
+  );
 
   it('a reserved id written straight to the queue is refused by the sender and leaves the real record alone', async () => {
     const e = env();
@@ -159,7 +200,9 @@ describe('ids', () => {
   it('".." as a conversation id is refused before any request', async () => {
     const response = await post({ to: { conversationId: '..' }, text: 'x' });
     expect(response.status).toBe(400);
-    expect(response.jsonBody).toMatchObject({ problems: [{ path: 'to.conversationId', message: expect.stringContaining('..') }] });
+    expect(response.jsonBody).toMatchObject({
+      problems: [{ path: 'to.conversationId', message: expect.stringContaining('..') }],
+    });
   });
 });
 
@@ -191,10 +234,13 @@ describe('a submission that could not be queued is not lost', () => {
 });
 
 describe('callers authenticated with Entra ID', () => {
-  it('each caller sees only its own jobs: status, update and delete of another caller\'s id find nothing', async () => {
+  it("each caller sees only its own jobs: status, update and delete of another caller's id find nothing", async () => {
     const e = env();
     const chat = await personalChat();
-    expect((await post({ id: 'inv-1', to: { conversationId: chat }, text: 'billing says hi' }, { submitter: BILLING })).status).toBe(202);
+    expect(
+      (await post({ id: 'inv-1', to: { conversationId: chat }, text: 'billing says hi' }, { submitter: BILLING }))
+        .status,
+    ).toBe(202);
     await e.drain({ deps: withCallers() });
 
     const own = await status('inv-1', { submitter: BILLING });
@@ -205,33 +251,56 @@ describe('callers authenticated with Entra ID', () => {
     expect((await post({ id: 'hr-update', update: 'inv-1', text: 'defaced' }, { submitter: HR })).status).toBe(202);
     expect((await post({ id: 'hr-delete', delete: 'inv-1' }, { submitter: HR })).status).toBe(202);
     const results = await e.drain({ deps: withCallers() });
-    expect(results).toEqual(expect.arrayContaining([expect.objectContaining({ status: 'failed', code: 'TargetJobUnknown' })]));
+    expect(results).toEqual(
+      expect.arrayContaining([expect.objectContaining({ status: 'failed', code: 'TargetJobUnknown' })]),
+    );
     expect(e.connector.requests.filter((r) => r.conversationId === chat && r.method !== 'POST')).toEqual([]);
 
     // Billing can change its own message.
-    expect((await post({ id: 'inv-1-fix', update: 'inv-1', text: 'billing fixed it' }, { submitter: BILLING })).status).toBe(202);
+    expect(
+      (await post({ id: 'inv-1-fix', update: 'inv-1', text: 'billing fixed it' }, { submitter: BILLING })).status,
+    ).toBe(202);
     await e.drain({ deps: withCallers() });
-    expect(await status('inv-1-fix', { submitter: BILLING })).toMatchObject({ status: 200, jsonBody: { status: 'sent' } });
+    expect(await status('inv-1-fix', { submitter: BILLING })).toMatchObject({
+      status: 200,
+      jsonBody: { status: 'sent' },
+    });
   });
 
   it('a caller limited to tenants cannot name another tenant, nor reach one through a conversation id', async () => {
     const e = env();
     const foreign = await personalChat(OTHER_TENANT);
-    const named = await post({ to: { aadObjectId: '20000000-0000-4000-8000-00000000ffff', tenantId: OTHER_TENANT }, text: 'x' }, { submitter: HR });
+    const named = await post(
+      { to: { aadObjectId: '20000000-0000-4000-8000-00000000ffff', tenantId: OTHER_TENANT }, text: 'x' },
+      { submitter: HR },
+    );
     expect(named.status).toBe(400);
     expect(named.jsonBody).toMatchObject({ problems: [{ path: 'to.tenantId' }] });
     const everyone = await post({ to: { allInstalled: true }, text: 'x' }, { submitter: HR });
-    expect(everyone.jsonBody).toMatchObject({ problems: [{ path: 'to.tenantId', message: expect.stringContaining('required') }] });
+    expect(everyone.jsonBody).toMatchObject({
+      problems: [{ path: 'to.tenantId', message: expect.stringContaining('required') }],
+    });
 
-    expect((await post({ id: 'sneaky', to: { conversationId: foreign }, text: 'x' }, { submitter: HR })).status).toBe(202);
-    expect(await e.drain({ deps: withCallers() })).toEqual([expect.objectContaining({ status: 'failed', code: 'TenantNotAllowed' })]);
+    expect((await post({ id: 'sneaky', to: { conversationId: foreign }, text: 'x' }, { submitter: HR })).status).toBe(
+      202,
+    );
+    expect(await e.drain({ deps: withCallers() })).toEqual([
+      expect.objectContaining({ status: 'failed', code: 'TenantNotAllowed' }),
+    ]);
     expect(e.connector.delivered.some((d) => d.conversationId === foreign)).toBe(false);
   });
 
-  it('a caller\'s broadcast children stay in its namespace and its tenant limits', async () => {
+  it("a caller's broadcast children stay in its namespace and its tenant limits", async () => {
     const e = env();
     const chats = [await personalChat(), await personalChat()];
-    const response = await post({ id: 'hr-all', to: { allInstalled: true, tenantId: USER_TENANT, conversationType: 'personal' }, text: 'all hands' }, { submitter: HR });
+    const response = await post(
+      {
+        id: 'hr-all',
+        to: { allInstalled: true, tenantId: USER_TENANT, conversationType: 'personal' },
+        text: 'all hands',
+      },
+      { submitter: HR },
+    );
     expect(response.status).toBe(202);
     await e.drain({ deps: withCallers() });
     const view = await status('hr-all', { submitter: HR });
@@ -248,7 +317,10 @@ describe('only conversation-level refusals mark a conversation', () => {
   it('a 403 on a reply to one thread leaves the channel deliverable', async () => {
     const e = env();
     const channelId = await channel();
-    e.connector.injectFault(Faults.error('ConversationBlockedByUser'), { match: { conversationId: `${channelId};messageid=111` }, times: 1 });
+    e.connector.injectFault(Faults.error('ConversationBlockedByUser'), {
+      match: { conversationId: `${channelId};messageid=111` },
+      times: 1,
+    });
     await e.enqueue({ id: 'thread-reply-403', to: { channelId, threadId: '111' }, text: 'reply' });
     expect(await e.drain()).toEqual([expect.objectContaining({ status: 'failed', code: 'ConversationBlockedByUser' })]);
     expect((await e.conversations.get(channelId))?.undeliverableReason).toBeUndefined();
@@ -276,7 +348,9 @@ describe('clouds', () => {
     const { gccServiceUrl: _unused, ...config } = e.config;
     e.connector.injectFault(Faults.error('InvalidBotApiHost'), { match: { conversationId: chat }, times: 1 });
     await e.enqueue({ id: 'gov-invalid-host', to: { conversationId: chat }, text: 'x' });
-    expect(await e.drain({ deps: { config } })).toEqual([expect.objectContaining({ status: 'failed', code: 'InvalidBotApiHost' })]);
+    expect(await e.drain({ deps: { config } })).toEqual([
+      expect.objectContaining({ status: 'failed', code: 'InvalidBotApiHost' }),
+    ]);
     expect(e.connector.requests.filter((r) => r.conversationId === chat)).toHaveLength(1);
   });
 });

@@ -18,17 +18,24 @@ describe('table requests over undici', () => {
     const entity = await table.getEntity<{ text: string; n: number }>('p', 'r');
     expect(entity).toMatchObject({ text: 'é ✓', n: 3 });
     await table.updateEntity({ partitionKey: 'p', rowKey: 'r', n: 4 }, 'Merge', { etag: entity.etag });
-    await expect(table.updateEntity({ partitionKey: 'p', rowKey: 'r', n: 5 }, 'Merge', { etag: entity.etag })).rejects.toMatchObject({ statusCode: 412 });
+    await expect(
+      table.updateEntity({ partitionKey: 'p', rowKey: 'r', n: 5 }, 'Merge', { etag: entity.etag }),
+    ).rejects.toMatchObject({ statusCode: 412 });
     await expect(table.getEntity('p', 'missing')).rejects.toMatchObject({ statusCode: 404 });
   });
 
-  it('a storage endpoint that refuses connections is StorageUnavailableError after the SDK\'s retries', async () => {
+  it("a storage endpoint that refuses connections is StorageUnavailableError after the SDK's retries", async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
     await new Promise((resolve) => server.close(resolve));
-    const cs = storage().azurite.connectionString.replace(/TableEndpoint=[^;]+/, `TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1`);
+    const cs = storage().azurite.connectionString.replace(
+      /TableEndpoint=[^;]+/,
+      `TableEndpoint=http://127.0.0.1:${port}/devstoreaccount1`,
+    );
     const table = createTableClient({ kind: 'connectionString', connectionString: cs }, 'nothere');
-    await expect(guardStorage('getEntity', () => table.getEntity('p', 'r'))).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(guardStorage('getEntity', () => table.getEntity('p', 'r'))).rejects.toBeInstanceOf(
+      StorageUnavailableError,
+    );
   });
 });

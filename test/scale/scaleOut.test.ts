@@ -12,7 +12,15 @@
  * get to the cap is a benchmark figure (`npm run bench -- --only=scale`), not a test assertion.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, runBroadcast, scaleTenantId, startScaleWorld, storageBreakdown, type BroadcastRun, type ScaleWorld } from '../helpers/instances';
+import {
+  ensureBuilt,
+  runBroadcast,
+  scaleTenantId,
+  startScaleWorld,
+  storageBreakdown,
+  type BroadcastRun,
+  type ScaleWorld,
+} from '../helpers/instances';
 
 const INSTANCES = 3;
 const RECIPIENTS = 300;
@@ -26,7 +34,10 @@ let run: BroadcastRun;
 beforeAll(async () => {
   ensureBuilt();
   world = await startScaleWorld({ instances: INSTANCES, appEnv: APP_ENV });
-  run = await runBroadcast(world, { tenants: [{ tenantId: scaleTenantId(1), recipients: RECIPIENTS }], deadlineMs: 45_000 });
+  run = await runBroadcast(world, {
+    tenants: [{ tenantId: scaleTenantId(1), recipients: RECIPIENTS }],
+    deadlineMs: 45_000,
+  });
   const t = run.tenants[0]!;
   const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
   console.log(
@@ -50,7 +61,11 @@ afterAll(async () => {
 describe(`${INSTANCES} instances, one tenant, ${RECIPIENTS} recipients, Teams' limits enforced`, () => {
   it('delivers to every recipient exactly once', () => {
     expect(run.timedOut).toBe(false);
-    expect({ duplicates: run.duplicates, missing: run.missing, unexpected: run.unexpected }).toEqual({ duplicates: 0, missing: 0, unexpected: 0 });
+    expect({ duplicates: run.duplicates, missing: run.missing, unexpected: run.unexpected }).toEqual({
+      duplicates: 0,
+      missing: 0,
+      unexpected: 0,
+    });
     expect(run.tenants[0]!.delivered).toBe(RECIPIENTS);
   });
 

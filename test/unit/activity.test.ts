@@ -5,7 +5,8 @@ import { parseActivity, toCapturePlan, toChannelConversationId } from '../../src
 import { BadRequestError } from '../../src/errors';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/activities');
-const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
 const plan = (name: string) => toCapturePlan(parseActivity(fixture(name)));
 
 const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -23,7 +24,10 @@ describe('parseActivity', () => {
     [{ type: 'message' }, '"serviceUrl"'],
     [{ type: 'message', serviceUrl: 'https://x/' }, '"conversation.id"'],
     [{ type: 'message', serviceUrl: 'https://x/', conversation: { id: '' } }, '"conversation.id"'],
-    [{ type: 'message', serviceUrl: 'https://x/', conversation: { id: 'x'.repeat(600) } }, '"conversation.id" is too long'],
+    [
+      { type: 'message', serviceUrl: 'https://x/', conversation: { id: 'x'.repeat(600) } },
+      '"conversation.id" is too long',
+    ],
   ])('rejects %j naming the problem', (body, message) => {
     expect(() => parseActivity(body)).toThrow(BadRequestError);
     expect(() => parseActivity(body)).toThrow(message);
@@ -31,15 +35,25 @@ describe('parseActivity', () => {
 
   it('refuses ids that are not well-formed or too long, naming the field; cuts long names', () => {
     const base = { type: 'message', serviceUrl: 'https://s/', conversation: { id: 'a:1' } };
-    expect(() => parseActivity({ ...base, from: { id: '29:u', aadObjectId: 'x\uD800' } })).toThrow('"from.aadObjectId" is not well-formed Unicode.');
-    expect(() => parseActivity({ ...base, serviceUrl: `https://s/${'x'.repeat(2000)}` })).toThrow('"serviceUrl" is too long.');
-    const activity = parseActivity({ ...base, from: { id: '29:u', name: `${'n'.repeat(300)}\uD800` }, locale: 'x'.repeat(100) });
+    expect(() => parseActivity({ ...base, from: { id: '29:u', aadObjectId: 'x\uD800' } })).toThrow(
+      '"from.aadObjectId" is not well-formed Unicode.',
+    );
+    expect(() => parseActivity({ ...base, serviceUrl: `https://s/${'x'.repeat(2000)}` })).toThrow(
+      '"serviceUrl" is too long.',
+    );
+    const activity = parseActivity({
+      ...base,
+      from: { id: '29:u', name: `${'n'.repeat(300)}\uD800` },
+      locale: 'x'.repeat(100),
+    });
     expect(activity.from?.name).toHaveLength(256);
     expect(activity.locale).toBeUndefined();
   });
 
   it('ignores fields it does not know, and does not trip on __proto__ keys', () => {
-    const body = JSON.parse('{"type":"message","serviceUrl":"https://s/","conversation":{"id":"a:1","__proto__":{"polluted":1}},"__proto__":{"x":1},"somethingNew":[1,2]}');
+    const body = JSON.parse(
+      '{"type":"message","serviceUrl":"https://s/","conversation":{"id":"a:1","__proto__":{"polluted":1}},"__proto__":{"x":1},"somethingNew":[1,2]}',
+    );
     const activity = parseActivity(body);
     expect(activity.conversation.id).toBe('a:1');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -68,7 +82,16 @@ describe('toCapturePlan over the Teams fixtures', () => {
 
   it('message in a group chat: no user on the reference', () => {
     const p = plan('message.groupChat');
-    expect(p).toMatchObject({ kind: 'capture', reference: { conversationId: '19:meeting_groupChatIdForFixturesOnly0001@thread.v2', conversationType: 'groupChat', serviceUrl: 'https://smba.trafficmanager.net/apac/', locale: 'ja-JP', installed: true } });
+    expect(p).toMatchObject({
+      kind: 'capture',
+      reference: {
+        conversationId: '19:meeting_groupChatIdForFixturesOnly0001@thread.v2',
+        conversationType: 'groupChat',
+        serviceUrl: 'https://smba.trafficmanager.net/apac/',
+        locale: 'ja-JP',
+        installed: true,
+      },
+    });
     expect(p.kind === 'capture' && p.reference.userId).toBeUndefined();
   });
 
@@ -103,7 +126,13 @@ describe('toCapturePlan over the Teams fixtures', () => {
   it('the bot added to a team installs the General channel, team-wide', () => {
     expect(plan('conversationUpdate.channel.botAdded')).toMatchObject({
       kind: 'capture',
-      reference: { conversationId: GENERAL, channelId: GENERAL, channelName: 'General', teamName: 'Finance Ops', installed: true },
+      reference: {
+        conversationId: GENERAL,
+        channelId: GENERAL,
+        channelName: 'General',
+        teamName: 'Finance Ops',
+        installed: true,
+      },
       team: { teamId: GENERAL, installed: true },
     });
   });
@@ -119,13 +148,27 @@ describe('toCapturePlan over the Teams fixtures', () => {
   it('teamRestored installs it again', () => {
     const body = fixture('conversationUpdate.channel.teamDeleted');
     (body.channelData as Record<string, unknown>).eventType = 'teamRestored';
-    expect(toCapturePlan(parseActivity(body))).toMatchObject({ reference: { installed: true }, team: { installed: true } });
+    expect(toCapturePlan(parseActivity(body))).toMatchObject({
+      reference: { installed: true },
+      team: { installed: true },
+    });
   });
 
   it('installationUpdate add (channel, personal) and remove (personal)', () => {
-    expect(plan('installationUpdate.add.channel')).toMatchObject({ reference: { conversationId: GENERAL, installed: true, locale: 'en-GB' }, team: { teamId: GENERAL, installed: true } });
-    expect(plan('installationUpdate.add.personal')).toMatchObject({ reference: { conversationType: 'personal', installed: true } });
-    expect(plan('installationUpdate.remove.personal')).toMatchObject({ reference: { conversationId: PERSONAL, installed: false, userAadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1' } });
+    expect(plan('installationUpdate.add.channel')).toMatchObject({
+      reference: { conversationId: GENERAL, installed: true, locale: 'en-GB' },
+      team: { teamId: GENERAL, installed: true },
+    });
+    expect(plan('installationUpdate.add.personal')).toMatchObject({
+      reference: { conversationType: 'personal', installed: true },
+    });
+    expect(plan('installationUpdate.remove.personal')).toMatchObject({
+      reference: {
+        conversationId: PERSONAL,
+        installed: false,
+        userAadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1',
+      },
+    });
   });
 
   it.each(['add-upgrade', 'remove-upgrade'])('installationUpdate %s counts like its base action', (action) => {
@@ -134,7 +177,11 @@ describe('toCapturePlan over the Teams fixtures', () => {
   });
 
   it('the bot in membersRemoved uninstalls', () => {
-    const body = { ...fixture('conversationUpdate.personal.membersAdded'), membersAdded: [], membersRemoved: [{ id: BOT }] };
+    const body = {
+      ...fixture('conversationUpdate.personal.membersAdded'),
+      membersAdded: [],
+      membersRemoved: [{ id: BOT }],
+    };
     expect(toCapturePlan(parseActivity(body))).toMatchObject({ reference: { installed: false } });
   });
 
@@ -144,7 +191,10 @@ describe('toCapturePlan over the Teams fixtures', () => {
     // Captured (the conversation is refreshed), with no opinion on the install state.
     expect(p.kind).toBe('capture');
     if (p.kind !== 'capture') return;
-    expect(p.reference).toMatchObject({ conversationId: '19:meeting_groupChatIdForFixturesOnly0001@thread.v2', conversationType: 'groupChat' });
+    expect(p.reference).toMatchObject({
+      conversationId: '19:meeting_groupChatIdForFixturesOnly0001@thread.v2',
+      conversationType: 'groupChat',
+    });
     expect(p.reference).not.toHaveProperty('installed');
   });
 
@@ -153,7 +203,9 @@ describe('toCapturePlan over the Teams fixtures', () => {
     const channelData = body.channelData as Record<string, unknown>;
     channelData.eventType = 'channelCreated';
     channelData.channel = { id: OPS, name: 'Ops' };
-    expect(toCapturePlan(parseActivity(body))).toMatchObject({ reference: { conversationId: OPS, channelName: 'Ops', installed: true } });
+    expect(toCapturePlan(parseActivity(body))).toMatchObject({
+      reference: { conversationId: OPS, channelName: 'Ops', installed: true },
+    });
     channelData.eventType = 'channelDeleted';
     const deleted = toCapturePlan(parseActivity(body));
     expect(deleted).toMatchObject({ reference: { conversationId: OPS, installed: false } });

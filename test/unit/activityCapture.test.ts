@@ -6,7 +6,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isThreadConversationId, MAX_ID_LENGTH, MAX_LOCALE_LENGTH, MAX_NAME_LENGTH, parseActivity, toCapturePlan, toChannelConversationId } from '../../src/core/activity';
+import {
+  isThreadConversationId,
+  MAX_ID_LENGTH,
+  MAX_LOCALE_LENGTH,
+  MAX_NAME_LENGTH,
+  parseActivity,
+  toCapturePlan,
+  toChannelConversationId,
+} from '../../src/core/activity';
 import { BadRequestError } from '../../src/errors';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/activities');
@@ -54,9 +62,18 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
         'a recipient id too long': personal((b) => ((b.recipient as Json).id = 'r'.repeat(MAX_ID_LENGTH + 1))),
         'a member id with a lone surrogate': personal((b) => (b.membersAdded = [{ id: '29:ok' }, { id: 'x\udbff' }])),
         'a removed member id too long': personal((b) => (b.membersRemoved = [{ id: 'm'.repeat(MAX_ID_LENGTH + 1) }])),
-        'a team id with a lone surrogate': patch('conversationUpdate.channel.teamDeleted', (b) => ((channelData(b).team as Json).id = '\udc00')),
-        'a team aadGroupId too long': patch('conversationUpdate.channel.teamDeleted', (b) => ((channelData(b).team as Json).aadGroupId = 'g'.repeat(MAX_ID_LENGTH + 1))),
-        'a channel id too long': patch('conversationUpdate.channel.teamDeleted', (b) => (channelData(b).channel = { id: 'c'.repeat(MAX_ID_LENGTH + 1) })),
+        'a team id with a lone surrogate': patch(
+          'conversationUpdate.channel.teamDeleted',
+          (b) => ((channelData(b).team as Json).id = '\udc00'),
+        ),
+        'a team aadGroupId too long': patch(
+          'conversationUpdate.channel.teamDeleted',
+          (b) => ((channelData(b).team as Json).aadGroupId = 'g'.repeat(MAX_ID_LENGTH + 1)),
+        ),
+        'a channel id too long': patch(
+          'conversationUpdate.channel.teamDeleted',
+          (b) => (channelData(b).channel = { id: 'c'.repeat(MAX_ID_LENGTH + 1) }),
+        ),
         'a channelData tenant id with a lone surrogate': personal((b) => (channelData(b).tenant = { id: '\ud800' })),
         'a serviceUrl too long': personal((b) => (b.serviceUrl = `https://x/${'p'.repeat(MAX_ID_LENGTH)}`)),
       }).map(([label, body]) => [label, captured(body)]),
@@ -149,7 +166,10 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
         'the bot added to a team': fixture('conversationUpdate.channel.botAdded'),
         'a team deleted': fixture('conversationUpdate.channel.teamDeleted'),
         'members added to a personal chat': fixture('conversationUpdate.personal.membersAdded'),
-        'no conversation type: a team in channelData': patch('message.channel.threadReply', (b) => delete conv(b).conversationType),
+        'no conversation type: a team in channelData': patch(
+          'message.channel.threadReply',
+          (b) => delete conv(b).conversationType,
+        ),
         'no conversation type, isGroup': patch('message.groupChat', (b) => delete conv(b).conversationType),
         'no conversation type, not a group': personal((b) => {
           delete conv(b).conversationType;
@@ -172,8 +192,12 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
         'a locale ending in a dash': personal((b) => (b.locale = 'en-')),
         'a locale with an underscore': personal((b) => (b.locale = 'en_GB')),
         'a user name over 256 characters': personal((b) => (from(b).name = 'n'.repeat(300))),
-        'a user name cut inside a surrogate pair': personal((b) => (from(b).name = `${'n'.repeat(MAX_NAME_LENGTH - 1)}😀tail`)),
-        'a user name ending in a surrogate pair at the limit': personal((b) => (from(b).name = `${'n'.repeat(MAX_NAME_LENGTH - 2)}😀`)),
+        'a user name cut inside a surrogate pair': personal(
+          (b) => (from(b).name = `${'n'.repeat(MAX_NAME_LENGTH - 1)}😀tail`),
+        ),
+        'a user name ending in a surrogate pair at the limit': personal(
+          (b) => (from(b).name = `${'n'.repeat(MAX_NAME_LENGTH - 2)}😀`),
+        ),
         'a user name with a lone surrogate': personal((b) => (from(b).name = 'A\ud800B')),
         'an empty user name': personal((b) => (from(b).name = '')),
         'a user without aadObjectId': personal((b) => delete from(b).aadObjectId),
@@ -197,9 +221,15 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
         'remove-upgrade': patch('installationUpdate.add.channel', (b) => (b.action = 'remove-upgrade')),
         'add-upgrade in a team': patch('installationUpdate.add.channel', (b) => (b.action = 'add-upgrade')),
         'an unknown install action': patch('installationUpdate.add.channel', (b) => (b.action = 'refresh')),
-        'teamRestored': patch('conversationUpdate.channel.teamDeleted', (b) => (channelData(b).eventType = 'teamRestored')),
-        'teamRenamed': patch('conversationUpdate.channel.teamDeleted', (b) => (channelData(b).eventType = 'teamRenamed')),
-        'a team without aadGroupId or name': patch('conversationUpdate.channel.teamDeleted', (b) => (channelData(b).team = { id: (channelData(b).team as Json).id })),
+        teamRestored: patch(
+          'conversationUpdate.channel.teamDeleted',
+          (b) => (channelData(b).eventType = 'teamRestored'),
+        ),
+        teamRenamed: patch('conversationUpdate.channel.teamDeleted', (b) => (channelData(b).eventType = 'teamRenamed')),
+        'a team without aadGroupId or name': patch(
+          'conversationUpdate.channel.teamDeleted',
+          (b) => (channelData(b).team = { id: (channelData(b).team as Json).id }),
+        ),
         'a team that is not an object': patch('message.channel.threadReply', (b) => (channelData(b).team = 'team')),
         'a team without id': patch('message.channel.threadReply', (b) => (channelData(b).team = { name: 'T' })),
       }).map(([label, body]) => [label, captured(body)]),
@@ -868,7 +898,11 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
 
   it('reads the fields a request carries as it came', () => {
     const body = fixture('message.personal');
-    expect(parseActivity({ ...body, action: 'add', channelId: 'msteams', id: 'act-1' })).toMatchObject({ action: 'add', channelId: 'msteams', id: 'act-1' });
+    expect(parseActivity({ ...body, action: 'add', channelId: 'msteams', id: 'act-1' })).toMatchObject({
+      action: 'add',
+      channelId: 'msteams',
+      id: 'act-1',
+    });
     const bare = parseActivity({ type: 'message', serviceUrl: 'https://x/', conversation: { id: 'a:1' } });
     expect(bare).toMatchInlineSnapshot(`
       {
@@ -905,7 +939,9 @@ describe('parseActivity and toCapturePlan, rule by rule', () => {
 describe('thread ids', () => {
   it('a thread is a channel id with ;messageid=<root>', () => {
     expect(toChannelConversationId('19:c@thread.tacv2;messageid=42')).toBe('19:c@thread.tacv2');
-    expect(toChannelConversationId('19:c@thread.tacv2;messageid=42;messageid=43')).toBe('19:c@thread.tacv2;messageid=42');
+    expect(toChannelConversationId('19:c@thread.tacv2;messageid=42;messageid=43')).toBe(
+      '19:c@thread.tacv2;messageid=42',
+    );
     expect(toChannelConversationId('19:c@thread.tacv2;messageid=42;x')).toBe('19:c@thread.tacv2;messageid=42;x');
     expect(isThreadConversationId('19:c@thread.tacv2;messageid=42')).toBe(true);
     expect(isThreadConversationId('19:c@thread.tacv2')).toBe(false);

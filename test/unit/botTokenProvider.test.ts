@@ -40,7 +40,11 @@ describe('createBotTokenProvider', () => {
   it('asks for the scope once, and reuses the token until five minutes before it expires', async () => {
     const clock = { now: t0 };
     const credentials = fakeCredentials(clock);
-    const provider = createBotTokenProvider({ createCredential: credentials.create, scope: SCOPE, now: () => clock.now });
+    const provider = createBotTokenProvider({
+      createCredential: credentials.create,
+      scope: SCOPE,
+      now: () => clock.now,
+    });
     expect(await provider.getToken()).toBe('token-1');
     expect(credentials.made[0]).toEqual({ scopes: [SCOPE], calls: 1 });
     clock.now = t0 + 60 * 60_000 - REFRESH_BEFORE_EXPIRY_MS - 1;
@@ -56,8 +60,16 @@ describe('createBotTokenProvider', () => {
   it('lets concurrent callers share one request', async () => {
     const clock = { now: t0 };
     const credentials = fakeCredentials(clock);
-    const provider = createBotTokenProvider({ createCredential: credentials.create, scope: SCOPE, now: () => clock.now });
-    expect(await Promise.all([provider.getToken(), provider.getToken(), provider.getToken()])).toEqual(['token-1', 'token-1', 'token-1']);
+    const provider = createBotTokenProvider({
+      createCredential: credentials.create,
+      scope: SCOPE,
+      now: () => clock.now,
+    });
+    expect(await Promise.all([provider.getToken(), provider.getToken(), provider.getToken()])).toEqual([
+      'token-1',
+      'token-1',
+      'token-1',
+    ]);
     expect(credentials.issued()).toBe(1);
     // Once it is done, an expired token is fetched again (not the settled promise reused).
     clock.now = t0 + 2 * 60 * 60_000;
@@ -67,7 +79,11 @@ describe('createBotTokenProvider', () => {
   it('invalidate() drops the token and makes a new credential (MSAL caches per credential)', async () => {
     const clock = { now: t0 };
     const credentials = fakeCredentials(clock);
-    const provider = createBotTokenProvider({ createCredential: credentials.create, scope: SCOPE, now: () => clock.now });
+    const provider = createBotTokenProvider({
+      createCredential: credentials.create,
+      scope: SCOPE,
+      now: () => clock.now,
+    });
     expect(await provider.getToken()).toBe('token-1');
     provider.invalidate();
     expect(credentials.made).toHaveLength(2);
@@ -76,7 +92,9 @@ describe('createBotTokenProvider', () => {
   });
 
   it('reports a failed or empty answer as TOKEN_UNAVAILABLE with the first line of the reason, and tries again next time', async () => {
-    let fail: Error | 'null' | undefined = new Error('AADSTS7000215: Invalid client secret provided.\nTrace ID: 1234\nsecret=hunter2');
+    let fail: Error | 'null' | undefined = new Error(
+      'AADSTS7000215: Invalid client secret provided.\nTrace ID: 1234\nsecret=hunter2',
+    );
     const credential: TokenCredential = {
       getToken: async () => {
         if (fail === 'null') return null;
@@ -87,11 +105,20 @@ describe('createBotTokenProvider', () => {
     const provider = createBotTokenProvider({ createCredential: () => credential, scope: SCOPE });
     const error = await provider.getToken().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(CourierError);
-    expect(error).toMatchObject({ code: 'TOKEN_UNAVAILABLE', message: 'could not get a Bot Connector token: AADSTS7000215: Invalid client secret provided.' });
+    expect(error).toMatchObject({
+      code: 'TOKEN_UNAVAILABLE',
+      message: 'could not get a Bot Connector token: AADSTS7000215: Invalid client secret provided.',
+    });
     fail = 'null';
-    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_UNAVAILABLE', message: 'could not get a Bot Connector token: the credential returned none' });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      code: 'TOKEN_UNAVAILABLE',
+      message: 'could not get a Bot Connector token: the credential returned none',
+    });
     fail = Object.assign(Object.create(null) as object, { message: 'not an Error' }) as Error;
-    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_UNAVAILABLE', message: 'could not get a Bot Connector token: unknown error' });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      code: 'TOKEN_UNAVAILABLE',
+      message: 'could not get a Bot Connector token: unknown error',
+    });
     fail = undefined;
     expect(await provider.getToken()).toBe('ok');
   });
@@ -122,7 +149,10 @@ describe('createBotCredential against the Entra stub', () => {
     process.env.IDENTITY_HEADER = entra.msiHeader;
   });
   afterAll(async () => {
-    for (const [name, value] of [['IDENTITY_ENDPOINT', saved.endpoint], ['IDENTITY_HEADER', saved.header]] as const) {
+    for (const [name, value] of [
+      ['IDENTITY_ENDPOINT', saved.endpoint],
+      ['IDENTITY_HEADER', saved.header],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
@@ -136,15 +166,32 @@ describe('createBotCredential against the Entra stub', () => {
 
   it.each([
     ['a client secret', APP, () => ({ kind: 'secret', tenantId: TENANT, clientSecret: SECRET }) as const, 1],
-    ['a certificate file', CERT_APP, () => ({ kind: 'certificate', tenantId: TENANT, certificate: { path: pemPath } }) as const, 2],
-    ['a certificate in the setting', CERT_APP, () => ({ kind: 'certificate', tenantId: TENANT, certificate: { pem: `${cert}\n${key}` } }) as const, 2],
+    [
+      'a certificate file',
+      CERT_APP,
+      () => ({ kind: 'certificate', tenantId: TENANT, certificate: { path: pemPath } }) as const,
+      2,
+    ],
+    [
+      'a certificate in the setting',
+      CERT_APP,
+      () => ({ kind: 'certificate', tenantId: TENANT, certificate: { pem: `${cert}\n${key}` } }) as const,
+      2,
+    ],
   ])('gets the bot a token with %s, from its home tenant', async (_label, appId, credential, appidacr) => {
     const token = await createBotCredential(config(appId, credential())).getToken(SCOPE);
-    expect(await entra.verifyAccessToken(token!.token)).toMatchObject({ appid: appId, tid: TENANT, aud: 'https://api.botframework.com', appidacr: String(appidacr) });
+    expect(await entra.verifyAccessToken(token!.token)).toMatchObject({
+      appid: appId,
+      tid: TENANT,
+      aud: 'https://api.botframework.com',
+      appidacr: String(appidacr),
+    });
   });
 
   it('gets the bot a token with its user-assigned managed identity (the app id is its client id)', async () => {
-    const token = await createBotCredential(config(MI_APP, { kind: 'managedIdentity', clientId: MI_APP })).getToken(SCOPE);
+    const token = await createBotCredential(config(MI_APP, { kind: 'managedIdentity', clientId: MI_APP })).getToken(
+      SCOPE,
+    );
     expect(await entra.verifyAccessToken(token!.token)).toMatchObject({ appid: MI_APP, tid: TENANT });
     expect(entra.requests.filter((r) => r.kind === 'msi').at(-1)).toMatchObject({ clientId: MI_APP });
   });

@@ -27,7 +27,11 @@ describe('loadConfig', () => {
       openIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
       tokenIssuer: 'https://api.botframework.com',
     });
-    expect(config.outbound.credential).toEqual({ kind: 'secret', tenantId: 'botframework.com', clientSecret: 'test-secret-value' });
+    expect(config.outbound.credential).toEqual({
+      kind: 'secret',
+      tenantId: 'botframework.com',
+      clientSecret: 'test-secret-value',
+    });
     expect(config.outbound.queueName).toBe('outbound-messages');
     expect(config.outbound.poisonQueueName).toBe('outbound-messages-poison');
     expect(Object.isFrozen(config)).toBe(true);
@@ -43,7 +47,16 @@ describe('loadConfig', () => {
       OUTBOUND_QUEUE: 'Bad_Queue',
     });
     expect(problems).toEqual(
-      expect.arrayContaining(['MicrosoftAppId', 'MicrosoftAppType', 'BOT_CLOUD', 'BOT_OPENID_METADATA_URL', 'BOT_TRUSTED_SERVICE_URLS', 'BOT_TENANT_RATE_PER_SECOND', 'OUTBOUND_QUEUE', 'AzureWebJobsStorage']),
+      expect.arrayContaining([
+        'MicrosoftAppId',
+        'MicrosoftAppType',
+        'BOT_CLOUD',
+        'BOT_OPENID_METADATA_URL',
+        'BOT_TRUSTED_SERVICE_URLS',
+        'BOT_TENANT_RATE_PER_SECOND',
+        'OUTBOUND_QUEUE',
+        'AzureWebJobsStorage',
+      ]),
     );
   });
 
@@ -62,7 +75,12 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, MicrosoftAppType: 'SingleTenant' })).toEqual(['MicrosoftAppTenantId']);
     const single = loadConfig({ ...base, MicrosoftAppType: 'SingleTenant', MicrosoftAppTenantId: 'tenant-1' });
     expect(single.outbound.credential).toMatchObject({ kind: 'secret', tenantId: 'tenant-1' });
-    const msi = loadConfig({ MicrosoftAppId: 'mi-client', MicrosoftAppType: 'userassignedmsi', MicrosoftAppTenantId: 'tenant-1', AzureWebJobsStorage: 'UseDevelopmentStorage=true' });
+    const msi = loadConfig({
+      MicrosoftAppId: 'mi-client',
+      MicrosoftAppType: 'userassignedmsi',
+      MicrosoftAppTenantId: 'tenant-1',
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    });
     expect(msi.outbound.credential).toEqual({ kind: 'managedIdentity', clientId: 'mi-client' });
     expect(msi.outbound.appType).toBe('UserAssignedMSI');
   });
@@ -73,7 +91,12 @@ describe('loadConfig', () => {
   });
 
   it('selects gov presets and honours overrides', () => {
-    const config = loadConfig({ ...base, BOT_CLOUD: 'GCCHigh', BOT_AUTHORITY_HOST: 'https://127.0.0.1:4000', BOT_TRUSTED_SERVICE_URLS: 'https://127.0.0.1:5000/' });
+    const config = loadConfig({
+      ...base,
+      BOT_CLOUD: 'GCCHigh',
+      BOT_AUTHORITY_HOST: 'https://127.0.0.1:4000',
+      BOT_TRUSTED_SERVICE_URLS: 'https://127.0.0.1:5000/',
+    });
     expect(config.inbound.tokenIssuer).toBe('https://api.botframework.us');
     expect(config.outbound.credential).toMatchObject({ tenantId: 'MicrosoftServices.onmicrosoft.us' });
     expect(config.outbound.authorityOverridden).toBe(true);
@@ -88,7 +111,10 @@ describe('loadConfig', () => {
   });
 
   it('refuses a Key Vault reference the platform did not resolve, naming the setting and what to do', () => {
-    const env = { ...base, MicrosoftAppPassword: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/bot)' };
+    const env = {
+      ...base,
+      MicrosoftAppPassword: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/bot)',
+    };
     expect(problemsOf(env)).toEqual(['MicrosoftAppPassword']);
     expect(() => loadConfig(env)).toThrow(/could not resolve.*Key Vault Secrets User/);
   });
@@ -99,21 +125,54 @@ describe('loadConfig', () => {
       ...base,
       FLOW_AUTH_AUDIENCE: 'api://teams-courier, 11111111-0000-4000-8000-000000000001',
       FLOW_AUTH_TENANT_ID: tenant,
-      FLOW_CALLERS: JSON.stringify([{ name: 'billing', objectId: 'oid-1' }, { name: 'hr', appId: 'app-2', tenants: [tenant] }]),
+      FLOW_CALLERS: JSON.stringify([
+        { name: 'billing', objectId: 'oid-1' },
+        { name: 'hr', appId: 'app-2', tenants: [tenant] },
+      ]),
     });
-    expect(config.flowAuth).toMatchObject({ audiences: ['api://teams-courier', '11111111-0000-4000-8000-000000000001'], tenantId: tenant, authorityHost: 'https://login.microsoftonline.com' });
-    expect(config.outbound.callerTenants).toEqual(new Map([['billing', null], ['hr', [tenant]]]));
+    expect(config.flowAuth).toMatchObject({
+      audiences: ['api://teams-courier', '11111111-0000-4000-8000-000000000001'],
+      tenantId: tenant,
+      authorityHost: 'https://login.microsoftonline.com',
+    });
+    expect(config.outbound.callerTenants).toEqual(
+      new Map([
+        ['billing', null],
+        ['hr', [tenant]],
+      ]),
+    );
     expect(loadConfig(base).flowAuth).toBeUndefined();
 
     expect(problemsOf({ ...base, FLOW_AUTH_AUDIENCE: 'api://x' })).toEqual(['FLOW_AUTH_TENANT_ID', 'FLOW_CALLERS']);
     expect(problemsOf({ ...base, FLOW_CALLERS: '[]' })).toEqual(['FLOW_CALLERS']);
     expect(
-      problemsOf({ ...base, FLOW_AUTH_AUDIENCE: 'api://x', FLOW_AUTH_TENANT_ID: tenant, FLOW_CALLERS: JSON.stringify([{ name: 'a b', objectId: 'x' }, { name: 'ok' }, { name: 'ok', objectId: 'y', tenants: [], extra: 1 }]) }),
-    ).toEqual(['FLOW_CALLERS[0].name', 'FLOW_CALLERS[1]', 'FLOW_CALLERS[2]', 'FLOW_CALLERS[2].name', 'FLOW_CALLERS[2].tenants']);
+      problemsOf({
+        ...base,
+        FLOW_AUTH_AUDIENCE: 'api://x',
+        FLOW_AUTH_TENANT_ID: tenant,
+        FLOW_CALLERS: JSON.stringify([
+          { name: 'a b', objectId: 'x' },
+          { name: 'ok' },
+          { name: 'ok', objectId: 'y', tenants: [], extra: 1 },
+        ]),
+      }),
+    ).toEqual([
+      'FLOW_CALLERS[0].name',
+      'FLOW_CALLERS[1]',
+      'FLOW_CALLERS[2]',
+      'FLOW_CALLERS[2].name',
+      'FLOW_CALLERS[2].tenants',
+    ]);
   });
 
   it('supports identity-based storage like the Functions host', () => {
-    const config = loadConfig({ MicrosoftAppId: 'a', MicrosoftAppPassword: 'p', AzureWebJobsStorage__accountName: 'courierstore', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: 'cid' });
+    const config = loadConfig({
+      MicrosoftAppId: 'a',
+      MicrosoftAppPassword: 'p',
+      AzureWebJobsStorage__accountName: 'courierstore',
+      AzureWebJobsStorage__credential: 'managedidentity',
+      AzureWebJobsStorage__clientId: 'cid',
+    });
     expect(config.storage).toEqual({
       kind: 'identity',
       tableServiceUri: 'https://courierstore.table.core.windows.net',
@@ -130,7 +189,15 @@ describe('loadConfig', () => {
   it('documents every setting it reads', () => {
     const names = SETTINGS.map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
-    for (const name of ['MicrosoftAppId', 'MicrosoftAppPassword', 'MicrosoftAppTenantId', 'MicrosoftAppType', 'BOT_CLOUD', 'BOT_OPENID_METADATA_URL', 'AzureWebJobsStorage']) {
+    for (const name of [
+      'MicrosoftAppId',
+      'MicrosoftAppPassword',
+      'MicrosoftAppTenantId',
+      'MicrosoftAppType',
+      'BOT_CLOUD',
+      'BOT_OPENID_METADATA_URL',
+      'AzureWebJobsStorage',
+    ]) {
       expect(names).toContain(name);
     }
   });

@@ -7,9 +7,25 @@ import { describe, expect, it } from 'vitest';
 import { admitJob, admitJobs, fromInternalId, isReservedJobId, toInternalId } from '../../src/core/admission';
 import { conversationWindowsFor, tenantShare } from '../../src/core/budgetShare';
 import { MAX_SCHEDULE_MS } from '../../src/core/job';
-import { ADAPTIVE_CARD_CONTENT_TYPE, MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../../src/core/outgoing';
-import { MAX_ENVELOPED_JOB_BYTES, MAX_QUEUE_MESSAGE_BYTES, MAX_VISIBILITY_SECONDS, queueMessageBytes } from '../../src/core/queueMessage';
-import { CONVERSATION_WINDOW_SAFETY_MS, CONVERSATION_WINDOWS, createRateLimiter, tenantWindows, WINDOW_SAFETY_MS } from '../../src/core/rateLimiter';
+import {
+  ADAPTIVE_CARD_CONTENT_TYPE,
+  MAX_ACTIVITY_UTF16_BYTES,
+  toOutgoingActivity,
+  utf16Size,
+} from '../../src/core/outgoing';
+import {
+  MAX_ENVELOPED_JOB_BYTES,
+  MAX_QUEUE_MESSAGE_BYTES,
+  MAX_VISIBILITY_SECONDS,
+  queueMessageBytes,
+} from '../../src/core/queueMessage';
+import {
+  CONVERSATION_WINDOW_SAFETY_MS,
+  CONVERSATION_WINDOWS,
+  createRateLimiter,
+  tenantWindows,
+  WINDOW_SAFETY_MS,
+} from '../../src/core/rateLimiter';
 import { JobValidationError } from '../../src/errors';
 
 const now = new Date('2026-12-07T08:00:00Z');
@@ -28,15 +44,25 @@ function problemsOf(run: () => unknown): string[] {
 
 describe('admission', () => {
   it('gives a job without an id (or with "id": null) a new one, and keeps the body as written otherwise', () => {
-    expect(admitJob({ to, text: 'x' }, { now, newId })).toMatchObject({ id: 'generated', body: { id: 'generated', to, text: 'x' }, delayMs: 0 });
+    expect(admitJob({ to, text: 'x' }, { now, newId })).toMatchObject({
+      id: 'generated',
+      body: { id: 'generated', to, text: 'x' },
+      delayMs: 0,
+    });
     expect(admitJob({ id: null, to, text: 'x' }, { now, newId })).toMatchObject({ id: 'generated' });
     expect(admitJob({ id: 'mine', to, text: 'x' }, { now, newId })).toMatchObject({ id: 'mine', job: { id: 'mine' } });
   });
 
-  it('puts a namespaced caller\'s ids, and the targets of its updates and deletes, in its namespace', () => {
+  it("puts a namespaced caller's ids, and the targets of its updates and deletes, in its namespace", () => {
     const submitter = { name: 'billing' };
-    expect(admitJob({ id: 'j1', update: 'j0', text: 'x' }, { now, newId, submitter })).toMatchObject({ id: 'j1', job: { id: 'billing:j1', target: 'billing:j0' }, envelope: { jobId: 'billing:j1', caller: 'billing' } });
-    expect(admitJob({ id: 'j2', delete: 'j0' }, { now, newId, submitter })).toMatchObject({ job: { kind: 'delete', id: 'billing:j2', target: 'billing:j0' } });
+    expect(admitJob({ id: 'j1', update: 'j0', text: 'x' }, { now, newId, submitter })).toMatchObject({
+      id: 'j1',
+      job: { id: 'billing:j1', target: 'billing:j0' },
+      envelope: { jobId: 'billing:j1', caller: 'billing' },
+    });
+    expect(admitJob({ id: 'j2', delete: 'j0' }, { now, newId, submitter })).toMatchObject({
+      job: { kind: 'delete', id: 'billing:j2', target: 'billing:j0' },
+    });
     expect(admitJob({ id: 'j3', to, text: 'x' }, { now, newId, submitter }).job).not.toHaveProperty('target');
     expect(admitJob({ id: 'j4', delete: 'j0' }, { now, newId }).job).toMatchObject({ target: 'j0' });
     expect(toInternalId('j', undefined)).toBe('j');
@@ -47,13 +73,20 @@ describe('admission', () => {
 
   it('wraps the job in an envelope with exactly what the sender needs', () => {
     expect(admitJob({ id: 'j', to, text: 'x' }, { now, newId }).envelope).toStrictEqual({ jobId: 'j', deferrals: 0 });
-    expect(admitJob({ id: 'j', to, text: 'x' }, { now, newId, parentId: 'batch-1', submitter: { name: 'hr' } }).envelope).toStrictEqual({ jobId: 'hr:j', deferrals: 0, parentId: 'batch-1', caller: 'hr' });
+    expect(
+      admitJob({ id: 'j', to, text: 'x' }, { now, newId, parentId: 'batch-1', submitter: { name: 'hr' } }).envelope,
+    ).toStrictEqual({ jobId: 'hr:j', deferrals: 0, parentId: 'batch-1', caller: 'hr' });
     const admitted = admitJob({ id: 'j', to, text: 'x' }, { now, newId });
-    expect(JSON.parse(admitted.queueText)).toStrictEqual({ teamsCourier: { jobId: 'j', deferrals: 0 }, job: { id: 'j', to, text: 'x' } });
+    expect(JSON.parse(admitted.queueText)).toStrictEqual({
+      teamsCourier: { jobId: 'j', deferrals: 0 },
+      job: { id: 'j', to, text: 'x' },
+    });
   });
 
-  it('refuses reserved ids next to the job\'s other problems, and what is not an object', () => {
-    expect(problemsOf(() => admitJob({ id: 'welcome-1', to, text: 'x' }, { now, newId }))).toEqual(['id: is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")']);
+  it("refuses reserved ids next to the job's other problems, and what is not an object", () => {
+    expect(problemsOf(() => admitJob({ id: 'welcome-1', to, text: 'x' }, { now, newId }))).toEqual([
+      'id: is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")',
+    ]);
     expect(problemsOf(() => admitJob({ id: 'b~2', to }, { now, newId }))).toEqual([
       'text: a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)',
       'id: is reserved for teams-courier\'s own jobs ("welcome-…", "…~<n>")',
@@ -71,11 +104,15 @@ describe('admission', () => {
     const at = (ms: number) => new Date(now.getTime() + ms).toISOString();
     expect(admitJob({ to, text: 'x', notBefore: at(MAX_SCHEDULE_MS) }, { now, newId }).delayMs).toBe(MAX_SCHEDULE_MS);
     expect(admitJob({ to, text: 'x', notBefore: at(-60_000) }, { now, newId }).delayMs).toBe(0);
-    expect(problemsOf(() => admitJob({ to, text: 'x', notBefore: at(MAX_SCHEDULE_MS + 1) }, { now, newId }))).toEqual(['notBefore: is more than 7 days ahead; a queue cannot hold a message that long']);
+    expect(problemsOf(() => admitJob({ to, text: 'x', notBefore: at(MAX_SCHEDULE_MS + 1) }, { now, newId }))).toEqual([
+      'notBefore: is more than 7 days ahead; a queue cannot hold a message that long',
+    ]);
   });
 
   it('refuses a job that would not fit a queue message with its envelope, naming its size', () => {
-    const fits = MAX_ENVELOPED_JOB_BYTES - queueMessageBytes(JSON.stringify({ teamsCourier: { jobId: 'j', deferrals: 0 }, job: { id: 'j', to, text: '' } }));
+    const fits =
+      MAX_ENVELOPED_JOB_BYTES -
+      queueMessageBytes(JSON.stringify({ teamsCourier: { jobId: 'j', deferrals: 0 }, job: { id: 'j', to, text: '' } }));
     expect(() => admitJob({ id: 'j', to, text: 'x'.repeat(fits) }, { now, newId })).not.toThrow();
     expect(problemsOf(() => admitJob({ id: 'j', to, text: 'x'.repeat(fits + 1) }, { now, newId }))).toEqual([
       `(job): is ${MAX_ENVELOPED_JOB_BYTES + 1} bytes as a queue message; a job must fit in ${MAX_ENVELOPED_JOB_BYTES} bytes (a queue message is 64 KiB, less room for retries)`,
@@ -84,39 +121,99 @@ describe('admission', () => {
 
   it('keeps a tenant-limited caller to its tenants, also for broadcasts', () => {
     const submitter = { name: 'hr', tenants: ['t-1'] };
-    expect(() => admitJob({ to: { aadObjectId: 'u', tenantId: 't-1' }, text: 'x' }, { now, newId, submitter })).not.toThrow();
-    expect(problemsOf(() => admitJob({ to: { aadObjectId: 'u', tenantId: 't-2' }, text: 'x' }, { now, newId, submitter }))).toEqual(['to.tenantId: is not a tenant this caller may reach']);
-    expect(problemsOf(() => admitJob({ to: { aadObjectIds: ['u'], tenantId: 't-2' }, text: 'x' }, { now, newId, submitter }))).toEqual(['to.tenantId: is not a tenant this caller may reach']);
-    expect(problemsOf(() => admitJob({ to: { allInstalled: true }, text: 'x' }, { now, newId, submitter }))).toEqual(['to.tenantId: is required: this caller may only reach some tenants']);
-    expect(() => admitJob({ to: { allInstalled: true, tenantId: 't-1' }, text: 'x' }, { now, newId, submitter })).not.toThrow();
+    expect(() =>
+      admitJob({ to: { aadObjectId: 'u', tenantId: 't-1' }, text: 'x' }, { now, newId, submitter }),
+    ).not.toThrow();
+    expect(
+      problemsOf(() => admitJob({ to: { aadObjectId: 'u', tenantId: 't-2' }, text: 'x' }, { now, newId, submitter })),
+    ).toEqual(['to.tenantId: is not a tenant this caller may reach']);
+    expect(
+      problemsOf(() =>
+        admitJob({ to: { aadObjectIds: ['u'], tenantId: 't-2' }, text: 'x' }, { now, newId, submitter }),
+      ),
+    ).toEqual(['to.tenantId: is not a tenant this caller may reach']);
+    expect(problemsOf(() => admitJob({ to: { allInstalled: true }, text: 'x' }, { now, newId, submitter }))).toEqual([
+      'to.tenantId: is required: this caller may only reach some tenants',
+    ]);
+    expect(() =>
+      admitJob({ to: { allInstalled: true, tenantId: 't-1' }, text: 'x' }, { now, newId, submitter }),
+    ).not.toThrow();
     // A conversation id or a user without a tenant: checked when the target is resolved (the sender).
     expect(() => admitJob({ to, text: 'x' }, { now, newId, submitter })).not.toThrow();
     expect(() => admitJob({ to: { aadObjectIds: ['u'] }, text: 'x' }, { now, newId, submitter })).not.toThrow();
     expect(() => admitJob({ update: 'j0', text: 'x' }, { now, newId, submitter })).not.toThrow();
-    expect(() => admitJob({ to: { allInstalled: true }, text: 'x' }, { now, newId, submitter: { name: 'any' } })).not.toThrow();
+    expect(() =>
+      admitJob({ to: { allInstalled: true }, text: 'x' }, { now, newId, submitter: { name: 'any' } }),
+    ).not.toThrow();
   });
 
-  it('admits a batch whole or not at all, each problem prefixed with the job\'s index', () => {
-    const ok = admitJobs([{ id: 'a', to, text: 'x' }, { to, text: 'y' }], { now, newId, batchId: 'b-1' });
-    expect(ok).toMatchObject({ jobs: [{ id: 'a', envelope: { parentId: 'b-1' } }, { id: 'generated', envelope: { parentId: 'b-1' } }] });
-    expect(admitJobs({ id: 'single', to, text: 'x' }, { now, newId, batchId: 'b-1' })).toMatchObject({ jobs: [{ id: 'single', envelope: { jobId: 'single', deferrals: 0 } }] });
-    expect((admitJobs({ id: 'single', to, text: 'x' }, { now, newId, batchId: 'b-1' }) as { jobs: { envelope: object }[] }).jobs[0]!.envelope).not.toHaveProperty('parentId');
-    expect((admitJobs([{ id: 'a', to, text: 'x' }], { now, newId }) as { jobs: { envelope: object }[] }).jobs[0]!.envelope).not.toHaveProperty('parentId');
-    expect(admitJobs([{ id: 'a', to, text: 'x' }, 'x', { id: 'a', to }, { id: 5, to, text: 'x' }], { now, newId })).toEqual({
+  it("admits a batch whole or not at all, each problem prefixed with the job's index", () => {
+    const ok = admitJobs(
+      [
+        { id: 'a', to, text: 'x' },
+        { to, text: 'y' },
+      ],
+      { now, newId, batchId: 'b-1' },
+    );
+    expect(ok).toMatchObject({
+      jobs: [
+        { id: 'a', envelope: { parentId: 'b-1' } },
+        { id: 'generated', envelope: { parentId: 'b-1' } },
+      ],
+    });
+    expect(admitJobs({ id: 'single', to, text: 'x' }, { now, newId, batchId: 'b-1' })).toMatchObject({
+      jobs: [{ id: 'single', envelope: { jobId: 'single', deferrals: 0 } }],
+    });
+    expect(
+      (admitJobs({ id: 'single', to, text: 'x' }, { now, newId, batchId: 'b-1' }) as { jobs: { envelope: object }[] })
+        .jobs[0]!.envelope,
+    ).not.toHaveProperty('parentId');
+    expect(
+      (admitJobs([{ id: 'a', to, text: 'x' }], { now, newId }) as { jobs: { envelope: object }[] }).jobs[0]!.envelope,
+    ).not.toHaveProperty('parentId');
+    expect(
+      admitJobs([{ id: 'a', to, text: 'x' }, 'x', { id: 'a', to }, { id: 5, to, text: 'x' }], { now, newId }),
+    ).toEqual({
       problems: [
         { path: '[1]', message: 'must be a JSON object' },
         { path: '[2].id', message: '"a" appears more than once in this request' },
-        { path: '[2].text', message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)' },
+        {
+          path: '[2].text',
+          message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)',
+        },
         { path: '[3].id', message: 'must be a string (got number)' },
       ],
     });
-    expect(admitJobs([{ id: 'a', to, text: 'x' }, { id: 'a', to, text: 'x' }], { now, newId, rootPath: '(file)' })).toEqual({ problems: [{ path: '[1].id', message: '"a" appears more than once in this file' }] });
-    expect(admitJobs({ to }, { now, newId })).toEqual({ problems: [{ path: 'text', message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)' }] });
+    expect(
+      admitJobs(
+        [
+          { id: 'a', to, text: 'x' },
+          { id: 'a', to, text: 'x' },
+        ],
+        { now, newId, rootPath: '(file)' },
+      ),
+    ).toEqual({ problems: [{ path: '[1].id', message: '"a" appears more than once in this file' }] });
+    expect(admitJobs({ to }, { now, newId })).toEqual({
+      problems: [
+        {
+          path: 'text',
+          message: 'a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)',
+        },
+      ],
+    });
     expect(admitJobs('x', { now, newId })).toEqual({ problems: [{ path: '(job)', message: 'must be a JSON object' }] });
     expect(admitJobs([], { now, newId })).toEqual({ problems: [{ path: '(body)', message: 'is an empty array' }] });
-    expect(admitJobs([], { now, newId, rootPath: '(file)' })).toEqual({ problems: [{ path: '(file)', message: 'is an empty array' }] });
-    const three = [{ to, text: '1' }, { to, text: '2' }, { to, text: '3' }];
-    expect(admitJobs(three, { now, newId, maxJobs: 2 })).toEqual({ problems: [{ path: '(body)', message: 'has 3 jobs; at most 2 per request' }] });
+    expect(admitJobs([], { now, newId, rootPath: '(file)' })).toEqual({
+      problems: [{ path: '(file)', message: 'is an empty array' }],
+    });
+    const three = [
+      { to, text: '1' },
+      { to, text: '2' },
+      { to, text: '3' },
+    ];
+    expect(admitJobs(three, { now, newId, maxJobs: 2 })).toEqual({
+      problems: [{ path: '(body)', message: 'has 3 jobs; at most 2 per request' }],
+    });
     expect(admitJobs(three.slice(0, 2), { now, newId, maxJobs: 2 })).toHaveProperty('jobs');
   });
 });
@@ -126,8 +223,16 @@ describe('the outgoing activity', () => {
   const content = { textFormat: 'markdown' as const, mentions: [] };
 
   it('speaks as the bot, in the conversation, with only what the job says', () => {
-    expect(toOutgoingActivity({ ...content, text: 'hi' }, context)).toStrictEqual({ type: 'message', from: { id: '28:bot' }, conversation: { id: 'a:1' }, text: 'hi', textFormat: 'markdown' });
-    expect(toOutgoingActivity({ ...content, text: 'hi' }, { ...context, botName: 'Courier', tenantId: 't' })).toMatchObject({ from: { id: '28:bot', name: 'Courier' }, conversation: { id: 'a:1', tenantId: 't' } });
+    expect(toOutgoingActivity({ ...content, text: 'hi' }, context)).toStrictEqual({
+      type: 'message',
+      from: { id: '28:bot' },
+      conversation: { id: 'a:1' },
+      text: 'hi',
+      textFormat: 'markdown',
+    });
+    expect(
+      toOutgoingActivity({ ...content, text: 'hi' }, { ...context, botName: 'Courier', tenantId: 't' }),
+    ).toMatchObject({ from: { id: '28:bot', name: 'Courier' }, conversation: { id: 'a:1', tenantId: 't' } });
     const card = { type: 'AdaptiveCard' };
     expect(toOutgoingActivity({ ...content, adaptiveCard: card, summary: 's' }, context)).toStrictEqual({
       type: 'message',
@@ -151,12 +256,43 @@ describe('the outgoing activity', () => {
         { type: 'mention', mentioned: { id: '29:c', name: 'Cy' }, text: '<at>Cy</at>' },
       ],
     });
-    expect(toOutgoingActivity({ ...content, text: 'x', mentions: [{ id: '1', name: 'A' }, { id: '2', name: 'B' }] }, context)).toMatchObject({ text: '<at>A</at> <at>B</at> x' });
+    expect(
+      toOutgoingActivity(
+        {
+          ...content,
+          text: 'x',
+          mentions: [
+            { id: '1', name: 'A' },
+            { id: '2', name: 'B' },
+          ],
+        },
+        context,
+      ),
+    ).toMatchObject({ text: '<at>A</at> <at>B</at> x' });
   });
 
   it('merges raw fields last, but never where or as whom it speaks', () => {
-    const activity = toOutgoingActivity({ ...content, text: 'hi', activity: { importance: 'high', text: 'raw', conversation: { id: 'a:evil' }, from: { id: '28:evil' }, summary: 'raw summary' } }, context);
-    expect(activity).toMatchObject({ importance: 'high', text: 'raw', summary: 'raw summary', conversation: { id: 'a:1' }, from: { id: '28:bot' } });
+    const activity = toOutgoingActivity(
+      {
+        ...content,
+        text: 'hi',
+        activity: {
+          importance: 'high',
+          text: 'raw',
+          conversation: { id: 'a:evil' },
+          from: { id: '28:evil' },
+          summary: 'raw summary',
+        },
+      },
+      context,
+    );
+    expect(activity).toMatchObject({
+      importance: 'high',
+      text: 'raw',
+      summary: 'raw summary',
+      conversation: { id: 'a:1' },
+      from: { id: '28:bot' },
+    });
   });
 
   it('measures the payload as UTF-16, against 100 KB', () => {
@@ -174,7 +310,11 @@ describe('the rate limiter, window by window', () => {
 
   it('counts sends inside (now - window, now]: one that left exactly at the edge no longer counts', () => {
     const c = clock();
-    const limiter = createRateLimiter({ tenantWindows: [{ limit: 1000, windowMs: 1_000 }], conversationWindows: [{ limit: 2, windowMs: 1_000, marginMs: 0 }], now: c.now });
+    const limiter = createRateLimiter({
+      tenantWindows: [{ limit: 1000, windowMs: 1_000 }],
+      conversationWindows: [{ limit: 2, windowMs: 1_000, marginMs: 0 }],
+      now: c.now,
+    });
     expect(limiter.tryAcquire('a', 't')).toBe(0);
     c.advance(400);
     expect(limiter.tryAcquire('a', 't')).toBe(0);
@@ -198,9 +338,20 @@ describe('the rate limiter, window by window', () => {
     expect(limiter.tryAcquire('b', 't')).toBe(1_000 + WINDOW_SAFETY_MS);
     expect(WINDOW_SAFETY_MS).toBe(75);
     expect(CONVERSATION_WINDOW_SAFETY_MS).toBe(150);
-    expect(CONVERSATION_WINDOWS.map((w) => [w.limit, w.windowMs])).toEqual([[7, 1_000], [8, 2_000], [60, 30_000], [1800, 3_600_000]]);
-    expect(tenantWindows(50)).toEqual([{ limit: 50, windowMs: 1_000 }, { limit: 5, windowMs: 100, marginMs: 0 }]);
-    expect(tenantWindows(7)).toEqual([{ limit: 7, windowMs: 1_000 }, { limit: 1, windowMs: 100, marginMs: 0 }]);
+    expect(CONVERSATION_WINDOWS.map((w) => [w.limit, w.windowMs])).toEqual([
+      [7, 1_000],
+      [8, 2_000],
+      [60, 30_000],
+      [1800, 3_600_000],
+    ]);
+    expect(tenantWindows(50)).toEqual([
+      { limit: 50, windowMs: 1_000 },
+      { limit: 5, windowMs: 100, marginMs: 0 },
+    ]);
+    expect(tenantWindows(7)).toEqual([
+      { limit: 7, windowMs: 1_000 },
+      { limit: 1, windowMs: 100, marginMs: 0 },
+    ]);
     expect(tenantWindows(11)[1]).toEqual({ limit: 2, windowMs: 100, marginMs: 0 });
   });
 
@@ -208,7 +359,10 @@ describe('the rate limiter, window by window', () => {
     const c = clock();
     const limiter = createRateLimiter({
       tenantWindows: tenantWindows(50),
-      windowsFor: (tenantId) => ({ tenant: tenantId === 'starved' ? [{ limit: 0, windowMs: 1_000 }] : tenantWindows(50), conversation: CONVERSATION_WINDOWS }),
+      windowsFor: (tenantId) => ({
+        tenant: tenantId === 'starved' ? [{ limit: 0, windowMs: 1_000 }] : tenantWindows(50),
+        conversation: CONVERSATION_WINDOWS,
+      }),
       now: c.now,
     });
     expect(limiter.tryAcquire('a', 'starved')).toBe(1_000);
@@ -225,7 +379,12 @@ describe('the rate limiter, window by window', () => {
 
   it('remembers what the longest window needs, and forgets idle scopes only when their pause is over', () => {
     const c = clock();
-    const limiter = createRateLimiter({ tenantWindows: [{ limit: 100, windowMs: 1_000 }], conversationWindows: [{ limit: 3, windowMs: 10_000, marginMs: 0 }], now: c.now, idleMs: 20_000 });
+    const limiter = createRateLimiter({
+      tenantWindows: [{ limit: 100, windowMs: 1_000 }],
+      conversationWindows: [{ limit: 3, windowMs: 10_000, marginMs: 0 }],
+      now: c.now,
+      idleMs: 20_000,
+    });
     for (let i = 0; i < 3; i += 1) expect(limiter.tryAcquire('a', 't')).toBe(0);
     expect(limiter.size).toBe(2);
     c.advance(10_000);
@@ -264,7 +423,7 @@ describe('the rate limiter, window by window', () => {
     expect(limiter.recentSends('a1', 1_000)).toBe(2);
   });
 
-  it('defaults to Teams\' conversation windows and forgets after the longest window', () => {
+  it("defaults to Teams' conversation windows and forgets after the longest window", () => {
     const c = clock();
     const limiter = createRateLimiter({ tenantWindows: [{ limit: 1_000, windowMs: 1_000 }], now: c.now });
     for (let i = 0; i < 7; i += 1) expect(limiter.tryAcquire('a', 't')).toBe(0);
@@ -286,14 +445,14 @@ describe('queue message sizes', () => {
     expect(queueMessageBytes('')).toBe(0);
   });
 
-  it('has the queue\'s limits', () => {
+  it("has the queue's limits", () => {
     expect(MAX_QUEUE_MESSAGE_BYTES).toBe(65_536);
     expect(MAX_ENVELOPED_JOB_BYTES).toBe(64_512);
     expect(MAX_VISIBILITY_SECONDS).toBe(604_800);
   });
 });
 
-describe('a tenant\'s share', () => {
+describe("a tenant's share", () => {
   it('hands the remainder to the first instances by id only when that is safe', () => {
     // 50 among 3: 16 each, and 2 extra for the first two (50 >= 3 * 4).
     expect(['b', 'a', 'c'].map((m) => tenantShare(50, ['c', 'a', 'b'], m))).toEqual([17, 17, 16]);
@@ -314,7 +473,12 @@ describe('a tenant\'s share', () => {
 
   it('divides each conversation window, never below one', () => {
     expect(conversationWindowsFor(0)).toEqual(conversationWindowsFor(1));
-    expect(conversationWindowsFor(2).map((w) => [w.limit, w.windowMs])).toEqual([[3, 1_000], [4, 2_000], [30, 30_000], [900, 3_600_000]]);
+    expect(conversationWindowsFor(2).map((w) => [w.limit, w.windowMs])).toEqual([
+      [3, 1_000],
+      [4, 2_000],
+      [30, 30_000],
+      [900, 3_600_000],
+    ]);
     expect(conversationWindowsFor(100).map((w) => w.limit)).toEqual([1, 1, 1, 18]);
   });
 });

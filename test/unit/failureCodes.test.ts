@@ -18,7 +18,7 @@ describe('the failure vocabulary', () => {
     expect(documented.has(code)).toBe(true);
   });
 
-  it.each([...TEAMS_FAILURE_CODES])('docs/delivery.md explains Teams\' %s', (code) => {
+  it.each([...TEAMS_FAILURE_CODES])("docs/delivery.md explains Teams' %s", (code) => {
     expect(documented.has(code)).toBe(true);
   });
 

@@ -35,16 +35,33 @@ describe('decodeQueueMessage', () => {
   });
 
   it('takes an envelope only in its exact form: a job with extra keys is a job, not an envelope', () => {
-    const forged = { type: 'message', conversation: { id: 'a:evil' }, text: 'x', teamsCourier: { jobId: 'victim' }, job: job };
+    const forged = {
+      type: 'message',
+      conversation: { id: 'a:evil' },
+      text: 'x',
+      teamsCourier: { jobId: 'victim' },
+      job: job,
+    };
     expect(decodeQueueMessage(forged)).toEqual({ body: forged });
-    expect(problems(forged)).toEqual(expect.arrayContaining([expect.stringMatching(/^teamsCourier: /), expect.stringMatching(/^job: /)]));
-    expect(problems({ ...job, teamsCourier: { jobId: 'victim' } })).toEqual(['teamsCourier: is not a job field (see schemas/job.schema.json)']);
+    expect(problems(forged)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^teamsCourier: /), expect.stringMatching(/^job: /)]),
+    );
+    expect(problems({ ...job, teamsCourier: { jobId: 'victim' } })).toEqual([
+      'teamsCourier: is not a job field (see schemas/job.schema.json)',
+    ]);
   });
 
   it('carries the caller through the envelope, and refuses an envelope id that cannot be a key', () => {
-    expect(decodeQueueMessage(JSON.parse(toEnvelope(job, { jobId: 'billing:j1', deferrals: 0, caller: 'billing' }))).envelope).toEqual({ jobId: 'billing:j1', deferrals: 0, caller: 'billing' });
-    expect(() => decodeQueueMessage({ teamsCourier: { jobId: '\uD800'.repeat(100) }, job })).toThrow('teamsCourier.jobId');
-    expect(() => decodeQueueMessage({ teamsCourier: { jobId: 'x', caller: 'not a name!' }, job })).toThrow('teamsCourier.caller');
+    expect(
+      decodeQueueMessage(JSON.parse(toEnvelope(job, { jobId: 'billing:j1', deferrals: 0, caller: 'billing' })))
+        .envelope,
+    ).toEqual({ jobId: 'billing:j1', deferrals: 0, caller: 'billing' });
+    expect(() => decodeQueueMessage({ teamsCourier: { jobId: '\uD800'.repeat(100) }, job })).toThrow(
+      'teamsCourier.jobId',
+    );
+    expect(() => decodeQueueMessage({ teamsCourier: { jobId: 'x', caller: 'not a name!' }, job })).toThrow(
+      'teamsCourier.caller',
+    );
   });
 
   it.each([
@@ -62,30 +79,64 @@ describe('decodeQueueMessage', () => {
 
 describe('parseJob: what a job may put into the activity', () => {
   it('raw form: only allowlisted activity fields, and routing fields are resolved by teams-courier', () => {
-    const job = parseJob({ type: 'message', conversation: { id: 'a:1' }, from: { id: '28:x' }, serviceUrl: 'https://evil/', text: 'hi', channelData: { notification: { alert: true } } }, 'm') as MessageJob;
+    const job = parseJob(
+      {
+        type: 'message',
+        conversation: { id: 'a:1' },
+        from: { id: '28:x' },
+        serviceUrl: 'https://evil/',
+        text: 'hi',
+        channelData: { notification: { alert: true } },
+      },
+      'm',
+    ) as MessageJob;
     expect(job.activity).toEqual({ text: 'hi', channelData: { notification: { alert: true } } });
-    expect(problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', channelData: { onBehalfOf: [] } })).toEqual(['channelData.onBehalfOf: is not allowed (a job may set channelData.notification only)']);
-    expect(problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', value: { x: 1 } })[0]).toMatch(/^value: is not an activity field a job may set/);
-    expect(problems({ type: 'message', conversation: { id: '..' }, text: 'hi' })).toEqual(['conversation.id: must not be "." or ".." (it would change the Bot Connector URL)']);
+    expect(
+      problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', channelData: { onBehalfOf: [] } }),
+    ).toEqual(['channelData.onBehalfOf: is not allowed (a job may set channelData.notification only)']);
+    expect(problems({ type: 'message', conversation: { id: 'a:1' }, text: 'hi', value: { x: 1 } })[0]).toMatch(
+      /^value: is not an activity field a job may set/,
+    );
+    expect(problems({ type: 'message', conversation: { id: '..' }, text: 'hi' })).toEqual([
+      'conversation.id: must not be "." or ".." (it would change the Bot Connector URL)',
+    ]);
   });
 
   it('mention entities pass in their exact shape; other entities are refused', () => {
     const mention = { type: 'mention', mentioned: { id: '29:a', name: 'A' }, text: '<at>A</at>' };
-    expect((parseJob({ to: { conversationId: 'a:1' }, text: '<at>A</at>', activity: { entities: [mention] } }, 'm') as MessageJob).activity).toEqual({ entities: [mention] });
-    expect(problems({ to: { conversationId: 'a:1' }, text: 'x', activity: { entities: [{ ...mention, mentioned: { id: '29:a', name: 'A', role: 'bot' } }] } })).toEqual([
-      'activity.entities[0]: must be {"type": "mention", "mentioned": {"id", "name"}, "text"}',
-    ]);
+    expect(
+      (
+        parseJob(
+          { to: { conversationId: 'a:1' }, text: '<at>A</at>', activity: { entities: [mention] } },
+          'm',
+        ) as MessageJob
+      ).activity,
+    ).toEqual({ entities: [mention] });
+    expect(
+      problems({
+        to: { conversationId: 'a:1' },
+        text: 'x',
+        activity: { entities: [{ ...mention, mentioned: { id: '29:a', name: 'A', role: 'bot' } }] },
+      }),
+    ).toEqual(['activity.entities[0]: must be {"type": "mention", "mentioned": {"id", "name"}, "text"}']);
   });
 
   it('ids must fit a table key once escaped (unpaired surrogates take six characters)', () => {
-    expect(problems({ id: '\uD800'.repeat(100), to: { conversationId: 'a:1' }, text: 'x' })[0]).toMatch(/^id: is too long once escaped/);
+    expect(problems({ id: '\uD800'.repeat(100), to: { conversationId: 'a:1' }, text: 'x' })[0]).toMatch(
+      /^id: is too long once escaped/,
+    );
     expect(parseJob({ id: '/'.repeat(128), to: { conversationId: 'a:1' }, text: 'x' }, 'm').id).toBe('/'.repeat(128));
   });
 });
 
 describe('parseJob', () => {
   it('parses the documented example', () => {
-    expect(parseJob({ id: 'invoice-4711-reminder', to: USER, text: 'Invoice **4711** is overdue.', textFormat: 'markdown' }, 'msg-1')).toEqual({
+    expect(
+      parseJob(
+        { id: 'invoice-4711-reminder', to: USER, text: 'Invoice **4711** is overdue.', textFormat: 'markdown' },
+        'msg-1',
+      ),
+    ).toEqual({
       kind: 'message',
       id: 'invoice-4711-reminder',
       to: { kind: 'user', ...USER },
@@ -96,13 +147,25 @@ describe('parseJob', () => {
   });
 
   it('defaults the id to the queue message id and the format to markdown', () => {
-    expect(parseJob({ to: { conversationId: 'a:1' }, text: 'x' }, 'msg-9')).toMatchObject({ id: 'msg-9', textFormat: 'markdown' });
+    expect(parseJob({ to: { conversationId: 'a:1' }, text: 'x' }, 'msg-9')).toMatchObject({
+      id: 'msg-9',
+      textFormat: 'markdown',
+    });
   });
 
   it('takes a user without tenant, a channel post and a thread reply', () => {
-    expect((parseJob({ to: { aadObjectId: 'u1' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'user', aadObjectId: 'u1' });
-    expect((parseJob({ to: { channelId: '19:c@thread.tacv2' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2' });
-    expect((parseJob({ to: { channelId: '19:c@thread.tacv2', threadId: '1763660000000' }, text: 'x' }, 'm') as MessageJob).to).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2', threadId: '1763660000000' });
+    expect((parseJob({ to: { aadObjectId: 'u1' }, text: 'x' }, 'm') as MessageJob).to).toEqual({
+      kind: 'user',
+      aadObjectId: 'u1',
+    });
+    expect((parseJob({ to: { channelId: '19:c@thread.tacv2' }, text: 'x' }, 'm') as MessageJob).to).toEqual({
+      kind: 'channel',
+      channelId: '19:c@thread.tacv2',
+    });
+    expect(
+      (parseJob({ to: { channelId: '19:c@thread.tacv2', threadId: '1763660000000' }, text: 'x' }, 'm') as MessageJob)
+        .to,
+    ).toEqual({ kind: 'channel', channelId: '19:c@thread.tacv2', threadId: '1763660000000' });
   });
 
   it('takes a card, summary, mentions and raw activity fields', () => {
@@ -117,7 +180,11 @@ describe('parseJob', () => {
       },
       'm',
     );
-    expect(job).toMatchObject({ summary: 'Reminder', mentions: [{ id: '29:ana', name: 'Ana' }], activity: { importance: 'high' } });
+    expect(job).toMatchObject({
+      summary: 'Reminder',
+      mentions: [{ id: '29:ana', name: 'Ana' }],
+      activity: { importance: 'high' },
+    });
   });
 
   it("accepts the original tutorial's raw activity as a message to its conversation", () => {
@@ -128,7 +195,14 @@ describe('parseJob', () => {
       recipient: { id: '29:user' },
       text: 'Hello, Human!',
     };
-    expect(parseJob(raw, 'msg-7')).toEqual({ kind: 'message', id: 'msg-7', to: { kind: 'conversation', conversationId: 'a:1tutorial' }, textFormat: 'markdown', mentions: [], activity: { text: 'Hello, Human!' } });
+    expect(parseJob(raw, 'msg-7')).toEqual({
+      kind: 'message',
+      id: 'msg-7',
+      to: { kind: 'conversation', conversationId: 'a:1tutorial' },
+      textFormat: 'markdown',
+      mentions: [],
+      activity: { text: 'Hello, Human!' },
+    });
   });
 
   it('lists every problem, each naming its field', () => {
@@ -160,21 +234,40 @@ describe('parseJob', () => {
     [{ to: 'a:1', text: 'x' }, 'to: must be an object'],
     [{ to: { conversationId: '' }, text: 'x' }, 'to.conversationId: must not be empty'],
     [{ to: { conversationId: 'a:1', tenantId: 't' }, text: 'x' }, 'to.tenantId: is not allowed with to.conversationId'],
-    [{ to: { channelId: '19:c;messageid=1' }, text: 'x' }, 'to.channelId: must be the channel id without ";messageid="'],
+    [
+      { to: { channelId: '19:c;messageid=1' }, text: 'x' },
+      'to.channelId: must be the channel id without ";messageid="',
+    ],
     [{ to: { conversationId: 'a:1' } }, 'text: a job needs content'],
     [{ to: { conversationId: 'a:1' }, text: 5 }, 'text: must be a string (got number)'],
     [{ to: { conversationId: 'a:1' }, adaptiveCard: 'card' }, 'adaptiveCard: must be an Adaptive Card JSON object'],
-    [{ to: { conversationId: 'a:1' }, mentions: [{ id: '29:a', name: 'A' }], adaptiveCard: { type: 'AdaptiveCard' } }, 'mentions: need text'],
+    [
+      { to: { conversationId: 'a:1' }, mentions: [{ id: '29:a', name: 'A' }], adaptiveCard: { type: 'AdaptiveCard' } },
+      'mentions: need text',
+    ],
   ])('rejects %j', (body, message) => {
     expect(problems(body).join('\n')).toContain(message);
   });
 
   it('parses update, delete, schedules and broadcasts', () => {
-    expect(parseJob({ id: 'u1', update: 'j1', text: 'step 3 of 5 done' }, 'm')).toMatchObject({ kind: 'update', id: 'u1', target: 'j1', text: 'step 3 of 5 done' });
+    expect(parseJob({ id: 'u1', update: 'j1', text: 'step 3 of 5 done' }, 'm')).toMatchObject({
+      kind: 'update',
+      id: 'u1',
+      target: 'j1',
+      text: 'step 3 of 5 done',
+    });
     expect(parseJob({ id: 'd1', delete: 'j1' }, 'm')).toEqual({ kind: 'delete', id: 'd1', target: 'j1' });
-    expect(parseJob({ to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-12-01T08:00:00Z' }, 'm')).toMatchObject({ notBefore: new Date('2026-12-01T08:00:00Z') });
-    expect(parseJob({ to: { aadObjectIds: ['a', 'b', 'a'], tenantId: 't' }, text: 'x' }, 'm')).toMatchObject({ kind: 'broadcast', to: { kind: 'users', aadObjectIds: ['a', 'b'], tenantId: 't' } });
-    expect(parseJob({ to: { allInstalled: true, conversationType: 'personal' }, text: 'x' }, 'm')).toMatchObject({ kind: 'broadcast', to: { kind: 'allInstalled', conversationType: 'personal' } });
+    expect(
+      parseJob({ to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-12-01T08:00:00Z' }, 'm'),
+    ).toMatchObject({ notBefore: new Date('2026-12-01T08:00:00Z') });
+    expect(parseJob({ to: { aadObjectIds: ['a', 'b', 'a'], tenantId: 't' }, text: 'x' }, 'm')).toMatchObject({
+      kind: 'broadcast',
+      to: { kind: 'users', aadObjectIds: ['a', 'b'], tenantId: 't' },
+    });
+    expect(parseJob({ to: { allInstalled: true, conversationType: 'personal' }, text: 'x' }, 'm')).toMatchObject({
+      kind: 'broadcast',
+      to: { kind: 'allInstalled', conversationType: 'personal' },
+    });
   });
 
   it.each([
@@ -188,9 +281,11 @@ describe('parseJob', () => {
     [{ to: { aadObjectIds: [] }, text: 'x' }, 'to.aadObjectIds: must be a non-empty array'],
     [{ to: { aadObjectIds: ['ok', 5] }, text: 'x' }, 'to.aadObjectIds[1]: must be a non-empty string'],
     [{ to: { allInstalled: false }, text: 'x' }, 'to.allInstalled: must be true'],
-    [{ to: { allInstalled: true, conversationType: 'meeting' }, text: 'x' }, 'to.conversationType: must be personal, groupChat or channel'],
+    [
+      { to: { allInstalled: true, conversationType: 'meeting' }, text: 'x' },
+      'to.conversationType: must be personal, groupChat or channel',
+    ],
   ])('rejects %j', (body, message) => {
     expect(problems(body).join('\n')).toContain(message);
   });
 });
-

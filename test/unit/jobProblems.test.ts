@@ -4,7 +4,14 @@
  * rule of src/core/job.ts, and the queue message forms decodeQueueMessage takes or refuses.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeQueueMessage, MAX_BROADCAST_USERS, MAX_SCHEDULE_MS, parseJob, peekJobId, toEnvelope } from '../../src/core/job';
+import {
+  decodeQueueMessage,
+  MAX_BROADCAST_USERS,
+  MAX_SCHEDULE_MS,
+  parseJob,
+  peekJobId,
+  toEnvelope,
+} from '../../src/core/job';
 import { JobValidationError } from '../../src/errors';
 
 function outcome(run: () => unknown): unknown {
@@ -19,67 +26,137 @@ const problems = (body: unknown): unknown => outcome(() => parseJob(body, 'queue
 const to = { conversationId: 'a:1' };
 
 const INVALID_JOBS: readonly (readonly [string, unknown])[] = [
-    ['not an object', 'x'],
-    ['an array', [{ to, text: 'x' }]],
-    ['null', null],
-    ['nothing at all', {}],
-    ['to is not an object', { to: 'a:1', text: 'x' }],
-    ['to has no target', { to: {}, text: 'x' }],
-    ['to has two targets', { to: { conversationId: 'a:1', channelId: '19:c' }, text: 'x' }],
-    ['a key of another target form', { to: { conversationId: 'a:1', tenantId: 't' }, text: 'x' }],
-    ['conversationId not a string', { to: { conversationId: 5 }, text: 'x' }],
-    ['conversationId an array', { to: { conversationId: ['a:1'] }, text: 'x' }],
-    ['conversationId blank', { to: { conversationId: '  ' }, text: 'x' }],
-    ['conversationId too long', { to: { conversationId: 'c'.repeat(401) }, text: 'x' }],
-    ['conversationId ".."', { to: { conversationId: '..' }, text: 'x' }],
-    ['conversationId "."', { to: { conversationId: '.' }, text: 'x' }],
-    ['aadObjectId too long, tenantId blank', { to: { aadObjectId: 'u'.repeat(129), tenantId: ' ' }, text: 'x' }],
-    ['aadObjectIds empty', { to: { aadObjectIds: [] }, text: 'x' }],
-    ['aadObjectIds not an array', { to: { aadObjectIds: 'u1' }, text: 'x' }],
-    ['aadObjectIds with bad entries', { to: { aadObjectIds: ['u1', '', 7, 'u'.repeat(129), ' '], tenantId: 5 }, text: 'x' }],
-    ['aadObjectIds too many', { to: { aadObjectIds: Array.from({ length: MAX_BROADCAST_USERS + 2 }, (_, i) => (i === MAX_BROADCAST_USERS + 1 ? 5 : `u${i}`)) }, text: 'x' }],
-    ['allInstalled false, bad type and tenant', { to: { allInstalled: false, conversationType: 'team', tenantId: '' }, text: 'x' }],
-    ['channelId with ;messageid= and a bad thread', { to: { channelId: '19:c;messageid=1', threadId: '..' }, text: 'x' }],
-    ['threadId too long', { to: { channelId: '19:c', threadId: '1'.repeat(65) }, text: 'x' }],
-    ['no content', { to }],
-    ['blank text only', { to, text: ' ' }],
-    ['text not a string, bad format', { to, text: 5, textFormat: 'html' }],
-    ['textFormat not a string', { to, text: 'x', textFormat: 5 }],
-    ['a card that is not an object', { to, adaptiveCard: 'card' }],
-    ['a card of another type', { to, adaptiveCard: { type: 'HeroCard' } }],
-    ['summary too long', { to, text: 'x', summary: 's'.repeat(1001) }],
-    ['mentions not an array', { to, text: 'x', mentions: { id: '29:a', name: 'A' } }],
-    ['mentions with bad entries', { to, text: 'x', mentions: ['29:a', { id: '29:b' }, { name: 'C' }, { id: 5, name: 'D'.repeat(201) }, { id: '29:e', name: 'E' }] }],
-    ['too many mentions', { to, text: 'x', mentions: Array.from({ length: 52 }, (_, i) => (i === 51 ? 'bad' : { id: `29:${i}`, name: `N${i}` })) }],
-    ['mentions without text', { to, adaptiveCard: { type: 'AdaptiveCard' }, mentions: [{ id: '29:a', name: 'A' }] }],
-    ['activity not an object', { to, text: 'x', activity: 'x' }],
-    ['activity with forbidden and bad fields', { to, activity: { from: { id: '28:x' }, type: 'event', text: 5, textFormat: 'html', attachments: [1], suggestedActions: [], summary: 7, channelData: { tenant: { id: 't' }, notification: { alert: 'yes' } }, entities: [{ type: 'clientInfo' }] } }],
-    ['activity channelData not an object', { to, text: 'x', activity: { channelData: 'x', entities: 'x', attachments: {} } }],
-    ['activity notification with another key', { to, text: 'x', activity: { channelData: { notification: { alert: true, sound: true } } } }],
-    ['activity mention entity variants', { to, text: 'x', activity: { entities: [null, { type: 'mention', text: 'a', mentioned: { id: 'i', name: 'n', role: 'user' } }, { type: 'mention', text: 'a', mentioned: { id: 'i' } }, { type: 'mention', mentioned: { id: 'i', name: 'n' } }, { type: 'mention', text: 'a', mentioned: 'i', extra: 1 }] } }],
-    ['activity content that is not content', { to, activity: { summary: 'only a summary' } }],
-    ['an unknown field', { to, text: 'x', colour: 'red' }],
-    ['an id that is not a string, a bad date', { id: 5, to, text: 'x', notBefore: 'Tuesday' }],
-    ['a date without a zone', { to, text: 'x', notBefore: '2026-12-01T08:00:00' }],
-    ['a date that is no day', { to, text: 'x', notBefore: '2026-13-01T08:00:00Z' }],
-    ['a date that is not a string', { to, text: 'x', notBefore: 1_800_000_000_000 }],
-    ['an id too long', { id: 'i'.repeat(129), to, text: 'x' }],
-    ['an id too long once escaped', { id: '\ud800'.repeat(70), to, text: 'x' }],
-    ['update with a target', { update: 'j1', to, text: 'x' }],
-    ['update without content', { update: 'j1' }],
-    ['update naming itself', { id: 'j1', update: 'j1', text: 'x' }],
-    ['update that is not a string', { update: 5, text: 'x' }],
-    ['update null', { update: null, text: 'x' }],
-    ['update and delete', { update: 'j1', delete: 'j1', text: 'x' }],
-    ['delete with content and a target', { delete: 'j1', text: 'x', to }],
-    ['delete naming itself', { id: 'j1', delete: 'j1' }],
-    ['delete blank', { delete: ' ' }],
-    ['a raw activity without content', { type: 'message', conversation: { id: 'a:1' } }],
-    ['a raw activity with a bad id and fields', { type: 'message', conversation: { id: '..' }, text: 5, value: 1 }],
-    ['a raw activity without conversation.id', { type: 'message', conversation: {}, text: 'x' }],
-    ['a raw activity with only bad content', { type: 'message', conversation: { id: 'a:1' }, attachments: 'x' }],
-    ['a raw activity whose text is not a string', { type: 'message', conversation: { id: 'a:1' }, text: [] }],
-    ['a raw activity with our envelope keys', { type: 'message', conversation: { id: 'a:1' }, text: 'x', teamsCourier: { jobId: 'v' }, job: {} }],
+  ['not an object', 'x'],
+  ['an array', [{ to, text: 'x' }]],
+  ['null', null],
+  ['nothing at all', {}],
+  ['to is not an object', { to: 'a:1', text: 'x' }],
+  ['to has no target', { to: {}, text: 'x' }],
+  ['to has two targets', { to: { conversationId: 'a:1', channelId: '19:c' }, text: 'x' }],
+  ['a key of another target form', { to: { conversationId: 'a:1', tenantId: 't' }, text: 'x' }],
+  ['conversationId not a string', { to: { conversationId: 5 }, text: 'x' }],
+  ['conversationId an array', { to: { conversationId: ['a:1'] }, text: 'x' }],
+  ['conversationId blank', { to: { conversationId: '  ' }, text: 'x' }],
+  ['conversationId too long', { to: { conversationId: 'c'.repeat(401) }, text: 'x' }],
+  ['conversationId ".."', { to: { conversationId: '..' }, text: 'x' }],
+  ['conversationId "."', { to: { conversationId: '.' }, text: 'x' }],
+  ['aadObjectId too long, tenantId blank', { to: { aadObjectId: 'u'.repeat(129), tenantId: ' ' }, text: 'x' }],
+  ['aadObjectIds empty', { to: { aadObjectIds: [] }, text: 'x' }],
+  ['aadObjectIds not an array', { to: { aadObjectIds: 'u1' }, text: 'x' }],
+  [
+    'aadObjectIds with bad entries',
+    { to: { aadObjectIds: ['u1', '', 7, 'u'.repeat(129), ' '], tenantId: 5 }, text: 'x' },
+  ],
+  [
+    'aadObjectIds too many',
+    {
+      to: {
+        aadObjectIds: Array.from({ length: MAX_BROADCAST_USERS + 2 }, (_, i) =>
+          i === MAX_BROADCAST_USERS + 1 ? 5 : `u${i}`,
+        ),
+      },
+      text: 'x',
+    },
+  ],
+  [
+    'allInstalled false, bad type and tenant',
+    { to: { allInstalled: false, conversationType: 'team', tenantId: '' }, text: 'x' },
+  ],
+  ['channelId with ;messageid= and a bad thread', { to: { channelId: '19:c;messageid=1', threadId: '..' }, text: 'x' }],
+  ['threadId too long', { to: { channelId: '19:c', threadId: '1'.repeat(65) }, text: 'x' }],
+  ['no content', { to }],
+  ['blank text only', { to, text: ' ' }],
+  ['text not a string, bad format', { to, text: 5, textFormat: 'html' }],
+  ['textFormat not a string', { to, text: 'x', textFormat: 5 }],
+  ['a card that is not an object', { to, adaptiveCard: 'card' }],
+  ['a card of another type', { to, adaptiveCard: { type: 'HeroCard' } }],
+  ['summary too long', { to, text: 'x', summary: 's'.repeat(1001) }],
+  ['mentions not an array', { to, text: 'x', mentions: { id: '29:a', name: 'A' } }],
+  [
+    'mentions with bad entries',
+    {
+      to,
+      text: 'x',
+      mentions: ['29:a', { id: '29:b' }, { name: 'C' }, { id: 5, name: 'D'.repeat(201) }, { id: '29:e', name: 'E' }],
+    },
+  ],
+  [
+    'too many mentions',
+    {
+      to,
+      text: 'x',
+      mentions: Array.from({ length: 52 }, (_, i) => (i === 51 ? 'bad' : { id: `29:${i}`, name: `N${i}` })),
+    },
+  ],
+  ['mentions without text', { to, adaptiveCard: { type: 'AdaptiveCard' }, mentions: [{ id: '29:a', name: 'A' }] }],
+  ['activity not an object', { to, text: 'x', activity: 'x' }],
+  [
+    'activity with forbidden and bad fields',
+    {
+      to,
+      activity: {
+        from: { id: '28:x' },
+        type: 'event',
+        text: 5,
+        textFormat: 'html',
+        attachments: [1],
+        suggestedActions: [],
+        summary: 7,
+        channelData: { tenant: { id: 't' }, notification: { alert: 'yes' } },
+        entities: [{ type: 'clientInfo' }],
+      },
+    },
+  ],
+  [
+    'activity channelData not an object',
+    { to, text: 'x', activity: { channelData: 'x', entities: 'x', attachments: {} } },
+  ],
+  [
+    'activity notification with another key',
+    { to, text: 'x', activity: { channelData: { notification: { alert: true, sound: true } } } },
+  ],
+  [
+    'activity mention entity variants',
+    {
+      to,
+      text: 'x',
+      activity: {
+        entities: [
+          null,
+          { type: 'mention', text: 'a', mentioned: { id: 'i', name: 'n', role: 'user' } },
+          { type: 'mention', text: 'a', mentioned: { id: 'i' } },
+          { type: 'mention', mentioned: { id: 'i', name: 'n' } },
+          { type: 'mention', text: 'a', mentioned: 'i', extra: 1 },
+        ],
+      },
+    },
+  ],
+  ['activity content that is not content', { to, activity: { summary: 'only a summary' } }],
+  ['an unknown field', { to, text: 'x', colour: 'red' }],
+  ['an id that is not a string, a bad date', { id: 5, to, text: 'x', notBefore: 'Tuesday' }],
+  ['a date without a zone', { to, text: 'x', notBefore: '2026-12-01T08:00:00' }],
+  ['a date that is no day', { to, text: 'x', notBefore: '2026-13-01T08:00:00Z' }],
+  ['a date that is not a string', { to, text: 'x', notBefore: 1_800_000_000_000 }],
+  ['an id too long', { id: 'i'.repeat(129), to, text: 'x' }],
+  ['an id too long once escaped', { id: '\ud800'.repeat(70), to, text: 'x' }],
+  ['update with a target', { update: 'j1', to, text: 'x' }],
+  ['update without content', { update: 'j1' }],
+  ['update naming itself', { id: 'j1', update: 'j1', text: 'x' }],
+  ['update that is not a string', { update: 5, text: 'x' }],
+  ['update null', { update: null, text: 'x' }],
+  ['update and delete', { update: 'j1', delete: 'j1', text: 'x' }],
+  ['delete with content and a target', { delete: 'j1', text: 'x', to }],
+  ['delete naming itself', { id: 'j1', delete: 'j1' }],
+  ['delete blank', { delete: ' ' }],
+  ['a raw activity without content', { type: 'message', conversation: { id: 'a:1' } }],
+  ['a raw activity with a bad id and fields', { type: 'message', conversation: { id: '..' }, text: 5, value: 1 }],
+  ['a raw activity without conversation.id', { type: 'message', conversation: {}, text: 'x' }],
+  ['a raw activity with only bad content', { type: 'message', conversation: { id: 'a:1' }, attachments: 'x' }],
+  ['a raw activity whose text is not a string', { type: 'message', conversation: { id: 'a:1' }, text: [] }],
+  [
+    'a raw activity with our envelope keys',
+    { type: 'message', conversation: { id: 'a:1' }, text: 'x', teamsCourier: { jobId: 'v' }, job: {} },
+  ],
 ];
 
 describe('parseJob: the problems it names', () => {
@@ -310,17 +387,73 @@ describe('parseJob: the problems it names', () => {
   });
 
   it('takes what is valid, with defaults, and nothing it was not given', () => {
-    expect(parseJob({ to, text: 'x' }, 'm-1')).toStrictEqual({ kind: 'message', id: 'm-1', to: { kind: 'conversation', conversationId: 'a:1' }, text: 'x', textFormat: 'markdown', mentions: [] });
-    expect(parseJob({ id: null, to: { aadObjectId: 'u', tenantId: null }, text: 'x', summary: null, textFormat: 'xml' }, 'm-2')).toStrictEqual({ kind: 'message', id: 'm-2', to: { kind: 'user', aadObjectId: 'u' }, text: 'x', textFormat: 'xml', mentions: [] });
-    expect(parseJob({ to: { aadObjectId: 'u', tenantId: 't' }, adaptiveCard: { type: 'AdaptiveCard' } }, 'm')).toMatchObject({ to: { kind: 'user', aadObjectId: 'u', tenantId: 't' } });
-    expect(parseJob({ to: { channelId: '19:c' }, text: 'x' }, 'm')).toStrictEqual({ kind: 'message', id: 'm', to: { kind: 'channel', channelId: '19:c' }, text: 'x', textFormat: 'markdown', mentions: [] });
-    expect(parseJob({ to: { channelId: '19:c', threadId: '42' }, text: 'x' }, 'm')).toMatchObject({ to: { kind: 'channel', channelId: '19:c', threadId: '42' } });
-    expect(parseJob({ to: { aadObjectIds: ['u1', 'u2', 'u1'] }, text: 'x' }, 'm')).toMatchObject({ kind: 'broadcast', to: { kind: 'users', aadObjectIds: ['u1', 'u2'] } });
-    expect(parseJob({ to: { aadObjectIds: ['u1'], tenantId: 't' }, text: 'x' }, 'm')).toMatchObject({ to: { kind: 'users', tenantId: 't' } });
-    expect(parseJob({ to: { allInstalled: true }, text: 'x' }, 'm')).toStrictEqual({ kind: 'broadcast', id: 'm', to: { kind: 'allInstalled' }, text: 'x', textFormat: 'markdown', mentions: [] });
-    expect(parseJob({ to: { allInstalled: true, tenantId: 't', conversationType: 'groupChat' }, text: 'x' }, 'm')).toMatchObject({ to: { kind: 'allInstalled', tenantId: 't', conversationType: 'groupChat' } });
+    expect(parseJob({ to, text: 'x' }, 'm-1')).toStrictEqual({
+      kind: 'message',
+      id: 'm-1',
+      to: { kind: 'conversation', conversationId: 'a:1' },
+      text: 'x',
+      textFormat: 'markdown',
+      mentions: [],
+    });
+    expect(
+      parseJob(
+        { id: null, to: { aadObjectId: 'u', tenantId: null }, text: 'x', summary: null, textFormat: 'xml' },
+        'm-2',
+      ),
+    ).toStrictEqual({
+      kind: 'message',
+      id: 'm-2',
+      to: { kind: 'user', aadObjectId: 'u' },
+      text: 'x',
+      textFormat: 'xml',
+      mentions: [],
+    });
+    expect(
+      parseJob({ to: { aadObjectId: 'u', tenantId: 't' }, adaptiveCard: { type: 'AdaptiveCard' } }, 'm'),
+    ).toMatchObject({ to: { kind: 'user', aadObjectId: 'u', tenantId: 't' } });
+    expect(parseJob({ to: { channelId: '19:c' }, text: 'x' }, 'm')).toStrictEqual({
+      kind: 'message',
+      id: 'm',
+      to: { kind: 'channel', channelId: '19:c' },
+      text: 'x',
+      textFormat: 'markdown',
+      mentions: [],
+    });
+    expect(parseJob({ to: { channelId: '19:c', threadId: '42' }, text: 'x' }, 'm')).toMatchObject({
+      to: { kind: 'channel', channelId: '19:c', threadId: '42' },
+    });
+    expect(parseJob({ to: { aadObjectIds: ['u1', 'u2', 'u1'] }, text: 'x' }, 'm')).toMatchObject({
+      kind: 'broadcast',
+      to: { kind: 'users', aadObjectIds: ['u1', 'u2'] },
+    });
+    expect(parseJob({ to: { aadObjectIds: ['u1'], tenantId: 't' }, text: 'x' }, 'm')).toMatchObject({
+      to: { kind: 'users', tenantId: 't' },
+    });
+    expect(parseJob({ to: { allInstalled: true }, text: 'x' }, 'm')).toStrictEqual({
+      kind: 'broadcast',
+      id: 'm',
+      to: { kind: 'allInstalled' },
+      text: 'x',
+      textFormat: 'markdown',
+      mentions: [],
+    });
+    expect(
+      parseJob({ to: { allInstalled: true, tenantId: 't', conversationType: 'groupChat' }, text: 'x' }, 'm'),
+    ).toMatchObject({ to: { kind: 'allInstalled', tenantId: 't', conversationType: 'groupChat' } });
     const card = { type: 'AdaptiveCard', body: [] };
-    expect(parseJob({ to, adaptiveCard: card, summary: 's', mentions: [{ id: '29:a', name: 'A', extra: 1 }], text: 'hi', activity: { importance: 'high' } }, 'm')).toStrictEqual({
+    expect(
+      parseJob(
+        {
+          to,
+          adaptiveCard: card,
+          summary: 's',
+          mentions: [{ id: '29:a', name: 'A', extra: 1 }],
+          text: 'hi',
+          activity: { importance: 'high' },
+        },
+        'm',
+      ),
+    ).toStrictEqual({
       kind: 'message',
       id: 'm',
       to: { kind: 'conversation', conversationId: 'a:1' },
@@ -335,12 +468,44 @@ describe('parseJob: the problems it names', () => {
     expect(parseJob({ to, activity: { text: '' } }, 'm')).toMatchObject({ activity: { text: '' } });
     expect(parseJob({ to, text: 'x', mentions: [] }, 'm')).toMatchObject({ mentions: [] });
     expect(parseJob({ to, adaptiveCard: card, mentions: [] }, 'm')).toMatchObject({ mentions: [] });
-    expect(parseJob({ to, text: 'x', notBefore: '2026-12-01T08:00:00.250+02:00' }, 'm')).toMatchObject({ notBefore: new Date('2026-12-01T06:00:00.250Z') });
-    expect(parseJob({ to, text: 'x', notBefore: '2026-12-01T08:00Z' }, 'm')).toMatchObject({ notBefore: new Date('2026-12-01T08:00:00Z') });
+    expect(parseJob({ to, text: 'x', notBefore: '2026-12-01T08:00:00.250+02:00' }, 'm')).toMatchObject({
+      notBefore: new Date('2026-12-01T06:00:00.250Z'),
+    });
+    expect(parseJob({ to, text: 'x', notBefore: '2026-12-01T08:00Z' }, 'm')).toMatchObject({
+      notBefore: new Date('2026-12-01T08:00:00Z'),
+    });
     expect(parseJob({ to, text: 'x' }, 'm')).not.toHaveProperty('notBefore');
-    expect(parseJob({ id: 'j2', update: 'j1', text: 'y' }, 'm')).toStrictEqual({ kind: 'update', id: 'j2', target: 'j1', text: 'y', textFormat: 'markdown', mentions: [] });
-    expect(parseJob({ delete: 'j1', notBefore: '2026-12-01T08:00:00Z' }, 'm')).toStrictEqual({ kind: 'delete', id: 'm', target: 'j1', notBefore: new Date('2026-12-01T08:00:00Z') });
-    expect(parseJob({ id: 'r', type: 'message', conversation: { id: 'a:1', name: 'x' }, from: 5, recipient: 'y', serviceUrl: 7, channelId: null, replyToId: [], text: 'hi', locale: 'de-DE' }, 'm')).toStrictEqual({
+    expect(parseJob({ id: 'j2', update: 'j1', text: 'y' }, 'm')).toStrictEqual({
+      kind: 'update',
+      id: 'j2',
+      target: 'j1',
+      text: 'y',
+      textFormat: 'markdown',
+      mentions: [],
+    });
+    expect(parseJob({ delete: 'j1', notBefore: '2026-12-01T08:00:00Z' }, 'm')).toStrictEqual({
+      kind: 'delete',
+      id: 'm',
+      target: 'j1',
+      notBefore: new Date('2026-12-01T08:00:00Z'),
+    });
+    expect(
+      parseJob(
+        {
+          id: 'r',
+          type: 'message',
+          conversation: { id: 'a:1', name: 'x' },
+          from: 5,
+          recipient: 'y',
+          serviceUrl: 7,
+          channelId: null,
+          replyToId: [],
+          text: 'hi',
+          locale: 'de-DE',
+        },
+        'm',
+      ),
+    ).toStrictEqual({
       kind: 'message',
       id: 'r',
       to: { kind: 'conversation', conversationId: 'a:1' },
@@ -348,18 +513,41 @@ describe('parseJob: the problems it names', () => {
       mentions: [],
       activity: { text: 'hi', locale: 'de-DE' },
     });
-    expect(parseJob({ type: 'message', conversation: { id: 'a:1' }, attachments: [{ contentType: 'x' }] }, 'm')).toMatchObject({ activity: { attachments: [{ contentType: 'x' }] } });
+    expect(
+      parseJob({ type: 'message', conversation: { id: 'a:1' }, attachments: [{ contentType: 'x' }] }, 'm'),
+    ).toMatchObject({ activity: { attachments: [{ contentType: 'x' }] } });
     // Not a raw activity: a job whose type happens to be "message" but has a target.
-    expect(problems({ type: 'message', conversation: { id: 'a:1' }, to, text: 'x' })).toEqual(['type: is not a job field (see schemas/job.schema.json)', 'conversation: is not a job field (see schemas/job.schema.json)']);
-    expect(problems({ type: 'message', conversation: 'a:1', text: 'x' })).toEqual(expect.arrayContaining([expect.stringMatching(/^to: is required/)]));
+    expect(problems({ type: 'message', conversation: { id: 'a:1' }, to, text: 'x' })).toEqual([
+      'type: is not a job field (see schemas/job.schema.json)',
+      'conversation: is not a job field (see schemas/job.schema.json)',
+    ]);
+    expect(problems({ type: 'message', conversation: 'a:1', text: 'x' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^to: is required/)]),
+    );
   });
 
   it('allows the longest of everything', () => {
     const long = (n: number) => 'x'.repeat(n);
-    expect(() => parseJob({ id: long(128), to: { conversationId: long(400) }, text: 'x', summary: long(1000), mentions: Array.from({ length: 50 }, () => ({ id: long(200), name: long(200) })) }, 'm')).not.toThrow();
+    expect(() =>
+      parseJob(
+        {
+          id: long(128),
+          to: { conversationId: long(400) },
+          text: 'x',
+          summary: long(1000),
+          mentions: Array.from({ length: 50 }, () => ({ id: long(200), name: long(200) })),
+        },
+        'm',
+      ),
+    ).not.toThrow();
     expect(() => parseJob({ to: { aadObjectId: long(128), tenantId: long(128) }, text: 'x' }, 'm')).not.toThrow();
     expect(() => parseJob({ to: { channelId: long(400), threadId: long(64) }, text: 'x' }, 'm')).not.toThrow();
-    expect(() => parseJob({ to: { aadObjectIds: Array.from({ length: MAX_BROADCAST_USERS }, (_, i) => `${long(120)}${i}`) }, text: 'x' }, 'm')).not.toThrow();
+    expect(() =>
+      parseJob(
+        { to: { aadObjectIds: Array.from({ length: MAX_BROADCAST_USERS }, (_, i) => `${long(120)}${i}`) }, text: 'x' },
+        'm',
+      ),
+    ).not.toThrow();
     expect(() => parseJob({ id: '%'.repeat(128), to, text: 'x' }, 'm')).not.toThrow();
     expect(() => parseJob({ update: '\ud800'.repeat(66), text: 'x' }, 'm')).not.toThrow();
     expect(() => parseJob({ update: '\ud800'.repeat(67), text: 'x' }, 'm')).toThrow(JobValidationError);
@@ -387,9 +575,10 @@ const NOT_JOBS: readonly (readonly [string, unknown])[] = [
 ];
 
 describe('decodeQueueMessage: what a queue message may be', () => {
-
   it('refuses what is not a job, saying what it is', () => {
-    const refused = Object.fromEntries(NOT_JOBS.map(([label, input]) => [label, outcome(() => decodeQueueMessage(input))]));
+    const refused = Object.fromEntries(
+      NOT_JOBS.map(([label, input]) => [label, outcome(() => decodeQueueMessage(input))]),
+    );
     expect(refused).toMatchInlineSnapshot(`
       {
         "a JSON array": [
@@ -451,14 +640,31 @@ describe('decodeQueueMessage: what a queue message may be', () => {
   });
 
   it('reads only our exact envelope, and only the fields it knows', () => {
-    expect(decodeQueueMessage(JSON.parse(toEnvelope(job, { jobId: 'j1', deferrals: 2, parentId: 'p', cursor: 'c', caller: 'billing-1' })))).toStrictEqual({
+    expect(
+      decodeQueueMessage(
+        JSON.parse(toEnvelope(job, { jobId: 'j1', deferrals: 2, parentId: 'p', cursor: 'c', caller: 'billing-1' })),
+      ),
+    ).toStrictEqual({
       body: job,
       envelope: { jobId: 'j1', deferrals: 2, parentId: 'p', cursor: 'c', caller: 'billing-1' },
     });
-    for (const deferrals of [-1, 1.5, '3', null]) expect(decodeQueueMessage({ teamsCourier: { jobId: 'j1', deferrals }, job }).envelope, String(deferrals)).toStrictEqual({ jobId: 'j1', deferrals: 0 });
-    expect(decodeQueueMessage({ teamsCourier: { jobId: 'j1', deferrals: 0, parentId: '', cursor: 7, caller: '' }, job }).envelope).toStrictEqual({ jobId: 'j1', deferrals: 0 });
+    for (const deferrals of [-1, 1.5, '3', null])
+      expect(
+        decodeQueueMessage({ teamsCourier: { jobId: 'j1', deferrals }, job }).envelope,
+        String(deferrals),
+      ).toStrictEqual({ jobId: 'j1', deferrals: 0 });
+    expect(
+      decodeQueueMessage({ teamsCourier: { jobId: 'j1', deferrals: 0, parentId: '', cursor: 7, caller: '' }, job })
+        .envelope,
+    ).toStrictEqual({ jobId: 'j1', deferrals: 0 });
     // Anything but exactly {teamsCourier: {...}, job: {...}} is a caller's job, refused by parseJob later.
-    for (const body of [{ teamsCourier: 'x', job }, { teamsCourier: { jobId: 'j1' }, job: 'x' }, { teamsCourier: { jobId: 'j1' }, job, extra: 1 }, { teamsCourier: { jobId: 'j1' } }, { job, other: {} }]) {
+    for (const body of [
+      { teamsCourier: 'x', job },
+      { teamsCourier: { jobId: 'j1' }, job: 'x' },
+      { teamsCourier: { jobId: 'j1' }, job, extra: 1 },
+      { teamsCourier: { jobId: 'j1' } },
+      { job, other: {} },
+    ]) {
       expect(decodeQueueMessage(body)).toStrictEqual({ body });
     }
   });
@@ -468,6 +674,18 @@ describe('peekJobId', () => {
   it('names a failed job by its own id when it has a usable one', () => {
     expect(peekJobId({ id: 'j1' })).toBe('j1');
     expect(peekJobId({ id: 'x'.repeat(128) })).toBe('x'.repeat(128));
-    for (const body of [{ id: 'x'.repeat(129) }, { id: ' ' }, { id: '' }, { id: 5 }, { id: null }, {}, 'j1', null, ['j1'], { id: '\ud800'.repeat(70) }]) expect(peekJobId(body), JSON.stringify(body)).toBeUndefined();
+    for (const body of [
+      { id: 'x'.repeat(129) },
+      { id: ' ' },
+      { id: '' },
+      { id: 5 },
+      { id: null },
+      {},
+      'j1',
+      null,
+      ['j1'],
+      { id: '\ud800'.repeat(70) },
+    ])
+      expect(peekJobId(body), JSON.stringify(body)).toBeUndefined();
   });
 });

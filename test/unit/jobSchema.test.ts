@@ -14,7 +14,19 @@ const samples = readdirSync(samplesDir).filter((f) => f.endsWith('.json'));
 
 describe('schemas/job.schema.json', () => {
   it('has a sample for every documented form', () => {
-    expect(samples.sort()).toEqual(['broadcast-all.json', 'broadcast-users.json', 'card.json', 'channel.json', 'conversation.json', 'delete.json', 'raw-activity.json', 'scheduled.json', 'thread-reply.json', 'update.json', 'user.json']);
+    expect(samples.sort()).toEqual([
+      'broadcast-all.json',
+      'broadcast-users.json',
+      'card.json',
+      'channel.json',
+      'conversation.json',
+      'delete.json',
+      'raw-activity.json',
+      'scheduled.json',
+      'thread-reply.json',
+      'update.json',
+      'user.json',
+    ]);
   });
 
   it.each(samples)('accepts samples/jobs/%s, and so does the sender', (file) => {
@@ -35,7 +47,14 @@ describe('schemas/job.schema.json', () => {
     ['thread in channel id', { to: { channelId: '19:c;messageid=1' }, text: 'x' }],
     ['not a card', { to: { conversationId: 'a:1' }, adaptiveCard: { type: 'HeroCard' } }],
     ['mention without name', { to: { conversationId: 'a:1' }, text: 'x', mentions: [{ id: '29:a' }] }],
-    ['mentions with a card and no text', { to: { conversationId: 'a:1' }, adaptiveCard: { type: 'AdaptiveCard' }, mentions: [{ id: '29:a', name: 'Ana' }] }],
+    [
+      'mentions with a card and no text',
+      {
+        to: { conversationId: 'a:1' },
+        adaptiveCard: { type: 'AdaptiveCard' },
+        mentions: [{ id: '29:a', name: 'Ana' }],
+      },
+    ],
     ['blank text', { to: { conversationId: 'a:1' }, text: '  ' }],
     ['a blank conversation id', { to: { conversationId: ' ' }, text: 'x' }],
     ['a month 13', { to: { conversationId: 'a:1' }, text: 'x', notBefore: '2026-13-01T08:00:00Z' }],
@@ -48,9 +67,18 @@ describe('schemas/job.schema.json', () => {
     ['a dot-dot conversation id', { to: { conversationId: '..' }, text: 'x' }],
     ['a dot-dot thread id', { to: { channelId: '19:c', threadId: '..' }, text: 'x' }],
     ['activity.from', { to: { conversationId: 'a:1' }, text: 'x', activity: { from: { id: '28:other' } } }],
-    ['activity.channelData.onBehalfOf', { to: { conversationId: 'a:1' }, text: 'x', activity: { channelData: { onBehalfOf: [] } } }],
-    ['a non-mention entity', { to: { conversationId: 'a:1' }, text: 'x', activity: { entities: [{ type: 'clientInfo' }] } }],
-    ['a raw activity with an envelope key', { type: 'message', conversation: { id: 'a:1' }, text: 'x', teamsCourier: { jobId: 'v' } }],
+    [
+      'activity.channelData.onBehalfOf',
+      { to: { conversationId: 'a:1' }, text: 'x', activity: { channelData: { onBehalfOf: [] } } },
+    ],
+    [
+      'a non-mention entity',
+      { to: { conversationId: 'a:1' }, text: 'x', activity: { entities: [{ type: 'clientInfo' }] } },
+    ],
+    [
+      'a raw activity with an envelope key',
+      { type: 'message', conversation: { id: 'a:1' }, text: 'x', teamsCourier: { jobId: 'v' } },
+    ],
     ['a raw activity with no content', { type: 'message', conversation: { id: 'a:1' } }],
     ['a raw activity with an unknown field', { type: 'message', conversation: { id: 'a:1' }, text: 'x', value: 1 }],
   ])('rejects %s, as the sender does', (_label, job) => {
@@ -106,17 +134,52 @@ const ACTIVITY_FIELDS = {
 
 /** One valid job of each form, with every field it may carry. */
 const BASES: Record<string, Json> = {
-  conversation: { id: 'job-1', to: { conversationId: 'a:1' }, text: 'Hi <at>Ana</at>', textFormat: 'plain', summary: 'Hi', mentions: [MENTION], notBefore: '2026-12-01T08:00:00Z' },
-  'text and card': { to: { conversationId: '19:chat@thread.v2' }, text: 'See the card, <at>Ana</at>', adaptiveCard: CARD, mentions: [MENTION] },
+  conversation: {
+    id: 'job-1',
+    to: { conversationId: 'a:1' },
+    text: 'Hi <at>Ana</at>',
+    textFormat: 'plain',
+    summary: 'Hi',
+    mentions: [MENTION],
+    notBefore: '2026-12-01T08:00:00Z',
+  },
+  'text and card': {
+    to: { conversationId: '19:chat@thread.v2' },
+    text: 'See the card, <at>Ana</at>',
+    adaptiveCard: CARD,
+    mentions: [MENTION],
+  },
   'card only': { to: { conversationId: 'a:1' }, adaptiveCard: CARD },
   'activity content': { to: { conversationId: 'a:1' }, activity: ACTIVITY_FIELDS },
-  user: { to: { aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1', tenantId: '72f988bf-0000-4000-8000-00000000c0de' }, text: 'x' },
+  user: {
+    to: { aadObjectId: '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1', tenantId: '72f988bf-0000-4000-8000-00000000c0de' },
+    text: 'x',
+  },
   channel: { to: { channelId: '19:ops@thread.tacv2', threadId: '1763660000000' }, text: 'x' },
   users: { id: 'bc-1', to: { aadObjectIds: ['u-1', 'u-2'], tenantId: 't-1' }, text: 'x' },
   'all installed': { to: { allInstalled: true, tenantId: 't-1', conversationType: 'channel' }, text: 'x' },
-  update: { id: 'job-1-u', update: 'job-1', text: 'Now <at>Ana</at>', adaptiveCard: CARD, mentions: [MENTION], summary: 'Now', textFormat: 'markdown', notBefore: '2026-12-01T08:00:00+01:00' },
+  update: {
+    id: 'job-1-u',
+    update: 'job-1',
+    text: 'Now <at>Ana</at>',
+    adaptiveCard: CARD,
+    mentions: [MENTION],
+    summary: 'Now',
+    textFormat: 'markdown',
+    notBefore: '2026-12-01T08:00:00+01:00',
+  },
   delete: { id: 'job-1-d', delete: 'job-1', notBefore: '2026-12-01T08:00:00.5-05:30' },
-  raw: { ...ACTIVITY_FIELDS, id: 'raw-1', conversation: { id: 'a:1', conversationType: 'personal' }, from: { id: '28:bot' }, recipient: { id: '29:user' }, serviceUrl: 'https://smba.trafficmanager.net/amer/', channelId: 'msteams', replyToId: '1', notBefore: '2026-12-01T08:00Z' },
+  raw: {
+    ...ACTIVITY_FIELDS,
+    id: 'raw-1',
+    conversation: { id: 'a:1', conversationType: 'personal' },
+    from: { id: '28:bot' },
+    recipient: { id: '29:user' },
+    serviceUrl: 'https://smba.trafficmanager.net/amer/',
+    channelId: 'msteams',
+    replyToId: '1',
+    notBefore: '2026-12-01T08:00Z',
+  },
 };
 
 const EDGE_STRINGS: readonly (readonly [string, string])[] = [
@@ -128,9 +191,29 @@ const EDGE_STRINGS: readonly (readonly [string, string])[] = [
   ['reserved welcome- id', 'welcome-123'],
   ['reserved ~n id', 'job~7'],
   ['an id-like ~ text', 'a~b'],
-  ...[64, 128, 200, 400, 1000].flatMap((n) => [[`${n} characters`, 'x'.repeat(n)], [`${n + 1} characters`, 'x'.repeat(n + 1)]] as const),
+  ...[64, 128, 200, 400, 1000].flatMap(
+    (n) =>
+      [
+        [`${n} characters`, 'x'.repeat(n)],
+        [`${n + 1} characters`, 'x'.repeat(n + 1)],
+      ] as const,
+  ),
   ['128 characters escaped three times each', '%'.repeat(128)],
-  ...['2026-12-01', '2026-12-01T08:00:00', '2026-13-01T00:00Z', '2026-12-00T00:00Z', '2026-02-31T00:00Z', '2026-12-01T24:00Z', '2026-12-01T24:00:01Z', '2026-12-01T23:60Z', '2026-12-01T23:59:60Z', '2026-12-01T08:00:00+24:00', '2026-12-01T08:00:00+05:60', '2026-12-01T08:00:00.Z', 'Tuesday'].map((d) => [`date ${d}`, d] as const),
+  ...[
+    '2026-12-01',
+    '2026-12-01T08:00:00',
+    '2026-13-01T00:00Z',
+    '2026-12-00T00:00Z',
+    '2026-02-31T00:00Z',
+    '2026-12-01T24:00Z',
+    '2026-12-01T24:00:01Z',
+    '2026-12-01T23:60Z',
+    '2026-12-01T23:59:60Z',
+    '2026-12-01T08:00:00+24:00',
+    '2026-12-01T08:00:00+05:60',
+    '2026-12-01T08:00:00.Z',
+    'Tuesday',
+  ].map((d) => [`date ${d}`, d] as const),
 ];
 const OTHER_VALUES: readonly (readonly [string, unknown])[] = [
   ['null', null],
@@ -190,14 +273,31 @@ function* variants(): Generator<Variant> {
       const where = `${form}: ${at.length === 0 ? '(job)' : at.join('.')}`;
       if (at.length > 0) {
         yield { label: `${where} removed`, job: setAt(base, at, REMOVE) };
-        for (const [name, value] of [...OTHER_VALUES, ...EDGE_STRINGS]) yield { label: `${where} = ${name}`, job: setAt(base, at, value) };
+        for (const [name, value] of [...OTHER_VALUES, ...EDGE_STRINGS])
+          yield { label: `${where} = ${name}`, job: setAt(base, at, value) };
       }
       if (Array.isArray(node)) {
         const item = node[0];
-        for (const count of [0, 2, 50, 51, 1000, 1001]) yield { label: `${where} with ${count} entries`, job: at.length === 0 ? node : setAt(base, at, Array.from({ length: count }, (_, i) => (typeof item === 'string' ? `${item}-${i}` : clone(item)))) };
+        for (const count of [0, 2, 50, 51, 1000, 1001])
+          yield {
+            label: `${where} with ${count} entries`,
+            job:
+              at.length === 0
+                ? node
+                : setAt(
+                    base,
+                    at,
+                    Array.from({ length: count }, (_, i) => (typeof item === 'string' ? `${item}-${i}` : clone(item))),
+                  ),
+          };
         for (const [i, child] of node.entries()) yield* walk(child, [...at, i]);
       } else if (typeof node === 'object' && node !== null) {
-        for (const [key, value] of MISPLACED) if (!(key in node)) yield { label: `${where} + ${key}`, job: at.length === 0 ? { ...node, [key]: value } : setAt(base, [...at, key], value) };
+        for (const [key, value] of MISPLACED)
+          if (!(key in node))
+            yield {
+              label: `${where} + ${key}`,
+              job: at.length === 0 ? { ...node, [key]: value } : setAt(base, [...at, key], value),
+            };
         for (const [key, child] of Object.entries(node)) yield* walk(child, [...at, key]);
       }
     };
@@ -207,14 +307,32 @@ function* variants(): Generator<Variant> {
   yield { label: 'update: names itself', job: { ...BASES.update, id: 'job-1' } };
   yield { label: 'delete: names itself', job: { ...BASES.delete, id: 'job-1' } };
   yield { label: 'update: and delete', job: { ...BASES.update, delete: 'job-1' } };
-  yield { label: 'text and card: an empty mention list, no text', job: { ...BASES['text and card'], text: undefined, mentions: [] } };
-  yield { label: 'conversation: mentions with activity.text only', job: { to: { conversationId: 'a:1' }, activity: { text: '<at>Ana</at>' }, mentions: [MENTION] } };
+  yield {
+    label: 'text and card: an empty mention list, no text',
+    job: { ...BASES['text and card'], text: undefined, mentions: [] },
+  };
+  yield {
+    label: 'conversation: mentions with activity.text only',
+    job: { to: { conversationId: 'a:1' }, activity: { text: '<at>Ana</at>' }, mentions: [MENTION] },
+  };
   // Lengths counted in UTF-16 code units (the sender) or code points (JSON Schema).
-  yield { label: 'conversation: id of 65 emoji (130 UTF-16 code units)', job: { ...BASES.conversation, id: '😀'.repeat(65) } };
-  yield { label: 'conversation: id of 64 emoji (128 UTF-16 code units)', job: { ...BASES.conversation, id: '😀'.repeat(64) } };
-  yield { label: 'conversation: summary of 600 emoji (1200 UTF-16 code units)', job: { ...BASES.conversation, summary: '😀'.repeat(600) } };
+  yield {
+    label: 'conversation: id of 65 emoji (130 UTF-16 code units)',
+    job: { ...BASES.conversation, id: '😀'.repeat(65) },
+  };
+  yield {
+    label: 'conversation: id of 64 emoji (128 UTF-16 code units)',
+    job: { ...BASES.conversation, id: '😀'.repeat(64) },
+  };
+  yield {
+    label: 'conversation: summary of 600 emoji (1200 UTF-16 code units)',
+    job: { ...BASES.conversation, summary: '😀'.repeat(600) },
+  };
   // Table keys: an unpaired surrogate in an id takes six characters once escaped.
-  yield { label: 'conversation: id of 70 unpaired surrogates', job: { ...BASES.conversation, id: '\ud800'.repeat(70) } };
+  yield {
+    label: 'conversation: id of 70 unpaired surrogates',
+    job: { ...BASES.conversation, id: '\ud800'.repeat(70) },
+  };
 }
 
 /**
@@ -223,13 +341,19 @@ function* variants(): Generator<Variant> {
  */
 const SCHEMA_CANNOT_SAY: readonly (readonly [RegExp, string])[] = [
   [/^(update|delete): names itself$/, 'an update or delete naming its own id: a schema cannot compare two values'],
-  [/UTF-16 code units\)$/, 'lengths: JSON Schema counts code points, the sender UTF-16 code units, so characters outside the BMP count twice there'],
+  [
+    /UTF-16 code units\)$/,
+    'lengths: JSON Schema counts code points, the sender UTF-16 code units, so characters outside the BMP count twice there',
+  ],
   [/unpaired surrogates$/, 'an id with unpaired surrogates may not fit a table key once escaped'],
 ];
 
 /** Where the schema is stricter than the sender, on purpose: it refuses what the sender would take. */
 const SCHEMA_STRICTER: readonly (readonly [RegExp, string])[] = [
-  [/^raw: (from|recipient|serviceUrl|channelId|replyToId) /, 'a raw activity\'s routing fields: the schema types them as the Bot Framework does; the sender ignores them, whatever they hold'],
+  [
+    /^raw: (from|recipient|serviceUrl|channelId|replyToId) /,
+    "a raw activity's routing fields: the schema types them as the Bot Framework does; the sender ignores them, whatever they hold",
+  ],
   [/: mentions\.0 \+ /, 'an unknown key in a mention: the schema catches the typo; the sender reads id and name only'],
 ];
 
@@ -253,7 +377,10 @@ describe('schemas/job.schema.json and the sender agree on every rule', () => {
       const sender = senderAccepts(job);
       if (schema === sender) continue;
       const known = (schema ? SCHEMA_CANNOT_SAY : SCHEMA_STRICTER).find(([pattern]) => pattern.test(label));
-      if (known === undefined) disagreements.push(`${label}: the schema ${schema ? 'accepts' : 'refuses'} it, the sender ${sender ? 'accepts' : 'refuses'} it`);
+      if (known === undefined)
+        disagreements.push(
+          `${label}: the schema ${schema ? 'accepts' : 'refuses'} it, the sender ${sender ? 'accepts' : 'refuses'} it`,
+        );
       else unexpressible.add(known[1]);
     }
     expect(count).toBeGreaterThan(3_000);

@@ -31,14 +31,18 @@ const OLD_PATTERNS: readonly [RegExp, string][] = [
   [/(AccountKey|SharedAccessSignature|sig|client_secret|password)=([^;&"\s]+)/gi, '$1=[redacted]'],
   [/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, '$1[redacted]'],
 ];
-const oldRedact = (text: string): string => OLD_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
+const oldRedact = (text: string): string =>
+  OLD_PATTERNS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWJ5dGVz';
 
 describe('redact: linear time by construction', () => {
-  it.each(SECRET_PATTERNS.map(({ pattern }) => [pattern.source, pattern] as const))('%s has the linear shape', (_source, pattern) => {
-    expect(shapeProblem(pattern)).toBeUndefined();
-  });
+  it.each(SECRET_PATTERNS.map(({ pattern }) => [pattern.source, pattern] as const))(
+    '%s has the linear shape',
+    (_source, pattern) => {
+      expect(shapeProblem(pattern)).toBeUndefined();
+    },
+  );
 
   it('the shape check rejects the quadratic JWT pattern that was replaced', () => {
     expect(shapeProblem(OLD_PATTERNS[0]![0])).toMatch(/unbounded quantifier comes before the end/);
@@ -66,22 +70,65 @@ describe('redact: what it catches', () => {
     ['a JWT after a short eyJ segment', `eyJab.${JWT}`, 'eyJab.[redacted-jwt]'],
     ['a JWT with an empty signature (alg none)', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', '[redacted-jwt]'],
     ['two JWTs', `${JWT} and ${JWT}`, '[redacted-jwt] and [redacted-jwt]'],
-    ['an account key', 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc+/==;EndpointSuffix=x', 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=[redacted];EndpointSuffix=x'],
-    ['a SAS signature', 'https://a.blob.core.windows.net/c?sv=1&sig=AbC%2B&se=2', 'https://a.blob.core.windows.net/c?sv=1&sig=[redacted]&se=2'],
+    [
+      'an account key',
+      'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc+/==;EndpointSuffix=x',
+      'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=[redacted];EndpointSuffix=x',
+    ],
+    [
+      'a SAS signature',
+      'https://a.blob.core.windows.net/c?sv=1&sig=AbC%2B&se=2',
+      'https://a.blob.core.windows.net/c?sv=1&sig=[redacted]&se=2',
+    ],
     ['a SharedAccessSignature', 'SharedAccessSignature=sv=1&sig=x', 'SharedAccessSignature=[redacted]&sig=[redacted]'],
-    ['a client secret', 'grant_type=client_credentials&client_secret=s3cr3t~value&scope=x', 'grant_type=client_credentials&client_secret=[redacted]&scope=x'],
+    [
+      'a client secret',
+      'grant_type=client_credentials&client_secret=s3cr3t~value&scope=x',
+      'grant_type=client_credentials&client_secret=[redacted]&scope=x',
+    ],
     ['a password, any case', 'PASSWORD=hunter2 next', 'PASSWORD=[redacted] next'],
     ['a Bearer token', 'Authorization: Bearer abc.def-ghi_jkl~123', 'Authorization: Bearer [redacted]'],
   ])('%s', (_label, input, expected) => {
     expect(redact(input)).toBe(expected);
   });
 
-  it.each([['plain text'], ['eyJshort.x.y'], ['Bearer short'], ['sig= nothing'], ['the header eyJhbGciOiJSUzI1NiJ9 alone']])('leaves "%s" alone', (input) => {
+  it.each([
+    ['plain text'],
+    ['eyJshort.x.y'],
+    ['Bearer short'],
+    ['sig= nothing'],
+    ['the header eyJhbGciOiJSUzI1NiJ9 alone'],
+  ])('leaves "%s" alone', (input) => {
     expect(redact(input)).toBe(input);
   });
 
   it('redacts exactly what the previous patterns did (differential, 20 000 random lines)', () => {
-    const pieces = ['eyJ', 'eyJhbGci', 'a', 'B9', 'xyz12', '-', '_', '.', '.', ' ', '  ', '=', '"', ';', '&', 'sig', 'password', 'Bearer', 'Bearer ', 'abcdefgh', 'AccountKey', '\\', '/', '+'];
+    const pieces = [
+      'eyJ',
+      'eyJhbGci',
+      'a',
+      'B9',
+      'xyz12',
+      '-',
+      '_',
+      '.',
+      '.',
+      ' ',
+      '  ',
+      '=',
+      '"',
+      ';',
+      '&',
+      'sig',
+      'password',
+      'Bearer',
+      'Bearer ',
+      'abcdefgh',
+      'AccountKey',
+      '\\',
+      '/',
+      '+',
+    ];
     let seed = 12345;
     const next = (): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -103,6 +150,8 @@ describe('redact: what it catches', () => {
   it('the logger redacts every line it writes', () => {
     const lines: string[] = [];
     createLogger((_level, line) => lines.push(line)).warn('auth.rejected', { reason: `bad token ${JWT}` });
-    expect(lines).toEqual([JSON.stringify({ level: 'warn', event: 'auth.rejected', reason: 'bad token [redacted-jwt]' })]);
+    expect(lines).toEqual([
+      JSON.stringify({ level: 'warn', event: 'auth.rejected', reason: 'bad token [redacted-jwt]' }),
+    ]);
   });
 });

@@ -46,7 +46,11 @@ describe('mergeReference', () => {
 
   it('a changed serviceUrl is taken at once', () => {
     const stored = mergeReference(undefined, observed, t0)!;
-    const next = mergeReference(stored, { ...observed, serviceUrl: 'https://smba.trafficmanager.net/emea/t1/' }, later(1000))!;
+    const next = mergeReference(
+      stored,
+      { ...observed, serviceUrl: 'https://smba.trafficmanager.net/emea/t1/' },
+      later(1000),
+    )!;
     expect(next.serviceUrl).toBe('https://smba.trafficmanager.net/emea/t1/');
     expect(next.lastSeenAt).toBe(later(1000).toISOString());
   });
@@ -60,8 +64,16 @@ describe('mergeReference', () => {
   it('uninstall and reinstall move installedChangedAt; reinstall clears an undeliverable mark', () => {
     const stored = mergeReference(undefined, observed, t0)!;
     const removed = mergeReference(stored, { ...observed, installed: false }, later(1000))!;
-    expect(removed).toMatchObject({ installed: false, installedChangedAt: later(1000).toISOString(), serviceUrl: observed.serviceUrl });
-    const blocked = { ...removed, undeliverableReason: 'ConversationBlockedByUser', undeliverableAt: later(2000).toISOString() };
+    expect(removed).toMatchObject({
+      installed: false,
+      installedChangedAt: later(1000).toISOString(),
+      serviceUrl: observed.serviceUrl,
+    });
+    const blocked = {
+      ...removed,
+      undeliverableReason: 'ConversationBlockedByUser',
+      undeliverableAt: later(2000).toISOString(),
+    };
     const again = mergeReference(blocked, observed, later(3000))!;
     expect(again.installed).toBe(true);
     expect(again.undeliverableReason).toBeUndefined();
@@ -73,6 +85,10 @@ describe('withInstallState', () => {
   it('changes only the install state, and reports no change when there is none', () => {
     const stored = mergeReference(undefined, observed, t0)!;
     expect(withInstallState(stored, true, later(5))).toBeUndefined();
-    expect(withInstallState(stored, false, later(5))).toMatchObject({ installed: false, installedChangedAt: later(5).toISOString(), serviceUrl: observed.serviceUrl });
+    expect(withInstallState(stored, false, later(5))).toMatchObject({
+      installed: false,
+      installedChangedAt: later(5).toISOString(),
+      serviceUrl: observed.serviceUrl,
+    });
   });
 });

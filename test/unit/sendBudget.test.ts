@@ -4,7 +4,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { conversationWindowsFor, tenantShare } from '../../src/core/budgetShare';
-import { createSendBudget, IDLE_MS, JOIN_WAIT_MS, ROW_TTL_MS, SKEW_MS, type SendBudget } from '../../src/outbound/sendBudget';
+import {
+  createSendBudget,
+  IDLE_MS,
+  JOIN_WAIT_MS,
+  ROW_TTL_MS,
+  SKEW_MS,
+  type SendBudget,
+} from '../../src/outbound/sendBudget';
 import type { BudgetRoster, RosterSnapshot } from '../../src/store/budgetRoster';
 
 describe('tenantShare', () => {
@@ -14,7 +21,10 @@ describe('tenantShare', () => {
         const members = Array.from({ length: n }, (_, i) => `i${String(i).padStart(2, '0')}`);
         const total = members.reduce((sum, m) => sum + tenantShare(rate, members, m), 0);
         expect(total, `rate ${rate}, ${n} instances`).toBeLessThanOrEqual(rate);
-        if (n <= rate) expect(total, `rate ${rate}, ${n} instances`).toBeGreaterThanOrEqual(Math.min(rate, n * Math.floor(rate / n)));
+        if (n <= rate)
+          expect(total, `rate ${rate}, ${n} instances`).toBeGreaterThanOrEqual(
+            Math.min(rate, n * Math.floor(rate / n)),
+          );
       }
     }
     expect(['a', 'b', 'c'].map((m) => tenantShare(50, ['a', 'b', 'c'], m))).toEqual([17, 17, 16]);
@@ -22,13 +32,16 @@ describe('tenantShare', () => {
 
   it('stays within the rate when views count members that already left (seeded random views)', () => {
     let seed = 7;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let trial = 0; trial < 2000; trial += 1) {
       const rate = [7, 30, 50, 120][trial % 4]!;
       const live = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => `live${i}`);
       const gone = Array.from({ length: Math.floor(random() * 4) }, (_, i) => `gone${i}`);
       // Each live instance sees every live instance and any subset of those that left.
-      const total = live.reduce((sum, me) => sum + tenantShare(rate, [...live, ...gone.filter(() => random() < 0.5)], me), 0);
+      const total = live.reduce(
+        (sum, me) => sum + tenantShare(rate, [...live, ...gone.filter(() => random() < 0.5)], me),
+        0,
+      );
       expect(total).toBeLessThanOrEqual(rate);
     }
   });
@@ -53,7 +66,11 @@ function world() {
     },
     async read(tenant) {
       ops.read += 1;
-      const snapshot: { members: { instanceId: string; expiresAt: number }[]; conversationPauses: Map<string, number>; tenantPausedUntil?: number } = { members: [], conversationPauses: new Map() };
+      const snapshot: {
+        members: { instanceId: string; expiresAt: number }[];
+        conversationPauses: Map<string, number>;
+        tenantPausedUntil?: number;
+      } = { members: [], conversationPauses: new Map() };
       for (const [key, row] of part(tenant)) {
         if (key === '~pause') snapshot.tenantPausedUntil = row.until!;
         else if (key.startsWith('~pause:')) snapshot.conversationPauses.set(key.slice(7), row.until!);
@@ -140,7 +157,7 @@ describe('createSendBudget', () => {
     expect(grants.length / 20).toBeGreaterThan(45 * 0.95);
   });
 
-  it('a conversation\'s windows are shared too: two instances never exceed 7 per second to one chat', async () => {
+  it("a conversation's windows are shared too: two instances never exceed 7 per second to one chat", async () => {
     const w = (current = world());
     const a = w.budget('a');
     const b = w.budget('b');
@@ -152,7 +169,8 @@ describe('createSendBudget', () => {
       for (const budget of [a, b]) if ((await budget.acquire('hot-chat', 't1')) === 0) grants.push(w.now());
       w.advance(10);
     }
-    for (let i = 0; i < grants.length; i += 1) expect(grants.filter((g) => g >= grants[i]! && g < grants[i]! + 1_000).length).toBeLessThanOrEqual(7);
+    for (let i = 0; i < grants.length; i += 1)
+      expect(grants.filter((g) => g >= grants[i]! && g < grants[i]! + 1_000).length).toBeLessThanOrEqual(7);
     expect(grants.length).toBeGreaterThan(3);
   });
 

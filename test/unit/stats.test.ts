@@ -30,7 +30,14 @@ describe('outcome counts', () => {
       { kind: 'failed', at, code: 'InvalidJob' },
     ];
     for (const o of outcomes) addOutcome(c, o);
-    expect(c).toMatchObject({ sent: 4, failed: 3, retried: 1, throttled: 1, failedByCode: { Unauthorized: 2, InvalidJob: 1 }, latencyMaxMs: 1_001 });
+    expect(c).toMatchObject({
+      sent: 4,
+      failed: 3,
+      retried: 1,
+      throttled: 1,
+      failedByCode: { Unauthorized: 2, InvalidJob: 1 },
+      latencyMaxMs: 1_001,
+    });
     expect(c.latency).toHaveLength(LATENCY_BUCKETS_MS.length + 1);
     expect(c.latency[latencyBucket(80)]).toBe(1);
     // A bound belongs to its bucket; one millisecond more is the next one.
@@ -87,7 +94,10 @@ describe('hours and windows', () => {
     expect(hourKey(at)).toBe('2026-11-25T10');
     expect(hourKeys(new Date('2026-11-25T08:59:59Z'), at)).toEqual(['2026-11-25T08', '2026-11-25T09', '2026-11-25T10']);
     expect(hourKeys(at, at)).toEqual(['2026-11-25T10']);
-    expect(hourKeys(new Date('2026-11-30T23:10:00Z'), new Date('2026-12-01T00:05:00Z'))).toEqual(['2026-11-30T23', '2026-12-01T00']);
+    expect(hourKeys(new Date('2026-11-30T23:10:00Z'), new Date('2026-12-01T00:05:00Z'))).toEqual([
+      '2026-11-30T23',
+      '2026-12-01T00',
+    ]);
   });
 
   it('parses --since as a duration or an ISO time, and refuses the rest', () => {
@@ -106,10 +116,14 @@ describe('hours and windows', () => {
 describe('when a job was enqueued', () => {
   const createdAt = '2026-11-25T10:00:10.000Z';
 
-  it('is the earlier of the record and the queue message (a flow\'s job has no record before its claim)', () => {
-    expect(enqueueTime({ createdAt, history: [] }, new Date('2026-11-25T10:00:00Z'), undefined)?.toISOString()).toBe('2026-11-25T10:00:00.000Z');
+  it("is the earlier of the record and the queue message (a flow's job has no record before its claim)", () => {
+    expect(enqueueTime({ createdAt, history: [] }, new Date('2026-11-25T10:00:00Z'), undefined)?.toISOString()).toBe(
+      '2026-11-25T10:00:00.000Z',
+    );
     // A retry's message is newer than the record.
-    expect(enqueueTime({ createdAt, history: [] }, new Date('2026-11-25T10:05:00Z'), undefined)?.toISOString()).toBe(createdAt);
+    expect(enqueueTime({ createdAt, history: [] }, new Date('2026-11-25T10:05:00Z'), undefined)?.toISOString()).toBe(
+      createdAt,
+    );
     expect(enqueueTime({ createdAt, history: [] }, undefined, undefined)?.toISOString()).toBe(createdAt);
   });
 
@@ -118,8 +132,12 @@ describe('when a job was enqueued', () => {
       { outcome: 'failed', at: '2026-11-25T10:00:11.000Z' },
       { outcome: 'replayed', at: '2026-11-25T11:00:00.000Z' },
     ];
-    expect(enqueueTime({ createdAt, history }, new Date('2026-11-25T11:00:01Z'), undefined)?.toISOString()).toBe('2026-11-25T11:00:00.000Z');
-    expect(enqueueTime({ createdAt, history: [] }, undefined, new Date('2026-11-25T12:00:00Z'))?.toISOString()).toBe('2026-11-25T12:00:00.000Z');
+    expect(enqueueTime({ createdAt, history }, new Date('2026-11-25T11:00:01Z'), undefined)?.toISOString()).toBe(
+      '2026-11-25T11:00:00.000Z',
+    );
+    expect(enqueueTime({ createdAt, history: [] }, undefined, new Date('2026-11-25T12:00:00Z'))?.toISOString()).toBe(
+      '2026-11-25T12:00:00.000Z',
+    );
   });
 
   it('is unknown without any time', () => {

@@ -35,4 +35,3 @@ describe('toTableKey', () => {
     expect(toTableKey('pair \uD83D\uDE00')).toBe('pair \uD83D\uDE00');
   });
 });
-

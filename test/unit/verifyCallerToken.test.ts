@@ -8,7 +8,12 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createOpenIdKeyCache } from '../../src/auth/openIdKeys';
-import { callerMetadataUrl, createCallerTokenVerifier, entraIssuers, type CallerTokenVerifier } from '../../src/auth/verifyCallerToken';
+import {
+  callerMetadataUrl,
+  createCallerTokenVerifier,
+  entraIssuers,
+  type CallerTokenVerifier,
+} from '../../src/auth/verifyCallerToken';
 import { AuthError, ConfigError } from '../../src/errors';
 
 const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -115,7 +120,10 @@ function v2Claims(overrides: Record<string, unknown> = {}): JWTPayload {
   });
 }
 
-async function sign(claims: JWTPayload, options: { alg?: string; kid?: string | null; key?: CryptoKey | Uint8Array } = {}): Promise<string> {
+async function sign(
+  claims: JWTPayload,
+  options: { alg?: string; kid?: string | null; key?: CryptoKey | Uint8Array } = {},
+): Promise<string> {
   const kid = options.kid === undefined ? KID : options.kid;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: options.alg ?? 'RS256', typ: 'JWT', ...(kid === null ? {} : { kid }) })
@@ -136,11 +144,18 @@ describe('createCallerTokenVerifier: accepted tokens', () => {
     const identity = await verifierFor().verify(`Bearer ${await sign(v1Claims())}`);
     expect(identity).toEqual({ objectId: CALLER_OID, appId: CALLER_APP, tenantId: TENANT });
     // One fetch of the tenant's v2 metadata and one of its keys.
-    expect(fetched).toEqual([`${AUTHORITY}/${TENANT}/v2.0/.well-known/openid-configuration`, `${AUTHORITY}/${TENANT}/discovery/v2.0/keys`]);
+    expect(fetched).toEqual([
+      `${AUTHORITY}/${TENANT}/v2.0/.well-known/openid-configuration`,
+      `${AUTHORITY}/${TENANT}/discovery/v2.0/keys`,
+    ]);
   });
 
   it('accepts an app-only v2 token (aud = client id, azp, no idtyp) and takes appId from azp', async () => {
-    expect(await verifierFor().verify(`Bearer ${await sign(v2Claims())}`)).toEqual({ objectId: CALLER_OID, appId: CALLER_APP, tenantId: TENANT });
+    expect(await verifierFor().verify(`Bearer ${await sign(v2Claims())}`)).toEqual({
+      objectId: CALLER_OID,
+      appId: CALLER_APP,
+      tenantId: TENANT,
+    });
   });
 
   it.each([
@@ -175,11 +190,23 @@ describe('createCallerTokenVerifier: rejected tokens', () => {
 
   it.each([
     // Issuer: exactly the configured tenant's v1 or v2 issuer.
-    ['another tenant\'s v1 issuer (tid ours)', () => sign(v1Claims({ iss: `https://sts.windows.net/${OTHER_TENANT}/` })), /"iss"/],
-    ['another tenant\'s v2 issuer', () => sign(v2Claims({ iss: `${AUTHORITY}/${OTHER_TENANT}/v2.0` })), /"iss"/],
+    [
+      "another tenant's v1 issuer (tid ours)",
+      () => sign(v1Claims({ iss: `https://sts.windows.net/${OTHER_TENANT}/` })),
+      /"iss"/,
+    ],
+    ["another tenant's v2 issuer", () => sign(v2Claims({ iss: `${AUTHORITY}/${OTHER_TENANT}/v2.0` })), /"iss"/],
     ['the v2 issuer with a trailing slash', () => sign(v2Claims({ iss: `${AUTHORITY}/${TENANT}/v2.0/` })), /"iss"/],
-    ['the v1 form on the authority host (not the public cloud\'s v1 issuer)', () => sign(v1Claims({ iss: `${AUTHORITY}/${TENANT}/` })), /"iss"/],
-    ['the US Government v1 issuer in the public cloud', () => sign(v1Claims({ iss: `https://login.microsoftonline.us/${TENANT}/` })), /"iss"/],
+    [
+      "the v1 form on the authority host (not the public cloud's v1 issuer)",
+      () => sign(v1Claims({ iss: `${AUTHORITY}/${TENANT}/` })),
+      /"iss"/,
+    ],
+    [
+      'the US Government v1 issuer in the public cloud',
+      () => sign(v1Claims({ iss: `https://login.microsoftonline.us/${TENANT}/` })),
+      /"iss"/,
+    ],
     ['the multi-tenant template issuer', () => sign(v2Claims({ iss: `${AUTHORITY}/{tenantid}/v2.0` })), /"iss"/],
     ['the Bot Framework issuer', () => sign(v1Claims({ iss: 'https://api.botframework.com' })), /"iss"/],
     // Tenant, audience, version.
@@ -200,20 +227,36 @@ describe('createCallerTokenVerifier: rejected tokens', () => {
     ['no oid', () => sign(v1Claims({ oid: undefined })), /"oid"/],
     ['an oid that is not a GUID', () => sign(v1Claims({ oid: 'not-a-guid' })), /"oid"/],
     ['a delegated (user) token with scp', () => sign(v1Claims({ scp: 'Notify.Send', idtyp: undefined })), /delegated/],
-    ['a delegated token with scp and roles', () => sign(v2Claims({ scp: 'user_impersonation', roles: ['Notify.Send'] })), /delegated/],
+    [
+      'a delegated token with scp and roles',
+      () => sign(v2Claims({ scp: 'user_impersonation', roles: ['Notify.Send'] })),
+      /delegated/,
+    ],
     ['idtyp user', () => sign(v1Claims({ idtyp: 'user' })), /"idtyp"/],
     ['an appid that is not a string', () => sign(v1Claims({ appid: 42 })), /"appid"/],
     // Signature and algorithm: RS256 with a key from the tenant's JWKS, nothing else.
     ['RS384', async () => sign(v1Claims(), { alg: 'RS384', key: await importFor(rsa, 'RS384') }), /algorithm/],
     ['RS512', async () => sign(v1Claims(), { alg: 'RS512', key: await importFor(rsa, 'RS512') }), /algorithm/],
     ['PS256', async () => sign(v1Claims(), { alg: 'PS256', key: await importFor(rsa, 'PS256') }), /algorithm/],
-    ['ES256 with the JWKS\'s EC key', () => sign(v1Claims(), { alg: 'ES256', kid: 'ec-key', key: ec.privateKey }), /algorithm/],
-    ['RS256 naming the EC key\'s kid', () => sign(v1Claims(), { kid: 'ec-key' }), /not an RSA key/],
-    ['HS256 keyed with the RSA public key (algorithm confusion)', () => sign(v1Claims(), { alg: 'HS256', key: publicPem(rsa) }), /algorithm/],
+    [
+      "ES256 with the JWKS's EC key",
+      () => sign(v1Claims(), { alg: 'ES256', kid: 'ec-key', key: ec.privateKey }),
+      /algorithm/,
+    ],
+    ["RS256 naming the EC key's kid", () => sign(v1Claims(), { kid: 'ec-key' }), /not an RSA key/],
+    [
+      'HS256 keyed with the RSA public key (algorithm confusion)',
+      () => sign(v1Claims(), { alg: 'HS256', key: publicPem(rsa) }),
+      /algorithm/,
+    ],
     ['alg none', async () => unsigned(v1Claims()), /algorithm|malformed/],
     ['no kid', () => sign(v1Claims(), { kid: null }), /kid/],
     ['an unknown kid', () => sign(v1Claims(), { kid: 'no-such-kid' }), /unknown key id/],
-    ['a signature by another key under the published kid', () => sign(v1Claims(), { key: otherRsa.privateKey }), /signature/],
+    [
+      'a signature by another key under the published kid',
+      () => sign(v1Claims(), { key: otherRsa.privateKey }),
+      /signature/,
+    ],
   ])('rejects %s (401)', async (_label, makeToken, reason) => {
     const token = await makeToken();
     const err = await reasonFor(verifierFor(), `Bearer ${token}`);
@@ -234,11 +277,31 @@ describe('createCallerTokenVerifier: rejected tokens', () => {
 
 describe('issuers per cloud', () => {
   it.each([
-    ['https://login.microsoftonline.com', `https://login.microsoftonline.com/${TENANT}/v2.0`, [`https://sts.windows.net/${TENANT}/`]],
-    ['https://login.microsoftonline.com/', `https://login.microsoftonline.com/${TENANT}/v2.0`, [`https://sts.windows.net/${TENANT}/`]],
-    ['https://login.windows.net', `https://login.microsoftonline.com/${TENANT}/v2.0`, [`https://sts.windows.net/${TENANT}/`]],
-    ['https://login.microsoftonline.us', `https://login.microsoftonline.us/${TENANT}/v2.0`, [`https://login.microsoftonline.us/${TENANT}/`, `https://sts.windows.net/${TENANT}/`]],
-    ['https://login.partner.microsoftonline.cn', `https://login.partner.microsoftonline.cn/${TENANT}/v2.0`, [`https://sts.chinacloudapi.cn/${TENANT}/`]],
+    [
+      'https://login.microsoftonline.com',
+      `https://login.microsoftonline.com/${TENANT}/v2.0`,
+      [`https://sts.windows.net/${TENANT}/`],
+    ],
+    [
+      'https://login.microsoftonline.com/',
+      `https://login.microsoftonline.com/${TENANT}/v2.0`,
+      [`https://sts.windows.net/${TENANT}/`],
+    ],
+    [
+      'https://login.windows.net',
+      `https://login.microsoftonline.com/${TENANT}/v2.0`,
+      [`https://sts.windows.net/${TENANT}/`],
+    ],
+    [
+      'https://login.microsoftonline.us',
+      `https://login.microsoftonline.us/${TENANT}/v2.0`,
+      [`https://login.microsoftonline.us/${TENANT}/`, `https://sts.windows.net/${TENANT}/`],
+    ],
+    [
+      'https://login.partner.microsoftonline.cn',
+      `https://login.partner.microsoftonline.cn/${TENANT}/v2.0`,
+      [`https://sts.chinacloudapi.cn/${TENANT}/`],
+    ],
     ['https://127.0.0.1:4443', `https://127.0.0.1:4443/${TENANT}/v2.0`, [`https://sts.windows.net/${TENANT}/`]],
   ])('%s', (authorityHost, v2, v1) => {
     expect(entraIssuers(authorityHost, TENANT.toUpperCase())).toEqual({ v2, v1 });
@@ -247,9 +310,13 @@ describe('issuers per cloud', () => {
   it('accepts both v1 issuer spellings in the US Government cloud, and its v2 issuer', async () => {
     const gov = 'https://login.microsoftonline.us';
     for (const iss of [`${gov}/${TENANT}/`, `https://sts.windows.net/${TENANT}/`]) {
-      expect((await verifierFor(gov).verify(`Bearer ${await sign(v1Claims({ iss, idp: iss }))}`)).objectId).toBe(CALLER_OID);
+      expect((await verifierFor(gov).verify(`Bearer ${await sign(v1Claims({ iss, idp: iss }))}`)).objectId).toBe(
+        CALLER_OID,
+      );
     }
-    expect((await verifierFor(gov).verify(`Bearer ${await sign(v2Claims({ iss: `${gov}/${TENANT}/v2.0` }))}`)).objectId).toBe(CALLER_OID);
+    expect(
+      (await verifierFor(gov).verify(`Bearer ${await sign(v2Claims({ iss: `${gov}/${TENANT}/v2.0` }))}`)).objectId,
+    ).toBe(CALLER_OID);
     expect(fetched[0]).toBe(`${gov}/${TENANT}/v2.0/.well-known/openid-configuration`);
     // ...and not the public cloud's v2 issuer.
     expect((await reasonFor(verifierFor(gov), `Bearer ${await sign(v2Claims())}`)).message).toMatch(/"iss"/);
@@ -257,10 +324,33 @@ describe('issuers per cloud', () => {
 
   it('refuses a configuration it cannot enforce', () => {
     const keys = createOpenIdKeyCache({ metadataUrl: 'https://x.example/m', fetchJson: async () => ({}) });
-    expect(() => createCallerTokenVerifier({ tenantId: 'contoso.onmicrosoft.com', audiences: [API_URI], authorityHost: AUTHORITY, keys })).toThrow(ConfigError);
-    expect(() => createCallerTokenVerifier({ tenantId: TENANT, audiences: [' '], authorityHost: AUTHORITY, keys })).toThrow(ConfigError);
-    expect(() => createCallerTokenVerifier({ tenantId: TENANT, audiences: [API_URI], authorityHost: 'http://login.microsoftonline.com', keys })).toThrow(ConfigError);
-    expect(() => createCallerTokenVerifier({ tenantId: TENANT, audiences: [API_URI], authorityHost: `${AUTHORITY}/${TENANT}`, keys })).toThrow(ConfigError);
+    expect(() =>
+      createCallerTokenVerifier({
+        tenantId: 'contoso.onmicrosoft.com',
+        audiences: [API_URI],
+        authorityHost: AUTHORITY,
+        keys,
+      }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      createCallerTokenVerifier({ tenantId: TENANT, audiences: [' '], authorityHost: AUTHORITY, keys }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      createCallerTokenVerifier({
+        tenantId: TENANT,
+        audiences: [API_URI],
+        authorityHost: 'http://login.microsoftonline.com',
+        keys,
+      }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      createCallerTokenVerifier({
+        tenantId: TENANT,
+        audiences: [API_URI],
+        authorityHost: `${AUTHORITY}/${TENANT}`,
+        keys,
+      }),
+    ).toThrow(ConfigError);
   });
 });
 
@@ -271,7 +361,10 @@ async function importFor(keys: Keys, alg: string): Promise<CryptoKey> {
 }
 
 function publicPem(keys: Keys): Uint8Array {
-  const pem = createPublicKey({ key: keys.publicJwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+  const pem = createPublicKey({ key: keys.publicJwk as JsonWebKey, format: 'jwk' }).export({
+    type: 'spki',
+    format: 'pem',
+  });
   return new Uint8Array(Buffer.from(pem));
 }
 

@@ -17,11 +17,17 @@ export interface ConnectorAuthOptions {
 /** The 401 body, the same whatever was wrong (the reason is only recorded). */
 export const DENIED = { message: 'Authorization has been denied for this request.' };
 
-export type BearerCheck = { readonly ok: true; readonly claims: JWTPayload; readonly appId?: string } | { readonly ok: false; readonly reason: string };
+export type BearerCheck =
+  | { readonly ok: true; readonly claims: JWTPayload; readonly appId?: string }
+  | { readonly ok: false; readonly reason: string };
 
-export async function checkBearerToken(authorization: string | undefined, auth: ConnectorAuthOptions): Promise<BearerCheck> {
+export async function checkBearerToken(
+  authorization: string | undefined,
+  auth: ConnectorAuthOptions,
+): Promise<BearerCheck> {
   const match = /^Bearer (\S+)$/.exec(authorization ?? '');
-  if (!match?.[1]) return { ok: false, reason: authorization === undefined ? 'missing Authorization header' : 'not a Bearer token' };
+  if (!match?.[1])
+    return { ok: false, reason: authorization === undefined ? 'missing Authorization header' : 'not a Bearer token' };
   try {
     const jwks = typeof auth.jwks === 'function' ? auth.jwks() : auth.jwks;
     const { payload } = await jwtVerify(match[1], createLocalJWKSet(jwks), {
@@ -29,8 +35,10 @@ export async function checkBearerToken(authorization: string | undefined, auth: 
       algorithms: ['RS256'],
       clockTolerance: 300,
     });
-    const appId = typeof payload.appid === 'string' ? payload.appid : typeof payload.azp === 'string' ? payload.azp : undefined;
-    if (auth.appIds && (appId === undefined || !auth.appIds.includes(appId))) throw new Error(`appid ${appId ?? '(none)'} is not a registered bot`);
+    const appId =
+      typeof payload.appid === 'string' ? payload.appid : typeof payload.azp === 'string' ? payload.azp : undefined;
+    if (auth.appIds && (appId === undefined || !auth.appIds.includes(appId)))
+      throw new Error(`appid ${appId ?? '(none)'} is not a registered bot`);
     return { ok: true, claims: payload, ...(appId !== undefined ? { appId } : {}) };
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };

@@ -89,7 +89,12 @@ export class ConversationBook {
   member(memberId: string, tenantId: string | undefined): UserRegistration | undefined {
     let user = this.#users.get(memberId);
     if (!user && GUID.test(memberId)) {
-      for (const u of this.#users.values()) if (u.aadObjectId?.toLowerCase() === memberId.toLowerCase() && (tenantId === undefined || u.tenantId === tenantId)) user = u;
+      for (const u of this.#users.values())
+        if (
+          u.aadObjectId?.toLowerCase() === memberId.toLowerCase() &&
+          (tenantId === undefined || u.tenantId === tenantId)
+        )
+          user = u;
     }
     return user;
   }
@@ -99,9 +104,14 @@ export class ConversationBook {
     const direct = this.#users.get(memberId);
     if (direct) return direct;
     if (GUID.test(memberId)) {
-      for (const user of this.#users.values()) if (user.aadObjectId?.toLowerCase() === memberId.toLowerCase() && user.tenantId === tenantId) return user;
+      for (const user of this.#users.values())
+        if (user.aadObjectId?.toLowerCase() === memberId.toLowerCase() && user.tenantId === tenantId) return user;
       // Unknown object id: derive a stable 29: id so the same user always gets the same chat.
-      return { id: `29:1${hashId('user', tenantId, memberId.toLowerCase()).slice(0, 40)}`, tenantId, aadObjectId: memberId };
+      return {
+        id: `29:1${hashId('user', tenantId, memberId.toLowerCase()).slice(0, 40)}`,
+        tenantId,
+        aadObjectId: memberId,
+      };
     }
     if (memberId.startsWith('29:')) return { id: memberId, tenantId };
     return undefined;
@@ -110,7 +120,13 @@ export class ConversationBook {
   /** The deterministic `a:` id of the personal chat between a bot and a user. */
   personalConversationId(appId: string, tenantId: string, userId: string): string {
     for (const reg of this.#conversations.values()) {
-      if (reg.type === 'personal' && reg.tenantId === tenantId && (reg.appId === undefined || reg.appId === appId) && reg.members?.includes(userId)) return reg.id;
+      if (
+        reg.type === 'personal' &&
+        reg.tenantId === tenantId &&
+        (reg.appId === undefined || reg.appId === appId) &&
+        reg.members?.includes(userId)
+      )
+        return reg.id;
     }
     return `a:1${hashId('personal', appId, tenantId, userId).slice(0, 40)}`;
   }
@@ -135,6 +151,9 @@ export class ConversationBook {
   }
 
   knowsActivity(conversationId: string, activityId: string): boolean {
-    return this.#activities.get(conversationId)?.has(activityId) === true || this.#activities.get(baseConversationId(conversationId))?.has(activityId) === true;
+    return (
+      this.#activities.get(conversationId)?.has(activityId) === true ||
+      this.#activities.get(baseConversationId(conversationId))?.has(activityId) === true
+    );
   }
 }

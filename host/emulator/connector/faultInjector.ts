@@ -38,12 +38,18 @@ function matches(match: FaultMatch | undefined, ctx: FaultContext): boolean {
   if (match.method !== undefined && match.method.toUpperCase() !== ctx.method) return false;
   if (match.servicePrefix !== undefined && match.servicePrefix !== ctx.servicePrefix) return false;
   if (match.operation !== undefined) {
-    const ops: readonly ConnectorOperation[] = typeof match.operation === 'string' ? [match.operation] : match.operation;
+    const ops: readonly ConnectorOperation[] =
+      typeof match.operation === 'string' ? [match.operation] : match.operation;
     if (!ops.includes(ctx.operation)) return false;
   }
   if (match.conversationId !== undefined) {
     if (ctx.conversationId === undefined) return false;
-    if (typeof match.conversationId === 'string' ? match.conversationId !== ctx.conversationId : !match.conversationId.test(ctx.conversationId)) return false;
+    if (
+      typeof match.conversationId === 'string'
+        ? match.conversationId !== ctx.conversationId
+        : !match.conversationId.test(ctx.conversationId)
+    )
+      return false;
   }
   return true;
 }

@@ -8,7 +8,12 @@ import type { Activity, ConversationParameters } from '../types';
 import type { Exchange } from './exchange';
 import type { ConnectorCall, ConnectorState, WriteTarget } from './pipeline';
 
-export function performWrite(state: ConnectorState, exchange: Exchange, call: ConnectorCall, target: WriteTarget): void {
+export function performWrite(
+  state: ConnectorState,
+  exchange: Exchange,
+  call: ConnectorCall,
+  target: WriteTarget,
+): void {
   const { book, recorder } = state;
   const { record } = exchange;
   const { body, route } = call;
@@ -29,7 +34,12 @@ export function performWrite(state: ConnectorState, exchange: Exchange, call: Co
       record.assignedActivityId = activityId;
       book.track(id, activityId);
       book.track(conversationId, activityId);
-      recorder.deliver(record, { operation: 'createConversation', conversationId: id, activityId, activity: p.activity });
+      recorder.deliver(record, {
+        operation: 'createConversation',
+        conversationId: id,
+        activityId,
+        activity: p.activity,
+      });
       return exchange.respond(201, { id, activityId });
     }
     case 'sendToConversation':

@@ -58,7 +58,11 @@ export interface WriteTarget {
   readonly createdUser?: UserRegistration;
 }
 
-export async function handleConnectorRequest(state: ConnectorState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleConnectorRequest(
+  state: ConnectorState,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const { pathname } = splitUrl(req.url);
   const route = parseRoute(method, pathname);
@@ -79,7 +83,10 @@ export async function handleConnectorRequest(state: ConnectorState, req: Incomin
   const exchange = new Exchange(req, res, record, state.recorder);
 
   if (await refuseBadBody(req, exchange, route.ok)) return;
-  if (!route.ok) return exchange.respond(route.status, { error: { code: route.status === 400 ? 'BadArgument' : 'NotFound', message: route.message } });
+  if (!route.ok)
+    return exchange.respond(route.status, {
+      error: { code: route.status === 400 ? 'BadArgument' : 'NotFound', message: route.message },
+    });
   if (await refuseUnauthorized(state, exchange, authorization)) return;
   const call = toCall(state, req, exchange, method, pathname, route);
   if (await injectFault(state, req, exchange, call)) return;
@@ -117,7 +124,11 @@ async function refuseBadBody(req: IncomingMessage, exchange: Exchange, knownRout
 }
 
 /** The bot's bearer token (auth.ts), unless auth is off. */
-async function refuseUnauthorized(state: ConnectorState, exchange: Exchange, authorization: string | undefined): Promise<boolean> {
+async function refuseUnauthorized(
+  state: ConnectorState,
+  exchange: Exchange,
+  authorization: string | undefined,
+): Promise<boolean> {
   if (state.settings.auth === false) return false;
   const check = await checkBearerToken(authorization, state.settings.auth);
   if (check.ok) {
@@ -132,11 +143,19 @@ async function refuseUnauthorized(state: ConnectorState, exchange: Exchange, aut
 }
 
 /** The request as the later stages see it; the tenant from the conversation's registration, then the body, then the x-ms-tenant-id header. */
-function toCall(state: ConnectorState, req: IncomingMessage, exchange: Exchange, method: string, pathname: string, route: Extract<ConnectorRoute, { ok: true }>): ConnectorCall {
+function toCall(
+  state: ConnectorState,
+  req: IncomingMessage,
+  exchange: Exchange,
+  method: string,
+  pathname: string,
+  route: Extract<ConnectorRoute, { ok: true }>,
+): ConnectorCall {
   const { appId, body } = exchange.record;
   const activityBody = isRecord(body) ? (body as Activity) : undefined;
   const registration = route.conversationId !== undefined ? state.book.find(route.conversationId) : undefined;
-  const params = route.operation === 'createConversation' && isRecord(body) ? (body as ConversationParameters) : undefined;
+  const params =
+    route.operation === 'createConversation' && isRecord(body) ? (body as ConversationParameters) : undefined;
   const tenantId =
     registration?.tenantId ??
     params?.tenantId ??
@@ -157,7 +176,12 @@ function toCall(state: ConnectorState, req: IncomingMessage, exchange: Exchange,
 }
 
 /** Injected faults (faultInjector.ts): wait, drop, answer with an error, or let it through to be dropped after acceptance. */
-async function injectFault(state: ConnectorState, req: IncomingMessage, exchange: Exchange, call: ConnectorCall): Promise<boolean> {
+async function injectFault(
+  state: ConnectorState,
+  req: IncomingMessage,
+  exchange: Exchange,
+  call: ConnectorCall,
+): Promise<boolean> {
   const { record } = exchange;
   let fault: Fault | undefined = state.faults.next({
     seq: record.seq,
@@ -208,7 +232,11 @@ async function injectFault(state: ConnectorState, req: IncomingMessage, exchange
         exchange.respondError(fault.name);
         return true;
       case 'status':
-        exchange.respond(fault.status, fault.body ?? { error: { code: `Http${fault.status}`, message: 'Injected fault' } }, { ...fault.headers });
+        exchange.respond(
+          fault.status,
+          fault.body ?? { error: { code: `Http${fault.status}`, message: 'Injected fault' } },
+          { ...fault.headers },
+        );
         return true;
     }
   }
@@ -229,7 +257,8 @@ function resolveTarget(state: ConnectorState, exchange: Exchange, call: Connecto
     ) {
       return void exchange.respondError('MessageSizeTooBig');
     }
-    if (!call.registration && state.settings.unknownConversations === 'reject') return void exchange.respondError('ConversationNotFound');
+    if (!call.registration && state.settings.unknownConversations === 'reject')
+      return void exchange.respondError('ConversationNotFound');
     return { conversationId: route.conversationId ?? '' };
   }
   const problem = validateConversationParameters(body);
@@ -241,17 +270,26 @@ function resolveTarget(state: ConnectorState, exchange: Exchange, call: Connecto
   }
   if (p.isGroup === true) {
     const channelId = p.channelData?.channel?.id ?? p.channelData?.teamsChannelId;
-    if (!channelId) return void exchange.badArgument('channelData.channel.id is required to create a channel conversation');
+    if (!channelId)
+      return void exchange.badArgument('channelData.channel.id is required to create a channel conversation');
     if (!p.activity) return void exchange.badArgument('activity is required to start a channel thread');
     return { conversationId: channelId };
   }
-  if (tenantId === undefined) return void exchange.badArgument('tenantId (or channelData.tenant.id) is required to create a personal conversation');
-  if (p.members?.length !== 1) return void exchange.badArgument('exactly one member is required to create a personal conversation');
+  if (tenantId === undefined)
+    return void exchange.badArgument(
+      'tenantId (or channelData.tenant.id) is required to create a personal conversation',
+    );
+  if (p.members?.length !== 1)
+    return void exchange.badArgument('exactly one member is required to create a personal conversation');
   const memberId = p.members[0]?.id ?? '';
   const createdUser = state.book.resolveUser(memberId, tenantId);
   // §6: "Teams doesn't support sending proactive messages using email or User Principal Name (UPN)."
-  if (!createdUser) return void exchange.badArgument(`member id "${memberId}" must be a Teams user id (29:...) or an Entra object id`);
-  if (createdUser.installed === false) return void exchange.respondError(GUID.test(memberId) ? 'ForbiddenOperationException' : 'BotNotInConversationRoster');
+  if (!createdUser)
+    return void exchange.badArgument(`member id "${memberId}" must be a Teams user id (29:...) or an Entra object id`);
+  if (createdUser.installed === false)
+    return void exchange.respondError(
+      GUID.test(memberId) ? 'ForbiddenOperationException' : 'BotNotInConversationRoster',
+    );
   return { conversationId: state.book.personalConversationId(call.appId ?? '', tenantId, createdUser.id), createdUser };
 }
 
@@ -264,7 +302,9 @@ function refuseOverLimit(state: ConnectorState, exchange: Exchange, call: Connec
   state.recorder.stats.throttled += 1;
   exchange.record.throttled = throttled.scope;
   const { window } = throttled;
-  state.log?.(`[emulator] 429 ${throttled.scope} limit (${window.max}/${window.windowMs / 1000}s) on ${target.conversationId}; Retry-After ${throttled.retryAfterSeconds}`);
+  state.log?.(
+    `[emulator] 429 ${throttled.scope} limit (${window.max}/${window.windowMs / 1000}s) on ${target.conversationId}; Retry-After ${throttled.retryAfterSeconds}`,
+  );
   exchange.respondError('Throttled', { 'retry-after': String(throttled.retryAfterSeconds) });
   return true;
 }
@@ -273,7 +313,12 @@ function refuseOverLimit(state: ConnectorState, exchange: Exchange, call: Connec
  * The conversation's state: bound to one bot (§7 "Failed to decrypt conversation id"), blocked, or
  * an activity it never issued. A conversation seen for the first time is registered.
  */
-function refuseByConversationState(state: ConnectorState, exchange: Exchange, call: ConnectorCall, target: WriteTarget): boolean {
+function refuseByConversationState(
+  state: ConnectorState,
+  exchange: Exchange,
+  call: ConnectorCall,
+  target: WriteTarget,
+): boolean {
   const { book } = state;
   const { appId, route, tenantId } = call;
   const { conversationId, createdUser } = target;
@@ -287,7 +332,9 @@ function refuseByConversationState(state: ConnectorState, exchange: Exchange, ca
     return true;
   }
   if (
-    (route.operation === 'updateActivity' || route.operation === 'deleteActivity' || route.operation === 'replyToActivity') &&
+    (route.operation === 'updateActivity' ||
+      route.operation === 'deleteActivity' ||
+      route.operation === 'replyToActivity') &&
     state.settings.strictActivities &&
     !book.knowsActivity(conversationId, route.activityId ?? '')
   ) {

@@ -79,7 +79,8 @@ export interface ConnectorStats {
 
 function summarise(activity: Activity): string {
   const parts: string[] = [];
-  if (typeof activity.text === 'string' && activity.text !== '') parts.push(activity.text.length > 200 ? `${activity.text.slice(0, 200)}…` : activity.text);
+  if (typeof activity.text === 'string' && activity.text !== '')
+    parts.push(activity.text.length > 200 ? `${activity.text.slice(0, 200)}…` : activity.text);
   for (const attachment of activity.attachments ?? []) parts.push(`[${attachment.contentType}]`);
   return parts.join(' ') || `(${activity.type})`;
 }
@@ -100,16 +101,29 @@ export class RequestRecorder {
   }
 
   /** Numbers and keeps a new request's record. */
-  open(fields: Omit<ConnectorRequestRecord, 'seq' | 'time' | 'body' | 'status' | 'outcome' | 'delivered'>): ConnectorRequestRecord {
+  open(
+    fields: Omit<ConnectorRequestRecord, 'seq' | 'time' | 'body' | 'status' | 'outcome' | 'delivered'>,
+  ): ConnectorRequestRecord {
     this.#seq += 1;
     this.stats.requests += 1;
-    const record: ConnectorRequestRecord = { seq: this.#seq, time: this.#now(), ...fields, body: undefined, status: null, outcome: 'pending', delivered: false };
+    const record: ConnectorRequestRecord = {
+      seq: this.#seq,
+      time: this.#now(),
+      ...fields,
+      body: undefined,
+      status: null,
+      outcome: 'pending',
+      delivered: false,
+    };
     this.requests.push(record);
     return record;
   }
 
   /** The message reached the conversation. */
-  deliver(record: ConnectorRequestRecord, delivery: Omit<DeliveredActivity, 'seq' | 'time' | 'serviceUrl' | 'appId' | 'tenantId'>): void {
+  deliver(
+    record: ConnectorRequestRecord,
+    delivery: Omit<DeliveredActivity, 'seq' | 'time' | 'serviceUrl' | 'appId' | 'tenantId'>,
+  ): void {
     const entry: DeliveredActivity = {
       ...delivery,
       seq: record.seq,
@@ -127,13 +141,19 @@ export class RequestRecorder {
         this.#log?.(`[emulator] delete ${delivery.conversationId} #${delivery.activityId}`);
         break;
       case 'updateActivity':
-        this.#log?.(`[emulator] update ${delivery.conversationId} #${delivery.activityId} : ${activity ? summarise(activity) : ''}`);
+        this.#log?.(
+          `[emulator] update ${delivery.conversationId} #${delivery.activityId} : ${activity ? summarise(activity) : ''}`,
+        );
         break;
       case 'replyToActivity':
-        this.#log?.(`[emulator] reply to #${record.activityId ?? '?'} in ${delivery.conversationId} : ${activity ? summarise(activity) : ''}`);
+        this.#log?.(
+          `[emulator] reply to #${record.activityId ?? '?'} in ${delivery.conversationId} : ${activity ? summarise(activity) : ''}`,
+        );
         break;
       default:
-        this.#log?.(`[emulator] ${activity?.type ?? 'message'} to ${delivery.conversationId} : ${activity ? summarise(activity) : ''}`);
+        this.#log?.(
+          `[emulator] ${activity?.type ?? 'message'} to ${delivery.conversationId} : ${activity ? summarise(activity) : ''}`,
+        );
     }
     this.#events.emit('delivered', entry);
   }
@@ -146,12 +166,18 @@ export class RequestRecorder {
   }
 
   /** The first finished request (existing or future) matching; rejects after `timeoutMs`. */
-  waitFor(predicate: (record: ConnectorRequestRecord, all: readonly ConnectorRequestRecord[]) => boolean, timeoutMs: number): Promise<ConnectorRequestRecord> {
+  waitFor(
+    predicate: (record: ConnectorRequestRecord, all: readonly ConnectorRequestRecord[]) => boolean,
+    timeoutMs: number,
+  ): Promise<ConnectorRequestRecord> {
     return this.#waitOn('finished', this.requests, predicate, timeoutMs, (r) => r.outcome !== 'pending');
   }
 
   /** The first delivery (existing or future) matching; rejects after `timeoutMs`. */
-  waitForDelivery(predicate: (delivery: DeliveredActivity, all: readonly DeliveredActivity[]) => boolean, timeoutMs: number): Promise<DeliveredActivity> {
+  waitForDelivery(
+    predicate: (delivery: DeliveredActivity, all: readonly DeliveredActivity[]) => boolean,
+    timeoutMs: number,
+  ): Promise<DeliveredActivity> {
     return this.#waitOn('delivered', this.delivered, predicate, timeoutMs, () => true);
   }
 
@@ -162,7 +188,13 @@ export class RequestRecorder {
     for (const key of Object.keys(this.stats) as (keyof ConnectorStats)[]) this.stats[key] = 0;
   }
 
-  #waitOn<T>(eventName: string, list: readonly T[], predicate: (item: T, all: readonly T[]) => boolean, timeoutMs: number, done: (item: T) => boolean): Promise<T> {
+  #waitOn<T>(
+    eventName: string,
+    list: readonly T[],
+    predicate: (item: T, all: readonly T[]) => boolean,
+    timeoutMs: number,
+    done: (item: T) => boolean,
+  ): Promise<T> {
     const found = list.find((item) => done(item) && predicate(item, list));
     if (found) return Promise.resolve(found);
     return new Promise<T>((resolve, reject) => {
@@ -173,7 +205,11 @@ export class RequestRecorder {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`connector stub: nothing matched within ${timeoutMs} ms (${this.requests.length} requests, ${this.delivered.length} deliveries recorded)`));
+        reject(
+          new Error(
+            `connector stub: nothing matched within ${timeoutMs} ms (${this.requests.length} requests, ${this.delivered.length} deliveries recorded)`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);

@@ -17,10 +17,23 @@ export type ConnectorOperation =
   | 'unknown';
 
 /** Operations that write to a conversation: rate limited and logged as deliveries. */
-export const WRITE_OPERATIONS: ReadonlySet<ConnectorOperation> = new Set(['createConversation', 'sendToConversation', 'replyToActivity', 'updateActivity', 'deleteActivity']);
+export const WRITE_OPERATIONS: ReadonlySet<ConnectorOperation> = new Set([
+  'createConversation',
+  'sendToConversation',
+  'replyToActivity',
+  'updateActivity',
+  'deleteActivity',
+]);
 
 export type ConnectorRoute =
-  | { ok: true; operation: ConnectorOperation; servicePrefix: string; conversationId?: string; activityId?: string; memberId?: string }
+  | {
+      ok: true;
+      operation: ConnectorOperation;
+      servicePrefix: string;
+      conversationId?: string;
+      activityId?: string;
+      memberId?: string;
+    }
   | { ok: false; status: number; message: string; servicePrefix: string };
 
 export function parseRoute(method: string, pathname: string): ConnectorRoute {
@@ -29,15 +42,21 @@ export function parseRoute(method: string, pathname: string): ConnectorRoute {
   const servicePrefix = pathname.slice(0, at + 1);
   let segments: string[];
   try {
-    segments = pathname.slice(at + 4).split('/').map((s) => decodeURIComponent(s));
+    segments = pathname
+      .slice(at + 4)
+      .split('/')
+      .map((s) => decodeURIComponent(s));
   } catch {
     return { ok: false, status: 400, message: 'Malformed percent-encoding in path', servicePrefix };
   }
   if (segments.at(-1) === '') segments.pop();
   const [root, conversationId, sub, subId, extra] = segments;
-  if (root !== 'conversations') return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
+  if (root !== 'conversations')
+    return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
   if (conversationId === undefined) {
-    return method === 'POST' ? { ok: true, operation: 'createConversation', servicePrefix } : { ok: false, status: 405, message: `${method} /v3/conversations is not emulated`, servicePrefix };
+    return method === 'POST'
+      ? { ok: true, operation: 'createConversation', servicePrefix }
+      : { ok: false, status: 405, message: `${method} /v3/conversations is not emulated`, servicePrefix };
   }
   if (conversationId === '') return { ok: false, status: 400, message: 'Empty conversation id', servicePrefix };
   if (sub === 'activities' && extra === undefined) {
@@ -47,7 +66,13 @@ export function parseRoute(method: string, pathname: string): ConnectorRoute {
         : { ok: false, status: 405, message: `${method} on activities is not emulated`, servicePrefix };
     }
     const operation: ConnectorOperation | undefined =
-      method === 'POST' ? 'replyToActivity' : method === 'PUT' ? 'updateActivity' : method === 'DELETE' ? 'deleteActivity' : undefined;
+      method === 'POST'
+        ? 'replyToActivity'
+        : method === 'PUT'
+          ? 'updateActivity'
+          : method === 'DELETE'
+            ? 'deleteActivity'
+            : undefined;
     return operation
       ? { ok: true, operation, servicePrefix, conversationId, activityId: subId }
       : { ok: false, status: 405, message: `${method} on an activity is not emulated`, servicePrefix };

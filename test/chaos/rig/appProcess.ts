@@ -64,9 +64,19 @@ export class AppProcess {
 
   async #startOnce(): Promise<void> {
     this.starts += 1;
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.#env, PORT: String(this.port), NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.#env,
+      PORT: String(this.port),
+      NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath,
+    };
     delete env.NODE_OPTIONS;
-    const child = spawn(process.execPath, [HOST_MAIN_JS], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [HOST_MAIN_JS], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.#child = child;
     child.stdout?.setEncoding('utf8');
     child.stderr?.setEncoding('utf8');
@@ -81,12 +91,21 @@ export class AppProcess {
     );
     const agent = new Agent({ keepAliveTimeout: 1_000 });
     try {
-      await waitFor('the app to serve (GET /admin/host/status: Running)', 60_000, async () => {
-        if (!this.alive) throw new StopWaiting(`the app exited during start-up:\n${this.#log.tail(30)}`);
-        const response = await request(`${this.url}/admin/host/status`, { dispatcher: agent, headersTimeout: 2_000, bodyTimeout: 2_000 });
-        const body = (await response.body.json()) as { state?: string };
-        return body.state === 'Running' ? true : undefined;
-      }, 100);
+      await waitFor(
+        'the app to serve (GET /admin/host/status: Running)',
+        60_000,
+        async () => {
+          if (!this.alive) throw new StopWaiting(`the app exited during start-up:\n${this.#log.tail(30)}`);
+          const response = await request(`${this.url}/admin/host/status`, {
+            dispatcher: agent,
+            headersTimeout: 2_000,
+            bodyTimeout: 2_000,
+          });
+          const body = (await response.body.json()) as { state?: string };
+          return body.state === 'Running' ? true : undefined;
+        },
+        100,
+      );
     } catch (err) {
       if (!this.alive) throw new Error(`the app exited during start-up:\n${this.#log.tail(30)}`, { cause: err });
       throw err;

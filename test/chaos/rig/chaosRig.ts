@@ -25,7 +25,16 @@ import { toTableKey } from '../../../src/core/tableKeys';
 import { AppProcess } from './appProcess';
 import { freePort, mapLimit, sleep, waitFor } from './helpers';
 import { LogCapture } from './logCapture';
-import { APP_ID, BOT_TENANT, CONNECTOR_TIMEOUT_MS, MAX_ATTEMPTS, OUTBOUND_QUEUE, POISON_QUEUE, QUEUE_LEASE_SECONDS, SEED } from './plan';
+import {
+  APP_ID,
+  BOT_TENANT,
+  CONNECTOR_TIMEOUT_MS,
+  MAX_ATTEMPTS,
+  OUTBOUND_QUEUE,
+  POISON_QUEUE,
+  QUEUE_LEASE_SECONDS,
+  SEED,
+} from './plan';
 import { ChaosStorage } from './storage';
 
 export interface PostAnswer {
@@ -73,12 +82,19 @@ export class ChaosRig {
     const stubLog = (line: string): void => this.log.line(`[stub] ${line}`);
     await this.storage.start();
     this.#closers.push(() => this.storage.close());
-    this.world = await startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: this.appPassword }, connector: { log: stubLog } });
+    this.world = await startStubWorld({
+      bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: this.appPassword },
+      connector: { log: stubLog },
+    });
     this.#closers.push(() => this.world.close());
     ({ issuer: this.issuer, openId: this.openId, entra: this.entra, connector: this.connector } = this.world);
     this.foreign = await startConnectorServer({ auth: false, log: stubLog });
     this.#closers.push(() => this.foreign.close());
-    this.app = new AppProcess({ port: await freePort(), env: this.appEnv(this.storage.connectionString), log: this.log });
+    this.app = new AppProcess({
+      port: await freePort(),
+      env: this.appEnv(this.storage.connectionString),
+      log: this.log,
+    });
     this.#closers.push(() => this.app.stop(10_000));
     await this.app.start();
   }
@@ -141,7 +157,11 @@ export class ChaosRig {
   }
 
   /** POSTs raw bytes to /api/messages. Never throws for an HTTP status; a network error gives status 0. */
-  async post(body: string | Buffer, headers: Record<string, string>, options: { method?: string; timeoutMs?: number } = {}): Promise<PostAnswer> {
+  async post(
+    body: string | Buffer,
+    headers: Record<string, string>,
+    options: { method?: string; timeoutMs?: number } = {},
+  ): Promise<PostAnswer> {
     const started = performance.now();
     try {
       const response = await request(`${this.app.url}/api/messages`, {
@@ -155,14 +175,21 @@ export class ChaosRig {
       const text = await response.body.text();
       return { status: response.statusCode, body: text, ms: performance.now() - started };
     } catch (err) {
-      return { status: 0, body: err instanceof Error ? `${err.name}: ${err.message}` : String(err), ms: performance.now() - started };
+      return {
+        status: 0,
+        body: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        ms: performance.now() - started,
+      };
     }
   }
 
   /** POSTs an activity signed for its own serviceUrl. */
   async postSigned(activity: Activity): Promise<PostAnswer> {
     const token = await this.token(activity.serviceUrl ?? '');
-    return this.post(JSON.stringify(activity), { authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' });
+    return this.post(JSON.stringify(activity), {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json; charset=utf-8',
+    });
   }
 
   // ---- Storage views -------------------------------------------------------------------------
@@ -178,7 +205,9 @@ export class ChaosRig {
 
   async conversation(conversationId: string): Promise<Record<string, unknown> | undefined> {
     try {
-      return await this.storage.table('conversations').getEntity<Record<string, unknown>>(toTableKey(conversationId), 'ref');
+      return await this.storage
+        .table('conversations')
+        .getEntity<Record<string, unknown>>(toTableKey(conversationId), 'ref');
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw err;
@@ -189,7 +218,9 @@ export class ChaosRig {
   async scan(tableName: string, select?: string[]): Promise<Record<string, unknown>[]> {
     const rows: Record<string, unknown>[] = [];
     const client = this.storage.table(tableName);
-    const iterator = client.listEntities<Record<string, unknown>>(select === undefined ? {} : { queryOptions: { select } });
+    const iterator = client.listEntities<Record<string, unknown>>(
+      select === undefined ? {} : { queryOptions: { select } },
+    );
     try {
       for await (const row of iterator) {
         rows.push(row);
@@ -229,7 +260,9 @@ export class ChaosRig {
         }
         fresh.push(entry);
       }
-      await Promise.all(receivedMessageItems.map((item) => queue.deleteMessage(item.messageId, item.popReceipt).catch(() => undefined)));
+      await Promise.all(
+        receivedMessageItems.map((item) => queue.deleteMessage(item.messageId, item.popReceipt).catch(() => undefined)),
+      );
     }
     this.poison.push(...fresh);
     return fresh;
@@ -246,16 +279,21 @@ export class ChaosRig {
       return true;
     });
     return mapLimit(texts, concurrency, async (text) =>
-      waitFor('enqueueing a job', 60_000, async () => {
-        try {
-          await queue.sendMessage(text);
-          return { refused: undefined };
-        } catch (err) {
-          const status = (err as { statusCode?: number }).statusCode;
-          if (status !== undefined && status >= 400 && status < 500) return { refused: status };
-          throw err;
-        }
-      }, 250).then((r) => r.refused),
+      waitFor(
+        'enqueueing a job',
+        60_000,
+        async () => {
+          try {
+            await queue.sendMessage(text);
+            return { refused: undefined };
+          } catch (err) {
+            const status = (err as { statusCode?: number }).statusCode;
+            if (status !== undefined && status >= 400 && status < 500) return { refused: status };
+            throw err;
+          }
+        },
+        250,
+      ).then((r) => r.refused),
     );
   }
 

@@ -46,7 +46,10 @@ export class LogCapture {
   }
 
   /** Counts lines containing each needle (and matching each pattern); returns the hits with one example line each. */
-  async search(needles: ReadonlyMap<string, string>, patterns: ReadonlyMap<string, RegExp>): Promise<{ name: string; lines: number; example: string }[]> {
+  async search(
+    needles: ReadonlyMap<string, string>,
+    patterns: ReadonlyMap<string, RegExp>,
+  ): Promise<{ name: string; lines: number; example: string }[]> {
     this.flush();
     const hits = new Map<string, { lines: number; example: string }>();
     const input = createReadStream(this.file, { encoding: 'utf8' });

@@ -30,7 +30,8 @@ function readSeed(): number {
   const raw = process.env.CHAOS_SEED?.trim();
   if (raw === undefined || raw === '') return 20_261_125;
   const seed = Number(raw);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new Error(`CHAOS_SEED must be an integer 0..4294967295 (got "${raw}")`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)
+    throw new Error(`CHAOS_SEED must be an integer 0..4294967295 (got "${raw}")`);
   return seed;
 }
 

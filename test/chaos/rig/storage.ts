@@ -42,7 +42,11 @@ export class ChaosStorage {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       try {
         this.#azurite = await startAzurite({ location: this.location, ...(this.#ports ?? {}), startTimeoutMs: 30_000 });
-        this.#ports ??= { blobPort: this.#azurite.blobPort, queuePort: this.#azurite.queuePort, tablePort: this.#azurite.tablePort };
+        this.#ports ??= {
+          blobPort: this.#azurite.blobPort,
+          queuePort: this.#azurite.queuePort,
+          tablePort: this.#azurite.tablePort,
+        };
         return;
       } catch (err) {
         lastError = err;
@@ -72,7 +76,10 @@ export class ChaosStorage {
   }
 
   table(name: string): TableClient {
-    return TableClient.fromConnectionString(this.connectionString, name, { allowInsecureConnection: true, retryOptions: { maxRetries: 1 } });
+    return TableClient.fromConnectionString(this.connectionString, name, {
+      allowInsecureConnection: true,
+      retryOptions: { maxRetries: 1 },
+    });
   }
 
   queue(name: string): QueueClient {

@@ -60,4 +60,8 @@ app.http('bodyInfo', {
 });
 
 // A key in Azure; none locally.
-app.http('keyed', { methods: ['GET'], authLevel: 'function', handler: async () => ({ body: 'no key needed locally' }) });
+app.http('keyed', {
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: async () => ({ body: 'no key needed locally' }),
+});
