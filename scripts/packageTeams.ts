@@ -1,7 +1,8 @@
 /**
- * Builds the Teams app package: `appPackage/build/<name>.zip` with `manifest.json`, `color.png`
- * (192x192) and `outline.png` (32x32, white on transparent). No dependencies: the PNGs and the ZIP
- * are written here with node:zlib.
+ * Builds the Teams app package: `appPackage/build/<name>.zip` with `manifest.json` and the two
+ * committed icons, `appPackage/color.png` (192x192) and `appPackage/outline.png` (32x32, white on
+ * transparent). The ZIP is written with fflate (a devDependency: only this script and
+ * stagePackage.ts use it, never the deployed app).
  *
  *   npm run package:teams -- [--bot-id <guid>] [--app-id <guid>] [--domain <host or URL>]...
  *                            [--version <x.y.z>] [--out <file.zip>]
@@ -12,78 +13,23 @@
  *   the same bot updates the installed app instead of adding a second one.
  * - `validDomains`: every `--domain` (a host, or a URL whose host is taken).
  * - Version: `--version`, else package.json's. Teams only accepts an update with a higher version.
- * - Icons: `appPackage/color.png` / `appPackage/outline.png` if present, else generated.
+ * - Icons: the files the manifest's `icons` names, in appPackage/; their sizes are checked.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import zlib from 'node:zlib';
+import { zipSync } from 'fflate';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
 /** Namespace of the derived Teams app ids (UUID v5); changing it changes every derived id. */
 const APP_ID_NAMESPACE = 'a3c1f0de-5b7e-4c52-9a0e-6d2f1c8b7e41';
 
+// --- Icons and ZIP --------------------------------------------------------------------------------
+
 export const COLOR_ICON_SIZE = 192;
 export const OUTLINE_ICON_SIZE = 32;
-
-// --- CRC-32 (ISO-HDLC, as ZIP and PNG use it) ---------------------------------------------------
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-// --- PNG ------------------------------------------------------------------------------------------
-
-/** RGBA, 0-255 each. */
-export type Rgba = readonly [number, number, number, number];
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const typeAndData = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typeAndData));
-  return Buffer.concat([length, typeAndData, crc]);
-}
-
-/** An 8-bit RGBA PNG; `pixel(x, y)` gives each pixel's colour. */
-export function createPng(width: number, height: number, pixel: (x: number, y: number) => Rgba): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 6; // colour type: RGBA
-  // compression 0, filter 0, interlace 0 (already zero)
-  const stride = width * 4 + 1;
-  const raw = Buffer.alloc(stride * height);
-  for (let y = 0; y < height; y++) {
-    raw[y * stride] = 0; // filter type None
-    for (let x = 0; x < width; x++) {
-      const [r, g, b, a] = pixel(x, y);
-      raw.set([r, g, b, a], y * stride + 1 + x * 4);
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 /** Width and height from a PNG's IHDR; throws if `data` is not a PNG. */
 export function pngSize(data: Uint8Array): { width: number; height: number } {
@@ -94,143 +40,24 @@ export function pngSize(data: Uint8Array): { width: number; height: number } {
   return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
 }
 
-// The icon: an envelope. Shapes are in unit coordinates (0..1) and sampled 4x4 per pixel for
-// smooth edges.
-
-function distanceToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
-  const dx = bx - ax;
-  const dy = by - ay;
-  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)));
-  return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
-}
-
-function coverage(size: number, x: number, y: number, inside: (u: number, v: number) => boolean): number {
-  const n = 4;
-  let hits = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) if (inside((x + (i + 0.5) / n) / size, (y + (j + 0.5) / n) / size)) hits++;
-  }
-  return hits / (n * n);
-}
-
-const ENVELOPE = { left: 0.22, right: 0.78, top: 0.3, bottom: 0.7 };
-const FLAP_TIP = { x: 0.5, y: 0.54 };
-
-function inFlap(u: number, v: number, halfWidth: number): boolean {
-  const { left, right, top } = ENVELOPE;
-  return (
-    distanceToSegment(u, v, left, top, FLAP_TIP.x, FLAP_TIP.y) <= halfWidth ||
-    distanceToSegment(u, v, FLAP_TIP.x, FLAP_TIP.y, right, top) <= halfWidth
-  );
-}
-
-function hexToRgb(hex: string): [number, number, number] {
-  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
-  if (!m) throw new Error(`accentColor must look like #RRGGBB (got "${hex}")`);
-  return [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)];
-}
-
-/** 192x192 full-colour icon: a white envelope on the accent colour. */
-export function colorIcon(accentColor: string): Buffer {
-  const accent = hexToRgb(accentColor);
-  const size = COLOR_ICON_SIZE;
-  const { left, right, top, bottom } = ENVELOPE;
-  return createPng(size, size, (x, y) => {
-    const body = coverage(
-      size,
-      x,
-      y,
-      (u, v) => u >= left && u <= right && v >= top && v <= bottom && !inFlap(u, v, 0.025),
-    );
-    const mix = (c: number) => Math.round(c + (255 - c) * body);
-    return [mix(accent[0]), mix(accent[1]), mix(accent[2]), 255];
-  });
-}
-
-/** 32x32 outline icon: a white envelope outline on transparent (Teams requires white + transparent). */
-export function outlineIcon(): Buffer {
-  const size = OUTLINE_ICON_SIZE;
-  // Pixel-aligned 2 px strokes, so the edges stay crisp at 32x32.
-  const outer = { left: 5, right: 27, top: 8, bottom: 24 };
-  const inner = { left: 7, right: 25, top: 10, bottom: 22 };
-  const tip = { x: 16, y: 17.5 };
-  const inEnvelopeOutline = (u: number, v: number) => {
-    const [px, py] = [u * size, v * size];
-    const inOuter = px >= outer.left && px <= outer.right && py >= outer.top && py <= outer.bottom;
-    const inInner = px > inner.left && px < inner.right && py > inner.top && py < inner.bottom;
-    const inFlapStroke =
-      inOuter &&
-      (distanceToSegment(px, py, inner.left, inner.top - 1, tip.x, tip.y) <= 1 ||
-        distanceToSegment(px, py, tip.x, tip.y, inner.right, inner.top - 1) <= 1);
-    return (inOuter && !inInner) || inFlapStroke;
-  };
-  return createPng(size, size, (x, y) => [255, 255, 255, Math.round(255 * coverage(size, x, y, inEnvelopeOutline))]);
-}
-
-// --- ZIP (PKWARE APPNOTE 6.3: local headers, central directory, end record; no ZIP64) ------------
-
 export interface ZipEntry {
   readonly name: string;
   readonly data: Uint8Array;
 }
 
-/** Fixed timestamp (1980-01-01 00:00, the DOS epoch) so that the same inputs give the same bytes. */
-const DOS_TIME = 0;
-const DOS_DATE = (0 << 9) | (1 << 5) | 1;
+/**
+ * ZIP entries carry a DOS date, which starts in 1980. A fixed one (local time, as ZIP stores it)
+ * makes the same inputs give the same bytes.
+ */
+const ZIP_MTIME = new Date(1980, 0, 1);
 
-/** A ZIP archive; each entry deflated, or stored when deflating does not make it smaller. */
+/** A ZIP archive of `entries`, deflated (fflate; no ZIP64, so at most 65,535 entries and 4 GiB). */
 export function createZip(entries: readonly ZipEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const data = Buffer.from(entry.data);
-    const deflated = zlib.deflateRawSync(data, { level: 9 });
-    const method = deflated.length < data.length ? 8 : 0;
-    const body = method === 8 ? deflated : data;
-    const crc = crc32(data);
-
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0); // local file header signature
-    local.writeUInt16LE(20, 4); // version needed to extract (2.0: deflate)
-    local.writeUInt16LE(0x0800, 6); // flags: names are UTF-8
-    local.writeUInt16LE(method, 8);
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28); // extra field length
-    locals.push(local, name, body);
-
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0); // central directory header signature
-    central.writeUInt16LE(20, 4); // version made by (2.0, MS-DOS attributes)
-    central.writeUInt16LE(20, 6); // version needed to extract
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt16LE(DOS_TIME, 12);
-    central.writeUInt16LE(DOS_DATE, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    // extra length, comment length, disk number, internal and external attributes: 0
-    central.writeUInt32LE(offset, 42); // offset of the local header
-    centrals.push(central, name);
-
-    offset += local.length + name.length + body.length;
-  }
-  const centralDirectory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0); // end of central directory signature
-  end.writeUInt16LE(entries.length, 8); // entries on this disk
-  end.writeUInt16LE(entries.length, 10); // entries in total
-  end.writeUInt32LE(centralDirectory.length, 12);
-  end.writeUInt32LE(offset, 16); // offset of the central directory
-  return Buffer.concat([...locals, centralDirectory, end]);
+  // fromEntries defines own properties, so even a name like `__proto__` stays a file name.
+  const files = Object.fromEntries(entries.map((entry) => [entry.name, entry.data]));
+  if (Object.keys(files).length !== entries.length) throw new Error('duplicate names in the ZIP entries');
+  const zip = zipSync(files, { mtime: ZIP_MTIME });
+  return Buffer.from(zip.buffer, zip.byteOffset, zip.byteLength);
 }
 
 // --- Manifest -------------------------------------------------------------------------------------
@@ -310,8 +137,8 @@ export interface PackageResult {
   readonly manifest: Record<string, unknown>;
 }
 
-function readIcon(file: string, expected: number, generate: () => Buffer): Buffer {
-  if (!fs.existsSync(file)) return generate();
+function readIcon(file: string, expected: number): Buffer {
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing (a ${expected}x${expected} PNG)`);
   const data = fs.readFileSync(file);
   const { width, height } = pngSize(data);
   if (width !== expected || height !== expected) {
@@ -334,15 +161,11 @@ export function packageTeamsApp(options: PackageOptions): PackageResult {
     ...(options.domains === undefined ? {} : { domains: options.domains }),
   });
   const icons = manifest.icons as { color: string; outline: string };
-  const accentColor = manifest.accentColor as string;
   const manifestJson = `${JSON.stringify(manifest, null, 2)}\n`;
   const zip = createZip([
     { name: 'manifest.json', data: Buffer.from(manifestJson, 'utf8') },
-    {
-      name: icons.color,
-      data: readIcon(path.join(appPackage, icons.color), COLOR_ICON_SIZE, () => colorIcon(accentColor)),
-    },
-    { name: icons.outline, data: readIcon(path.join(appPackage, icons.outline), OUTLINE_ICON_SIZE, outlineIcon) },
+    { name: icons.color, data: readIcon(path.join(appPackage, icons.color), COLOR_ICON_SIZE) },
+    { name: icons.outline, data: readIcon(path.join(appPackage, icons.outline), OUTLINE_ICON_SIZE) },
   ]);
 
   const shortName = (manifest.name as { short: string }).short;

@@ -2,20 +2,18 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import Ajv from 'ajv-draft-04';
 import addFormats from 'ajv-formats';
+import { unzipSync } from 'fflate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   COLOR_ICON_SIZE,
   OUTLINE_ICON_SIZE,
   buildManifest,
-  crc32,
   createZip,
   deriveAppId,
   findBotId,
   packageTeamsApp,
-  pngSize,
   toDomain,
 } from '../../scripts/packageTeams';
 import { REPO_ROOT } from './arm';
@@ -39,56 +37,17 @@ function validateAgainstSchema(manifest: Record<string, unknown>): string[] {
     : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 }
 
-/** Reads a ZIP back through its central directory, checking each entry's CRC-32. */
-function readZip(zip: Buffer): Map<string, Buffer> {
-  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  expect(eocd, 'end of central directory').toBeGreaterThanOrEqual(0);
-  const count = zip.readUInt16LE(eocd + 10);
-  let at = zip.readUInt32LE(eocd + 16);
-  const files = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    expect(zip.readUInt32LE(at)).toBe(0x02014b50);
-    const method = zip.readUInt16LE(at + 10);
-    const crc = zip.readUInt32LE(at + 16);
-    const compressedSize = zip.readUInt32LE(at + 20);
-    const size = zip.readUInt32LE(at + 24);
-    const nameLength = zip.readUInt16LE(at + 28);
-    const extraLength = zip.readUInt16LE(at + 30);
-    const commentLength = zip.readUInt16LE(at + 32);
-    const localOffset = zip.readUInt32LE(at + 42);
-    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
-
-    expect(zip.readUInt32LE(localOffset)).toBe(0x04034b50);
-    expect(zip.toString('utf8', localOffset + 30, localOffset + 30 + zip.readUInt16LE(localOffset + 26))).toBe(name);
-    const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
-    const body = zip.subarray(dataStart, dataStart + compressedSize);
-    const data = method === 8 ? zlib.inflateRawSync(body) : Buffer.from(body);
-    expect([0, 8]).toContain(method);
-    expect(data.length, name).toBe(size);
-    expect(crc32(data), name).toBe(crc);
-    files.set(name, data);
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return files;
+/** The entries of a ZIP, in archive order, read with fflate's unzipSync. */
+function readZip(zip: Uint8Array): Map<string, Buffer> {
+  return new Map(Object.entries(unzipSync(zip)).map(([name, data]) => [name, Buffer.from(data)]));
 }
 
-/** RGBA pixels of a PNG written by createPng (8-bit RGBA, filter type 0 on every row). */
-function rgbaPixels(png: Buffer): Uint8Array[] {
-  const { width, height } = pngSize(png);
-  const idat: Buffer[] = [];
-  for (let at = 8; at < png.length;) {
-    const length = png.readUInt32BE(at);
-    if (png.toString('ascii', at + 4, at + 8) === 'IDAT') idat.push(png.subarray(at + 8, at + 8 + length));
-    at += 12 + length;
-  }
-  const raw = zlib.inflateSync(Buffer.concat(idat));
-  const pixels: Uint8Array[] = [];
-  for (let y = 0; y < height; y++) {
-    expect(raw[y * (width * 4 + 1)], 'filter type').toBe(0);
-    for (let x = 0; x < width; x++)
-      pixels.push(raw.subarray(y * (width * 4 + 1) + 1 + x * 4, y * (width * 4 + 1) + 5 + x * 4));
-  }
-  return pixels;
+/** Fields of a PNG's IHDR chunk, read from the bytes here rather than with the script's pngSize. */
+function pngHeader(png: Uint8Array): { width: number; height: number; bitDepth?: number; colourType?: number } {
+  const buf = Buffer.from(png);
+  expect(buf.subarray(0, 8), 'PNG signature').toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  expect(buf.toString('ascii', 12, 16), 'first chunk').toBe('IHDR');
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20), bitDepth: buf[24], colourType: buf[25] };
 }
 
 describe('manifest', () => {
@@ -157,7 +116,9 @@ describe('package', () => {
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'teams-package-'));
     fs.mkdirSync(path.join(root, 'appPackage'));
-    fs.copyFileSync(path.join(REPO_ROOT, 'appPackage/manifest.json'), path.join(root, 'appPackage/manifest.json'));
+    for (const file of ['manifest.json', 'color.png', 'outline.png']) {
+      fs.copyFileSync(path.join(REPO_ROOT, 'appPackage', file), path.join(root, 'appPackage', file));
+    }
     fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: 'x', version: '3.2.1' }));
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -173,21 +134,25 @@ describe('package', () => {
     expect(packaged.version).toBe('3.2.1');
     expect(validateAgainstSchema(packaged)).toEqual([]);
 
-    expect(pngSize(files.get('color.png')!)).toEqual({ width: COLOR_ICON_SIZE, height: COLOR_ICON_SIZE });
-    expect(pngSize(files.get('outline.png')!)).toEqual({ width: OUTLINE_ICON_SIZE, height: OUTLINE_ICON_SIZE });
+    for (const icon of ['color.png', 'outline.png']) {
+      expect(files.get(icon), icon).toEqual(fs.readFileSync(path.join(REPO_ROOT, 'appPackage', icon)));
+    }
+    expect(pngHeader(files.get('color.png')!)).toMatchObject({ width: COLOR_ICON_SIZE, height: COLOR_ICON_SIZE });
+    expect(pngHeader(files.get('outline.png')!)).toMatchObject({
+      width: OUTLINE_ICON_SIZE,
+      height: OUTLINE_ICON_SIZE,
+    });
   });
 
-  it('draws the outline icon white on transparent, and the color icon opaque', () => {
-    const files = readZip(fs.readFileSync(packageTeamsApp({ root, botId: BOT_ID }).zipPath));
-    const outline = rgbaPixels(files.get('outline.png')!);
-    expect(outline.every(([r, g, b]) => r === 255 && g === 255 && b === 255)).toBe(true);
-    expect(outline.some((p) => p[3] === 0)).toBe(true);
-    expect(outline.some((p) => p[3] === 255)).toBe(true);
-    expect(rgbaPixels(files.get('color.png')!).every((p) => p[3] === 255)).toBe(true);
+  it('ships the committed icons: color 192x192, outline 32x32 with an alpha channel (white on transparent)', () => {
+    const color = pngHeader(fs.readFileSync(path.join(REPO_ROOT, 'appPackage/color.png')));
+    const outline = pngHeader(fs.readFileSync(path.join(REPO_ROOT, 'appPackage/outline.png')));
+    expect(color).toMatchObject({ width: 192, height: 192 });
+    expect(outline).toEqual({ width: 32, height: 32, bitDepth: 8, colourType: 6 }); // 6: RGBA
   });
 
-  // An independent reader (Info-ZIP's unzip), not the zip code under test: a machine without it
-  // reports this test as skipped, never as passed.
+  // A second, independent reader (Info-ZIP's unzip) that also checks every CRC-32, which fflate's
+  // unzipSync does not: a machine without it reports this test as skipped.
   it.skipIf(spawnSync('unzip', ['-v']).error !== undefined)(
     'opens with unzip: every entry passes its CRC check, in the order Teams expects',
     () => {
@@ -208,11 +173,13 @@ describe('package', () => {
     expect(second.equals(first)).toBe(true);
   });
 
-  it('uses custom icons from appPackage/ and checks their size', () => {
-    const { zipPath } = packageTeamsApp({ root, botId: BOT_ID });
-    const files = readZip(fs.readFileSync(zipPath));
-    fs.writeFileSync(path.join(root, 'appPackage/color.png'), files.get('outline.png')!); // 32x32, wrong size
+  it('checks the icons: present, and the size the manifest requires', () => {
+    fs.copyFileSync(path.join(root, 'appPackage/outline.png'), path.join(root, 'appPackage/color.png')); // 32x32
     expect(() => packageTeamsApp({ root, botId: BOT_ID })).toThrow(/color\.png must be 192x192 \(is 32x32\)/);
+    fs.writeFileSync(path.join(root, 'appPackage/color.png'), 'not a png');
+    expect(() => packageTeamsApp({ root, botId: BOT_ID })).toThrow(/not a PNG file/);
+    fs.rmSync(path.join(root, 'appPackage/color.png'));
+    expect(() => packageTeamsApp({ root, botId: BOT_ID })).toThrow(/color\.png is missing/);
   });
 
   it('finds the bot id in MicrosoftAppId, then local.settings.json; empty counts as unset', () => {
@@ -228,13 +195,8 @@ describe('package', () => {
   });
 });
 
-describe('zip and crc', () => {
-  it('computes CRC-32 (ISO-HDLC check value)', () => {
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
-    expect(crc32(Buffer.alloc(0))).toBe(0);
-  });
-
-  it('stores entries that do not shrink and deflates those that do', () => {
+describe('zip', () => {
+  it('round-trips entries, nested names and empty files included, and rejects duplicate names', () => {
     const random = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 197 + 13) % 251));
     const text = Buffer.from('a'.repeat(1000));
     const zip = createZip([
@@ -243,9 +205,16 @@ describe('zip and crc', () => {
       { name: 'empty', data: Buffer.alloc(0) },
     ]);
     const files = readZip(zip);
+    expect([...files.keys()]).toEqual(['random.bin', 'dir/text.txt', 'empty']);
     expect(files.get('random.bin')).toEqual(random);
     expect(files.get('dir/text.txt')).toEqual(text);
     expect(files.get('empty')).toEqual(Buffer.alloc(0));
     expect(zip.length).toBeLessThan(random.length + text.length);
+    expect(() =>
+      createZip([
+        { name: 'a', data: text },
+        { name: 'a', data: random },
+      ]),
+    ).toThrow(/duplicate/);
   });
 });
