@@ -37,17 +37,19 @@ export default {
   mutate: [
     'src/core/**/*.ts',
     'src/auth/**/*.ts',
-    // The delivery record's claim, finish and release, and the reads and writes they are made of.
+    // The delivery record: its fields, its state changes, and the conditional reads and writes of
+    // the claim, finish and release.
+    'src/store/deliveryRecord.ts',
+    'src/store/deliveryTransitions.ts',
     ...ranges('src/store/deliveryStore.ts', [
-      'function fromEntity(',
-      'function toEntity(',
       'async function read(',
       'async function write(',
       'async release(',
+      'async createPending(',
       'async claim(',
       'async finish(',
       'async recordRejected(',
-      'async createPending(',
+      'async rearm(',
     ]),
     // The host check before the bot token is attached, and the URL it is attached to.
     ...ranges('src/connector/connectorClient.ts', [

@@ -7,83 +7,52 @@
  * `failed` does nothing. The only way to send twice is the ambiguous window: the Connector accepted
  * the POST but the worker died (or timed out) before writing `sent`; when its lease expires the job
  * is sent again and the record says `ambiguousResends`.
+ *
+ * The record's fields: deliveryRecord.ts; each state change: deliveryTransitions.ts; the children
+ * of a broadcast or batch: deliveryChildren.ts. This file reads and writes, conditionally.
  */
-import { odata, type TableEntityResult } from '@azure/data-tables';
 import { toTableKey } from '../core/tableKeys';
+import { addChildren, countChildren, setChildStatus } from './deliveryChildren';
+import {
+  fromEntity,
+  ROW,
+  toEntity,
+  type ChildCounts,
+  type ClaimResult,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type Entity,
+  type KnownRecord,
+  type Outcome,
+  type RearmResult,
+} from './deliveryRecord';
+import {
+  checkClaim,
+  claimedRecord,
+  finishedRecord,
+  pendingRecord,
+  rearmedRecord,
+  rejectedRecord,
+  type PendingFields,
+} from './deliveryTransitions';
 import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
 
-export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
+export type {
+  AttemptRecord,
+  ChildCounts,
+  ClaimResult,
+  DeliveryRecord,
+  DeliveryStatus,
+  JobKind,
+  KnownRecord,
+  Outcome,
+  RearmResult,
+} from './deliveryRecord';
+export { MAX_HISTORY } from './deliveryRecord';
+export type { PendingFields } from './deliveryTransitions';
 
-export interface AttemptRecord {
-  readonly attempt: number;
-  readonly at: string;
-  /** `replayed`: not an attempt; a failed job was put back by a replay (`attempt` = the attempts before it). */
-  readonly outcome: 'sent' | 'retry' | 'failed' | 'replayed';
-  readonly code?: string;
-  readonly status?: number;
-}
-
-export type JobKind = 'message' | 'update' | 'delete' | 'broadcast' | 'batch';
-
-export interface DeliveryRecord {
-  readonly jobId: string;
-  readonly status: DeliveryStatus;
-  /** Set when known (records created by the HTTP API or the sender). */
-  readonly kind?: JobKind;
-  /** The broadcast or batch this job belongs to. */
-  readonly parentId?: string;
-  /** Broadcasts and batches: the number of child jobs, once fan-out is complete. */
-  readonly total?: number;
-  readonly fanOutComplete?: boolean;
-  readonly notBefore?: string;
-  readonly attempts: number;
-  readonly conversationId?: string;
-  readonly activityId?: string;
-  readonly lastErrorCode?: string;
-  readonly lastErrorReason?: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly sentAt?: string;
-  readonly failedAt?: string;
-  readonly nextAttemptAt?: string;
-  readonly leaseUntil?: string;
-  readonly ambiguousResends: number;
-  /** The last attempts, newest last (at most MAX_HISTORY). */
-  readonly history: readonly AttemptRecord[];
-}
-
-export const MAX_HISTORY = 20;
-const ROW = 'job';
-
-export type ClaimResult =
-  | { readonly kind: 'claimed'; readonly record: DeliveryRecord; readonly etag: string; readonly ambiguous: boolean }
-  | { readonly kind: 'busy'; readonly record: DeliveryRecord; readonly retryInMs: number }
-  | { readonly kind: 'done'; readonly record: DeliveryRecord };
-
-export interface Outcome {
-  readonly status: 'sent' | 'retrying' | 'failed';
-  readonly conversationId?: string;
-  readonly activityId?: string;
-  readonly code?: string;
-  readonly reason?: string;
-  readonly httpStatus?: number;
-  readonly nextAttemptAt?: Date;
-}
-
-export interface ChildCounts {
-  readonly total: number;
-  readonly pending: number;
-  readonly sent: number;
-  readonly failed: number;
-}
-
-/** What `rearm` did: put a failed job back to pending, or found it not failed (sent, in flight, unknown). */
-export type RearmResult =
-  | { readonly kind: 'rearmed'; readonly record: DeliveryRecord }
-  | { readonly kind: 'notFailed'; readonly record?: DeliveryRecord };
-
-/** A record with the ETag it was read at; `null` says the caller read it and it did not exist. */
-export type KnownRecord = { readonly record: DeliveryRecord; readonly etag: string } | null;
+/** How many times a conditional write is tried again after losing a race, reading afresh each time. */
+const RACE_ROUNDS = 4;
 
 export interface DeliveryStore {
   get(jobId: string): Promise<DeliveryRecord | undefined>;
@@ -93,11 +62,7 @@ export interface DeliveryStore {
    * Records an accepted job before it is queued (HTTP API): `pending`, so a status poll finds it at
    * once. Returns false when the id exists already (a repeated submission; nothing is changed).
    */
-  createPending(
-    jobId: string,
-    fields: { kind: JobKind; parentId?: string; notBefore?: Date; total?: number; fanOutComplete?: boolean },
-    now: Date,
-  ): Promise<boolean>;
+  createPending(jobId: string, fields: PendingFields, now: Date): Promise<boolean>;
   /** Sets fields of a broadcast or batch record (fan-out progress). */
   updateParent(
     jobId: string,
@@ -135,61 +100,6 @@ export interface DeliveryStore {
    */
   rearm(jobId: string, now: Date, options?: { parentId?: string }): Promise<RearmResult>;
 }
-
-type Entity = TableEntityResult<Record<string, unknown>>;
-
-function fromEntity(jobId: string, e: Entity): DeliveryRecord {
-  const str = (k: string): string | undefined =>
-    typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined;
-  let history: AttemptRecord[] = [];
-  try {
-    const parsed = JSON.parse(str('history') ?? '[]') as unknown;
-    if (Array.isArray(parsed)) history = parsed as AttemptRecord[];
-  } catch {
-    history = [];
-  }
-  const record: Record<string, unknown> = {
-    jobId,
-    status: str('status') as DeliveryStatus,
-    attempts: Number(e.attempts ?? 0),
-    createdAt: str('createdAt') ?? '',
-    updatedAt: str('updatedAt') ?? '',
-    ambiguousResends: Number(e.ambiguousResends ?? 0),
-    history,
-  };
-  for (const k of [
-    'conversationId',
-    'activityId',
-    'lastErrorCode',
-    'lastErrorReason',
-    'sentAt',
-    'failedAt',
-    'nextAttemptAt',
-    'leaseUntil',
-    'kind',
-    'parentId',
-    'notBefore',
-  ]) {
-    const v = str(k);
-    if (v !== undefined) record[k] = v;
-  }
-  if (typeof e.total === 'number') record.total = e.total;
-  if (typeof e.fanOutComplete === 'boolean') record.fanOutComplete = e.fanOutComplete;
-  return record as unknown as DeliveryRecord;
-}
-
-function toEntity(record: DeliveryRecord): Record<string, unknown> & { partitionKey: string; rowKey: string } {
-  const { history, jobId, ...rest } = record;
-  const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
-    partitionKey: toTableKey(jobId),
-    rowKey: ROW,
-    jobId,
-    history: JSON.stringify(history.slice(-MAX_HISTORY)),
-  };
-  for (const [k, v] of Object.entries(rest)) if (v !== undefined) entity[k] = v;
-  return entity;
-}
-
 export function createDeliveryStore(table: TableClient): DeliveryStore {
   let ready: Promise<void> | undefined;
   const ensureReady = (): Promise<void> => {
@@ -225,11 +135,6 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
     }
   }
 
-  // Children live in the parent's partition (RowKey `child:<escaped id>`), so counting them is one
-  // single-partition query and registering them uses batch transactions of 100.
-  const CHILD_PREFIX = 'child:';
-  const childRow = (childId: string): string => `${CHILD_PREFIX}${toTableKey(childId)}`;
-
   return {
     async get(jobId) {
       await ensureReady();
@@ -257,22 +162,7 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
 
     async createPending(jobId, fields, now) {
       await ensureReady();
-      const nowIso = now.toISOString();
-      const record: DeliveryRecord = {
-        jobId,
-        status: 'pending',
-        kind: fields.kind,
-        attempts: 0,
-        createdAt: nowIso,
-        updatedAt: nowIso,
-        ambiguousResends: 0,
-        history: [],
-        ...(fields.parentId === undefined ? {} : { parentId: fields.parentId }),
-        ...(fields.notBefore === undefined ? {} : { notBefore: fields.notBefore.toISOString() }),
-        ...(fields.total === undefined ? {} : { total: fields.total }),
-        ...(fields.fanOutComplete === undefined ? {} : { fanOutComplete: fields.fanOutComplete }),
-      };
-      return (await write(record, undefined)) !== undefined;
+      return (await write(pendingRecord(jobId, fields, now), undefined)) !== undefined;
     },
 
     async updateParent(jobId, fields, now) {
@@ -288,48 +178,22 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
 
     async addChildren(parentId, childIds) {
       await ensureReady();
-      const partitionKey = toTableKey(parentId);
-      for (let i = 0; i < childIds.length; i += 100) {
-        // Merge without a status: a child that already finished keeps its outcome.
-        const actions = childIds
-          .slice(i, i + 100)
-          .map((id) => ['upsert', { partitionKey, rowKey: childRow(id), childId: id }, 'Merge'] as const);
-        await guardStorage('submitTransaction', () => table.submitTransaction(actions as never));
-      }
+      await addChildren(table, parentId, childIds);
     },
 
     async setChildOutcome(parentId, childId, status) {
       await ensureReady();
-      await guardStorage('upsertEntity', () =>
-        table.upsertEntity({ partitionKey: toTableKey(parentId), rowKey: childRow(childId), childId, status }, 'Merge'),
-      );
+      await setChildStatus(table, parentId, childId, status);
     },
 
     async countChildren(parentId) {
       await ensureReady();
-      const partitionKey = toTableKey(parentId);
-      let total = 0;
-      let sent = 0;
-      let failed = 0;
-      const rows = table.listEntities<Record<string, unknown>>({
-        queryOptions: {
-          filter: odata`PartitionKey eq ${partitionKey} and RowKey ge ${CHILD_PREFIX} and RowKey lt ${'child;'}`,
-          select: ['status'],
-        },
-      });
-      await guardStorage('listEntities', async () => {
-        for await (const row of rows) {
-          total += 1;
-          if (row.status === 'sent') sent += 1;
-          else if (row.status === 'failed') failed += 1;
-        }
-      });
-      return { total, pending: total - sent - failed, sent, failed };
+      return countChildren(table, parentId);
     },
 
     async claim(jobId, { now, leaseMs, known }) {
       await ensureReady();
-      for (let attempt = 0; attempt < 4; attempt += 1) {
+      for (let attempt = 0; attempt < RACE_ROUNDS; attempt += 1) {
         // The first round may use what the caller just read; a lost race always reads again.
         let existing: DeliveryRecord | undefined;
         let etag: string | undefined;
@@ -341,27 +205,12 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
           existing = entity === undefined ? undefined : fromEntity(jobId, entity);
           etag = entity?.etag;
         }
-        if (existing?.status === 'sent' || existing?.status === 'failed') return { kind: 'done', record: existing };
-        let ambiguous = false;
-        if (existing?.status === 'sending' && existing.leaseUntil !== undefined) {
-          const remaining = Date.parse(existing.leaseUntil) - now.getTime();
-          if (remaining > 0) return { kind: 'busy', record: existing, retryInMs: remaining };
-          // The previous worker claimed, maybe sent, and never recorded an outcome.
-          ambiguous = true;
-        }
-        const nowIso = now.toISOString();
-        const next: DeliveryRecord = {
-          ...(existing ?? { jobId, createdAt: nowIso, ambiguousResends: 0, history: [] }),
-          jobId,
-          status: 'sending',
-          attempts: (existing?.attempts ?? 0) + 1,
-          updatedAt: nowIso,
-          leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
-          ambiguousResends: (existing?.ambiguousResends ?? 0) + (ambiguous ? 1 : 0),
-          nextAttemptAt: undefined,
-        } as DeliveryRecord;
+        const check = checkClaim(existing, now);
+        if (check.kind === 'done') return { kind: 'done', record: existing! };
+        if (check.kind === 'busy') return { kind: 'busy', record: existing!, retryInMs: check.retryInMs };
+        const next = claimedRecord(jobId, existing, now, leaseMs, check.ambiguous);
         const written = await write(next, etag);
-        if (written !== undefined) return { kind: 'claimed', record: next, etag: written, ambiguous };
+        if (written !== undefined) return { kind: 'claimed', record: next, etag: written, ambiguous: check.ambiguous };
       }
       const latest = await this.get(jobId);
       return { kind: 'busy', record: latest!, retryInMs: leaseMs };
@@ -369,7 +218,7 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
 
     async finish(jobId, etag, outcome, now, claimed) {
       await ensureReady();
-      for (let attempt = 0; attempt < 4; attempt += 1) {
+      for (let attempt = 0; attempt < RACE_ROUNDS; attempt += 1) {
         // The first round writes on top of what the claim wrote, without reading it back.
         let existing: DeliveryRecord;
         let currentEtag: string;
@@ -385,31 +234,7 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
         // Someone else took over after our lease expired: only a delivery is worth overwriting with.
         if (currentEtag !== etag && outcome.status !== 'sent') return undefined;
         if (existing.status === 'sent') return existing;
-        const nowIso = now.toISOString();
-        const history: AttemptRecord[] = [
-          ...existing.history,
-          {
-            attempt: existing.attempts,
-            at: nowIso,
-            outcome: (outcome.status === 'retrying' ? 'retry' : outcome.status) as AttemptRecord['outcome'],
-            ...(outcome.code === undefined ? {} : { code: outcome.code }),
-            ...(outcome.httpStatus === undefined ? {} : { status: outcome.httpStatus }),
-          },
-        ].slice(-MAX_HISTORY);
-        const next: DeliveryRecord = {
-          ...existing,
-          status: outcome.status,
-          updatedAt: nowIso,
-          leaseUntil: undefined,
-          history,
-          ...(outcome.conversationId === undefined ? {} : { conversationId: outcome.conversationId }),
-          ...(outcome.activityId === undefined ? {} : { activityId: outcome.activityId }),
-          ...(outcome.status === 'sent' ? { sentAt: nowIso } : {}),
-          ...(outcome.status === 'failed' ? { failedAt: nowIso } : {}),
-          ...(outcome.code === undefined ? {} : { lastErrorCode: outcome.code }),
-          ...(outcome.reason === undefined ? {} : { lastErrorReason: outcome.reason.slice(0, 1000) }),
-          nextAttemptAt: outcome.nextAttemptAt?.toISOString(),
-        } as DeliveryRecord;
+        const next = finishedRecord(existing, outcome, now);
         if ((await write(next, currentEtag)) !== undefined) return next;
       }
       return undefined;
@@ -417,68 +242,26 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
 
     async recordRejected(jobId, code, reason, now) {
       await ensureReady();
-      const nowIso = now.toISOString();
-      for (let attempt = 0; attempt < 4; attempt += 1) {
+      for (let attempt = 0; attempt < RACE_ROUNDS; attempt += 1) {
         const entity = await read(jobId);
         const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
         if (existing?.status === 'sent') return;
-        const next: DeliveryRecord = {
-          ...(existing ?? { jobId, createdAt: nowIso, attempts: 0, ambiguousResends: 0, history: [] }),
-          status: 'failed',
-          updatedAt: nowIso,
-          failedAt: nowIso,
-          lastErrorCode: code,
-          lastErrorReason: reason.slice(0, 1000),
-          leaseUntil: undefined,
-        } as DeliveryRecord;
-        if ((await write(next, entity?.etag)) !== undefined) return;
+        if ((await write(rejectedRecord(jobId, existing, code, reason, now), entity?.etag)) !== undefined) return;
       }
     },
 
     async rearm(jobId, now, options = {}) {
       await ensureReady();
-      const nowIso = now.toISOString();
-      for (let attempt = 0; attempt < 4; attempt += 1) {
+      for (let attempt = 0; attempt < RACE_ROUNDS; attempt += 1) {
         const entity = await read(jobId);
         const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
         if (existing?.status !== 'failed')
           return { kind: 'notFailed', ...(existing === undefined ? {} : { record: existing }) };
-        const next: DeliveryRecord = {
-          ...existing,
-          status: 'pending',
-          attempts: 0,
-          updatedAt: nowIso,
-          history: [
-            ...existing.history,
-            {
-              attempt: existing.attempts,
-              at: nowIso,
-              outcome: 'replayed',
-              ...(existing.lastErrorCode === undefined ? {} : { code: existing.lastErrorCode }),
-            },
-          ].slice(-MAX_HISTORY),
-          failedAt: undefined,
-          lastErrorCode: undefined,
-          lastErrorReason: undefined,
-          nextAttemptAt: undefined,
-          leaseUntil: undefined,
-        } as DeliveryRecord;
+        const next = rearmedRecord(existing, now);
         // Conditional on the failed record read: a job that anything else changed meanwhile is read again.
         if ((await write(next, entity!.etag)) === undefined) continue;
         // Only after the record: a failed child re-armed here is pending on its parent until the sender finishes it.
-        if (options.parentId !== undefined) {
-          await guardStorage('upsertEntity', () =>
-            table.upsertEntity(
-              {
-                partitionKey: toTableKey(options.parentId!),
-                rowKey: childRow(jobId),
-                childId: jobId,
-                status: 'pending',
-              },
-              'Merge',
-            ),
-          );
-        }
+        if (options.parentId !== undefined) await setChildStatus(table, options.parentId, jobId, 'pending');
         return { kind: 'rearmed', record: next };
       }
       const latest = await read(jobId);
