@@ -34,6 +34,8 @@ const INVALID_JOBS: readonly (readonly [string, unknown])[] = [
   ['to has no target', { to: {}, text: 'x' }],
   ['to has two targets', { to: { conversationId: 'a:1', channelId: '19:c' }, text: 'x' }],
   ['a key of another target form', { to: { conversationId: 'a:1', tenantId: 't' }, text: 'x' }],
+  ['a target id that is null', { to: { conversationId: null }, text: 'x' }],
+  ['a user id that is null', { to: { aadObjectId: null, tenantId: 't' }, text: 'x' }],
   ['conversationId not a string', { to: { conversationId: 5 }, text: 'x' }],
   ['conversationId an array', { to: { conversationId: ['a:1'] }, text: 'x' }],
   ['conversationId blank', { to: { conversationId: '  ' }, text: 'x' }],
@@ -202,6 +204,12 @@ describe('parseJob: the problems it names', () => {
         ],
         "a raw activity without conversation.id": [
           "conversation.id: is required",
+        ],
+        "a target id that is null": [
+          "to.conversationId: must not be null",
+        ],
+        "a user id that is null": [
+          "to.aadObjectId: must not be null",
         ],
         "aadObjectId too long, tenantId blank": [
           "to.aadObjectId: must be at most 128 characters (got 129)",

@@ -38,6 +38,9 @@ export function parseTarget(to: unknown, problems: Problem[]): JobTarget | Broad
   }
   const before = problems.length;
   const target = form.parse(to, problems);
+  // A form's parser reads `null` as absent; the form was still chosen, so say what is wrong.
+  if (target === undefined && problems.length === before)
+    problems.push({ path: `to.${form.key}`, message: `must not be ${JSON.stringify(to[form.key])}` });
   return problems.length === before ? target : undefined;
 }
 
