@@ -18,31 +18,16 @@
  * tenant, or to the tenant rows; a window of h hours reads h small partitions.
  */
 import { randomBytes } from 'node:crypto';
-import { odata } from '@azure/data-tables';
-import {
-  addOutcome,
-  emptyCounts,
-  hourKey,
-  hourKeys,
-  LATENCY_BUCKETS_MS,
-  mergeCounts,
-  type OutcomeCounts,
-  type StatsOutcome,
-} from '../core/stats';
-import { fromTableKey, toTableKey } from '../core/tableKeys';
+import { addOutcome, emptyCounts, hourKey, type StatsOutcome } from '../core/stats';
 import type { Logger } from '../log';
+import { toEntity, UNKNOWN_TENANT, type Row } from './statsRows';
 import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
+
+export { UNKNOWN_TENANT } from './statsRows';
+export { readStats, type StatsQuery, type StatsReport } from './statsQuery';
 
 /** How often an instance writes what it counted (when it counted anything). */
 export const STATS_FLUSH_INTERVAL_MS = 15_000;
-
-/** The tenant of outcomes whose tenant is not known (a job refused before its target was resolved). */
-export const UNKNOWN_TENANT = '(unknown)';
-
-const ALL = 'all|';
-const TENANT = 't|';
-/** The character after `|`: `prefix` ≤ RowKey < `prefix` with `|` replaced by it selects a prefix. */
-const after = (prefix: string): string => `${prefix.slice(0, -1)}}`;
 
 export interface StatsRecorder {
   /** Counts one outcome in memory. Never throws, never waits. */
@@ -65,65 +50,6 @@ export interface StatsRollupOptions {
   /** Default STATS_FLUSH_INTERVAL_MS; 0 turns the timer off (tests flush by hand). */
   readonly flushIntervalMs?: number;
   readonly log?: Logger;
-}
-
-interface Row {
-  readonly hour: string;
-  /** undefined: the all-tenants row. */
-  readonly tenantId: string | undefined;
-  counts: OutcomeCounts;
-  /** Bumped on every change; the flush marks a row clean only if nothing changed meanwhile. */
-  version: number;
-  flushedVersion: number;
-}
-
-function rowKeyOf(tenantId: string | undefined, instanceId: string): string {
-  return tenantId === undefined ? `${ALL}${instanceId}` : `${TENANT}${toTableKey(tenantId)}|${instanceId}`;
-}
-
-function toEntity(
-  row: Row,
-  instanceId: string,
-  now: Date,
-): Record<string, unknown> & { partitionKey: string; rowKey: string } {
-  const { counts } = row;
-  return {
-    partitionKey: row.hour,
-    rowKey: rowKeyOf(row.tenantId, instanceId),
-    instance: instanceId,
-    ...(row.tenantId === undefined ? {} : { tenantId: row.tenantId }),
-    sent: counts.sent,
-    failed: counts.failed,
-    retried: counts.retried,
-    throttled: counts.throttled,
-    failedByCode: JSON.stringify(counts.failedByCode),
-    latency: JSON.stringify(counts.latency),
-    latencyMaxMs: counts.latencyMaxMs,
-    updatedAt: now.toISOString(),
-  };
-}
-
-function fromEntity(entity: Record<string, unknown>): OutcomeCounts {
-  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const json = <T>(v: unknown, fallback: T): T => {
-    try {
-      return typeof v === 'string' ? (JSON.parse(v) as T) : fallback;
-    } catch {
-      return fallback;
-    }
-  };
-  const counts = emptyCounts();
-  counts.sent = num(entity.sent);
-  counts.failed = num(entity.failed);
-  counts.retried = num(entity.retried);
-  counts.throttled = num(entity.throttled);
-  const byCode = json<Record<string, unknown>>(entity.failedByCode, {});
-  for (const [code, n] of Object.entries(byCode)) counts.failedByCode[code] = num(n);
-  // A row written with other buckets (a later version of this file) still adds up in its total count.
-  const latency = json<unknown[]>(entity.latency, []);
-  if (Array.isArray(latency) && latency.length === LATENCY_BUCKETS_MS.length + 1) counts.latency = latency.map(num);
-  counts.latencyMaxMs = num(entity.latencyMaxMs);
-  return counts;
 }
 
 export function createStatsRollup(options: StatsRollupOptions): StatsRollup {
@@ -218,87 +144,5 @@ export function createStatsRollup(options: StatsRollupOptions): StatsRollup {
       timer = undefined;
       await flush();
     },
-  };
-}
-
-// ---- Reading ----------------------------------------------------------------------------------
-
-export interface StatsQuery {
-  readonly from: Date;
-  readonly to: Date;
-  /** Only this tenant. */
-  readonly tenantId?: string;
-  /** Also the counts per tenant (reads the tenant rows of every hour). */
-  readonly byTenant?: boolean;
-}
-
-export interface StatsReport {
-  /** The start of the first hour read (the rollup is hourly). */
-  readonly from: Date;
-  readonly to: Date;
-  readonly hours: number;
-  /** Rows read (instances × hours, × tenants with byTenant). */
-  readonly rows: number;
-  readonly totals: OutcomeCounts;
-  readonly byTenant?: ReadonlyMap<string, OutcomeCounts>;
-}
-
-const SELECT = [
-  'RowKey',
-  'tenantId',
-  'sent',
-  'failed',
-  'retried',
-  'throttled',
-  'failedByCode',
-  'latency',
-  'latencyMaxMs',
-];
-
-/** Sums the rollup rows of every hour from `from` to `to`: one single-partition query per hour. */
-export async function readStats(table: TableClient, query: StatsQuery): Promise<StatsReport> {
-  const keys = hourKeys(query.from, query.to);
-  const prefix =
-    query.tenantId !== undefined ? `${TENANT}${toTableKey(query.tenantId)}|` : query.byTenant === true ? TENANT : ALL;
-  let totals = emptyCounts();
-  const byTenant = new Map<string, OutcomeCounts>();
-  let rows = 0;
-  for (const hour of keys) {
-    const entities = table.listEntities<Record<string, unknown>>({
-      queryOptions: {
-        filter: odata`PartitionKey eq ${hour} and RowKey ge ${prefix} and RowKey lt ${after(prefix)}`,
-        select: SELECT,
-      },
-    });
-    try {
-      await guardStorage('listEntities', async () => {
-        for await (const entity of entities) {
-          // A key range is a prefix match: `t|ab|` would also match a tenant called `ab|c`.
-          if (query.tenantId !== undefined && entity.tenantId !== query.tenantId) continue;
-          rows += 1;
-          const counts = fromEntity(entity);
-          totals = mergeCounts(totals, counts);
-          if (query.byTenant === true) {
-            const rowKey = String(entity.rowKey ?? entity.RowKey ?? '');
-            const tenant =
-              typeof entity.tenantId === 'string'
-                ? entity.tenantId
-                : fromTableKey(rowKey.slice(TENANT.length, rowKey.lastIndexOf('|')));
-            byTenant.set(tenant, mergeCounts(byTenant.get(tenant) ?? emptyCounts(), counts));
-          }
-        }
-      });
-    } catch (err) {
-      // Nothing was ever flushed here: no table yet.
-      if (statusOf(err) !== 404) throw err;
-    }
-  }
-  return {
-    from: new Date(Date.parse(`${keys[0] ?? hourKey(query.from)}:00:00Z`)),
-    to: query.to,
-    hours: keys.length,
-    rows,
-    totals,
-    ...(query.byTenant === true ? { byTenant } : {}),
   };
 }
