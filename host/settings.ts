@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LocalSettingsError, readLocalSettingsFile, type LocalSettings } from '../src/cli/localSettings';
 
 export type Settings = Record<string, string>;
 
@@ -23,36 +24,29 @@ export interface LocalSettingsFile {
   readonly path?: string;
 }
 
-/** Reads `local.settings.json` if present; a missing file is normal (settings then come from the environment). */
+/**
+ * Reads `local.settings.json` if present, with the CLI's reader (src/cli/localSettings.ts); a missing
+ * file is normal (settings then come from the environment).
+ */
 export function readLocalSettings(rootDir: string): LocalSettingsFile {
-  const file = path.join(rootDir, 'local.settings.json');
-  if (!existsSync(file)) return { values: {} };
-  let parsed: unknown;
+  let local: LocalSettings;
   try {
-    parsed = JSON.parse(stripBom(readFileSync(file, 'utf8')));
+    local = readLocalSettingsFile(rootDir);
   } catch (error) {
-    throw new HostConfigError(`${file} is not valid JSON: ${(error as Error).message}`);
+    if (!(error instanceof LocalSettingsError)) throw error;
+    throw new HostConfigError(
+      error.code === 'encrypted' ? `${error.message}; the local host only reads plain settings` : error.message,
+    );
   }
-  if (!isRecord(parsed)) throw new HostConfigError(`${file} must contain a JSON object`);
-  if (parsed.IsEncrypted === true) {
-    throw new HostConfigError(`${file} is encrypted (IsEncrypted: true); the local host only reads plain settings`);
-  }
-  const values: Settings = {};
-  if (parsed.Values !== undefined) {
-    if (!isRecord(parsed.Values)) throw new HostConfigError(`${file}: "Values" must be an object`);
-    for (const [key, value] of Object.entries(parsed.Values)) {
-      if (value === null || value === undefined) continue;
-      values[key] = typeof value === 'string' ? value : String(value);
-    }
-  }
+  if (local.path === undefined) return { values: {} };
   let localHttpPort: number | undefined;
-  if (isRecord(parsed.Host) && parsed.Host.LocalHttpPort !== undefined) {
-    const port = Number(parsed.Host.LocalHttpPort);
+  if (isRecord(local.host) && local.host.LocalHttpPort !== undefined) {
+    const port = Number(local.host.LocalHttpPort);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new HostConfigError(`${file}: Host.LocalHttpPort must be a port number`);
+      throw new HostConfigError(`${local.path}: Host.LocalHttpPort must be a port number`);
     localHttpPort = port;
   }
-  return { values, localHttpPort, path: file };
+  return { values: local.values, localHttpPort, path: local.path };
 }
 
 /**

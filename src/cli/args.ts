@@ -1,8 +1,13 @@
 /**
- * Hand-written argv parsing for the CLI (no dependency): `--name value`, `--name=value`, boolean
+ * The CLI's argv parsing, on `node:util` `parseArgs`: `--name value`, `--name=value`, boolean
  * `--flag`, repeatable options, `--` to end options, and positionals. Anything unknown or
  * incomplete is a UsageError (exit code 2) that names the option.
+ *
+ * `parseArgs` runs with `strict: false` and its tokens are checked here: strict mode's errors do
+ * not name the option in a field (only in their text), and it refuses a value that starts with "-"
+ * (`--text -1`), which the CLI accepts. Negative numbers (`-5`) are positionals, not options.
  */
+import { parseArgs as parseArgv } from 'node:util';
 
 export type OptionKind = 'string' | 'boolean' | 'list';
 
@@ -39,50 +44,55 @@ export function wantsHelp(argv: readonly string[]): boolean {
 }
 
 export function parseArgs(argv: readonly string[], specs: OptionSpecs, command: string): ParsedArgs {
+  const { tokens } = parseArgv({
+    args: [...argv],
+    options: Object.fromEntries(
+      Object.entries(specs).map(([name, spec]) => [
+        name,
+        { type: spec.kind === 'boolean' ? 'boolean' : 'string', multiple: spec.kind === 'list' },
+      ]),
+    ),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const strings = new Map<string, string>();
   const lists = new Map<string, string[]>();
   const flags = new Set<string>();
   const positionals: string[] = [];
   const given: string[] = [];
+  // A short option group (`-abc`) comes as one token per letter, all with the argument's index.
+  const seen = new Set<number>();
 
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
+      continue;
     }
-    if (!arg.startsWith('--')) {
-      if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
-        throw new UsageError(`unknown option ${arg} (see teams-courier ${command} --help)`);
-      }
+    const arg = argv[token.index]!;
+    if (!token.rawName.startsWith('--')) {
+      if (seen.has(token.index)) continue;
+      seen.add(token.index);
+      if (!/^-\d/.test(arg)) throw new UsageError(`unknown option ${arg} (see teams-courier ${command} --help)`);
       positionals.push(arg);
       continue;
     }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    const spec = specs[name];
+    const { name } = token;
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (spec === undefined) throw new UsageError(`unknown option --${name} (see teams-courier ${command} --help)`);
+    given.push(name);
     if (spec.kind === 'boolean') {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      if (token.value !== undefined) throw new UsageError(`--${name} takes no value`);
       flags.add(name);
-      given.push(name);
       continue;
     }
-    let value = inline;
-    if (value === undefined) {
-      const next = argv[i + 1];
-      // A value may start with "-", but not with "--" (write --text=--value for that).
-      if (next === undefined || next.startsWith('--'))
-        throw new UsageError(`--${name} needs a value${spec.value ? ` ${spec.value}` : ''}`);
-      value = next;
-      i += 1;
-    }
-    given.push(name);
+    // A value may start with "-", but not with "--" (write --text=--value for that).
+    const value = token.value;
+    if (value === undefined || (!token.inlineValue && value.startsWith('--')))
+      throw new UsageError(`--${name} needs a value${spec.value ? ` ${spec.value}` : ''}`);
     if (spec.kind === 'list') {
-      const list = lists.get(name) ?? [];
-      list.push(value);
-      lists.set(name, list);
+      lists.set(name, [...(lists.get(name) ?? []), value]);
     } else {
       if (strings.has(name)) throw new UsageError(`--${name} is given more than once`);
       strings.set(name, value);
