@@ -11,21 +11,20 @@
  * Writes are optimistic: read, merge (pure), then update with the read ETag or create; a concurrent
  * writer makes us re-read and merge again, so no observation is lost.
  */
-import { odata, type TableEntityResult } from '@azure/data-tables';
+import { odata } from '@azure/data-tables';
 import type { CapturePlan } from '../core/activity';
 import { mergeReference, withInstallState, type ConversationReference } from '../core/reference';
 import { fromTableKey, toTableKey } from '../core/tableKeys';
-import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
+import {
+  indexPersonalChat,
+  rememberTenantServiceUrl,
+  TENANT_PARTITION,
+  writeTenantServiceUrl,
+} from './conversationIndexes';
+import { fromEntity, REF_ROW, toEntity } from './conversationRows';
+import { ensureTable, guardStorage, readEntity as getEntity, writeConditional, type TableClient } from './tableClients';
 
-const REF_ROW = 'ref';
-/**
- * One row per tenant: the serviceUrl Teams last used there. toTableKey never makes a key that is
- * `%` followed by a letter past F, so no conversation id can land in this partition.
- */
-const TENANT_PARTITION = '%tenants';
 const MAX_WRITE_ATTEMPTS = 4;
-
-type Entity = TableEntityResult<Record<string, unknown>>;
 
 export interface CaptureResult {
   readonly outcome: 'created' | 'updated' | 'unchanged';
@@ -51,78 +50,13 @@ export type PersonalChatLookup =
   | { readonly kind: 'none'; readonly tenantIds: readonly string[] }
   | { readonly kind: 'ambiguous'; readonly tenantIds: readonly string[] };
 
-const REFERENCE_FIELDS = [
-  'conversationId',
-  'conversationType',
-  'tenantId',
-  'serviceUrl',
-  'botId',
-  'botName',
-  'userId',
-  'userAadObjectId',
-  'userName',
-  'teamId',
-  'teamName',
-  'teamAadGroupId',
-  'channelId',
-  'channelName',
-  'locale',
-  'installed',
-  'installedChangedAt',
-  'firstSeenAt',
-  'lastSeenAt',
-  'undeliverableReason',
-  'undeliverableAt',
-] as const;
-
-function toEntity(
-  reference: ConversationReference,
-): Record<string, unknown> & { partitionKey: string; rowKey: string } {
-  const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
-    partitionKey: toTableKey(reference.conversationId),
-    rowKey: REF_ROW,
-  };
-  for (const field of REFERENCE_FIELDS) {
-    const value = reference[field];
-    if (value !== undefined) entity[field] = value;
-  }
-  return entity;
-}
-
-function fromEntity(entity: Entity): ConversationReference {
-  const reference: Record<string, unknown> = {};
-  for (const field of REFERENCE_FIELDS) {
-    const value = entity[field];
-    if (value !== undefined && value !== null) reference[field] = value;
-  }
-  return reference as unknown as ConversationReference;
-}
-
-async function getEntity(client: TableClient, partitionKey: string, rowKey: string): Promise<Entity | undefined> {
-  try {
-    return await guardStorage('getEntity', () => client.getEntity<Record<string, unknown>>(partitionKey, rowKey));
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
-}
-
 /** Create-or-conditional-replace of a merged reference. Returns false when a concurrent writer won. */
 async function writeReference(
   client: TableClient,
   next: ConversationReference,
   etag: string | undefined,
 ): Promise<boolean> {
-  const entity = toEntity(next);
-  try {
-    if (etag === undefined) await guardStorage('createEntity', () => client.createEntity(entity));
-    else await guardStorage('updateEntity', () => client.updateEntity(entity, 'Replace', { etag }));
-    return true;
-  } catch (err) {
-    const status = statusOf(err);
-    if (status === 409 || status === 412) return false;
-    throw err;
-  }
+  return (await writeConditional(client, toEntity(next), etag)) !== undefined;
 }
 
 export function createConversationStore(clients: {
@@ -176,51 +110,10 @@ export function createConversationStore(clients: {
     reference: ConversationReference,
     previous: ConversationReference | undefined,
   ): Promise<void> {
-    await Promise.all([indexPersonalChat(reference, previous), rememberTenantServiceUrl(reference, previous)]);
-  }
-
-  async function rememberTenantServiceUrl(
-    reference: ConversationReference,
-    previous: ConversationReference | undefined,
-  ): Promise<void> {
-    if (
-      !reference.installed ||
-      (previous?.serviceUrl === reference.serviceUrl && previous.tenantId === reference.tenantId && previous.installed)
-    )
-      return;
-    await writeTenantServiceUrl(reference.tenantId, reference.serviceUrl);
-  }
-
-  async function writeTenantServiceUrl(tenantId: string, serviceUrl: string): Promise<void> {
-    await guardStorage('upsertEntity', () =>
-      conversations.upsertEntity(
-        { partitionKey: TENANT_PARTITION, rowKey: toTableKey(tenantId), serviceUrl },
-        'Replace',
-      ),
-    );
-  }
-
-  async function indexPersonalChat(
-    reference: ConversationReference,
-    previous: ConversationReference | undefined,
-  ): Promise<void> {
-    if (reference.conversationType !== 'personal' || reference.userAadObjectId === undefined) return;
-    if (
-      previous !== undefined &&
-      previous.userAadObjectId === reference.userAadObjectId &&
-      previous.tenantId === reference.tenantId
-    )
-      return;
-    await guardStorage('upsertEntity', () =>
-      userChats.upsertEntity(
-        {
-          partitionKey: toTableKey(reference.userAadObjectId!),
-          rowKey: toTableKey(reference.tenantId),
-          conversationId: reference.conversationId,
-        },
-        'Replace',
-      ),
-    );
+    await Promise.all([
+      indexPersonalChat(userChats, reference, previous),
+      rememberTenantServiceUrl(conversations, reference, previous),
+    ]);
   }
 
   async function setTeamInstallState(
@@ -325,7 +218,7 @@ export function createConversationStore(clients: {
         for await (const r of rows) if (typeof r.serviceUrl === 'string' && r.serviceUrl !== '') return r.serviceUrl;
         return undefined;
       });
-      if (found !== undefined) await writeTenantServiceUrl(tenantId, found);
+      if (found !== undefined) await writeTenantServiceUrl(conversations, tenantId, found);
       return found;
     },
 

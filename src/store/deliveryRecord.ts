@@ -2,8 +2,8 @@
  * The delivery record of one job (table `deliveries`, PartitionKey = toTableKey(job id), RowKey
  * "job"): its fields, and how they map to and from a table entity. docs/storage.md lists them.
  */
-import type { TableEntityResult } from '@azure/data-tables';
 import { toTableKey } from '../core/tableKeys';
+import type { Entity, NewEntity } from './tableClients';
 
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
 
@@ -80,8 +80,6 @@ export type KnownRecord = { readonly record: DeliveryRecord; readonly etag: stri
 /** The RowKey of a job's own record; its children's rows share the partition (deliveryChildren.ts). */
 export const ROW = 'job';
 
-export type Entity = TableEntityResult<Record<string, unknown>>;
-
 export function fromEntity(jobId: string, e: Entity): DeliveryRecord {
   const str = (k: string): string | undefined =>
     typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined;
@@ -122,9 +120,9 @@ export function fromEntity(jobId: string, e: Entity): DeliveryRecord {
   return record as unknown as DeliveryRecord;
 }
 
-export function toEntity(record: DeliveryRecord): Record<string, unknown> & { partitionKey: string; rowKey: string } {
+export function toEntity(record: DeliveryRecord): NewEntity {
   const { history, jobId, ...rest } = record;
-  const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = {
+  const entity: NewEntity = {
     partitionKey: toTableKey(jobId),
     rowKey: ROW,
     jobId,

@@ -21,7 +21,6 @@ import {
   type ClaimResult,
   type DeliveryRecord,
   type DeliveryStatus,
-  type Entity,
   type KnownRecord,
   type Outcome,
   type RearmResult,
@@ -35,7 +34,15 @@ import {
   rejectedRecord,
   type PendingFields,
 } from './deliveryTransitions';
-import { ensureTable, guardStorage, statusOf, type TableClient } from './tableClients';
+import {
+  ensureTable,
+  guardStorage,
+  readEntity,
+  statusOf,
+  writeConditional,
+  type Entity,
+  type TableClient,
+} from './tableClients';
 
 export type {
   AttemptRecord,
@@ -110,30 +117,9 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
     return ready;
   };
 
-  async function read(jobId: string): Promise<Entity | undefined> {
-    try {
-      return await guardStorage('getEntity', () => table.getEntity<Record<string, unknown>>(toTableKey(jobId), ROW));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-  }
-
-  /** Create (no etag) or conditional replace. Returns the new etag, or undefined on a lost race. */
-  async function write(record: DeliveryRecord, etag: string | undefined): Promise<string | undefined> {
-    const entity = toEntity(record);
-    try {
-      const response =
-        etag === undefined
-          ? await guardStorage('createEntity', () => table.createEntity(entity))
-          : await guardStorage('updateEntity', () => table.updateEntity(entity, 'Replace', { etag }));
-      return response.etag ?? '*';
-    } catch (err) {
-      const status = statusOf(err);
-      if (status === 409 || status === 412) return undefined;
-      throw err;
-    }
-  }
+  const read = (jobId: string): Promise<Entity | undefined> => readEntity(table, toTableKey(jobId), ROW);
+  const write = (record: DeliveryRecord, etag: string | undefined): Promise<string | undefined> =>
+    writeConditional(table, toEntity(record), etag);
 
   return {
     async get(jobId) {

@@ -2,7 +2,7 @@
  * Table clients built from the same storage setting the Functions host uses (`AzureWebJobsStorage`,
  * or its identity-based `__` form). The only place that constructs `@azure/data-tables` clients.
  */
-import { TableClient, RestError } from '@azure/data-tables';
+import { TableClient, RestError, type TableEntityResult } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import type { StorageConfig } from '../config';
 import { StorageUnavailableError } from '../errors';
@@ -82,4 +82,43 @@ export async function ensureTable(client: TableClient): Promise<void> {
     if (statusOf(err) !== 403) throw err;
   }
   ensured.add(client);
+}
+
+export type Entity = TableEntityResult<Record<string, unknown>>;
+export type NewEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** A point read; undefined when the row does not exist. */
+export async function readEntity(
+  client: TableClient,
+  partitionKey: string,
+  rowKey: string,
+): Promise<Entity | undefined> {
+  try {
+    return await guardStorage('getEntity', () => client.getEntity<Record<string, unknown>>(partitionKey, rowKey));
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Create (no etag: fails if the row exists) or replace conditional on the etag read. Returns the new
+ * etag, or undefined when a concurrent writer won (409 or 412): the caller reads again.
+ */
+export async function writeConditional(
+  client: TableClient,
+  entity: NewEntity,
+  etag: string | undefined,
+): Promise<string | undefined> {
+  try {
+    const response =
+      etag === undefined
+        ? await guardStorage('createEntity', () => client.createEntity(entity))
+        : await guardStorage('updateEntity', () => client.updateEntity(entity, 'Replace', { etag }));
+    return response.etag ?? '*';
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === 409 || status === 412) return undefined;
+    throw err;
+  }
 }
