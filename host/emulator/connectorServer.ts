@@ -9,10 +9,12 @@
  *   route.ts -> body -> auth.ts (401) -> faultInjector.ts -> validation.ts -> rateLimits.ts (429)
  *   -> conversationBook.ts (403/404) -> operations.ts (deliver and answer)
  *
- * and `connector/recorder.ts` keeps what it saw.
+ * Teams' batch operations (`v3/batch/conversation/...`) leave after the faults for
+ * batchRequests.ts, over batch.ts's operations; `connector/recorder.ts` keeps what it saw.
  */
 import type { Fault, RandomFaultOptions, TeamsErrorName } from './faults';
 import { type LocalServer, type TlsMaterial, startHttpsServer } from './localServer';
+import { BatchBook, toBatchSettings, type BatchOperation, type BatchSettings } from './connector/batch';
 import { ConversationBook, type ConversationRegistration, type UserRegistration } from './connector/conversationBook';
 import { FaultInjector, type FaultContext, type FaultMatch, type FaultRule } from './connector/faultInjector';
 import { handleConnectorRequest, type ConnectorState } from './connector/pipeline';
@@ -26,6 +28,7 @@ import {
 import { toConnectorSettings, type ConnectorSettings } from './connector/settings';
 
 export type { ConnectorAuthOptions } from './connector/auth';
+export type { BatchEntry, BatchOperation, BatchSettings, BatchShapes } from './connector/batch';
 export type { ConversationRegistration, UserRegistration } from './connector/conversationBook';
 export type { FaultContext, FaultMatch, FaultRule } from './connector/faultInjector';
 export type { ConnectorRateLimitOptions } from './connector/rateLimits';
@@ -38,6 +41,8 @@ export interface ConnectorServerOptions extends Partial<ConnectorSettings> {
   readonly faults?: readonly FaultRule[];
   readonly randomFaults?: RandomFaultOptions;
   readonly log?: (line: string) => void;
+  /** Teams' batch operations: progress, failures, paging, answer shapes (connector/batch.ts). */
+  readonly batch?: Partial<BatchSettings>;
   /** Clock for rate limits and timestamps (ms); default Date.now. */
   readonly now?: () => number;
   readonly tls?: TlsMaterial;
@@ -53,6 +58,10 @@ export interface ConnectorServer {
   readonly stats: Readonly<ConnectorStats>;
   readonly settings: Readonly<ConnectorSettings>;
   configure(patch: Partial<ConnectorSettings>): void;
+  /** The batch operations started so far, oldest first (cleared by reset()). */
+  readonly batchOperations: readonly BatchOperation[];
+  readonly batchSettings: Readonly<BatchSettings>;
+  configureBatch(patch: Partial<BatchSettings>): void;
   /** Resolves with the first finished request (existing or future) matching; rejects after `timeoutMs` (default 5000). */
   waitFor(
     predicate: (record: ConnectorRequestRecord, all: readonly ConnectorRequestRecord[]) => boolean,
@@ -76,7 +85,7 @@ export interface ConnectorServer {
   registerUser(user: UserRegistration): void;
   /** The deterministic `a:` id of the personal chat between a bot and a user. */
   personalConversationId(appId: string, tenantId: string, userId: string): string;
-  /** Clears records, deliveries, stats and rate-limit history (keeps registrations and faults). */
+  /** Clears records, deliveries, stats, batch operations and rate-limit history (keeps registrations, faults and settings). */
   reset(): void;
   close(): Promise<void>;
 }
@@ -88,6 +97,7 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
   const recorder = new RequestRecorder(now, log);
   const book = new ConversationBook(now);
   const faults = new FaultInjector(options.faults, options.randomFaults);
+  const batch = new BatchBook(toBatchSettings(options.batch), now);
   const newLimits = (): ConnectorRateLimits | undefined =>
     settings.rateLimit === false ? undefined : new ConnectorRateLimits(settings.rateLimit, now);
   let limits = newLimits();
@@ -102,6 +112,7 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
     faults,
     limits: () => limits,
     aborts: new Set(),
+    batch,
   };
 
   const server: LocalServer = await startHttpsServer((req, res) => handleConnectorRequest(state, req, res), {
@@ -126,6 +137,13 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
       Object.assign(settings, patch);
       if (patch.rateLimit !== undefined) limits = newLimits();
     },
+    get batchOperations() {
+      return batch.list();
+    },
+    get batchSettings() {
+      return batch.settings;
+    },
+    configureBatch: (patch) => batch.configure(patch),
     waitFor: (predicate, timeoutMs = 5_000) => recorder.waitFor(predicate, timeoutMs),
     waitForDelivery: (predicate, timeoutMs = 5_000) => recorder.waitForDelivery(predicate, timeoutMs),
     injectFault(fault, opts = {}) {
@@ -143,6 +161,7 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
     personalConversationId: (appId, tenantId, userId) => book.personalConversationId(appId, tenantId, userId),
     reset() {
       recorder.reset();
+      batch.reset();
       limits = newLimits();
     },
     async close() {

@@ -3,9 +3,10 @@
  * timeouts. The serviceUrl is checked against the trusted hosts BEFORE the bot's token is attached:
  * the token never leaves for a host we do not trust, whatever a stored reference says.
  */
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { CourierError } from '../errors';
-import type { ConnectorAnswer, ConnectorFailure } from '../core/deliveryDecision';
+import type { ConnectorAnswer } from '../core/deliveryDecision';
+import { classifyNetworkError, readAnswer } from './answerReader';
 import { ConnectorNetworkError } from './networkError';
 
 export { ConnectorNetworkError };
@@ -75,41 +76,6 @@ export interface ConnectorClient {
 
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
-function classifyNetworkError(err: unknown): ConnectorFailure {
-  if (err instanceof undiciErrors.ConnectTimeoutError) return { kind: 'timeout', message: 'connect timeout' };
-  if (err instanceof undiciErrors.HeadersTimeoutError)
-    return { kind: 'timeout', message: 'no response headers before the timeout' };
-  if (err instanceof undiciErrors.BodyTimeoutError) return { kind: 'timeout', message: 'response body timeout' };
-  if (err instanceof undiciErrors.SocketError)
-    return { kind: 'reset', message: 'connection closed before the response completed' };
-  const code = (err as { code?: unknown }).code;
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
-    return { kind: 'reset', message: `connection reset (${code})` };
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')
-    return { kind: 'connect', message: `cannot connect (${code})` };
-  return { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : 'network error' };
-}
-
-async function readAnswer(response: Dispatcher.ResponseData<unknown>): Promise<ConnectorAnswer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of response.body) {
-    const buffer = chunk as Buffer;
-    if (total < MAX_ERROR_BODY_BYTES) chunks.push(buffer);
-    total += buffer.length;
-  }
-  const text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY_BYTES);
-  let body: unknown = text;
-  if (text.trim() !== '') {
-    try {
-      body = JSON.parse(text) as unknown;
-    } catch {
-      body = text;
-    }
-  }
-  return { status: response.statusCode, headers: response.headers, body };
-}
-
 export function createConnectorClient(options: ConnectorClientOptions): ConnectorClient {
   const dispatcher =
     options.dispatcher ??
@@ -144,7 +110,7 @@ export function createConnectorClient(options: ConnectorClientOptions): Connecto
         // Non-idempotent POSTs must not be replayed by the client: the sender decides on retries.
         idempotent: false,
       } as Parameters<typeof request>[1]);
-      return await readAnswer(response);
+      return await readAnswer(response, MAX_ERROR_BODY_BYTES);
     } catch (err) {
       throw new ConnectorNetworkError(classifyNetworkError(err), { cause: err });
     }

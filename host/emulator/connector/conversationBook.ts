@@ -85,6 +85,11 @@ export class ConversationBook {
     return this.#users.has(id);
   }
 
+  /** The registered users of a tenant, in registration order (a tenant-wide batch). */
+  usersInTenant(tenantId: string): UserRegistration[] {
+    return [...this.#users.values()].filter((u) => u.tenantId === tenantId);
+  }
+
   /** A member by `29:` id, or by Entra object id (in `tenantId` when given). */
   member(memberId: string, tenantId: string | undefined): UserRegistration | undefined {
     let user = this.#users.get(memberId);

@@ -4,6 +4,8 @@
  *   route -> body -> bearer token (401) -> injected faults -> validation -> rate limits (429)
  *   -> conversation state (403/404) -> deliver and answer (operations.ts)
  *
+ * Teams' batch operations leave after the injected faults for their own stage (batchRequests.ts).
+ *
  * Each `refuse*` / `inject*` stage returns true when it has answered the request (the pipeline
  * stops there), false to go on.
  */
@@ -13,6 +15,8 @@ import { describeFault, type Fault } from '../faults';
 import { BodyTooLargeError, header, readBody, splitUrl } from '../localServer';
 import { type Activity, type ConversationParameters, isRecord } from '../types';
 import { DENIED, checkBearerToken } from './auth';
+import type { BatchBook } from './batch';
+import { handleBatchRequest } from './batchRequests';
 import type { ConversationBook, ConversationRegistration, UserRegistration } from './conversationBook';
 import { GUID } from './conversationBook';
 import { Exchange } from './exchange';
@@ -20,7 +24,7 @@ import type { FaultInjector } from './faultInjector';
 import { answerGetMember, performWrite } from './operations';
 import type { ConnectorRateLimits } from './rateLimits';
 import type { RequestRecorder } from './recorder';
-import { type ConnectorRoute, WRITE_OPERATIONS, parseRoute } from './route';
+import { BATCH_OPERATIONS, type ConnectorRoute, WRITE_OPERATIONS, parseRoute } from './route';
 import type { ConnectorSettings } from './settings';
 import { validateActivity, validateConversationParameters } from './validation';
 
@@ -38,6 +42,8 @@ export interface ConnectorState {
   readonly limits: () => ConnectorRateLimits | undefined;
   /** Pending injected delays, aborted when the server closes. */
   readonly aborts: Set<AbortController>;
+  /** Teams' batch operations (batch.ts). */
+  readonly batch: BatchBook;
 }
 
 /** A request that has a route, a body and (when auth is on) a verified bot. */
@@ -77,6 +83,7 @@ export async function handleConnectorRequest(
     ...(route.ok && route.conversationId !== undefined ? { conversationId: route.conversationId } : {}),
     ...(route.ok && route.activityId !== undefined ? { activityId: route.activityId } : {}),
     ...(route.ok && route.memberId !== undefined ? { memberId: route.memberId } : {}),
+    ...(route.ok && route.operationId !== undefined ? { operationId: route.operationId } : {}),
     headers: req.headers,
     ...(authorization !== undefined ? { authorization } : {}),
   });
@@ -90,6 +97,7 @@ export async function handleConnectorRequest(
   if (await refuseUnauthorized(state, exchange, authorization)) return;
   const call = toCall(state, req, exchange, method, pathname, route);
   if (await injectFault(state, req, exchange, call)) return;
+  if (BATCH_OPERATIONS.has(call.route.operation)) return handleBatchRequest(state, exchange, call);
   if (call.route.operation === 'getMember') return answerGetMember(state, exchange, call);
   const target = resolveTarget(state, exchange, call);
   if (target === undefined) return;

@@ -30,6 +30,8 @@ export interface ConnectorRequestRecord {
   /** Percent-decoded activity id (reply / update / delete). */
   readonly activityId?: string;
   readonly memberId?: string;
+  /** A batch operation's id (batch.ts): the one a POST started, or the one in the path. */
+  operationId?: string;
   readonly headers: IncomingHttpHeaders;
   readonly authorization?: string;
   /** Parsed JSON body (the raw text if it was not JSON; undefined if empty). */

@@ -14,7 +14,23 @@ export type ConnectorOperation =
   | 'updateActivity'
   | 'deleteActivity'
   | 'getMember'
+  | 'batchSend'
+  | 'batchState'
+  | 'batchFailedEntries'
+  | 'batchCancel'
   | 'unknown';
+
+/** The batch targets of `POST v3/batch/conversation/{kind}` (batch.ts). */
+export type BatchRouteKind = 'users' | 'tenant' | 'team' | 'channels';
+const BATCH_KINDS: readonly string[] = ['users', 'tenant', 'team', 'channels'];
+
+/** Teams' batch operations (batch.ts): answered by the batch stage, not written to a conversation. */
+export const BATCH_OPERATIONS: ReadonlySet<ConnectorOperation> = new Set([
+  'batchSend',
+  'batchState',
+  'batchFailedEntries',
+  'batchCancel',
+]);
 
 /** Operations that write to a conversation: rate limited and logged as deliveries. */
 export const WRITE_OPERATIONS: ReadonlySet<ConnectorOperation> = new Set([
@@ -33,6 +49,8 @@ export type ConnectorRoute =
       conversationId?: string;
       activityId?: string;
       memberId?: string;
+      batchKind?: BatchRouteKind;
+      operationId?: string;
     }
   | { ok: false; status: number; message: string; servicePrefix: string };
 
@@ -51,6 +69,7 @@ export function parseRoute(method: string, pathname: string): ConnectorRoute {
   }
   if (segments.at(-1) === '') segments.pop();
   const [root, conversationId, sub, subId, extra] = segments;
+  if (root === 'batch') return parseBatchRoute(method, segments.slice(1), servicePrefix, pathname);
   if (root !== 'conversations')
     return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
   if (conversationId === undefined) {
@@ -81,4 +100,39 @@ export function parseRoute(method: string, pathname: string): ConnectorRoute {
     return { ok: true, operation: 'getMember', servicePrefix, conversationId, memberId: subId };
   }
   return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
+}
+
+/**
+ * `v3/batch/conversation/...` (botbuilder-js teams.ts; the .NET SDKs add a trailing slash, dropped
+ * above): POST `{users|tenant|team|channels}`, GET `failedentries/{id}`, GET and DELETE `{id}`.
+ */
+function parseBatchRoute(method: string, rest: string[], servicePrefix: string, pathname: string): ConnectorRoute {
+  const [conversation, first, second, extra] = rest;
+  if (conversation !== 'conversation' || first === undefined || first === '' || extra !== undefined)
+    return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
+  const not = (what: string): ConnectorRoute => ({
+    ok: false,
+    status: 405,
+    message: `${method} on ${what} is not emulated`,
+    servicePrefix,
+  });
+  if (first === 'failedentries' && second !== undefined && second !== '') {
+    return method === 'GET'
+      ? { ok: true, operation: 'batchFailedEntries', servicePrefix, operationId: second }
+      : not('failed entries');
+  }
+  if (second !== undefined) return { ok: false, status: 404, message: `Unsupported path ${pathname}`, servicePrefix };
+  if (method === 'POST') {
+    return BATCH_KINDS.includes(first)
+      ? { ok: true, operation: 'batchSend', servicePrefix, batchKind: first as BatchRouteKind }
+      : {
+          ok: false,
+          status: 404,
+          message: `No batch target "${first}" (users, tenant, team, channels)`,
+          servicePrefix,
+        };
+  }
+  if (method === 'GET') return { ok: true, operation: 'batchState', servicePrefix, operationId: first };
+  if (method === 'DELETE') return { ok: true, operation: 'batchCancel', servicePrefix, operationId: first };
+  return not('a batch operation');
 }
