@@ -92,6 +92,22 @@ param deliveryMaxAttempts int = 8
 @description('CONNECTOR_TIMEOUT_MS: timeout of one Bot Connector request, in milliseconds.')
 param connectorTimeoutMs int = 15000
 
+@description('TEAMS_APP_CATALOG_ID: optional. The Teams app\'s id in the org app catalog; turns on proactive installation through Microsoft Graph (grant the Graph permission first: docs/graph-install.md).')
+param teamsAppCatalogId string = ''
+
+@description('GRAPH_BASE_URL: overrides the cloud\'s Microsoft Graph root. Leave empty in Azure.')
+param graphBaseUrl string = ''
+
+@description('BATCH_MEMBERS_PER_REQUEST: users or channels per Teams batch request (10 to 1000).')
+@minValue(10)
+@maxValue(1000)
+param batchMembersPerRequest int = 100
+
+@description('BATCH_POLL_INTERVAL_MS: first wait before a batch operation\'s state is read, in milliseconds.')
+@minValue(1000)
+@maxValue(300000)
+param batchPollIntervalMs int = 10000
+
 @description('WELCOME_MESSAGE: text (markdown) sent to a conversation when the app is installed there. Empty = none.')
 param welcomeMessage string = ''
 
@@ -256,6 +272,10 @@ module app 'modules/app.bicep' = {
     queueName: outboundQueueName
     deliveryMaxAttempts: deliveryMaxAttempts
     connectorTimeoutMs: connectorTimeoutMs
+    teamsAppCatalogId: teamsAppCatalogId
+    graphBaseUrl: graphBaseUrl
+    batchMembersPerRequest: batchMembersPerRequest
+    batchPollIntervalMs: batchPollIntervalMs
     welcomeMessage: welcomeMessage
     welcomeCard: empty(welcomeCard) ? '' : string(welcomeCard)
     flowAuthAudience: flowAuthAudience

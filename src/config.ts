@@ -13,7 +13,9 @@ import { loadBotIdentity, type AppType, type BotCredentialConfig } from './confi
 import { loadCloud, loadEndpoints } from './config/cloud';
 import { loadFlowAuth, type FlowAuthConfig } from './config/flowAuth';
 import { unresolvedKeyVaultReferences } from './config/keyVaultReferences';
-import { parseInteger, type Env } from './config/parsers';
+import { loadBatch, type BatchConfig } from './config/batch';
+import { loadGraphInstall, type GraphInstallConfig } from './config/graphInstall';
+import { parseInteger, read, type Env } from './config/parsers';
 import { loadQueueName, loadStorage, type StorageConfig } from './config/storage';
 import { loadWelcome, type WelcomeConfig } from './config/welcome';
 
@@ -23,6 +25,8 @@ export { parseTrustedOrigins, type Env } from './config/parsers';
 export { SETTINGS, type SettingSpec } from './config/settings';
 export { DEFAULT_OUTBOUND_QUEUE, loadQueueName, loadStorage, type StorageConfig } from './config/storage';
 export type { WelcomeConfig } from './config/welcome';
+export { BATCH_DEFAULTS, type BatchConfig } from './config/batch';
+export type { GraphInstallConfig } from './config/graphInstall';
 
 export interface InboundConfig {
   readonly appId: string;
@@ -51,6 +55,11 @@ export interface OutboundConfig {
   readonly poisonQueueName: string;
   readonly maxAttempts: number;
   readonly connectorTimeoutMs: number;
+  /** The bot's home tenant (MicrosoftAppTenantId), when set: where a SingleTenant or managed-identity bot may act through Graph. */
+  readonly homeTenantId?: string;
+  /** Proactive installation through Graph; undefined when TEAMS_APP_CATALOG_ID is not set. */
+  readonly graphInstall?: GraphInstallConfig;
+  readonly batch: BatchConfig;
 }
 
 export interface Config {
@@ -79,6 +88,9 @@ export function loadConfig(env: Env): Config {
   const storage = loadStorage(env, problems);
   const welcome = loadWelcome(env, problems);
   const flowAuth = loadFlowAuth(env, endpoints.authorityHost, problems);
+  const graphInstall = loadGraphInstall(env, problems);
+  const batch = loadBatch(env, problems);
+  const homeTenantId = read(env, 'MicrosoftAppTenantId');
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -111,6 +123,9 @@ export function loadConfig(env: Env): Config {
       poisonQueueName: `${queueName}-poison`,
       maxAttempts,
       connectorTimeoutMs,
+      ...(homeTenantId === undefined ? {} : { homeTenantId }),
+      ...(graphInstall === undefined ? {} : { graphInstall: Object.freeze(graphInstall) }),
+      batch: Object.freeze(batch),
     }),
     storage: Object.freeze(storage),
     ...(flowAuth === undefined

@@ -77,7 +77,7 @@ export function getChannelTokenVerifier(): ChannelTokenVerifier {
 // ---- Outbound -------------------------------------------------------------------------------
 
 /** What only sending needs: the bot token, the Connector client, the budget shared by instances. */
-type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'budget'>;
+type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'budget' | 'graph' | 'batches'>;
 
 let senderParts: SenderParts | undefined;
 let jobQueue: SenderDeps['queue'] | undefined;
@@ -103,6 +103,35 @@ function getJobQueue(): SenderDeps['queue'] {
   return jobQueue;
 }
 
+/** The Graph client for proactive installation, with tokens from the bot's credential per tenant. */
+function createGraph(
+  outbound: Config['outbound'],
+  graphInstall: NonNullable<Config['outbound']['graphInstall']>,
+): NonNullable<SenderDeps['graph']> {
+  const { createGraphClient } = require('./graph/graphClient') as typeof import('./graph/graphClient');
+  const { createGraphTokenProvider } = require('./graph/graphToken') as typeof import('./graph/graphToken');
+  const { graphScopeFor } = require('./graph/graphHosts') as typeof import('./graph/graphHosts');
+  const { cloud } = getConfig();
+  const tokens = createGraphTokenProvider({
+    identity: {
+      appId: outbound.appId,
+      appType: outbound.appType,
+      credential: outbound.credential,
+      authorityHost: outbound.authorityHost,
+      authorityOverridden: outbound.authorityOverridden,
+      ...(outbound.homeTenantId === undefined ? {} : { homeTenantId: outbound.homeTenantId }),
+    },
+    scope: graphScopeFor(cloud.name),
+  });
+  const client = createGraphClient({
+    cloud: cloud.name,
+    ...(graphInstall.baseUrl === undefined ? {} : { baseUrl: graphInstall.baseUrl }),
+    tokens,
+    timeoutMs: outbound.connectorTimeoutMs,
+  });
+  return { client, catalogId: graphInstall.catalogId };
+}
+
 function getSenderParts(): SenderParts {
   if (senderParts === undefined) {
     const { outbound } = getConfig();
@@ -117,13 +146,21 @@ function getSenderParts(): SenderParts {
       createCredential: () => createBotCredential(outbound),
       scope: outbound.oauthScope,
     });
+    const { createBatchClient } = require('./connector/batchClient') as typeof import('./connector/batchClient');
+    const connectorOptions = {
+      trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
+      getToken: () => tokens.getToken(),
+      timeoutMs: outbound.connectorTimeoutMs,
+    };
     senderParts = {
       tokens,
-      connector: createConnectorClient({
-        trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
-        getToken: () => tokens.getToken(),
-        timeoutMs: outbound.connectorTimeoutMs,
+      connector: createConnectorClient(connectorOptions),
+      batches: createBatchClient({
+        ...connectorOptions,
+        invalidateToken: () => tokens.invalidate(),
+        ...(outbound.gccServiceUrl === undefined ? {} : { gccServiceUrl: outbound.gccServiceUrl }),
       }),
+      ...(outbound.graphInstall === undefined ? {} : { graph: createGraph(outbound, outbound.graphInstall) }),
       // One budget per process, shared by every invocation here and, through the roster, by every instance.
       budget: createSendBudget({
         roster: createBudgetRoster(getTableClient(TABLES.budget)),

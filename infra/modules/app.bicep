@@ -40,6 +40,10 @@ param queueName string
 param deliveryMaxAttempts int
 @description('Milliseconds.')
 param connectorTimeoutMs int
+param teamsAppCatalogId string
+param graphBaseUrl string
+param batchMembersPerRequest int
+param batchPollIntervalMs int
 param welcomeMessage string
 @description('Adaptive Card JSON text; empty = none.')
 param welcomeCard string
@@ -142,6 +146,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         { name: 'OUTBOUND_QUEUE', value: queueName }
         { name: 'DELIVERY_MAX_ATTEMPTS', value: string(deliveryMaxAttempts) }
         { name: 'CONNECTOR_TIMEOUT_MS', value: string(connectorTimeoutMs) }
+        { name: 'TEAMS_APP_CATALOG_ID', value: teamsAppCatalogId }
+        { name: 'GRAPH_BASE_URL', value: graphBaseUrl }
+        { name: 'BATCH_MEMBERS_PER_REQUEST', value: string(batchMembersPerRequest) }
+        { name: 'BATCH_POLL_INTERVAL_MS', value: string(batchPollIntervalMs) }
         { name: 'WELCOME_MESSAGE', value: welcomeMessage }
         { name: 'WELCOME_CARD', value: welcomeCard }
         { name: 'FLOW_AUTH_AUDIENCE', value: flowAuthAudience }

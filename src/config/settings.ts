@@ -96,6 +96,27 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
     default: '15000',
   },
   {
+    name: 'TEAMS_APP_CATALOG_ID',
+    description:
+      "Optional: turns on proactive installation. A job for a user with no stored personal chat installs the app for that user through Microsoft Graph first. The app's id in your org's app catalog (docs/graph-install.md); needs the Graph permission TeamsAppInstallation.ReadWriteSelfForUser.All with admin consent.",
+  },
+  {
+    name: 'GRAPH_BASE_URL',
+    description: "Overrides the cloud's Microsoft Graph root (https only; tests and the emulator).",
+  },
+  {
+    name: 'BATCH_MEMBERS_PER_REQUEST',
+    description:
+      "Users or channels per Teams batch request (10 to 1000); longer lists are split into balanced requests. Microsoft's SDKs give 5 to 1000 per request.",
+    default: '100',
+  },
+  {
+    name: 'BATCH_POLL_INTERVAL_MS',
+    description:
+      "First wait before a batch operation's state is read, in milliseconds (1000 to 300000); later reads back off from it and follow Teams' retryAfter.",
+    default: '10000',
+  },
+  {
     name: 'FLOW_AUTH_AUDIENCE',
     description:
       "Turns on Entra ID authentication for `/api/notify` (instead of function keys): the audiences accepted in callers' access tokens, comma-separated (the Application ID URI and/or client id of the app registration callers request tokens for).",

@@ -37,7 +37,69 @@ export const COURIER_FAILURE_CODES = {
   NetworkOther: 'another network failure (retried)',
 } as const;
 
-export type CourierFailureCode = keyof typeof COURIER_FAILURE_CODES;
+/**
+ * Proactive installation through Microsoft Graph (docs/graph-install.md). `retryable`: the job is
+ * tried again later (Retry-After honoured); otherwise it fails with the reason.
+ */
+export const GRAPH_FAILURE_CODES = {
+  GraphThrottled: { retryable: true, meaning: 'Graph answered 429; retry after its Retry-After' },
+  GraphUnavailable: { retryable: true, meaning: 'Graph answered 5xx (503 with its Retry-After)' },
+  GraphNetwork: { retryable: true, meaning: 'no answer from Graph (timeout, reset, no connection)' },
+  GraphTokenUnavailable: { retryable: true, meaning: 'no Graph token could be had from the tenant' },
+  GraphInstallationPending: {
+    retryable: true,
+    meaning: 'Graph accepted the installation but Teams does not have the chat yet',
+  },
+  GraphConsentMissing: {
+    retryable: false,
+    meaning: 'Graph answered 403: admin consent missing for TeamsAppInstallation.ReadWriteSelfForUser.All',
+  },
+  GraphAppNotManageable: {
+    retryable: false,
+    meaning: "Graph answered 403: the Teams app's manifest does not name this app in webApplicationInfo.id",
+  },
+  GraphUserUnknown: { retryable: false, meaning: 'Graph answered 404 for the user' },
+  GraphAppUnknown: { retryable: false, meaning: "Graph answered 404 for the app's catalog id" },
+  GraphNotFound: { retryable: false, meaning: 'Graph answered 404 without saying for what' },
+  GraphBadRequest: { retryable: false, meaning: 'Graph answered 400; the reason carries its message' },
+  GraphUnauthorized: { retryable: false, meaning: 'Graph answered 401 twice, the second time to a fresh token' },
+  GraphTenantNotAllowed: {
+    retryable: false,
+    meaning: "the bot's identity cannot act in the user's tenant (SingleTenant, UserAssignedMSI)",
+  },
+  GraphRefused: { retryable: false, meaning: 'Graph answered another 4xx' },
+  GraphInvalidId: {
+    retryable: false,
+    meaning: 'a tenant, user, app or installation id is not in the form Graph takes; Graph was not called',
+  },
+} as const;
+
+export type GraphFailureCode = keyof typeof GRAPH_FAILURE_CODES;
+
+/** Teams' batch operations (docs/flows.md, "Batch jobs"). */
+export const BATCH_FAILURE_CODES = {
+  BatchNoOperationId: 'Teams accepted a batch request but answered without an operation id (not resent)',
+  BatchAnswerUnreadable: "a batch operation's state or failed entries could not be read (retried)",
+  BatchOperationNotFound: 'Teams no longer knows a batch operation (404 on its state)',
+  BatchAmbiguous:
+    'a batch request may have reached Teams without its answer; not resent, as that could message everyone twice',
+  BatchServiceUrlUnknown: 'no serviceUrl is known for the tenant of a batch job',
+  TeamUnknown: 'no reference is stored for that team id',
+  BatchCancelled: 'the batch job was cancelled (DELETE /api/notify/{id} or teams-courier cancel)',
+  BatchPollTimeout: 'a batch operation did not finish within the polling time',
+  InvalidOperationId: 'an operation id from Teams would change the Bot Connector URL',
+} as const;
+
+export type BatchFailureCode = keyof typeof BATCH_FAILURE_CODES;
+
+export type CourierFailureCode = keyof typeof COURIER_FAILURE_CODES | GraphFailureCode | BatchFailureCode;
+
+/** Every code teams-courier assigns itself. */
+export const ALL_COURIER_FAILURE_CODES: readonly CourierFailureCode[] = [
+  ...(Object.keys(COURIER_FAILURE_CODES) as (keyof typeof COURIER_FAILURE_CODES)[]),
+  ...(Object.keys(GRAPH_FAILURE_CODES) as GraphFailureCode[]),
+  ...(Object.keys(BATCH_FAILURE_CODES) as BatchFailureCode[]),
+];
 
 /**
  * Teams' own codes that the sender acts on (bot-connector.md §7). Teams may send others; those,

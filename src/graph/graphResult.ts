@@ -7,6 +7,7 @@
  * (learn.microsoft.com/graph/throttling), and 503 may carry one too.
  */
 import { parseRetryAfter } from '../core/deliveryDecision';
+import { GRAPH_FAILURE_CODES, type GraphFailureCode } from '../core/failureCodes';
 
 /** Thrown for what must never be sent: a bad base URL, a URL off the base, the bot's own token. */
 export class GraphError extends Error {
@@ -18,41 +19,8 @@ export class GraphError extends Error {
   }
 }
 
-/** Every failure code, whether it is worth trying again, and what it means (for failureCodes.ts). */
-export const GRAPH_FAILURE_CODES = {
-  GraphThrottled: { retryable: true, meaning: 'Graph answered 429; retry after its Retry-After' },
-  GraphUnavailable: { retryable: true, meaning: 'Graph answered 5xx (503 with its Retry-After)' },
-  GraphNetwork: { retryable: true, meaning: 'no answer from Graph (timeout, reset, no connection)' },
-  GraphTokenUnavailable: { retryable: true, meaning: 'no Graph token could be had from the tenant' },
-  GraphInstallationPending: {
-    retryable: true,
-    meaning: 'Graph accepted the installation but does not list it yet',
-  },
-  GraphConsentMissing: {
-    retryable: false,
-    meaning: 'Graph answered 403: admin consent missing for TeamsAppInstallation.ReadWriteSelfForUser.All',
-  },
-  GraphAppNotManageable: {
-    retryable: false,
-    meaning: "Graph answered 403: the Teams app's manifest does not name this app in webApplicationInfo.id",
-  },
-  GraphUserUnknown: { retryable: false, meaning: 'Graph answered 404 for the user' },
-  GraphAppUnknown: { retryable: false, meaning: "Graph answered 404 for the app's catalog id" },
-  GraphNotFound: { retryable: false, meaning: 'Graph answered 404 without saying for what' },
-  GraphBadRequest: { retryable: false, meaning: 'Graph answered 400; the reason carries its message' },
-  GraphUnauthorized: { retryable: false, meaning: 'Graph answered 401 twice, the second time to a fresh token' },
-  GraphTenantNotAllowed: {
-    retryable: false,
-    meaning: "the bot's identity cannot act in the user's tenant (SingleTenant, UserAssignedMSI)",
-  },
-  GraphRefused: { retryable: false, meaning: 'Graph answered another 4xx' },
-  GraphInvalidId: {
-    retryable: false,
-    meaning: 'a tenant, user, app or installation id is not in the form Graph takes; Graph was not called',
-  },
-} as const;
-
-export type GraphFailureCode = keyof typeof GRAPH_FAILURE_CODES;
+/** Every failure code, whether it is worth trying again, and what it means: src/core/failureCodes.ts. */
+export { GRAPH_FAILURE_CODES, type GraphFailureCode } from '../core/failureCodes';
 
 export interface GraphFailure {
   readonly code: GraphFailureCode;

@@ -1,6 +1,8 @@
 /**
  * What every step of the sender shares: its dependencies, the job's context, the results.
  */
+import type { BatchClient } from '../connector/batchClient';
+import type { GraphClient } from '../graph/graphClient';
 import type { BotTokenProvider } from '../auth/botTokenProvider';
 import type { OutboundConfig } from '../config';
 import type { ConnectorClient } from '../connector/connectorClient';
@@ -35,6 +37,7 @@ export interface SenderDeps {
     | 'connectorTimeoutMs'
     | 'callerTenants'
     | 'tenantRatePerSecond'
+    | 'batch'
   >;
   readonly now: () => Date;
   readonly random: () => number;
@@ -44,6 +47,10 @@ export interface SenderDeps {
   readonly backoffBaseMs?: number;
   /** Outcome counts for `teams-courier stats` (in memory, flushed by src/store/statsRollup.ts); none: not counted. */
   readonly stats?: OutcomeStats;
+  /** Proactive installation through Microsoft Graph; absent unless TEAMS_APP_CATALOG_ID is set. */
+  readonly graph?: { readonly client: GraphClient; readonly catalogId: string };
+  /** Teams' batch operations (docs/flows.md, "Batch jobs"); absent: batch jobs are not sent. */
+  readonly batches?: BatchClient;
 }
 
 /** Where the sender counts outcomes, for the queue message being handled. */

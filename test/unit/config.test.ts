@@ -182,6 +182,35 @@ describe('loadConfig', () => {
     });
   });
 
+  it('proactive installation is off by default and validated when on; batch limits have defaults and ranges', () => {
+    const plain = loadConfig(base);
+    expect(plain.outbound.graphInstall).toBeUndefined();
+    expect(plain.outbound.batch).toEqual({ membersPerRequest: 100, pollIntervalMs: 10_000 });
+    const on = loadConfig({
+      ...base,
+      TEAMS_APP_CATALOG_ID: '1542629c-01b3-4a6d-8f76-1938b779e48d',
+      GRAPH_BASE_URL: 'https://127.0.0.1:4443/v1.0/',
+      BATCH_MEMBERS_PER_REQUEST: '250',
+      BATCH_POLL_INTERVAL_MS: '2000',
+      MicrosoftAppTenantId: 'home-tenant',
+    });
+    expect(on.outbound.graphInstall).toEqual({
+      catalogId: '1542629c-01b3-4a6d-8f76-1938b779e48d',
+      baseUrl: 'https://127.0.0.1:4443/v1.0/',
+    });
+    expect(on.outbound.homeTenantId).toBe('home-tenant');
+    expect(on.outbound.batch).toEqual({ membersPerRequest: 250, pollIntervalMs: 2000 });
+    expect(
+      problemsOf({
+        ...base,
+        TEAMS_APP_CATALOG_ID: '../appCatalogs',
+        GRAPH_BASE_URL: 'http://graph.example',
+        BATCH_MEMBERS_PER_REQUEST: '5',
+        BATCH_POLL_INTERVAL_MS: 'soon',
+      }),
+    ).toEqual(['GRAPH_BASE_URL', 'TEAMS_APP_CATALOG_ID', 'BATCH_MEMBERS_PER_REQUEST', 'BATCH_POLL_INTERVAL_MS']);
+  });
+
   it('treats empty strings as unset', () => {
     expect(problemsOf({ ...base, MicrosoftAppId: '  ' })).toEqual(['MicrosoftAppId']);
   });
