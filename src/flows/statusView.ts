@@ -45,6 +45,7 @@ export function toStatusView(record: DeliveryRecord, counts: ChildCounts | undef
         pending: c.pending,
         sent: c.sent,
         failed: c.failed,
+        ...(c.installedByUs === undefined || c.installedByUs === 0 ? {} : { installedByUs: c.installedByUs }),
         ...(record.lastErrorCode === undefined
           ? {}
           : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),
@@ -77,6 +78,7 @@ export function toStatusView(record: DeliveryRecord, counts: ChildCounts | undef
       attempts: record.attempts,
       ...(record.conversationId === undefined ? {} : { conversationId: record.conversationId }),
       ...(record.activityId === undefined ? {} : { activityId: record.activityId }),
+      ...(record.installed === undefined ? {} : { installed: record.installed }),
       ...(record.lastErrorCode === undefined
         ? {}
         : { error: { code: record.lastErrorCode, reason: record.lastErrorReason } }),

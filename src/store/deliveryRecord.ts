@@ -41,6 +41,11 @@ export interface DeliveryRecord {
   readonly nextAttemptAt?: string;
   readonly leaseUntil?: string;
   readonly ambiguousResends: number;
+  /**
+   * Proactive installation (docs/graph-install.md): `new` when teams-courier installed the app for
+   * the user to deliver this job, `already` when Graph found it installed.
+   */
+  readonly installed?: 'new' | 'already';
   /** The last attempts, newest last (at most MAX_HISTORY). */
   readonly history: readonly AttemptRecord[];
 }
@@ -60,6 +65,8 @@ export interface Outcome {
   readonly reason?: string;
   readonly httpStatus?: number;
   readonly nextAttemptAt?: Date;
+  /** The app was installed for the user through Graph on the way (DeliveryRecord.installed). */
+  readonly installed?: 'new' | 'already';
 }
 
 export interface ChildCounts {
@@ -67,6 +74,8 @@ export interface ChildCounts {
   readonly pending: number;
   readonly sent: number;
   readonly failed: number;
+  /** Children whose user teams-courier installed the app for (DeliveryRecord.installed `new`). */
+  readonly installedByUs?: number;
 }
 
 /** What `rearm` did: put a failed job back to pending, or found it not failed (sent, in flight, unknown). */
@@ -111,6 +120,7 @@ export function fromEntity(jobId: string, e: Entity): DeliveryRecord {
     'kind',
     'parentId',
     'notBefore',
+    'installed',
   ]) {
     const v = str(k);
     if (v !== undefined) record[k] = v;

@@ -64,6 +64,7 @@ export function finishedRecord(existing: DeliveryRecord, outcome: Outcome, now: 
     history,
     ...(outcome.conversationId === undefined ? {} : { conversationId: outcome.conversationId }),
     ...(outcome.activityId === undefined ? {} : { activityId: outcome.activityId }),
+    ...(outcome.installed === undefined ? {} : { installed: outcome.installed }),
     ...(outcome.status === 'sent' ? { sentAt: nowIso } : {}),
     ...(outcome.status === 'failed' ? { failedAt: nowIso } : {}),
     ...(outcome.code === undefined ? {} : { lastErrorCode: outcome.code }),

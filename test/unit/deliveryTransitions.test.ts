@@ -95,8 +95,18 @@ describe('claimedRecord', () => {
 describe('finishedRecord', () => {
   const claimed = record({ status: 'sending', attempts: 2, leaseUntil: LATER });
   it('sent: the activity, sentAt, no lease, one history entry', () => {
-    const next = finishedRecord(claimed, { status: 'sent', conversationId: 'c1', activityId: 'a1' }, NOW);
-    expect(next).toMatchObject({ status: 'sent', conversationId: 'c1', activityId: 'a1', sentAt: NOW.toISOString() });
+    const next = finishedRecord(
+      claimed,
+      { status: 'sent', conversationId: 'c1', activityId: 'a1', installed: 'new' },
+      NOW,
+    );
+    expect(next).toMatchObject({
+      status: 'sent',
+      conversationId: 'c1',
+      activityId: 'a1',
+      installed: 'new',
+      sentAt: NOW.toISOString(),
+    });
     expect(next.leaseUntil).toBeUndefined();
     expect(next.failedAt).toBeUndefined();
     expect(next.history).toEqual([{ attempt: 2, at: NOW.toISOString(), outcome: 'sent' }]);
@@ -199,6 +209,7 @@ describe('entity mapping', () => {
       sentAt: NOW.toISOString(),
       total: 5,
       fanOutComplete: true,
+      installed: 'already',
       history: [{ attempt: 1, at: EARLIER, outcome: 'retry', code: 'Throttled', status: 429 }],
     });
     const entity = toEntity(full);
