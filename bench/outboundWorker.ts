@@ -23,7 +23,7 @@ import { createBudgetRoster } from '../src/store/budgetRoster';
 import { createLogger, type LogLevel } from '../src/log';
 import { processJobMessage, type JobResult, type SenderDeps } from '../src/outbound/processJob';
 import { getConfig, getSenderDeps, getTableClient, resetRuntime } from '../src/runtime';
-import type { TableClient } from '../src/store/tableClients';
+import { observeDirectRequests, type TableClient } from '../src/store/tableClients';
 import { TABLES } from '../src/store/tables';
 import { childConfig, cpuMsSince, emit, installLoopbackGuard, runPool, sleep } from './lib/common';
 import { BENCH_APP_ID, BENCH_BOT_NAME, BENCH_USER_TENANT, benchConversationId } from './lib/identities';
@@ -53,8 +53,12 @@ export interface OutboundWorkerConfig {
 
 const config = childConfig<OutboundWorkerConfig>();
 
-/** Counts table requests (table + method + status) through a pipeline policy. */
+/** Counts table requests (table + method + status): the SDK's through a pipeline policy, the direct ones through their observer. */
 function countRequests(client: TableClient, into: Record<string, number>, label: string): void {
+  observeDirectRequests(client, (method, status) => {
+    const key = `${label} ${method} ${status}`;
+    into[key] = (into[key] ?? 0) + 1;
+  });
   client.pipeline.addPolicy({
     name: 'benchRequestCounter',
     async sendRequest(request, next) {

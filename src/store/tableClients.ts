@@ -6,6 +6,8 @@ import { TableClient, RestError, type TableEntityResult } from '@azure/data-tabl
 import type { TokenCredential } from '@azure/identity';
 import type { StorageConfig } from '../config';
 import { StorageUnavailableError } from '../errors';
+import { tableAccountOf } from './tableAccount';
+import { createTableRest, type TableRest } from './tableRest';
 import { createUndiciHttpClient } from './undiciHttpClient';
 
 export type { TableClient };
@@ -21,7 +23,25 @@ function sharedHttpClient(): ReturnType<typeof createUndiciHttpClient> {
   return httpClient;
 }
 
+/**
+ * The direct REST twin of a table client (tableRest.ts), for the point reads and conditional writes
+ * on the sender's path. Clients built for storage it cannot sign for (a SAS) have none.
+ */
+const twins = new WeakMap<TableClient, TableRest>();
+
 export function createTableClient(
+  storage: StorageConfig,
+  tableName: string,
+  credential?: () => TokenCredential,
+): TableClient {
+  const client = createSdkTableClient(storage, tableName, credential);
+  const account = tableAccountOf(storage);
+  if (account !== undefined && (account.key !== undefined || credential !== undefined))
+    twins.set(client, createTableRest(account, tableName, credential === undefined ? {} : { credential }));
+  return client;
+}
+
+function createSdkTableClient(
   storage: StorageConfig,
   tableName: string,
   credential?: () => TokenCredential,
@@ -87,14 +107,24 @@ export async function ensureTable(client: TableClient): Promise<void> {
 export type Entity = TableEntityResult<Record<string, unknown>>;
 export type NewEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
+/** Sees the requests a client's REST twin makes (its SDK requests go through `client.pipeline`). */
+export function observeDirectRequests(client: TableClient, observer: (method: string, status: string) => void): void {
+  twins.get(client)?.observe(observer);
+}
+
 /** A point read; undefined when the row does not exist. */
 export async function readEntity(
   client: TableClient,
   partitionKey: string,
   rowKey: string,
 ): Promise<Entity | undefined> {
+  const twin = twins.get(client);
   try {
-    return await guardStorage('getEntity', () => client.getEntity<Record<string, unknown>>(partitionKey, rowKey));
+    return await guardStorage('getEntity', () =>
+      twin === undefined
+        ? client.getEntity<Record<string, unknown>>(partitionKey, rowKey)
+        : twin.get(partitionKey, rowKey),
+    );
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
     throw err;
@@ -110,7 +140,12 @@ export async function writeConditional(
   entity: NewEntity,
   etag: string | undefined,
 ): Promise<string | undefined> {
+  const twin = twins.get(client);
   try {
+    if (twin !== undefined)
+      return etag === undefined
+        ? await guardStorage('createEntity', () => twin.create(entity))
+        : await guardStorage('updateEntity', () => twin.replace(entity, etag));
     const response =
       etag === undefined
         ? await guardStorage('createEntity', () => client.createEntity(entity))

@@ -1,0 +1,51 @@
+/**
+ * Where the table service is and how to sign for it, from the same storage setting the SDK clients
+ * use (`AzureWebJobsStorage`): an account key from a connection string, or none for identity-based
+ * storage (a bearer token then). A connection string with a SAS, or one this does not understand,
+ * gives undefined: those stay on the SDK, which knows every form.
+ */
+import type { StorageConfig } from '../config';
+
+export interface TableAccount {
+  readonly name: string;
+  /** `https://<account>.table.core.windows.net/` or Azurite's `http://127.0.0.1:10002/<account>/`. */
+  readonly endpoint: string;
+  /** The account key; undefined for identity-based storage. */
+  readonly key?: Buffer;
+}
+
+/** Azurite's well-known development account (learn.microsoft.com/azure/storage/common/storage-use-azurite). */
+const DEV_ACCOUNT = 'devstoreaccount1';
+const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+function parseConnectionString(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const part of text.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
+  }
+  return fields;
+}
+
+export function tableAccountOf(storage: StorageConfig): TableAccount | undefined {
+  if (storage.kind === 'identity') {
+    const url = new URL(storage.tableServiceUri);
+    const name = url.hostname.split('.')[0] ?? '';
+    return name === '' ? undefined : { name, endpoint: url.toString() };
+  }
+  const fields = parseConnectionString(storage.connectionString);
+  if (fields.has('sharedaccesssignature')) return undefined;
+  if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
+    const proxy = fields.get('developmentstorageproxyuri');
+    const origin = proxy === undefined ? 'http://127.0.0.1' : proxy.replace(/\/+$/, '');
+    return { name: DEV_ACCOUNT, endpoint: `${origin}:10002/${DEV_ACCOUNT}/`, key: Buffer.from(DEV_KEY, 'base64') };
+  }
+  const name = fields.get('accountname');
+  const key = fields.get('accountkey');
+  if (name === undefined || key === undefined) return undefined;
+  const explicit = fields.get('tableendpoint');
+  const endpoint =
+    explicit ??
+    `${fields.get('defaultendpointsprotocol') ?? 'https'}://${name}.table.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
+  return { name, endpoint: endpoint.endsWith('/') ? endpoint : `${endpoint}/`, key: Buffer.from(key, 'base64') };
+}

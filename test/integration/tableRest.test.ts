@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { toTableKey } from '../../src/core/tableKeys';
+import { StorageUnavailableError } from '../../src/errors';
+import { tableAccountOf } from '../../src/store/tableAccount';
+import { createTableClient, ensureTable, readEntity, writeConditional } from '../../src/store/tableClients';
+import { createTableRest, TableRestError } from '../../src/store/tableRest';
+import { useAzurite } from '../helpers/storage';
+
+const storage = useAzurite();
+let tableCount = 0;
+
+/** A fresh table: the SDK client (with its REST twin) and a bare REST client on it. */
+async function freshTable() {
+  const name = `rest${++tableCount}${Date.now() % 100000}`;
+  const { storage: config } = storage();
+  const client = createTableClient(config, name);
+  await ensureTable(client);
+  const rest = createTableRest(tableAccountOf(config)!, name);
+  return { name, client, rest, config };
+}
+
+describe('the direct table client against Azurite', () => {
+  it('round-trips what the SDK reads, and reads what the SDK wrote, with keys that need quoting and escaping', async () => {
+    const { client, rest } = await freshTable();
+    const partitionKey = toTableKey("it's a/b?c#d%e é 🙂");
+    const etag = await rest.create({ partitionKey, rowKey: 'job', status: 'sending', attempts: 2, ok: true });
+    expect(etag).toMatch(/^W\/"/);
+    const viaSdk = await client.getEntity<Record<string, unknown>>(partitionKey, 'job');
+    expect(viaSdk).toMatchObject({ partitionKey, rowKey: 'job', status: 'sending', attempts: 2, ok: true, etag });
+
+    await client.createEntity({ partitionKey: 'sdk', rowKey: "o'k", text: 'ü', n: 7, half: 0.5, flag: false });
+    expect(await rest.get('sdk', "o'k")).toMatchObject({
+      partitionKey: 'sdk',
+      rowKey: "o'k",
+      text: 'ü',
+      n: 7,
+      half: 0.5,
+      flag: false,
+    });
+  });
+
+  it('answers as the SDK does: 404 is undefined, 409 on a second create, 412 on a stale ETag', async () => {
+    const { rest } = await freshTable();
+    expect(await rest.get('none', 'job')).toBeUndefined();
+    const first = await rest.create({ partitionKey: 'p', rowKey: 'job', v: 1 });
+    await expect(rest.create({ partitionKey: 'p', rowKey: 'job', v: 2 })).rejects.toMatchObject({
+      statusCode: 409,
+      code: 'EntityAlreadyExists',
+    });
+    const second = await rest.replace({ partitionKey: 'p', rowKey: 'job', v: 2 }, first);
+    expect(second).not.toBe(first);
+    await expect(rest.replace({ partitionKey: 'p', rowKey: 'job', v: 3 }, first)).rejects.toMatchObject({
+      statusCode: 412,
+    });
+    expect(await rest.get('p', 'job')).toMatchObject({ v: 2, etag: second });
+  });
+
+  it('the stores go through it: readEntity and writeConditional on a client built by createTableClient', async () => {
+    const { client } = await freshTable();
+    const methods: string[] = [];
+    const { observeDirectRequests } = await import('../../src/store/tableClients');
+    observeDirectRequests(client, (method, status) => methods.push(`${method} ${status}`));
+    const etag = await writeConditional(client, { partitionKey: 'k', rowKey: 'job', s: 'a' }, undefined);
+    expect(etag).toBeDefined();
+    expect(await writeConditional(client, { partitionKey: 'k', rowKey: 'job', s: 'b' }, undefined)).toBeUndefined();
+    expect(await writeConditional(client, { partitionKey: 'k', rowKey: 'job', s: 'c' }, etag)).toBeDefined();
+    expect(await writeConditional(client, { partitionKey: 'k', rowKey: 'job', s: 'd' }, etag)).toBeUndefined();
+    expect(await readEntity(client, 'k', 'job')).toMatchObject({ s: 'c' });
+    expect(await readEntity(client, 'missing', 'job')).toBeUndefined();
+    expect(methods).toEqual(['POST 204', 'POST 409', 'PUT 204', 'PUT 412', 'GET 200', 'GET 404']);
+  });
+
+  it('a wrong account key is refused by the service (the signature is checked)', async () => {
+    const { name, config } = await freshTable();
+    const account = tableAccountOf(config)!;
+    const wrong = createTableRest({ ...account, key: Buffer.alloc(64, 1) }, name);
+    const error = await wrong.get('p', 'job').catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(TableRestError);
+    expect((error as TableRestError).statusCode).toBe(403);
+  });
+
+  it('storage that does not answer is StorageUnavailable after the retries, as with the SDK', async () => {
+    const { config } = await freshTable();
+    const account = tableAccountOf(config)!;
+    const port = new URL(account.endpoint).port;
+    // A port nothing listens on (Azurite's own, shifted).
+    const dead = {
+      ...config,
+      connectionString: config.kind === 'connectionString' ? config.connectionString.replace(`:${port}/`, ':9/') : '',
+    };
+    const client = createTableClient(dead, 'deadtable');
+    await expect(readEntity(client, 'p', 'job')).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
