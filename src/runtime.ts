@@ -76,8 +76,7 @@ export function getChannelTokenVerifier(): ChannelTokenVerifier {
 
 // ---- Outbound -------------------------------------------------------------------------------
 
-/** What only sending needs: the bot token, the Connector client, the budget shared by instances. */
-type SenderParts = Pick<SenderDeps, 'connector' | 'tokens' | 'budget' | 'graph' | 'batches'>;
+type SenderParts = import('./factories').SenderParts;
 
 let senderParts: SenderParts | undefined;
 let jobQueue: SenderDeps['queue'] | undefined;
@@ -103,70 +102,11 @@ function getJobQueue(): SenderDeps['queue'] {
   return jobQueue;
 }
 
-/** The Graph client for proactive installation, with tokens from the bot's credential per tenant. */
-function createGraph(
-  outbound: Config['outbound'],
-  graphInstall: NonNullable<Config['outbound']['graphInstall']>,
-): NonNullable<SenderDeps['graph']> {
-  const { createGraphClient } = require('./graph/graphClient') as typeof import('./graph/graphClient');
-  const { createGraphTokenProvider } = require('./graph/graphToken') as typeof import('./graph/graphToken');
-  const { graphScopeFor } = require('./graph/graphHosts') as typeof import('./graph/graphHosts');
-  const { cloud } = getConfig();
-  const tokens = createGraphTokenProvider({
-    identity: {
-      appId: outbound.appId,
-      appType: outbound.appType,
-      credential: outbound.credential,
-      authorityHost: outbound.authorityHost,
-      authorityOverridden: outbound.authorityOverridden,
-      ...(outbound.homeTenantId === undefined ? {} : { homeTenantId: outbound.homeTenantId }),
-    },
-    scope: graphScopeFor(cloud.name),
-  });
-  const client = createGraphClient({
-    cloud: cloud.name,
-    ...(graphInstall.baseUrl === undefined ? {} : { baseUrl: graphInstall.baseUrl }),
-    tokens,
-    timeoutMs: outbound.connectorTimeoutMs,
-  });
-  return { client, catalogId: graphInstall.catalogId };
-}
-
 function getSenderParts(): SenderParts {
   if (senderParts === undefined) {
-    const { outbound } = getConfig();
-    const { createBotCredential, createBotTokenProvider } =
-      require('./auth/botTokenProvider') as typeof import('./auth/botTokenProvider');
-    const { createConnectorClient } =
-      require('./connector/connectorClient') as typeof import('./connector/connectorClient');
-    const { createSendBudget } = require('./outbound/sendBudget') as typeof import('./outbound/sendBudget');
-    const { createBudgetRoster } = require('./store/budgetRoster') as typeof import('./store/budgetRoster');
-
-    const tokens = createBotTokenProvider({
-      createCredential: () => createBotCredential(outbound),
-      scope: outbound.oauthScope,
-    });
-    const { createBatchClient } = require('./connector/batchClient') as typeof import('./connector/batchClient');
-    const connectorOptions = {
-      trust: { trustedHosts: outbound.trustedHosts, trustedOrigins: outbound.trustedOrigins },
-      getToken: () => tokens.getToken(),
-      timeoutMs: outbound.connectorTimeoutMs,
-    };
-    senderParts = {
-      tokens,
-      connector: createConnectorClient(connectorOptions),
-      batches: createBatchClient({
-        ...connectorOptions,
-        invalidateToken: () => tokens.invalidate(),
-        ...(outbound.gccServiceUrl === undefined ? {} : { gccServiceUrl: outbound.gccServiceUrl }),
-      }),
-      ...(outbound.graphInstall === undefined ? {} : { graph: createGraph(outbound, outbound.graphInstall) }),
-      // One budget per process, shared by every invocation here and, through the roster, by every instance.
-      budget: createSendBudget({
-        roster: createBudgetRoster(getTableClient(TABLES.budget)),
-        ratePerSecond: outbound.tenantRatePerSecond,
-      }),
-    };
+    const { buildSenderParts } = require('./factories') as typeof import('./factories');
+    const { cloud, outbound } = getConfig();
+    senderParts = buildSenderParts(cloud, outbound, getTableClient(TABLES.budget));
   }
   return senderParts;
 }
@@ -196,26 +136,8 @@ let authenticate: Authenticate | undefined;
 function getAuthenticate(): Authenticate {
   if (authenticate === undefined) {
     const { flowAuth } = getConfig();
-    if (flowAuth === undefined) {
-      authenticate = async () => undefined;
-    } else {
-      const { createOpenIdKeyCache, fetchJsonDocument } =
-        require('./auth/openIdKeys') as typeof import('./auth/openIdKeys');
-      const { callerMetadataUrl, createCallerTokenVerifier } =
-        require('./auth/verifyCallerToken') as typeof import('./auth/verifyCallerToken');
-      const { toSubmitter } = require('./flows/callerAuth') as typeof import('./flows/callerAuth');
-      const verifier = createCallerTokenVerifier({
-        tenantId: flowAuth.tenantId,
-        audiences: flowAuth.audiences,
-        authorityHost: flowAuth.authorityHost,
-        keys: createOpenIdKeyCache({
-          metadataUrl: callerMetadataUrl(flowAuth.authorityHost, flowAuth.tenantId),
-          fetchJson: fetchJsonDocument,
-        }),
-      });
-      authenticate = async (request) =>
-        toSubmitter(await verifier.verify(request.headers.get('authorization') ?? undefined), flowAuth.callers);
-    }
+    const { buildAuthenticate } = require('./factories') as typeof import('./factories');
+    authenticate = buildAuthenticate(flowAuth);
   }
   return authenticate;
 }
