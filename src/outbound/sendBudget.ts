@@ -20,36 +20,29 @@ import { randomUUID } from 'node:crypto';
 import { conversationWindowsFor, tenantShare, tenantWindowsFor } from '../core/budgetShare';
 import { createRateLimiter, type ScopeWindows } from '../core/rateLimiter';
 import type { Logger } from '../log';
-import type { BudgetRoster, RosterSnapshot } from '../store/budgetRoster';
+import type { BudgetRoster } from '../store/budgetRoster';
+import {
+  applySnapshot,
+  IDLE_MS,
+  newTenantState,
+  REFRESH_AFTER_MS,
+  remoteWait,
+  ROW_TTL_MS,
+  staleMembers,
+  VIEW_MAX_AGE_MS,
+  type TenantState,
+} from './budgetView';
 
-/** Read the roster again when the view is this old (in the background). */
-export const REFRESH_AFTER_MS = 1_200;
-/**
- * Never send on a view older than this (from when its read started). It is also how long a joining
- * instance waits while others send: shorter joins, more roster reads (1.3 per second per instance).
- */
-export const VIEW_MAX_AGE_MS = 1_500;
-/** A joining instance waits this long after its row is written, when others are sending. */
-/**
- * A member that gives up part of its share must have sent within its new share for a whole window
- * before the newcomer sends: its sends of the last second still count in Teams' window. Tenant:
- * 1 s plus its margin; conversations: the 2 s window plus its margin.
- */
-export const TENANT_DRAIN_MS = 1_100;
-export const CONVERSATION_DRAIN_MS = 2_200;
-/**
- * A joining instance waits this long (from its row write) while others send: every member has read
- * the roster since (VIEW_MAX_AGE_MS) and then drained to its smaller share.
- */
-export const JOIN_WAIT_MS = VIEW_MAX_AGE_MS + CONVERSATION_DRAIN_MS + 250;
-/** How long a row says its instance is there; renewed when half of it is left. */
-export const ROW_TTL_MS = 4_000;
-/** Clocks may differ by this much: others count a row this much longer than it says. */
-export const SKEW_MS = 3_000;
-/** A tenant the instance has not sent to for this long is left (its row removed). */
-export const IDLE_MS = 10_000;
-/** Rows expired this long ago are removed by whoever reads them (a few per read). */
-const STALE_ROW_MS = 60_000;
+export {
+  CONVERSATION_DRAIN_MS,
+  IDLE_MS,
+  JOIN_WAIT_MS,
+  REFRESH_AFTER_MS,
+  ROW_TTL_MS,
+  SKEW_MS,
+  TENANT_DRAIN_MS,
+  VIEW_MAX_AGE_MS,
+} from './budgetView';
 
 export interface SendBudget {
   /** Starts joining the tenant's roster (no wait); call before the claim so the two overlap. */
@@ -71,31 +64,6 @@ export interface SendBudgetOptions {
   readonly now?: () => number;
   readonly log?: Logger;
   readonly instanceId?: string;
-}
-
-interface TenantState {
-  /** Members in the last view, sorted, this instance included. */
-  members: readonly string[];
-  /**
-   * When each other member starts counting (local clock), for the tenant and for conversations. A
-   * member first seen in a read that followed one without it wrote its row after that earlier read
-   * started, so it sends no sooner than JOIN_WAIT_MS after it: this instance keeps its larger share
-   * until a drain's length before that.
-   */
-  countFrom: Map<string, { tenant: number; conversation: number }>;
-  /** Local time the last roster read started (0: none yet). */
-  viewReadAt: number;
-  remote: RosterSnapshot | undefined;
-  /** Our row: local time it expires (0: not written). */
-  rowExpiresAt: number;
-  /** No sending before this (joining). */
-  mayStartAt: number;
-  /** Local time our last row write that (re)joined the roster completed. */
-  joinedAt: number | undefined;
-  lastUsed: number;
-  /** The roster read (and row write) under way. */
-  refreshing: Promise<void> | undefined;
-  joining: Promise<void> | undefined;
 }
 
 /** Two sends in 2 s to the conversation cannot be its limit: a 429 then is the tenant's. */
@@ -125,18 +93,7 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
   function stateOf(tenantId: string): TenantState {
     let state = tenants.get(tenantId);
     if (state === undefined) {
-      state = {
-        members: [],
-        countFrom: new Map(),
-        viewReadAt: 0,
-        remote: undefined,
-        rowExpiresAt: 0,
-        mayStartAt: 0,
-        joinedAt: undefined,
-        lastUsed: now(),
-        refreshing: undefined,
-        joining: undefined,
-      };
+      state = newTenantState(now());
       tenants.set(tenantId, state);
     }
     return state;
@@ -157,40 +114,9 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
   async function readView(tenantId: string, state: TenantState): Promise<void> {
     const readAt = now();
     const snapshot = await roster.read(tenantId);
-    const live = snapshot.members
-      .filter((m) => m.instanceId !== instanceId && m.expiresAt + SKEW_MS > readAt)
-      .map((m) => m.instanceId);
-    const previousReadAt = state.viewReadAt;
-    const countFrom = new Map<string, { tenant: number; conversation: number }>();
-    for (const m of live) {
-      // Known before: counted as it was. New: it wrote its row after the previous read started.
-      const known = state.members.includes(m) ? state.countFrom.get(m) : undefined;
-      const starts = previousReadAt + JOIN_WAIT_MS;
-      countFrom.set(
-        m,
-        known ??
-          (previousReadAt === 0
-            ? { tenant: readAt, conversation: readAt }
-            : { tenant: starts - TENANT_DRAIN_MS, conversation: starts - CONVERSATION_DRAIN_MS }),
-      );
-    }
-    state.countFrom = countFrom;
-    state.members = [...live, instanceId].sort();
-    state.viewReadAt = readAt;
-    state.remote = snapshot;
-    // The first read after a join: alone, send at once; with others, wait until they all count us.
-    if (state.joinedAt !== undefined) {
-      if (live.length > 0) state.mayStartAt = Math.max(state.mayStartAt, state.joinedAt + JOIN_WAIT_MS);
-      state.joinedAt = undefined;
-    }
-    collectStale(tenantId, snapshot, readAt);
-  }
-
-  function collectStale(tenantId: string, snapshot: RosterSnapshot, readAt: number): void {
-    const stale = snapshot.members
-      .filter((m) => m.instanceId !== instanceId && m.expiresAt + STALE_ROW_MS < readAt)
-      .slice(0, 5);
-    for (const m of stale) void roster.remove(tenantId, m.instanceId).catch(() => undefined);
+    applySnapshot(state, snapshot, readAt, instanceId);
+    for (const stale of staleMembers(snapshot, instanceId, readAt))
+      void roster.remove(tenantId, stale).catch(() => undefined);
   }
 
   /** Renew our row if due (a lapsed row is a join), then read the roster. One at a time per tenant. */
@@ -209,18 +135,6 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
       }
     })();
     return state.refreshing;
-  }
-
-  /**
-   * A pause another instance wrote, as it wrote it. A reader whose clock is behind resumes that much
-   * early; the worst that does is draw another 429, which pauses again (the shares, not the pauses,
-   * are what keep the limit).
-   */
-  function remoteWait(state: TenantState, conversationId: string, t: number): number {
-    const remote = state.remote;
-    if (remote === undefined) return 0;
-    const until = Math.max(remote.tenantPausedUntil ?? 0, remote.conversationPauses.get(conversationId) ?? 0);
-    return Math.max(0, until - t);
   }
 
   /**
