@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { zipSync } from 'fflate';
+import { readLocalSettingsFile } from '../src/cli/localSettings';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
@@ -185,17 +186,7 @@ export function packageTeamsApp(options: PackageOptions): PackageResult {
 export function findBotId(root: string, env: NodeJS.ProcessEnv): string | undefined {
   const fromEnv = env.MicrosoftAppId?.trim();
   if (fromEnv) return fromEnv;
-  const settingsFile = path.join(root, 'local.settings.json');
-  if (!fs.existsSync(settingsFile)) return undefined;
-  let settings: { Values?: Record<string, string> };
-  try {
-    settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as typeof settings;
-  } catch (err) {
-    throw new Error(`${settingsFile} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
-  }
-  return settings.Values?.MicrosoftAppId?.trim() || undefined;
+  return readLocalSettingsFile(root).values.MicrosoftAppId?.trim() || undefined;
 }
 
 function main(argv: string[]): void {
