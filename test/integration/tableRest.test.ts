@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { toTableKey } from '../../src/core/tableKeys';
 import { StorageUnavailableError } from '../../src/errors';
 import { tableAccountOf } from '../../src/store/tableAccount';
-import { createTableClient, ensureTable, readEntity, writeConditional } from '../../src/store/tableClients';
+import {
+  createTableClient,
+  ensureTable,
+  observeDirectRequests,
+  readEntity,
+  writeConditional,
+} from '../../src/store/tableClients';
 import { createTableRest, TableRestError } from '../../src/store/tableRest';
 import { useAzurite } from '../helpers/storage';
 
@@ -58,7 +64,6 @@ describe('the direct table client against Azurite', () => {
   it('the stores go through it: readEntity and writeConditional on a client built by createTableClient', async () => {
     const { client } = await freshTable();
     const methods: string[] = [];
-    const { observeDirectRequests } = await import('../../src/store/tableClients');
     observeDirectRequests(client, (method, status) => methods.push(`${method} ${status}`));
     const etag = await writeConditional(client, { partitionKey: 'k', rowKey: 'job', s: 'a' }, undefined);
     expect(etag).toBeDefined();
