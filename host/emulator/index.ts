@@ -6,6 +6,11 @@
  *
  * `startEmulator()` returns the app settings (names from src/config.ts SETTINGS) that point the app
  * at the stubs; the local host merges them into its environment when MicrosoftAppId is not set.
+ *
+ * Proactive installation (docs/graph-install.md) is on when the app's own setting asks for it:
+ * TEAMS_APP_CATALOG_ID set (local.settings.json or the environment; any catalog id), or the
+ * `graph` option. The emulator then runs the Graph stub, with the users in EMULATOR_GRAPH_USERS,
+ * and hands out GRAPH_BASE_URL (so the app never reaches the real Graph from emulator mode).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +33,7 @@ import { header, loadTestCertificate, readBody, sendJson, splitUrl } from './loc
 import type { OpenIdServer } from './openIdServer';
 import type { ChannelTokenIssuer } from './tokens';
 import { type Activity, type ChannelAccount, isRecord } from './types';
-import { startStubWorld } from './world';
+import { startStubWorld, type StubGraphUser } from './world';
 
 export * from './activities';
 export * from './certificate';
@@ -36,6 +41,7 @@ export { runCli, type CliIo } from './cli';
 export * from './connectorServer';
 export * from './entraServer';
 export * from './faults';
+export * from './graphServer';
 export * from './localServer';
 export * from './openIdServer';
 export * from './rateLimiter';
@@ -57,6 +63,24 @@ export interface ControlFile {
   readonly startedAt: string;
 }
 
+/**
+ * The emulator's directory for proactive installation, one user per Graph scenario. The emulator
+ * user (EMULATOR_USER) has the app already; any other object id is unknown to Graph
+ * (GraphUserUnknown).
+ */
+export const EMULATOR_GRAPH_USERS = Object.freeze({
+  /** Never installed the app: Graph installs it, then the chat is created and the message sent. */
+  newcomer: { aadObjectId: '00000000-0000-4000-8000-0000000000a2', name: 'Nia Newcomer' },
+  /** Graph answers 403: the tenant's admin never consented (GraphConsentMissing). */
+  noConsent: {
+    aadObjectId: '00000000-0000-4000-8000-0000000000a3',
+    name: 'Cas Consentless',
+    scenario: 'consentMissing',
+  },
+  /** Graph answers 429 once, with Retry-After: retried, then installed and sent. */
+  throttled: { aadObjectId: '00000000-0000-4000-8000-0000000000a4', name: 'Tam Throttled', scenario: 'throttled' },
+} satisfies Record<string, StubGraphUser>);
+
 export interface StartEmulatorOptions {
   /** Where the app listens, e.g. `http://localhost:7071`; activities go to `${appBaseUrl}/api/messages`. */
   readonly appBaseUrl: string;
@@ -65,6 +89,11 @@ export interface StartEmulatorOptions {
   readonly controlFile?: string | false;
   /** Connector stub options (rate limits, faults, ...); auth is always wired to the Entra stub. */
   readonly connector?: Omit<ConnectorServerOptions, 'auth' | 'log'>;
+  /**
+   * Run the Graph stub and turn proactive installation on (`catalogId` default: TEAMS_APP_CATALOG_ID,
+   * else STUB_CATALOG_ID). Default: on exactly when TEAMS_APP_CATALOG_ID is set in the environment.
+   */
+  readonly graph?: true | { readonly catalogId?: string; readonly rosterDelayMs?: number };
 }
 
 export interface SayOptions {
@@ -92,6 +121,13 @@ export interface EmulatorStatus {
   readonly stats: ConnectorServer['stats'];
   readonly tokenRequests: number;
   readonly keyDownloads: number;
+  /** Proactive installation, when on: the Graph stub and the installations it made. */
+  readonly graph?: {
+    readonly baseUrl: string;
+    readonly catalogId: string;
+    readonly installations: readonly { userId: string; tenantId: string }[];
+    readonly requests: number;
+  };
   readonly recent: readonly {
     time: string;
     operation: string;
@@ -111,6 +147,8 @@ export interface Emulator {
   readonly openId: OpenIdServer;
   readonly entra: EntraServer;
   readonly connector: ConnectorServer;
+  /** The Graph stub, when proactive installation is on. */
+  readonly graph?: import('./world').StubGraph;
   /** The serviceUrl inbound activities carry: `<connector origin>/amer/`. */
   readonly serviceUrl: string;
   readonly controlUrl: string;
@@ -125,6 +163,7 @@ export interface Emulator {
 export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulator> {
   const controlToken = randomBytes(24).toString('base64url');
   const log = opts.log;
+  const graphOption = graphOptionOf(opts.graph, process.env.TEAMS_APP_CATALOG_ID);
 
   const world = await startStubWorld({
     // The test certificate doubles as a client certificate for BOT_CERTIFICATE experiments.
@@ -135,10 +174,29 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       managedIdentity: true,
     },
     ...(opts.connector ? { connector: opts.connector } : {}),
+    ...(graphOption === undefined
+      ? {}
+      : {
+          graph: {
+            ...graphOption,
+            users: [
+              // The emulator user has the app: Graph answers 409, and the chat exists.
+              {
+                aadObjectId: EMULATOR_USER.aadObjectId,
+                name: EMULATOR_USER.name,
+                teamsUserId: EMULATOR_USER.id,
+                scenario: 'alreadyInstalled',
+              },
+              ...Object.values(EMULATOR_GRAPH_USERS),
+            ],
+            // Teams tells the bot about each installation, as it does after a Graph install.
+            appBaseUrl: opts.appBaseUrl,
+          },
+        }),
     log,
   });
   try {
-    const { issuer, openId, entra, connector } = world;
+    const { issuer, openId, entra, connector, graph } = world;
     const { appId, tenantId, secret: appPassword } = world.bot;
 
     // The emulator user and their personal chat with the bot, as if the app were installed.
@@ -197,6 +255,21 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       stats: { ...connector.stats },
       tokenRequests: entra.tokenRequests(),
       keyDownloads: openId.counters.keys,
+      ...(graph === undefined
+        ? {}
+        : {
+            graph: {
+              baseUrl: graph.server.baseUrl,
+              catalogId: graph.catalogId,
+              installations: [
+                EMULATOR_USER.aadObjectId,
+                ...Object.values(EMULATOR_GRAPH_USERS).map((u) => u.aadObjectId),
+              ]
+                .flatMap((id) => graph.server.installations(id))
+                .map((i) => ({ userId: i.userId, tenantId: i.tenantId })),
+              requests: graph.server.requests.length,
+            },
+          }),
       recent: connector.delivered.slice(-10).map((d) => ({
         time: new Date(d.time).toISOString(),
         operation: d.operation,
@@ -225,6 +298,19 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       `[emulator] Bot Connector ${connector.origin} (serviceUrl ${serviceUrl}), Entra ${entra.authorityHost}, OpenID ${openId.metadataUrl}`,
     );
     log(`[emulator] bot ${appId} (SingleTenant, tenant ${tenantId}); try: npm run emulator -- say "hello"`);
+    if (graph === undefined) {
+      log(
+        "[emulator] proactive installation is off; set TEAMS_APP_CATALOG_ID (any id) to try it against the emulator's Graph",
+      );
+    } else {
+      const { newcomer } = EMULATOR_GRAPH_USERS;
+      log(
+        `[emulator] Microsoft Graph ${graph.server.baseUrl} (app catalog id ${graph.catalogId}): ${newcomer.name} (${newcomer.aadObjectId}) never installed the app`,
+      );
+      log(
+        `[emulator] try: npm run cli -- send --to ${newcomer.aadObjectId} --tenant ${tenantId} --text "Welcome aboard" --wait`,
+      );
+    }
 
     let closed: Promise<void> | undefined;
     return {
@@ -236,6 +322,7 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
       openId,
       entra,
       connector,
+      ...(graph === undefined ? {} : { graph }),
       serviceUrl,
       controlUrl,
       controlToken,
@@ -254,6 +341,16 @@ export async function startEmulator(opts: StartEmulatorOptions): Promise<Emulato
     await world.close();
     throw err;
   }
+}
+
+/** The Graph options the emulator runs with, or undefined when proactive installation is off. */
+function graphOptionOf(
+  option: StartEmulatorOptions['graph'],
+  catalogSetting: string | undefined,
+): { catalogId?: string; rosterDelayMs?: number } | undefined {
+  const fromSetting = catalogSetting?.trim() ? { catalogId: catalogSetting.trim() } : undefined;
+  if (option === undefined) return fromSetting;
+  return { ...fromSetting, ...(option === true ? {} : option) };
 }
 
 function removeControlFileIfOurs(file: string, token: string): void {

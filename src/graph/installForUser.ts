@@ -5,6 +5,10 @@
  * Install first, as Company Communicator does: this runs only for users with no stored personal
  * chat, most of whom do not have the app, so listing first would cost a call for nearly everyone.
  * Graph may not list an installation it just accepted: that is GraphInstallationPending (retried).
+ *
+ * The sender does not use the chat found here: it installs (installAppForUser), then creates the
+ * chat with the Bot Connector's createConversation, which gives the id and serviceUrl the Connector
+ * uses with one Graph call instead of three (src/outbound/connectorCalls.ts, docs/graph-install.md).
  */
 import type { GraphClient } from './graphClient';
 import { failure, type GraphResult } from './graphResult';

@@ -1,8 +1,9 @@
 /**
- * Step "call the Connector": [create the personal chat +] POST, or PUT, or DELETE, each with the
- * two in-place recoveries (a 401 refreshes the token once; InvalidBotApiHost retries once on the
- * GCC host), turned into one Decision (deliveryDecision.ts). Network and trust failures become
- * decisions too; anything else is thrown.
+ * Step "call the Connector": [install the app for the user through Graph + create the personal
+ * chat +] POST, or PUT, or DELETE, each with the two in-place recoveries (a 401 refreshes the token
+ * once; InvalidBotApiHost retries once on the GCC host), turned into one Decision
+ * (deliveryDecision.ts). Network, trust and Graph failures become decisions too; anything else is
+ * thrown.
  */
 import { ConnectorNetworkError } from '../connector/networkError';
 import { decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
@@ -10,26 +11,72 @@ import type { MessageContent } from '../core/job';
 import { MAX_ACTIVITY_UTF16_BYTES, toOutgoingActivity, utf16Size } from '../core/outgoing';
 import { mergeReference } from '../core/reference';
 import { CourierError } from '../errors';
+import { graphErrorDecision, graphFailureDecision, installationPending, isRosterRefusal } from '../graph/graphDecision';
+import { GraphError, type GraphFailureCode } from '../graph/graphResult';
 import type { JobContext, ResolvedTarget, SenderDeps, SingleJob } from './senderTypes';
+
+export type Installed = 'new' | 'already';
 
 export interface Acted {
   readonly decision: Decision;
   readonly httpStatus?: number;
   /** The target as it ended up (with the chat's id and serviceUrl once created). */
   readonly target: ResolvedTarget;
+  /** The app was installed for the user through Graph on the way, by this attempt or an earlier one. */
+  readonly installed?: Installed;
 }
 
-/** The Connector calls for one job, never throwing for what Teams or the network answered. */
+export interface CallOptions {
+  /**
+   * What an earlier attempt of this job recorded (DeliveryRecord.installed): Graph is not asked
+   * again, so a retried job installs at most once.
+   */
+  readonly installedBefore?: Installed;
+}
+
+/** What this attempt learnt before it stopped, whichever way it stopped. */
+interface Progress {
+  installed?: Installed;
+}
+
+/** Graph refusals that every job to the tenant will meet too: an admin must act. */
+const CONFIGURATION_FAILURES = new Set<GraphFailureCode>([
+  'GraphConsentMissing',
+  'GraphAppNotManageable',
+  'GraphAppUnknown',
+  'GraphUnauthorized',
+  'GraphTenantNotAllowed',
+]);
+
+/** The Connector calls for one job, never throwing for what Teams, Graph or the network answered. */
 export async function callConnector(
   job: SingleJob,
   target: ResolvedTarget,
   ctx: JobContext,
   deps: SenderDeps,
+  options: CallOptions = {},
+): Promise<Acted> {
+  const progress: Progress = options.installedBefore === undefined ? {} : { installed: options.installedBefore };
+  const acted = await callOnce(job, target, ctx, deps, progress);
+  return progress.installed === undefined ? acted : { ...acted, installed: progress.installed };
+}
+
+async function callOnce(
+  job: SingleJob,
+  target: ResolvedTarget,
+  ctx: JobContext,
+  deps: SenderDeps,
+  progress: Progress,
 ): Promise<Acted> {
   try {
-    return await act(job, target, ctx, deps);
+    return await act(job, target, ctx, deps, progress);
   } catch (err) {
     if (err instanceof ConnectorNetworkError) return { decision: decideFailure(err.failure), target };
+    if (err instanceof GraphError) {
+      // A wiring fault (a URL off the Graph base, the bot's token offered to Graph): nothing left.
+      ctx.log.error('graph.refused', { code: err.code, reason: err.message });
+      return { decision: graphErrorDecision(err), target };
+    }
     if (!(err instanceof CourierError)) throw err;
     switch (err.code) {
       case 'UNTRUSTED_SERVICE_URL':
@@ -51,7 +98,13 @@ export async function callConnector(
   }
 }
 
-async function act(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps: SenderDeps): Promise<Acted> {
+async function act(
+  job: SingleJob,
+  target: ResolvedTarget,
+  ctx: JobContext,
+  deps: SenderDeps,
+  progress: Progress,
+): Promise<Acted> {
   if (job.kind === 'delete') {
     const deleted = await callWithRecovery(deps, target, (serviceUrl) =>
       deps.connector.deleteActivity(serviceUrl, target.conversationId!, target.activityId!),
@@ -61,7 +114,7 @@ async function act(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps
 
   let current = target;
   if (target.create !== undefined) {
-    const created = await createPersonalChat(target, target.create.aadObjectId, ctx, deps);
+    const created = await createPersonalChat(target, target.create.aadObjectId, ctx, deps, progress);
     if (created.decision !== undefined) return created.decision;
     current = created.target;
   }
@@ -100,13 +153,47 @@ async function act(job: SingleJob, target: ResolvedTarget, ctx: JobContext, deps
   return { decision, httpStatus: sent.answer.status, target: current };
 }
 
+/**
+ * Installs the app for the user through Graph when TEAMS_APP_CATALOG_ID is set (docs/graph-install.md);
+ * `undefined` when the chat may be created now, else what stops this attempt. Runs after the claim,
+ * once per attempt at most, and not at all once an attempt of this job got Graph's yes.
+ */
+async function installForUser(
+  target: ResolvedTarget,
+  aadObjectId: string,
+  ctx: JobContext,
+  deps: SenderDeps,
+  progress: Progress,
+): Promise<Acted | undefined> {
+  if (deps.graph === undefined || progress.installed !== undefined) return undefined;
+  const { client, catalogId } = deps.graph;
+  const result = await client.installAppForUser(target.tenantId, aadObjectId, catalogId);
+  if (!result.ok) {
+    const { failure } = result;
+    if (CONFIGURATION_FAILURES.has(failure.code))
+      ctx.log.error('graph.install.refused', {
+        code: failure.code,
+        reason: failure.reason,
+        graphStatus: failure.status,
+      });
+    // Not `httpStatus`: that is the Bot Connector's answer (a 401 there means the bot's identity is wrong).
+    return { decision: graphFailureDecision(failure), target };
+  }
+  progress.installed = result.value.installed;
+  ctx.log.info('graph.installed', { installed: result.value.installed, catalogId });
+  return undefined;
+}
+
 /** Creates the personal chat (the app must be installed for the user) and stores its reference. */
 async function createPersonalChat(
   target: ResolvedTarget,
   aadObjectId: string,
   ctx: JobContext,
   deps: SenderDeps,
+  progress: Progress,
 ): Promise<{ target: ResolvedTarget; decision?: undefined } | { decision: Acted }> {
+  const refused = await installForUser(target, aadObjectId, ctx, deps, progress);
+  if (refused !== undefined) return { decision: refused };
   const created = await callWithRecovery(deps, target, (serviceUrl) =>
     deps.connector.createConversation(serviceUrl, {
       bot: { id: target.botId },
@@ -116,8 +203,14 @@ async function createPersonalChat(
       isGroup: false,
     }),
   );
-  if (created.decision.kind !== 'sent')
-    return { decision: { decision: created.decision, httpStatus: created.answer.status, target } };
+  if (created.decision.kind !== 'sent') {
+    // Right after our installation Teams may not list the bot in the user's roster yet: wait, not fail.
+    const decision =
+      progress.installed === 'new' && created.decision.kind === 'fail' && isRosterRefusal(created.answer)
+        ? installationPending(created.decision.reason)
+        : created.decision;
+    return { decision: { decision, httpStatus: created.answer.status, target } };
+  }
   const body = created.answer.body as { id?: unknown; serviceUrl?: unknown } | undefined;
   if (typeof body?.id !== 'string') {
     return {

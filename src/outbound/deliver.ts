@@ -104,7 +104,9 @@ export async function deliver(
   }
 
   // 5. Call the Connector, 6. record what came of it.
-  const acted = await callConnector(job, target, ctx, deps);
+  // An earlier attempt's Graph installation counts: a retried job never installs twice.
+  const installedBefore = claim.record.installed;
+  const acted = await callConnector(job, target, ctx, deps, installedBefore === undefined ? {} : { installedBefore });
   return recordOutcome(job, ctx, deps, { ...acted, claimed, attempts, ambiguous: claim.ambiguous });
 }
 

@@ -31,6 +31,8 @@ export interface Failure {
   readonly conversationId?: string;
   /** The conversation's tenant, when the target was resolved (for the stats). */
   readonly tenantId?: string;
+  /** The app was installed for the user through Graph on the way (DeliveryRecord.installed). */
+  readonly installed?: 'new' | 'already';
 }
 
 /** The tenant a job names itself, for counting a failure that came before its target was resolved. */
@@ -45,14 +47,20 @@ function namedTenant(job: Job): string | undefined {
 /** Records a failure for good: the record, the poison queue with the reason, the parent's count. */
 export async function failJob(ctx: JobContext, deps: SenderDeps, failure: Failure): Promise<JobResult> {
   const { job } = ctx;
-  const { code, reason, attempts, claimed, conversationId } = failure;
+  const { code, reason, attempts, claimed, conversationId, installed } = failure;
   ctx.log.warn('job.failed', { code, reason, attempts, conversationId });
   if (claimed === undefined) await deps.deliveries.recordRejected(job.id, code, reason, deps.now());
   else
     await deps.deliveries.finish(
       job.id,
       claimed.etag,
-      { status: 'failed', code, reason, ...(conversationId === undefined ? {} : { conversationId }) },
+      {
+        status: 'failed',
+        code,
+        reason,
+        ...(conversationId === undefined ? {} : { conversationId }),
+        ...(installed === undefined ? {} : { installed }),
+      },
       deps.now(),
       claimed.record,
     );
@@ -83,6 +91,8 @@ export interface Attempt {
   readonly ambiguous: boolean;
   readonly httpStatus?: number;
   readonly target?: ResolvedTarget;
+  /** The app was installed for the user through Graph on the way (connectorCalls.ts). */
+  readonly installed?: 'new' | 'already';
 }
 
 export async function recordOutcome(
@@ -98,6 +108,7 @@ export async function recordOutcome(
   const where = conversationId === undefined ? {} : { conversationId };
   const tenantId = attempt.target?.tenantId;
   const tenant = tenantId === undefined ? {} : { tenantId };
+  const installed = attempt.installed === undefined ? {} : { installed: attempt.installed };
   switch (decision.kind) {
     case 'sent': {
       await persistDelivered(deps, ctx, () =>
@@ -109,6 +120,7 @@ export async function recordOutcome(
             ...where,
             ...(decision.activityId === undefined ? {} : { activityId: decision.activityId }),
             ...status,
+            ...installed,
           },
           now,
           claimed.record,
@@ -129,6 +141,7 @@ export async function recordOutcome(
         activityId: decision.activityId,
         attempts,
         ambiguous: attempt.ambiguous || undefined,
+        installed: attempt.installed,
         ms: now.getTime() - ctx.started.getTime(),
         queuedMs,
       });
@@ -158,6 +171,7 @@ export async function recordOutcome(
           claimed,
           ...where,
           ...tenant,
+          ...installed,
         });
       }
       const delayMs =
@@ -176,6 +190,7 @@ export async function recordOutcome(
           nextAttemptAt: new Date(now.getTime() + delayMs),
           ...status,
           ...where,
+          ...installed,
         },
         now,
         claimed.record,
@@ -212,7 +227,7 @@ export async function recordOutcome(
       }
       // A 401 after a fresh token means the bot's identity is wrong: every job will fail the same way.
       if (httpStatus === 401) ctx.log.error('connector.unauthorized', { code, reason });
-      return failJob(ctx, deps, { code, reason, attempts, claimed, ...where, ...tenant });
+      return failJob(ctx, deps, { code, reason, attempts, claimed, ...where, ...tenant, ...installed });
     }
     default:
       // refreshToken and retryOnGcc are resolved by the Connector step.

@@ -134,6 +134,8 @@ export async function resolveTarget(
           `to.tenantId is required: no personal chat is stored for user ${aadObjectId}, and creating one needs the tenant`,
         );
       }
+      // The chat is created after the claim (connectorCalls.ts); with TEAMS_APP_CATALOG_ID the app
+      // is installed for the user through Graph first (docs/graph-install.md).
       const known = await conversations.findServiceUrlForTenant(tenantId);
       return {
         tenantId,

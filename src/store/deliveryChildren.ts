@@ -2,11 +2,15 @@
  * The children of a broadcast or batch: rows in the parent's partition of `deliveries`, RowKey
  * `child:<escaped id>`, so counting them is one single-partition query and registering them uses
  * batch transactions of 100.
+ *
+ * A finished child's row also carries its record's `installed` (proactive installation through
+ * Graph, docs/graph-install.md), so the parent counts the users teams-courier installed the app for
+ * (`installedByUs`) in the same query.
  */
 import { odata } from '@azure/data-tables';
 import { toTableKey } from '../core/tableKeys';
-import type { ChildCounts } from './deliveryRecord';
-import { guardStorage, type TableClient } from './tableClients';
+import { ROW, type ChildCounts } from './deliveryRecord';
+import { guardStorage, readEntity, type TableClient } from './tableClients';
 
 const CHILD_PREFIX = 'child:';
 /** The first RowKey after every `child:` row (`;` follows `:`). */
@@ -25,16 +29,38 @@ export async function addChildren(table: TableClient, parentId: string, childIds
   }
 }
 
-/** Sets a child's status on its parent (idempotent). `pending` when a replay re-arms it. */
+/**
+ * Sets a child's status on its parent (idempotent). `pending` when a replay re-arms it. A finished
+ * child's `installed` is copied from its own record (one point read), which the sender wrote just
+ * before: every caller (the sender, the repair of a redelivered child, a batch) gets it right.
+ */
 export async function setChildStatus(
   table: TableClient,
   parentId: string,
   childId: string,
   status: 'sent' | 'failed' | 'pending',
 ): Promise<void> {
+  const installed = status === 'pending' ? undefined : await installedOf(table, childId);
   await guardStorage('upsertEntity', () =>
-    table.upsertEntity({ partitionKey: toTableKey(parentId), rowKey: childRow(childId), childId, status }, 'Merge'),
+    table.upsertEntity(
+      {
+        partitionKey: toTableKey(parentId),
+        rowKey: childRow(childId),
+        childId,
+        status,
+        // Merge: a re-armed child keeps what it had (the installation happened all the same).
+        ...(installed === undefined ? {} : { installed }),
+      },
+      'Merge',
+    ),
   );
+}
+
+/** DeliveryRecord.installed of a job, from its own record. */
+async function installedOf(table: TableClient, jobId: string): Promise<'new' | 'already' | undefined> {
+  const entity = await readEntity(table, toTableKey(jobId), ROW);
+  const installed = entity?.installed;
+  return installed === 'new' || installed === 'already' ? installed : undefined;
 }
 
 /** Exact counts over the registered children. */
@@ -43,10 +69,11 @@ export async function countChildren(table: TableClient, parentId: string): Promi
   let total = 0;
   let sent = 0;
   let failed = 0;
+  let installedByUs = 0;
   const rows = table.listEntities<Record<string, unknown>>({
     queryOptions: {
       filter: odata`PartitionKey eq ${partitionKey} and RowKey ge ${CHILD_PREFIX} and RowKey lt ${CHILD_END}`,
-      select: ['status'],
+      select: ['status', 'installed'],
     },
   });
   await guardStorage('listEntities', async () => {
@@ -54,7 +81,8 @@ export async function countChildren(table: TableClient, parentId: string): Promi
       total += 1;
       if (row.status === 'sent') sent += 1;
       else if (row.status === 'failed') failed += 1;
+      if (row.installed === 'new') installedByUs += 1;
     }
   });
-  return { total, pending: total - sent - failed, sent, failed };
+  return { total, pending: total - sent - failed, sent, failed, ...(installedByUs === 0 ? {} : { installedByUs }) };
 }
