@@ -4,6 +4,7 @@
  *
  *   say <text...>     send a signed personal-chat message from the emulator user to the app
  *   send <text...>    put a job for the emulator user on the app's queue and wait for the bot's message
+ *   batch <text...>   put a Teams batch job for users of the emulator tenant on the queue; show its counts until done
  *   install           send installationUpdate (add): the app stores the personal chat reference
  *   uninstall         send installationUpdate (remove)
  *   status            show the emulator's endpoints, counters and the bot's recent messages
@@ -12,9 +13,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import type { QueueClient } from '@azure/storage-queue';
+import type { StorageConfig } from '../../src/config';
 import { createQueueClient } from '../../src/store/jobQueue';
 import { readLocalSettings } from '../settings';
 import { EMULATOR_USER } from './activities';
+import { sendBatch } from './cliBatch';
 import type { ControlFile, EmulatorStatus, InboundResult } from './index';
 import { loadTestCertificate } from './localServer';
 
@@ -28,6 +31,7 @@ const USAGE = [
   'usage: npm run emulator -- <command>',
   '  say <text...>   send a personal-chat message from the emulator user to the app',
   '  send <text...>  put a job for the emulator user on the queue; prints what the bot sent',
+  '  batch <text...> a Teams batch job to users of the emulator tenant; shows its counts until done',
   '  install         send installationUpdate (add) so the app stores the conversation',
   '  uninstall       send installationUpdate (remove)',
   '  status          show endpoints, counters and what the bot sent recently',
@@ -106,8 +110,8 @@ function printStatus(status: EmulatorStatus, io: CliIo): void {
     );
 }
 
-/** The app's storage and queue, read as the host reads them: environment first, then local.settings.json. */
-function appQueue(cwd: string): QueueClient {
+/** The app's storage and queue name, read as the host reads them: environment first, then local.settings.json. */
+function appStorage(cwd: string): { readonly storage: StorageConfig; readonly queueName: string } {
   let values: Record<string, string> = {};
   try {
     values = readLocalSettings(cwd).values;
@@ -115,11 +119,16 @@ function appQueue(cwd: string): QueueClient {
     // unreadable local settings: defaults below
   }
   const setting = (name: string): string | undefined => process.env[name] || values[name] || undefined;
-  const storage = setting('AzureWebJobsStorage') ?? 'UseDevelopmentStorage=true';
-  return createQueueClient(
-    { kind: 'connectionString', connectionString: storage },
-    setting('OUTBOUND_QUEUE') ?? 'outbound-messages',
-  );
+  const connectionString = setting('AzureWebJobsStorage') ?? 'UseDevelopmentStorage=true';
+  return {
+    storage: { kind: 'connectionString', connectionString },
+    queueName: setting('OUTBOUND_QUEUE') ?? 'outbound-messages',
+  };
+}
+
+function appQueue(cwd: string): QueueClient {
+  const { storage, queueName } = appStorage(cwd);
+  return createQueueClient(storage, queueName);
 }
 
 /** Enqueues a job for the emulator user, then waits (bounded) for the bot's message at the emulator. */
@@ -157,7 +166,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.out(USAGE);
     return command === undefined ? 1 : 0;
   }
-  if (!['say', 'send', 'install', 'uninstall', 'status'].includes(command)) {
+  if (!['say', 'send', 'batch', 'install', 'uninstall', 'status'].includes(command)) {
     io.err(`unknown command "${command}"\n${USAGE}`);
     return 1;
   }
@@ -174,6 +183,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     if (command === 'send') return await sendJob(control, rest.join(' ').trim(), io);
+    if (command === 'batch') {
+      const { storage, queueName } = appStorage(io.cwd);
+      return await sendBatch(rest.join(' ').trim(), io, {
+        install: () => call(control, 'POST', 'install', { action: 'add' }),
+        queue: createQueueClient(storage, queueName),
+        storage,
+      });
+    }
     let response: { status: number; json: unknown };
     if (command === 'say') {
       const text = rest.join(' ').trim();

@@ -11,11 +11,21 @@ const num = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
 export function isParentView(body: Body): boolean {
-  return body.kind === 'broadcast' || body.kind === 'batch';
+  return body.kind === 'broadcast' || body.kind === 'batch' || body.kind === 'teamsBatch';
+}
+
+/** A Teams batch job: "sent 120/250, failed 3, throttled 2, pending 125 (3 operations)". */
+function batchCountsLine(body: Body): string {
+  const operations = Array.isArray(body.operations) ? body.operations.length : 0;
+  const n = (key: string): number => num(body[key]) ?? 0;
+  const skipped = n('skipped') > 0 ? `, skipped ${n('skipped')}` : '';
+  const ops = operations === 0 ? ' (no request sent yet)' : ` (${plural(operations, 'request')})`;
+  return `sent ${n('sent')}/${n('total')}, failed ${n('failed')}, throttled ${n('throttled')}, pending ${n('pending')}${skipped}${ops}${body.status === 'cancelled' ? ', cancelled' : ''}`;
 }
 
 /** "sent 312/500, failed 2, pending 186" (or the counts so far while a broadcast still fans out). */
 export function countsLine(body: Body): string {
+  if (body.kind === 'teamsBatch') return batchCountsLine(body);
   const sent = num(body.sent) ?? 0;
   const failed = num(body.failed) ?? 0;
   const pending = num(body.pending) ?? 0;
@@ -68,6 +78,15 @@ export function renderStatus(view: StatusView): string[] {
   kv(lines, 'status', String(body.status));
   if (isParentView(body)) {
     kv(lines, 'progress', countsLine(body));
+    kv(lines, 'batch to', str(body.target));
+    const operations = Array.isArray(body.operations) ? (body.operations as Body[]) : [];
+    operations.forEach((op, i) => {
+      const counts = `sent ${String(num(op.sent) ?? 0)}/${String(num(op.total) ?? 0)}, failed ${String(num(op.failed) ?? 0)}`;
+      const what = [str(op.operationId) ?? '(no operation)', str(op.state) ?? str(op.status), counts, str(op.code)];
+      kv(lines, i === 0 ? 'requests' : '', what.filter(Boolean).join('  '));
+    });
+    kv(lines, 'cancelled', str(body.cancelRequestedAt));
+    kv(lines, 'next poll', str(body.nextPollAt));
   } else {
     kv(lines, 'attempts', String(num(body.attempts) ?? 0));
     kv(lines, 'conversation', str(body.conversationId));

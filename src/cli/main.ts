@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `teams-courier`: the operator CLI. Puts jobs on the queue (`send`), reads delivery records
- * (`status`), lists stored conversations (`conversations list`), lists and replays failed jobs
+ * (`status`), cancels batch jobs (`cancel`), lists stored conversations (`conversations list`), lists and replays failed jobs
  * (`poison`) and shows what the sender did (`stats`), with the app's own settings:
  * environment variables first, then local.settings.json `Values` in the current directory.
  *
@@ -10,6 +10,7 @@
  * messages to stderr; exit codes: 0 ok, 1 failure (or a job failed), 2 usage error.
  */
 import { UsageError, wantsHelp } from './args';
+import { CANCEL_HELP, cancelCommand } from './cancel';
 import { createContext, type CliContext } from './context';
 import { CONVERSATIONS_HELP, conversationsListCommand } from './conversations';
 import { CliFailure, err, EXIT_FAILED, EXIT_OK, EXIT_USAGE, out, type CliIo } from './io';
@@ -29,6 +30,7 @@ happened to them.
 commands:
   send                  queue a message, broadcast, update or delete, or a file of jobs
   status <jobId>        show a job's delivery record (--watch to follow it)
+  cancel <jobId>        cancel a Teams batch job (to.batch) and its running operations
   conversations list    list the conversations the bot can send to
   poison list|show|replay
                         failed jobs with their reasons; put them back once the cause is fixed
@@ -44,7 +46,8 @@ settings (environment variables first, then local.settings.json "Values" in this
   OUTBOUND_QUEUE          the job queue (default outbound-messages)
 
 With Entra ID, send needs Storage Queue Data Message Sender on the queue; status and
-conversations need Storage Table Data Reader; poison and stats say what they need in their --help.
+conversations need Storage Table Data Reader; cancel, poison and stats say what they need in
+their --help.
 
 exit codes: 0 ok, 1 failed (a job failed, or storage refused or could not be reached),
 2 usage error or invalid job`;
@@ -57,6 +60,9 @@ async function dispatch(command: string, rest: readonly string[], ctx: CliContex
     case 'status':
       if (wantsHelp(rest)) return help(ctx, STATUS_HELP);
       return statusCommand(rest, ctx);
+    case 'cancel':
+      if (wantsHelp(rest)) return help(ctx, CANCEL_HELP);
+      return cancelCommand(rest, ctx);
     case 'conversations': {
       const [sub, ...more] = rest;
       if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || wantsHelp(more)) {
@@ -76,7 +82,7 @@ async function dispatch(command: string, rest: readonly string[], ctx: CliContex
       return statsCommand(rest, ctx);
     default:
       throw new UsageError(
-        `unknown command "${command}"; the commands are send, status, conversations list, poison and stats`,
+        `unknown command "${command}"; the commands are send, status, cancel, conversations list, poison and stats`,
       );
   }
 }
@@ -102,7 +108,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return await dispatch(command, rest, ctx);
   } catch (error) {
     if (error instanceof UsageError) {
-      const topic = ['send', 'status', 'conversations', 'poison', 'stats'].includes(command ?? '') ? ` ${command}` : '';
+      const topic = ['send', 'status', 'cancel', 'conversations', 'poison', 'stats'].includes(command ?? '')
+        ? ` ${command}`
+        : '';
       err(io, `teams-courier${topic}: ${ctx.redact(error.message)}`);
       err(io, `Run teams-courier${topic} --help for usage.`);
       return EXIT_USAGE;

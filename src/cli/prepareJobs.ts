@@ -1,10 +1,10 @@
 /** The jobs `send` queues: each checked, and given its queue message text and delay, before any is queued. */
 import { admitJobs } from '../core/admission';
-import type { Job } from '../core/job';
+import type { ParsedJob } from '../core/job';
 import type { Problem } from '../errors';
 
 export interface PreparedJob {
-  readonly job: Job;
+  readonly job: ParsedJob;
   readonly body: Record<string, unknown>;
   readonly text: string;
   readonly delaySeconds: number;

@@ -34,6 +34,13 @@ target (exactly one):
   --all-installed             a broadcast to every conversation where the bot is installed
     --tenant <tenantId>       ... in one tenant
     --type <type>             ... of one type: personal, groupChat or channel
+  --batch-to <id>             a Teams batch to users (repeat; at least 5): Entra object ids or
+                              29: ids, with --tenant (one request per BATCH_MEMBERS_PER_REQUEST)
+  --batch-tenant <tenantId>   a Teams batch to every user of the tenant who has the app
+  --batch-team <teamId>       a Teams batch to every member of a team [--tenant]
+  --batch-channel <id>        a Teams batch post to channels (repeat; at least 5) [--tenant]
+                              Batches reach users with no stored chat in fewer requests, but
+                              cannot be updated or deleted, nor mention anyone (docs/flows.md)
   --update <jobId>            replace what an earlier job sent (give new content)
   --delete <jobId>            delete what an earlier job sent
   --file <jobs.json>          a job, or an array of jobs, in the JSON format of the queue and of
@@ -60,6 +67,8 @@ examples:
   teams-courier send --channel "19:abc@thread.tacv2" --thread 1763660000000 --text "Fixed." --format plain
   teams-courier send --update invoice-4711 --text "Invoice 4711 was paid, thank you."
   teams-courier send --file samples/jobs/broadcast-users.json --wait --timeout 300
+  teams-courier send --batch-tenant 72f988bf-0000-4000-8000-00000000c0de --text "Maintenance tonight" \
+    --id maint-2026-11-28 --wait --timeout 0
 
 exit codes: 0 queued (with --wait: sent), 1 failed (a job failed, timed out, or storage refused),
 2 usage error or invalid job (nothing was queued)`;

@@ -14,6 +14,10 @@ export const SEND_OPTIONS: OptionSpecs = {
   channel: { kind: 'string', value: '<channelId>' },
   thread: { kind: 'string', value: '<rootMessageId>' },
   'all-installed': { kind: 'boolean' },
+  'batch-to': { kind: 'list', value: '<aadObjectId or 29: id>' },
+  'batch-tenant': { kind: 'string', value: '<tenantId>' },
+  'batch-team': { kind: 'string', value: '<teamId>' },
+  'batch-channel': { kind: 'list', value: '<channelId>' },
   type: { kind: 'string', value: 'personal|groupChat|channel' },
   update: { kind: 'string', value: '<jobId>' },
   delete: { kind: 'string', value: '<jobId>' },
@@ -30,7 +34,19 @@ export const SEND_OPTIONS: OptionSpecs = {
   'dry-run': { kind: 'boolean' },
 };
 
-const TARGETS = ['to', 'conversation', 'channel', 'all-installed', 'update', 'delete', 'file'] as const;
+const TARGETS = [
+  'to',
+  'conversation',
+  'channel',
+  'all-installed',
+  'batch-to',
+  'batch-tenant',
+  'batch-team',
+  'batch-channel',
+  'update',
+  'delete',
+  'file',
+] as const;
 export type Target = (typeof TARGETS)[number];
 const CONTENT = ['text', 'format', 'card', 'summary'] as const;
 
@@ -44,6 +60,9 @@ const FLAG_OF: readonly (readonly [string, string])[] = [
   ['to.threadId', '--thread'],
   ['to.conversationType', '--type'],
   ['to.allInstalled', '--all-installed'],
+  ['to.users', '--batch-to'],
+  ['to.teamId', '--batch-team'],
+  ['to.channelIds', '--batch-channel'],
   ['textFormat', '--format'],
   ['text', '--text'],
   ['summary', '--summary'],
@@ -103,6 +122,26 @@ export function buildJob(ctx: CliContext, target: Target, args: ParsedArgs): Rec
         ...(s('type') === undefined ? {} : { conversationType: s('type') }),
       };
       break;
+    case 'batch-to':
+      body.to = {
+        batch: 'users',
+        users: args.lists.get('batch-to') ?? [],
+        ...(tenant === undefined ? {} : { tenantId: tenant }),
+      };
+      break;
+    case 'batch-tenant':
+      body.to = { batch: 'tenant', tenantId: s('batch-tenant') };
+      break;
+    case 'batch-team':
+      body.to = { batch: 'team', teamId: s('batch-team'), ...(tenant === undefined ? {} : { tenantId: tenant }) };
+      break;
+    case 'batch-channel':
+      body.to = {
+        batch: 'channels',
+        channelIds: args.lists.get('batch-channel') ?? [],
+        ...(tenant === undefined ? {} : { tenantId: tenant }),
+      };
+      break;
     case 'update':
       body.update = s('update');
       break;
@@ -126,7 +165,7 @@ export function checkCombination(args: ParsedArgs): Target {
   const targets = TARGETS.filter(given);
   if (targets.length === 0)
     throw new UsageError(
-      'say where the message goes: --to, --conversation, --channel, --all-installed, --update, --delete or --file',
+      'say where the message goes: --to, --conversation, --channel, --all-installed, --batch-to, --batch-tenant, --batch-team, --batch-channel, --update, --delete or --file',
     );
   if (targets.length > 1) throw new UsageError(`choose one target, not ${targets.map((t) => `--${t}`).join(' and ')}`);
   const target = targets[0]!;
@@ -142,7 +181,8 @@ export function checkCombination(args: ParsedArgs): Target {
       'cannot be combined with --file (put them in the file)',
     );
   if (target === 'delete') misplaced(CONTENT, 'cannot be combined with --delete (a delete job has no content)');
-  if (target !== 'to' && target !== 'all-installed') misplaced(['tenant'], 'goes with --to or --all-installed');
+  if (!['to', 'all-installed', 'batch-to', 'batch-team', 'batch-channel'].includes(target))
+    misplaced(['tenant'], 'goes with --to, --all-installed, --batch-to, --batch-team or --batch-channel');
   if (target !== 'channel') misplaced(['thread'], 'goes with --channel');
   if (target !== 'all-installed') misplaced(['type'], 'goes with --all-installed');
   if (!args.flags.has('wait')) misplaced(['timeout'], 'goes with --wait');

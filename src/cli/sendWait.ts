@@ -4,7 +4,7 @@
  */
 import type { StatusView } from '../flows/statusView';
 import { seconds, waitForJobs, type CliContext } from './context';
-import { countsLine, notYetKnownLine, progressLine, renderTable } from './format';
+import { countsLine, isParentView, notYetKnownLine, progressLine, renderTable } from './format';
 import { err, EXIT_FAILED, EXIT_OK, out } from './io';
 import type { PreparedJob } from './prepareJobs';
 import { outcomeCode, reportOne } from './report';
@@ -75,7 +75,7 @@ function reportMany(
             ? `${error.code}${error.reason ? `: ${error.reason}` : ''}`
             : typeof body.activityId === 'string'
               ? `activity ${body.activityId}`
-              : body.kind === 'broadcast' || body.kind === 'batch'
+              : isParentView(body)
                 ? countsLine(body)
                 : '';
       return [id, String(body?.status ?? 'queued'), detail];

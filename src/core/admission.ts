@@ -11,7 +11,7 @@
  */
 import type { Problem } from '../errors';
 import { JobValidationError } from '../errors';
-import { MAX_SCHEDULE_MS, parseJob, toEnvelope, type Envelope, type Job } from './job';
+import { MAX_SCHEDULE_MS, parseJob, toEnvelope, type Envelope, type ParsedJob } from './job';
 import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes } from './queueMessage';
 
 /** Who submits: absent for full-trust submitters (function key, CLI, the queue itself). */
@@ -37,7 +37,7 @@ export interface AdmittedJob {
   /** The id the submitter knows the job by. */
   readonly id: string;
   /** The job, with its internal id (`<caller>:<id>` for a namespaced caller). */
-  readonly job: Job;
+  readonly job: ParsedJob;
   /** The job body as the submitter wrote it (id filled in). */
   readonly body: Record<string, unknown>;
   readonly envelope: Envelope;
@@ -70,12 +70,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Tenant ids a job names explicitly. */
-function namedTenant(job: Job): string | undefined {
-  return job.kind === 'message' || job.kind === 'broadcast' ? (job.to as { tenantId?: string }).tenantId : undefined;
+/** Tenant ids a job names explicitly. A batch to a team or channels may leave it to the store (checked when sent). */
+function namedTenant(job: ParsedJob): string | undefined {
+  return job.kind === 'message' || job.kind === 'broadcast' || job.kind === 'teamsBatch'
+    ? (job.to as { tenantId?: string }).tenantId
+    : undefined;
 }
 
-function tenantProblems(job: Job, tenants: readonly string[] | undefined): Problem[] {
+function tenantProblems(job: ParsedJob, tenants: readonly string[] | undefined): Problem[] {
   if (tenants === undefined) return [];
   const tenantId = namedTenant(job);
   if (tenantId !== undefined && !tenants.includes(tenantId))
@@ -93,7 +95,7 @@ export function admitJob(item: unknown, options: AdmitOptions): AdmittedJob {
   // `"id": null` is what many flow designers write for "no id": it means the same as no id.
   if (body.id === undefined || body.id === null) body.id = options.newId();
   const problems: Problem[] = [];
-  let parsed: Job | undefined;
+  let parsed: ParsedJob | undefined;
   try {
     parsed = parseJob(body, String(body.id));
   } catch (err) {
@@ -107,7 +109,7 @@ export function admitJob(item: unknown, options: AdmitOptions): AdmittedJob {
   const { submitter } = options;
   const id = parsed.id;
   const jobId = toInternalId(id, submitter);
-  const job: Job =
+  const job: ParsedJob =
     parsed.kind === 'update' || parsed.kind === 'delete'
       ? { ...parsed, id: jobId, target: toInternalId(parsed.target, submitter) }
       : { ...parsed, id: jobId };

@@ -23,6 +23,8 @@ export const HOST_POISONED = 'HostRetriesExhausted';
 export const NOT_REPLAYABLE_CODES: Readonly<Record<string, string>> = Object.freeze({
   InvalidJob: 'the job breaks the contract and would fail again: fix it and submit it with a new id',
   JobTooLarge: 'the job is too large to be retried and would fail again: send less, with a new id',
+  BatchAmbiguous:
+    'a batch request may have reached Teams already: replaying could message everyone twice; check in Teams, then send again with a new id if it did not arrive',
 });
 
 export type Replay = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly why: string };

@@ -1,7 +1,8 @@
 /**
  * The HTTP side for flows: POST /api/notify takes the same job JSON as the queue (one job, or an
  * array of up to 100), admits it all at once (src/core/admission.ts), queues it and answers 202
- * with a Location to poll; GET /api/notify/{id} is that status. Independent of the Functions runtime.
+ * with a Location to poll; GET /api/notify/{id} is that status; DELETE /api/notify/{id} cancels a
+ * Teams batch job (cancelJob.ts). Independent of the Functions runtime.
  *
  * Who may do what (docs/flows.md, trust model): a function key is full trust; a caller that
  * authenticates with Entra ID works in its own job-id namespace and, if so configured, only in
@@ -10,11 +11,13 @@
 import { randomUUID } from 'node:crypto';
 import { admitJobs, fromInternalId, toInternalId, type AdmittedJob, type Submitter } from '../core/admission';
 import { MAX_JOB_ID_LENGTH } from '../core/job';
-import { AuthError, BadRequestError, CourierError } from '../errors';
+import { BadRequestError } from '../errors';
 import { readBodyCapped, type MessagesRequest, type MessagesResponse } from '../inbound/handleMessages';
 import type { Logger } from '../log';
 import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore';
 import type { JobQueue } from '../store/jobQueue';
+import { handleNotifyDelete } from './notifyCancel';
+import { presentIds, toErrorResponse } from './notifyResponses';
 import { toStatusView } from './statusView';
 
 export const MAX_JOBS_PER_REQUEST = 100;
@@ -40,27 +43,6 @@ export interface NotifyRequest extends MessagesRequest {
 
 function statusUrl(requestUrl: string, id: string): string {
   return new URL(`/api/notify/${encodeURIComponent(id)}`, requestUrl).toString();
-}
-
-function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
-  if (err instanceof BadRequestError) return { status: err.status, jsonBody: { error: err.message } };
-  if (err instanceof AuthError) {
-    // The reason goes to the log only; the caller learns no more than "no".
-    log.warn('notify.unauthorized', { code: err.code, reason: err.message });
-    return err.status === 401
-      ? { status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, jsonBody: { error: 'Unauthorized' } }
-      : { status: 403, jsonBody: { error: 'Forbidden' } };
-  }
-  if (err instanceof CourierError && (err.code === 'STORAGE_UNAVAILABLE' || err.code === 'AUTH_METADATA_UNAVAILABLE')) {
-    log.error('notify.unavailable', { reason: err.message });
-    return {
-      status: 503,
-      headers: { 'Retry-After': '5' },
-      jsonBody: { error: 'Service unavailable; nothing was queued for jobs not listed as accepted' },
-    };
-  }
-  log.error('notify.failed', { error: err });
-  return { status: 500, jsonBody: { error: 'Internal error' } };
 }
 
 /**
@@ -175,15 +157,6 @@ export async function handleNotifyPost(request: NotifyRequest, deps: NotifyDeps)
   }
 }
 
-/** The status view with the caller's own ids (its namespace prefix removed). */
-function presentIds(body: Record<string, unknown>, submitter: Submitter | undefined): Record<string, unknown> {
-  if (submitter === undefined) return body;
-  const out = { ...body };
-  for (const key of ['id', 'parentId'])
-    if (typeof out[key] === 'string') out[key] = fromInternalId(out[key], submitter) ?? out[key];
-  return out;
-}
-
 export async function handleNotifyGet(
   request: MessagesRequest,
   id: string | undefined,
@@ -211,7 +184,7 @@ export async function handleNotifyGet(
   }
 }
 
-/** One function serves both routes, so a key scoped to it works for submitting and for polling. */
+/** One function serves every route, so a key scoped to it works for submitting, polling and cancelling. */
 export async function handleNotify(
   request: NotifyRequest,
   id: string | undefined,
@@ -221,11 +194,14 @@ export async function handleNotify(
   const hasId = id !== undefined && id !== '';
   if (method === 'POST' && !hasId) return handleNotifyPost(request, deps);
   if (method === 'GET' && hasId) return handleNotifyGet(request, id, deps);
+  if (method === 'DELETE' && hasId) return handleNotifyDelete(request, id, deps);
   return hasId
     ? {
         status: 405,
-        headers: { Allow: 'GET' },
-        jsonBody: { error: "GET /api/notify/{id} reads a job's status; submit with POST /api/notify." },
+        headers: { Allow: 'GET, DELETE' },
+        jsonBody: {
+          error: "GET /api/notify/{id} reads a job's status, DELETE cancels a batch job; submit with POST /api/notify.",
+        },
       }
     : { status: 405, headers: { Allow: 'POST' }, jsonBody: { error: 'Only POST is allowed.' } };
 }

@@ -11,7 +11,12 @@
  *
  * A crash between two steps leaves the job replayable again, and a second replay of the same job
  * queues a second message at most, which the sender's claim turns into nothing (docs/delivery.md).
+ *
+ * A Teams batch job's poll message (its envelope's `poll`) that the host dead-lettered goes back as
+ * it was, whatever the record says: it sends nothing, and the poll's own number keeps a stale one
+ * from acting (src/outbound/batchPoll.ts).
  */
+import { decodeQueueMessage } from '../core/job';
 import type { PoisonEntry } from '../core/poison';
 import type { DeliveryRecord, DeliveryStatus, DeliveryStore } from '../store/deliveryStore';
 import type { JobQueue } from '../store/jobQueue';
@@ -40,6 +45,7 @@ export function planReplay(
   record: DeliveryRecord | undefined,
 ): { readonly plan: ReplayPlan; readonly why?: string } {
   if (!entry.replay.ok) return { plan: 'refused', why: entry.replay.why };
+  if (isBatchPoll(entry)) return { plan: 'requeued' };
   if (record?.status === 'sent') return { plan: 'alreadySent' };
   return { plan: 'requeued' };
 }
@@ -57,6 +63,11 @@ export async function replayPoisoned(
       why: entry.replay.ok ? 'no job id' : entry.replay.why,
     };
   const { jobId } = entry;
+  if (isBatchPoll(entry)) {
+    await deps.queue.requeue(entry.replay.text, 0);
+    await deps.poison.remove(message);
+    return { kind: 'requeued', jobId, was: 'sent' };
+  }
   const rearmed = await deps.deliveries.rearm(
     jobId,
     deps.now(),
@@ -79,4 +90,14 @@ export async function replayPoisoned(
   await deps.queue.requeue(entry.replay.text, 0);
   await deps.poison.remove(message);
   return { kind: 'requeued', jobId, was };
+}
+
+/** A Teams batch job's poll message: not a job, nothing to re-arm. */
+function isBatchPoll(entry: PoisonEntry): boolean {
+  if (!entry.replay.ok) return false;
+  try {
+    return decodeQueueMessage(entry.replay.text).envelope?.poll !== undefined;
+  } catch {
+    return false;
+  }
 }

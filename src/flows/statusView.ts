@@ -3,11 +3,13 @@
  *
  * The answer follows the asynchronous request-reply pattern Logic Apps' HTTP action uses: 202 with
  * Retry-After while the job is on its way, 200 once it is done (sent, failed, or every child of a
- * broadcast done).
+ * broadcast done). A Teams batch job's view is batchStatusView.ts's.
  */
 import type { ChildCounts, DeliveryRecord } from '../store/deliveryStore';
+import { toBatchStatusView } from './batchStatusView';
 
-export type PublicStatus = 'pending' | 'retrying' | 'sent' | 'failed' | 'partial';
+/** `cancelled`: a Teams batch job that was cancelled (batchStatusView.ts). */
+export type PublicStatus = 'pending' | 'retrying' | 'sent' | 'failed' | 'partial' | 'cancelled';
 
 export interface StatusView {
   readonly done: boolean;
@@ -18,6 +20,7 @@ export interface StatusView {
 const isParent = (record: DeliveryRecord): boolean => record.kind === 'broadcast' || record.kind === 'batch';
 
 export function toStatusView(record: DeliveryRecord, counts: ChildCounts | undefined, now: Date): StatusView {
+  if (record.kind === 'teamsBatch') return toBatchStatusView(record, now);
   const times = {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,

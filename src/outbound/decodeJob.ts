@@ -3,10 +3,11 @@
  * dead-lettered (an invalid job is never retried).
  */
 import { isReservedJobId, toInternalId } from '../core/admission';
-import { decodeQueueMessage, parseJob, peekJobId, type DecodedMessage, type Job } from '../core/job';
+import { decodeQueueMessage, parseJob, peekJobId, type DecodedMessage, type ParsedJob } from '../core/job';
 import { POISON_FORMAT } from '../core/poison';
 import { JobValidationError } from '../errors';
 import type { Logger } from '../log';
+import type { PollMessage } from './batchPoll';
 import type { JobResult, QueueMessageMeta, SenderDeps } from './senderTypes';
 
 /**
@@ -15,7 +16,7 @@ import type { JobResult, QueueMessageMeta, SenderDeps } from './senderTypes';
  * job. A message a flow wrote straight to the queue is admitted like a job from the HTTP API: its
  * own id or the message id, never one of ours.
  */
-function toJob(decoded: DecodedMessage, messageId: string): Job {
+function toJob(decoded: DecodedMessage, messageId: string): ParsedJob {
   const { envelope } = decoded;
   if (envelope === undefined) {
     const job = parseJob(decoded.body, messageId);
@@ -33,7 +34,9 @@ function toJob(decoded: DecodedMessage, messageId: string): Job {
 }
 
 export type Decoded =
-  | { readonly ok: true; readonly decoded: DecodedMessage; readonly job: Job }
+  | { readonly ok: true; readonly decoded: DecodedMessage; readonly job: ParsedJob; readonly poll?: undefined }
+  /** A batch job's status poll (batchPoll.ts): its body is not a job. */
+  | { readonly ok: true; readonly decoded: DecodedMessage; readonly poll: PollMessage }
   | { readonly ok: false; readonly result: JobResult };
 
 export async function decodeJob(
@@ -46,6 +49,9 @@ export async function decodeJob(
   let decoded: DecodedMessage | undefined;
   try {
     decoded = decodeQueueMessage(input);
+    const { envelope } = decoded;
+    if (envelope?.poll !== undefined)
+      return { ok: true, decoded, poll: { jobId: envelope.jobId, seq: envelope.poll, envelope } };
     return { ok: true, decoded, job: toJob(decoded, meta.messageId) };
   } catch (err) {
     if (!(err instanceof JobValidationError)) throw err;

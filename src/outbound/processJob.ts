@@ -9,11 +9,16 @@
  *   broadcast                               fan out a chunk of child jobs (fanOut.ts)
  *   message, update, delete                 deliver.ts: resolve -> claim -> slot -> Connector -> record
  *
+ * A Teams batch job (`to.batch`) takes its own path: batchSend.ts sends its requests, and its poll
+ * messages (envelope `poll`) follow the operations (batchPoll.ts).
+ *
  * Storage failures are thrown: the Functions host makes the message visible again and, after
  * maxDequeueCount, moves it to the poison queue itself.
  */
 import { MAX_SCHEDULE_MS, toEnvelope, type Envelope } from '../core/job';
 import { MAX_ENVELOPED_JOB_BYTES, queueMessageBytes } from '../core/queueMessage';
+import { processBatchPoll } from './batchPoll';
+import { processBatchJob } from './batchSend';
 import { decodeJob } from './decodeJob';
 import { deliver } from './deliver';
 import { fanOut } from './fanOut';
@@ -29,7 +34,9 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
 
   const admitted = await decodeJob(input, meta, deps, baseLog, started);
   if (!admitted.ok) return admitted.result;
+  if (admitted.poll !== undefined) return processBatchPoll(admitted.poll, deps, baseLog);
   const { job, decoded } = admitted;
+  if (job.kind === 'teamsBatch') return processBatchJob(job, decoded, deps, baseLog, started);
   const { body, envelope } = decoded;
   const ctx: JobContext = {
     job,

@@ -58,6 +58,11 @@ export async function resolveTarget(
         'TargetJobFailed',
         `${job.kind}: job "${job.target}" failed (${earlier.lastErrorCode ?? 'no code'}), so there is nothing to ${job.kind}`,
       );
+    if (earlier.kind === 'teamsBatch')
+      throw new TargetError(
+        'TargetJobIsParent',
+        `${job.kind}: job "${job.target}" is a Teams batch; Teams returns no message ids for a batch, so it cannot be ${job.kind === 'update' ? 'updated' : 'deleted'}`,
+      );
     if (earlier.kind === 'broadcast' || earlier.kind === 'batch')
       throw new TargetError(
         'TargetJobIsParent',

@@ -3,6 +3,7 @@
  * "job"): its fields, and how they map to and from a table entity. docs/storage.md lists them.
  */
 import { toTableKey } from '../core/tableKeys';
+import { parseBatchState, serializeBatchState, type BatchState } from './batchRecord';
 import type { Entity, NewEntity } from './tableClients';
 
 export type DeliveryStatus = 'pending' | 'sending' | 'retrying' | 'sent' | 'failed';
@@ -16,7 +17,11 @@ export interface AttemptRecord {
   readonly status?: number;
 }
 
-export type JobKind = 'message' | 'update' | 'delete' | 'broadcast' | 'batch';
+/**
+ * `batch`: an array of jobs submitted together to POST /api/notify (its children are jobs);
+ * `teamsBatch`: a job sent through Teams' batch operations (`to.batch`; its state is `batch`).
+ */
+export type JobKind = 'message' | 'update' | 'delete' | 'broadcast' | 'batch' | 'teamsBatch';
 
 export interface DeliveryRecord {
   readonly jobId: string;
@@ -48,6 +53,10 @@ export interface DeliveryRecord {
   readonly installed?: 'new' | 'already';
   /** The last attempts, newest last (at most MAX_HISTORY). */
   readonly history: readonly AttemptRecord[];
+  /** A Teams batch job: its requests and operations (batchRecord.ts). */
+  readonly batch?: BatchState;
+  /** A Teams batch job was cancelled then (DELETE /api/notify/{id}, teams-courier cancel). */
+  readonly cancelRequestedAt?: string;
 }
 
 export const MAX_HISTORY = 20;
@@ -121,22 +130,26 @@ export function fromEntity(jobId: string, e: Entity): DeliveryRecord {
     'parentId',
     'notBefore',
     'installed',
+    'cancelRequestedAt',
   ]) {
     const v = str(k);
     if (v !== undefined) record[k] = v;
   }
   if (typeof e.total === 'number') record.total = e.total;
   if (typeof e.fanOutComplete === 'boolean') record.fanOutComplete = e.fanOutComplete;
+  const batch = parseBatchState(e.batch);
+  if (batch !== undefined) record.batch = batch;
   return record as unknown as DeliveryRecord;
 }
 
 export function toEntity(record: DeliveryRecord): NewEntity {
-  const { history, jobId, ...rest } = record;
+  const { history, jobId, batch, ...rest } = record;
   const entity: NewEntity = {
     partitionKey: toTableKey(jobId),
     rowKey: ROW,
     jobId,
     history: JSON.stringify(history.slice(-MAX_HISTORY)),
+    ...(batch === undefined ? {} : { batch: serializeBatchState(batch) }),
   };
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) entity[k] = v;
   return entity;

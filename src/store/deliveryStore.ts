@@ -9,9 +9,12 @@
  * is sent again and the record says `ambiguousResends`.
  *
  * The record's fields: deliveryRecord.ts; each state change: deliveryTransitions.ts; the children
- * of a broadcast or batch: deliveryChildren.ts. This file reads and writes, conditionally.
+ * of a broadcast or batch: deliveryChildren.ts; a Teams batch job's state: batchRecord.ts, and its
+ * failed entries: batchFailures.ts. This file reads and writes, conditionally.
  */
+import type { FailedEntry } from '../core/batchState';
 import { toTableKey } from '../core/tableKeys';
+import { listFailures, saveFailures, type StoredFailure } from './batchFailures';
 import { addChildren, countChildren, setChildStatus } from './deliveryChildren';
 import {
   fromEntity,
@@ -57,6 +60,7 @@ export type {
 } from './deliveryRecord';
 export { MAX_HISTORY } from './deliveryRecord';
 export type { PendingFields } from './deliveryTransitions';
+export type { StoredFailure } from './batchFailures';
 
 /** How many times a conditional write is tried again after losing a race, reading afresh each time. */
 const RACE_ROUNDS = 4;
@@ -106,6 +110,23 @@ export interface DeliveryStore {
    * pending on its broadcast or batch again.
    */
   rearm(jobId: string, now: Date, options?: { parentId?: string }): Promise<RearmResult>;
+  /**
+   * Writes a whole record: created when `etag` is undefined, else replaced if it is still at that
+   * ETag. The new ETag, or undefined when another writer came first (read again).
+   */
+  write(record: DeliveryRecord, etag: string | undefined): Promise<string | undefined>;
+  /**
+   * Read, change, write conditionally, again on a lost race (a few rounds). `change` returns the
+   * record to write, or undefined to leave it. The record as it is afterwards (undefined: none).
+   */
+  modify(
+    jobId: string,
+    change: (existing: DeliveryRecord | undefined) => DeliveryRecord | undefined,
+  ): Promise<DeliveryRecord | undefined>;
+  /** Stores a batch job's failed entries (rows in its partition; idempotent). */
+  saveFailures(jobId: string, chunk: number, entries: readonly FailedEntry[]): Promise<void>;
+  /** A batch job's stored failed entries, at most `limit`. */
+  listFailures(jobId: string, limit: number): Promise<StoredFailure[]>;
 }
 export function createDeliveryStore(table: TableClient): DeliveryStore {
   let ready: Promise<void> | undefined;
@@ -234,6 +255,33 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
         if (existing?.status === 'sent') return;
         if ((await write(rejectedRecord(jobId, existing, code, reason, now), entity?.etag)) !== undefined) return;
       }
+    },
+
+    async write(record, etag) {
+      await ensureReady();
+      return write(record, etag);
+    },
+
+    async modify(jobId, change) {
+      await ensureReady();
+      for (let attempt = 0; attempt < RACE_ROUNDS; attempt += 1) {
+        const entity = await read(jobId);
+        const existing = entity === undefined ? undefined : fromEntity(jobId, entity);
+        const next = change(existing);
+        if (next === undefined) return existing;
+        if ((await write(next, entity?.etag)) !== undefined) return next;
+      }
+      throw new Error(`delivery record ${jobId} kept changing under us (${RACE_ROUNDS} attempts)`);
+    },
+
+    async saveFailures(jobId, chunk, entries) {
+      await ensureReady();
+      if (entries.length > 0) await saveFailures(table, jobId, chunk, entries);
+    },
+
+    async listFailures(jobId, limit) {
+      await ensureReady();
+      return listFailures(table, jobId, limit);
     },
 
     async rearm(jobId, now, options = {}) {

@@ -93,7 +93,10 @@ export function rejectedRecord(
   } as DeliveryRecord;
 }
 
-/** Replay: a failed job back to `pending`, the attempts starting over, a `replayed` history entry. */
+/**
+ * Replay: a failed job back to `pending`, the attempts starting over, a `replayed` history entry. A
+ * batch job starts its plan over (it failed before any operation started).
+ */
 export function rearmedRecord(existing: DeliveryRecord, now: Date): DeliveryRecord {
   const nowIso = now.toISOString();
   return {
@@ -115,6 +118,27 @@ export function rearmedRecord(existing: DeliveryRecord, now: Date): DeliveryReco
     lastErrorReason: undefined,
     nextAttemptAt: undefined,
     leaseUntil: undefined,
+    batch: undefined,
+    cancelRequestedAt: undefined,
+  } as DeliveryRecord;
+}
+
+/**
+ * A Teams batch job cancelled: the flag, which stops new requests and makes the next poll cancel
+ * the running operations. A job no worker holds and no operation of which started is over at once.
+ */
+export function cancelledRecord(existing: DeliveryRecord, now: Date): DeliveryRecord {
+  const nowIso = now.toISOString();
+  const flagged: DeliveryRecord = { ...existing, cancelRequestedAt: nowIso, updatedAt: nowIso };
+  const started = existing.batch?.chunks.some((c) => c.operationId !== undefined || c.status === 'posting') === true;
+  if (started || (existing.status !== 'pending' && existing.status !== 'retrying')) return flagged;
+  return {
+    ...flagged,
+    status: 'failed',
+    failedAt: nowIso,
+    lastErrorCode: 'BatchCancelled',
+    lastErrorReason: 'cancelled before any request reached Teams',
+    nextAttemptAt: undefined,
   } as DeliveryRecord;
 }
 

@@ -132,6 +132,61 @@ describe('teams-courier send', () => {
       argv: ['--delete', 'cli-user-1', '--id', 'cli-delete-1'],
       job: { id: 'cli-delete-1', delete: 'cli-user-1' },
     },
+    {
+      name: '--batch-to five times with --tenant (a Teams batch to users)',
+      argv: [
+        ...['u1', 'u2', 'u3', 'u4', '29:u5'].flatMap((u) => ['--batch-to', u]),
+        '--tenant',
+        TENANT,
+        '--text',
+        'Enrolment closes Friday',
+        '--id',
+        'cli-batch-users',
+      ],
+      job: {
+        id: 'cli-batch-users',
+        to: { batch: 'users', users: ['u1', 'u2', 'u3', 'u4', '29:u5'], tenantId: TENANT },
+        text: 'Enrolment closes Friday',
+      },
+    },
+    {
+      name: '--batch-tenant',
+      argv: ['--batch-tenant', TENANT, '--text', 'Maintenance tonight', '--id', 'cli-batch-tenant'],
+      job: { id: 'cli-batch-tenant', to: { batch: 'tenant', tenantId: TENANT }, text: 'Maintenance tonight' },
+    },
+    {
+      name: '--batch-team with --tenant',
+      argv: [
+        '--batch-team',
+        '19:team@thread.tacv2',
+        '--tenant',
+        TENANT,
+        '--text',
+        'Handover',
+        '--id',
+        'cli-batch-team',
+      ],
+      job: {
+        id: 'cli-batch-team',
+        to: { batch: 'team', teamId: '19:team@thread.tacv2', tenantId: TENANT },
+        text: 'Handover',
+      },
+    },
+    {
+      name: '--batch-channel five times',
+      argv: [
+        ...[1, 2, 3, 4, 5].flatMap((n) => ['--batch-channel', `19:c${n}`]),
+        '--text',
+        'Live',
+        '--id',
+        'cli-batch-ch',
+      ],
+      job: {
+        id: 'cli-batch-ch',
+        to: { batch: 'channels', channelIds: ['19:c1', '19:c2', '19:c3', '19:c4', '19:c5'] },
+        text: 'Live',
+      },
+    },
   ];
 
   for (const c of cases) {
@@ -227,8 +282,15 @@ describe('teams-courier send', () => {
     [['send', '--conversation', 'a:1', '--thread', '1', '--text', 'hi'], '--thread goes with --channel'],
     [
       ['send', '--conversation', 'a:1', '--tenant', TENANT, '--text', 'hi'],
-      '--tenant goes with --to or --all-installed',
+      '--tenant goes with --to, --all-installed, --batch-to, --batch-team or --batch-channel',
     ],
+    [
+      ['send', '--batch-tenant', TENANT, '--tenant', TENANT, '--text', 'hi'],
+      '--tenant goes with --to, --all-installed, --batch-to, --batch-team or --batch-channel',
+    ],
+    [['send', '--batch-tenant', TENANT, '--batch-team', '19:t', '--text', 'hi'], 'choose one target'],
+    [['cancel'], 'which job? teams-courier cancel <jobId>'],
+    [['cancel', 'a', 'b'], 'one job id at a time'],
     [['send', '--delete', 'x', '--text', 'hi'], 'cannot be combined with --delete'],
     [['send', '--to', USER, '--text', 'hi', '--colour', 'red'], 'unknown option --colour'],
     [['send', '--to', USER, '--text'], '--text needs a value'],
@@ -483,6 +545,103 @@ describe('teams-courier status', () => {
   });
 });
 
+describe('teams-courier status and cancel of a Teams batch job', () => {
+  const batchRecord = async (id: string, pollSeq?: number) => {
+    const { deliveries } = storesFor(storage());
+    const now = new Date();
+    await deliveries.createPending(id, { kind: 'teamsBatch' }, now);
+    const known = await deliveries.read(id);
+    await deliveries.write(
+      {
+        ...known!.record,
+        status: 'sent',
+        batch: {
+          target: 'users',
+          tenantId: TENANT,
+          serviceUrl: 'https://smba.trafficmanager.net/amer/',
+          perRequest: 100,
+          startedAt: now.toISOString(),
+          chunks: [
+            { members: 100, status: 'running', operationId: 'op-1', state: 'Ongoing', counts: [100, 60, 2, 1, 37, 0] },
+            { members: 50, status: 'done', operationId: 'op-2', state: 'Completed', counts: [50, 50, 0, 0, 0, 0] },
+          ],
+          ...(pollSeq === undefined ? {} : { pollSeq, nextPollAt: new Date(now.getTime() + 10_000).toISOString() }),
+        },
+      },
+      known!.etag,
+    );
+    return deliveries;
+  };
+
+  it('status shows the counts and each request; --watch follows it until every operation finished', async () => {
+    const queue = uniqueQueue();
+    const id = `tb-status-${Date.now()}`;
+    const deliveries = await batchRecord(id, 3);
+    const once = await run(['status', id], { env: envFor(queue) });
+    expect(once.code).toBe(0);
+    expect(once.stdout).toMatch(/^job\s+.* \(teamsBatch\)$/m);
+    expect(once.stdout).toMatch(/^progress\s+sent 110\/150, failed 2, throttled 1, pending 37 \(2 requests\)$/m);
+    expect(once.stdout).toMatch(/^requests\s+op-1 {2}Ongoing {2}sent 60\/100, failed 2$/m);
+    expect(once.stdout).toMatch(/^\s+op-2 {2}Completed {2}sent 50\/50, failed 0$/m);
+
+    const finisher = (async () => {
+      await delay(300);
+      await deliveries.modify(id, (r) => ({
+        ...r!,
+        batch: {
+          ...r!.batch!,
+          finishedAt: new Date().toISOString(),
+          chunks: r!.batch!.chunks.map((c) => ({
+            ...c,
+            status: 'done' as const,
+            failedStored: true,
+            counts: [c.members!, c.members!, 0, 0, 0, 0] as const,
+          })),
+        },
+      }));
+    })();
+    const watched = await run(['status', id, '--watch', '--timeout', '20'], { env: envFor(queue) });
+    await finisher;
+    expect(watched.stderr).toContain(`${id}: sent 110/150, failed 2, throttled 1, pending 37 (2 requests)`);
+    expect(watched.stdout).toMatch(/^status\s+sent$/m);
+    expect(watched.code).toBe(0);
+  });
+
+  it('cancel flags the job and queues a poll that cancels its operations; other jobs cannot be cancelled', async () => {
+    const queue = uniqueQueue();
+    const id = `tb-cancel-${Date.now()}`;
+    const deliveries = await batchRecord(id, 4);
+    const result = await run(['cancel', id], { env: envFor(queue) });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`cancelled job ${id}`);
+    expect(result.stdout).toMatch(/^cancelled\s+\d{4}-/m);
+    expect((await deliveries.get(id))?.cancelRequestedAt).toBeDefined();
+    expect(await queued(queue)).toEqual([{ teamsCourier: { jobId: id, deferrals: 0, poll: 4 }, job: {} }]);
+    const again = await run(['cancel', id, '--json'], { env: envFor(queue) });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('was already being cancelled');
+    expect(JSON.parse(again.stdout)).toMatchObject({ id, kind: 'teamsBatch', status: 'pending' });
+
+    await deliveries.createPending(`${id}-message`, { kind: 'message' }, new Date());
+    const other = await run(['cancel', `${id}-message`], { env: envFor(queue) });
+    expect(other).toMatchObject({ code: 1, stderr: expect.stringContaining('is not a batch job') });
+    const unknown = await run(['cancel', `${id}-never`], { env: envFor(queue) });
+    expect(unknown).toMatchObject({ code: 1, stderr: expect.stringContaining('is known') });
+  });
+
+  it('cancel ends a batch job no worker has picked up yet at once', async () => {
+    const queue = uniqueQueue();
+    const id = `tb-cancel-early-${Date.now()}`;
+    const { deliveries } = storesFor(storage());
+    await deliveries.createPending(id, { kind: 'teamsBatch' }, new Date());
+    const result = await run(['cancel', id], { env: envFor(queue) });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^status\s+cancelled$/m);
+    expect(await deliveries.get(id)).toMatchObject({ status: 'failed', lastErrorCode: 'BatchCancelled' });
+    expect(await messageCount(queue)).toBe(0);
+  });
+});
+
 describe('teams-courier conversations list', () => {
   const fixture = (name: string): Record<string, unknown> =>
     JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/activities', `${name}.json`), 'utf8')) as Record<
@@ -718,6 +877,7 @@ describe('settings, help and secrets', () => {
       [['send', '--help'], 'usage: teams-courier send <target>'],
       [['send', '--to', 'x', '-h'], 'usage: teams-courier send <target>'],
       [['status', '--help'], 'usage: teams-courier status <jobId>'],
+      [['cancel', '--help'], 'usage: teams-courier cancel <jobId>'],
       [['conversations', 'list', '--help'], 'usage: teams-courier conversations list'],
       [['conversations', '--help'], 'usage: teams-courier conversations list'],
       [['help', 'send'], 'usage: teams-courier send <target>'],

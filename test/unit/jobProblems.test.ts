@@ -44,6 +44,39 @@ const INVALID_JOBS: readonly (readonly [string, unknown])[] = [
   ['conversationId "."', { to: { conversationId: '.' }, text: 'x' }],
   ['aadObjectId too long, tenantId blank', { to: { aadObjectId: 'u'.repeat(129), tenantId: ' ' }, text: 'x' }],
   ['aadObjectIds empty', { to: { aadObjectIds: [] }, text: 'x' }],
+  ['batch: an unknown form', { to: { batch: 'everyone' }, text: 'x' }],
+  ['batch: null', { to: { batch: null, tenantId: 't' }, text: 'x' }],
+  ['batch users: nothing but the form', { to: { batch: 'users' }, text: 'x' }],
+  [
+    'batch users: fewer than 5 different users',
+    {
+      to: {
+        batch: 'users',
+        users: ['u1', 'U1', 'u2', 'u2', '6F2C1A4E-1B7D-4C38-9D5E-0000000000A1', '6f2c1a4e-1b7d-4c38-9d5e-0000000000a1'],
+        tenantId: 't',
+      },
+      text: 'x',
+    },
+  ],
+  [
+    'batch users: bad entries, a field of another form',
+    { to: { batch: 'users', users: ['u1', '', 7, 'u'.repeat(257)], tenantId: ' ', teamId: '19:t' }, text: 'x' },
+  ],
+  ['batch tenant: no tenant', { to: { batch: 'tenant', tenantId: null }, text: 'x' }],
+  ['batch team: a blank team', { to: { batch: 'team', teamId: ' ' }, text: 'x' }],
+  [
+    'batch channels: a thread, "..", too few',
+    { to: { batch: 'channels', channelIds: ['19:c;messageid=1', '..', '19:d'] }, text: 'x' },
+  ],
+  [
+    'batch: mentions and mention entities',
+    {
+      to: { batch: 'tenant', tenantId: 't' },
+      text: '<at>Ana</at>',
+      mentions: [{ id: '29:a', name: 'Ana' }],
+      activity: { entities: [{ type: 'mention', text: '<at>A</at>', mentioned: { id: '29:a', name: 'A' } }] },
+    },
+  ],
   ['aadObjectIds not an array', { to: { aadObjectIds: 'u1' }, text: 'x' }],
   [
     'aadObjectIds with bad entries',
@@ -286,6 +319,40 @@ describe('parseJob: the problems it names', () => {
         "an unknown field": [
           "colour: is not a job field (see schemas/job.schema.json)",
         ],
+        "batch channels: a thread, "..", too few": [
+          "to.channelIds[0]: must be a channel id without ";messageid=" (a batch posts to channels)",
+          "to.channelIds[1]: must not be "." or ".."",
+        ],
+        "batch team: a blank team": [
+          "to.teamId: must not be empty",
+        ],
+        "batch tenant: no tenant": [
+          "to.tenantId: is required",
+        ],
+        "batch users: bad entries, a field of another form": [
+          "to.teamId: is not allowed with to.batch "users"",
+          "to.tenantId: must not be empty",
+          "to.users[1]: must be a non-empty string of at most 256 characters",
+          "to.users[2]: must be a non-empty string of at most 256 characters",
+          "to.users[3]: must be a non-empty string of at most 256 characters",
+        ],
+        "batch users: fewer than 5 different users": [
+          "to.users: must name at least 5 different users, Teams' fewest for a batch request (got 4); for fewer, use to.aadObjectIds (one message each)",
+        ],
+        "batch users: nothing but the form": [
+          "to.tenantId: is required",
+          "to.users: is required: an array of Entra object ids or 29: ids",
+        ],
+        "batch: an unknown form": [
+          "to.batch: must be one of "users", "tenant", "team", "channels": {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?}, {batch: "channels", channelIds, tenantId?}",
+        ],
+        "batch: mentions and mention entities": [
+          "mentions: is not possible in a batch job (one activity reaches every recipient); send per recipient instead",
+          "activity.entities: is not possible in a batch job (one activity reaches every recipient); send per recipient instead",
+        ],
+        "batch: null": [
+          "to.batch: must be one of "users", "tenant", "team", "channels": {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?}, {batch: "channels", channelIds, tenantId?}",
+        ],
         "blank text only": [
           "text: must not be empty",
         ],
@@ -341,7 +408,7 @@ describe('parseJob: the problems it names', () => {
           "(job): must be a JSON object",
         ],
         "nothing at all": [
-          "to: is required: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}",
+          "to: is required: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?}, {allInstalled, tenantId?, conversationType?}, {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?} or {batch: "channels", channelIds, tenantId?}",
           "text: a job needs content: text and/or adaptiveCard (or activity.text / activity.attachments)",
         ],
         "null": [
@@ -361,13 +428,13 @@ describe('parseJob: the problems it names', () => {
           "to.threadId: must be at most 64 characters (got 65)",
         ],
         "to has no target": [
-          "to: has no target: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}",
+          "to: has no target: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?}, {allInstalled, tenantId?, conversationType?}, {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?} or {batch: "channels", channelIds, tenantId?}",
         ],
         "to has two targets": [
-          "to: has conflicting targets (conversationId, channelId): exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}",
+          "to: has conflicting targets (conversationId, channelId): exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?}, {allInstalled, tenantId?, conversationType?}, {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?} or {batch: "channels", channelIds, tenantId?}",
         ],
         "to is not an object": [
-          "to: must be an object: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?} or {allInstalled, tenantId?, conversationType?}",
+          "to: must be an object: exactly one of {conversationId}, {aadObjectId, tenantId?}, {channelId, threadId?}, {aadObjectIds, tenantId?}, {allInstalled, tenantId?, conversationType?}, {batch: "users", users, tenantId}, {batch: "tenant", tenantId}, {batch: "team", teamId, tenantId?} or {batch: "channels", channelIds, tenantId?}",
         ],
         "too many mentions": [
           "mentions: must have at most 50 entries (got 52)",

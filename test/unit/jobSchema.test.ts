@@ -15,6 +15,10 @@ const samples = readdirSync(samplesDir).filter((f) => f.endsWith('.json'));
 describe('schemas/job.schema.json', () => {
   it('has a sample for every documented form', () => {
     expect(samples.sort()).toEqual([
+      'batch-channels.json',
+      'batch-team.json',
+      'batch-tenant.json',
+      'batch-users.json',
       'broadcast-all.json',
       'broadcast-users.json',
       'card.json',
@@ -81,6 +85,32 @@ describe('schemas/job.schema.json', () => {
     ],
     ['a raw activity with no content', { type: 'message', conversation: { id: 'a:1' } }],
     ['a raw activity with an unknown field', { type: 'message', conversation: { id: 'a:1' }, text: 'x', value: 1 }],
+    ['a batch of 4 users', { to: { batch: 'users', users: ['a', 'b', 'c', 'd'], tenantId: 't' }, text: 'x' }],
+    ['a batch of users without a tenant', { to: { batch: 'users', users: ['a', 'b', 'c', 'd', 'e'] }, text: 'x' }],
+    ['an unknown batch form', { to: { batch: 'everyone', tenantId: 't' }, text: 'x' }],
+    ['a batch with another target', { to: { batch: 'tenant', tenantId: 't', conversationId: 'a:1' }, text: 'x' }],
+    ['a tenant batch with a user list', { to: { batch: 'tenant', tenantId: 't', users: ['a'] }, text: 'x' }],
+    ['a team batch without the team', { to: { batch: 'team', tenantId: 't' }, text: 'x' }],
+    [
+      'a batch to a thread',
+      { to: { batch: 'channels', channelIds: ['19:a', '19:b', '19:c', '19:d', '19:e;messageid=1'] }, text: 'x' },
+    ],
+    [
+      'a batch with a mention',
+      {
+        to: { batch: 'tenant', tenantId: 't' },
+        text: '<at>Ana</at>, hello',
+        mentions: [{ id: '29:a', name: 'Ana' }],
+      },
+    ],
+    [
+      'a batch with a mention entity',
+      {
+        to: { batch: 'tenant', tenantId: 't' },
+        text: 'hello',
+        activity: { entities: [{ type: 'mention', text: '<at>A</at>', mentioned: { id: '29:a', name: 'A' } }] },
+      },
+    ],
   ])('rejects %s, as the sender does', (_label, job) => {
     expect(validate(job)).toBe(false);
     expect(() => parseJob(job, 'm')).toThrow(JobValidationError);
@@ -158,6 +188,19 @@ const BASES: Record<string, Json> = {
   channel: { to: { channelId: '19:ops@thread.tacv2', threadId: '1763660000000' }, text: 'x' },
   users: { id: 'bc-1', to: { aadObjectIds: ['u-1', 'u-2'], tenantId: 't-1' }, text: 'x' },
   'all installed': { to: { allInstalled: true, tenantId: 't-1', conversationType: 'channel' }, text: 'x' },
+  'batch users': {
+    id: 'tb-1',
+    to: { batch: 'users', users: ['u-1', 'u-2', 'u-3', 'u-4', '29:u-5'], tenantId: 't-1' },
+    text: 'x',
+    summary: 's',
+    notBefore: '2026-12-01T08:00:00Z',
+  },
+  'batch tenant': { to: { batch: 'tenant', tenantId: 't-1' }, adaptiveCard: CARD, mentions: [] },
+  'batch team': { to: { batch: 'team', teamId: '19:team@thread.tacv2', tenantId: 't-1' }, text: 'x' },
+  'batch channels': {
+    to: { batch: 'channels', channelIds: ['19:a', '19:b', '19:c', '19:d', '19:e'], tenantId: 't-1' },
+    activity: { ...ACTIVITY_FIELDS, entities: [] },
+  },
   update: {
     id: 'job-1-u',
     update: 'job-1',
@@ -315,6 +358,11 @@ function* variants(): Generator<Variant> {
     label: 'conversation: mentions with activity.text only',
     job: { to: { conversationId: 'a:1' }, activity: { text: '<at>Ana</at>' }, mentions: [MENTION] },
   };
+  // A batch list counts different users: repeats count once (the sender), items (JSON Schema).
+  yield {
+    label: 'batch users: 5 entries, 2 of them the same',
+    job: { ...BASES['batch users'], to: { batch: 'users', users: ['u-1', 'u-1', 'u-2', 'u-3', 'u-4'], tenantId: 't' } },
+  };
   // Lengths counted in UTF-16 code units (the sender) or code points (JSON Schema).
   yield {
     label: 'conversation: id of 65 emoji (130 UTF-16 code units)',
@@ -346,6 +394,10 @@ const SCHEMA_CANNOT_SAY: readonly (readonly [RegExp, string])[] = [
     'lengths: JSON Schema counts code points, the sender UTF-16 code units, so characters outside the BMP count twice there',
   ],
   [/unpaired surrogates$/, 'an id with unpaired surrogates may not fit a table key once escaped'],
+  [
+    /^batch users: 5 entries, 2 of them the same$/,
+    'a batch list needs 5 different ids: JSON Schema counts items (uniqueItems would refuse repeats the sender folds)',
+  ],
 ];
 
 /** Where the schema is stricter than the sender, on purpose: it refuses what the sender would take. */

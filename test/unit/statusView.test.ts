@@ -83,3 +83,99 @@ describe('toStatusView', () => {
     });
   });
 });
+
+describe('toStatusView of a Teams batch job', () => {
+  const batchBase: DeliveryRecord = { ...base, kind: 'teamsBatch' };
+  const batch = (chunks: NonNullable<DeliveryRecord['batch']>['chunks'], extra = {}) => ({
+    target: 'users' as const,
+    tenantId: 't',
+    serviceUrl: 'https://smba.trafficmanager.net/amer/',
+    perRequest: 100,
+    startedAt: now.toISOString(),
+    chunks,
+    ...extra,
+  });
+
+  it('counts its operations and polls again until every one finished', () => {
+    const running: DeliveryRecord = {
+      ...batchBase,
+      status: 'sent',
+      batch: batch(
+        [
+          { members: 100, status: 'running', operationId: 'op-1', state: 'Ongoing', counts: [100, 40, 1, 2, 57, 0] },
+          { members: 100, status: 'new' },
+        ],
+        { nextPollAt: new Date(now.getTime() + 15_000).toISOString() },
+      ),
+    };
+    expect(toStatusView(running, undefined, now)).toMatchObject({
+      done: false,
+      retryAfterSeconds: 15,
+      body: {
+        kind: 'teamsBatch',
+        status: 'pending',
+        target: 'users',
+        total: 200,
+        sent: 40,
+        failed: 1,
+        throttled: 2,
+        pending: 157,
+        operations: [
+          { operationId: 'op-1', status: 'running', state: 'Ongoing', total: 100, sent: 40 },
+          { status: 'new', total: 100, pending: 100 },
+        ],
+        nextPollAt: running.batch!.nextPollAt,
+      },
+    });
+    // Not picked up yet: zero counts, look again soon.
+    expect(toStatusView(batchBase, undefined, now)).toMatchObject({
+      done: false,
+      retryAfterSeconds: 5,
+      body: { status: 'pending', total: 0, operations: [] },
+    });
+  });
+
+  it('is done once every operation finished: sent, partial, failed or cancelled', () => {
+    const finished = (chunks: NonNullable<DeliveryRecord['batch']>['chunks'], extra: Partial<DeliveryRecord> = {}) =>
+      toStatusView(
+        { ...batchBase, status: 'sent', batch: batch(chunks, { finishedAt: now.toISOString() }), ...extra },
+        undefined,
+        now,
+      );
+    const all = { members: 10, status: 'done' as const, operationId: 'a', counts: [10, 10, 0, 0, 0, 0] as const };
+    expect(finished([all])).toMatchObject({
+      done: true,
+      body: { status: 'sent', sent: 10, finishedAt: now.toISOString() },
+    });
+    expect(finished([all]).retryAfterSeconds).toBeUndefined();
+    expect(finished([all, { members: 10, status: 'failed', code: 'BatchAmbiguous' }]).body).toMatchObject({
+      status: 'partial',
+      failed: 10,
+      notSent: 10,
+    });
+    expect(finished([{ ...all, counts: [10, 0, 10, 0, 0, 0], failedStored: true }]).body).toMatchObject({
+      status: 'failed',
+    });
+    expect(
+      finished([{ ...all, counts: [10, 4, 0, 0, 0, 6], cancelSent: true }], { cancelRequestedAt: now.toISOString() })
+        .body,
+    ).toMatchObject({ status: 'cancelled', sent: 4, skipped: 6, cancelRequestedAt: now.toISOString() });
+    const cancelledEarly: DeliveryRecord = {
+      ...batchBase,
+      status: 'failed',
+      lastErrorCode: 'BatchCancelled',
+      lastErrorReason: 'r',
+    };
+    expect(toStatusView(cancelledEarly, undefined, now)).toMatchObject({ done: true, body: { status: 'cancelled' } });
+    const refused: DeliveryRecord = {
+      ...batchBase,
+      status: 'failed',
+      lastErrorCode: 'BatchServiceUrlUnknown',
+      lastErrorReason: 'r',
+    };
+    expect(toStatusView(refused, undefined, now)).toMatchObject({
+      done: true,
+      body: { status: 'failed', error: { code: 'BatchServiceUrlUnknown' } },
+    });
+  });
+});

@@ -26,6 +26,12 @@ export interface Envelope {
    * request fewer; a wrong hint costs a request, never a second send.
    */
   readonly recorded?: boolean;
+  /**
+   * A batch job's status poll (src/outbound/batchPoll.ts), not a send: the poll sequence number it
+   * is for. Its record keeps the current one, so an older poll message is dropped. The job body of a
+   * poll message is not read (`{}`).
+   */
+  readonly poll?: number;
 }
 
 export interface DecodedMessage {
@@ -91,6 +97,12 @@ function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
   const caller = text('caller');
   if (caller !== undefined && !CALLER_NAME.test(caller)) invalid(`${ENVELOPE_KEY}.caller`, 'is not a caller name');
   const recorded = raw.recorded === true;
+  let poll: number | undefined;
+  if (raw.poll !== undefined) {
+    if (typeof raw.poll !== 'number' || !Number.isSafeInteger(raw.poll) || raw.poll < 0)
+      invalid(`${ENVELOPE_KEY}.poll`, 'must be a whole number, 0 or more');
+    poll = raw.poll;
+  }
   return {
     body: body.job,
     envelope: {
@@ -100,6 +112,7 @@ function fromEnvelopeForm(body: Json): DecodedMessage | undefined {
       ...(cursor === undefined ? {} : { cursor }),
       ...(caller === undefined ? {} : { caller }),
       ...(recorded ? { recorded } : {}),
+      ...(poll === undefined ? {} : { poll }),
     },
   };
 }

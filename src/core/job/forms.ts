@@ -9,8 +9,8 @@ import { parseActivityFields } from './activityFields';
 import { CONTENT_FIELDS, parseContent } from './content';
 import { checkString } from './fields';
 import { checkJobId } from './jobId';
-import { isBroadcastTarget, parseTarget } from './target';
-import type { BroadcastJob, DeleteJob, JobTiming, MessageJob, UpdateJob } from './types';
+import { isBatchTarget, isBroadcastTarget, parseTarget } from './target';
+import type { BroadcastJob, DeleteJob, JobTiming, MessageContent, MessageJob, TeamsBatchJob, UpdateJob } from './types';
 
 /** The tutorial's form: a raw Bot Framework message activity addressed by conversation.id. */
 export function isRawActivity(body: Json): boolean {
@@ -109,11 +109,28 @@ export function parseEditJob(
   return { kind: 'update', ...timing, target, ...content };
 }
 
-/** A new message: to one conversation, or a broadcast fanned out to many. */
-export function parseSendJob(body: Json, timing: JobTiming, problems: Problem[]): MessageJob | BroadcastJob {
+/** A new message: to one conversation, a broadcast fanned out to many, or a Teams batch. */
+export function parseSendJob(
+  body: Json,
+  timing: JobTiming,
+  problems: Problem[],
+): MessageJob | BroadcastJob | TeamsBatchJob {
   const to = parseTarget(body.to, problems);
   const content = parseContent(body, problems);
+  if (to !== undefined && isBatchTarget(to)) checkBatchContent(content, problems);
   if (problems.length > 0 || to === undefined) throw new JobValidationError(problems);
+  if (isBatchTarget(to)) return { kind: 'teamsBatch', ...timing, to, ...content };
   if (isBroadcastTarget(to)) return { kind: 'broadcast', ...timing, to, ...content };
   return { kind: 'message', ...timing, to, ...content };
+}
+
+/**
+ * What Teams' batch cannot carry: one activity goes to every recipient, so a mention (of one
+ * person, in one conversation) cannot be right for all of them.
+ */
+function checkBatchContent(content: MessageContent, problems: Problem[]): void {
+  const why = 'is not possible in a batch job (one activity reaches every recipient); send per recipient instead';
+  if (content.mentions.length > 0) problems.push({ path: 'mentions', message: why });
+  const entities = content.activity?.entities;
+  if (Array.isArray(entities) && entities.length > 0) problems.push({ path: 'activity.entities', message: why });
 }

@@ -5,19 +5,29 @@
  */
 import type { Problem } from '../../errors';
 import type { Json } from '../json';
+import { toBatchChannelsTarget, toBatchTeamTarget, toBatchTenantTarget, toBatchUsersTarget } from './batchTargets';
 import { checkString } from './fields';
-import { MAX_BROADCAST_USERS, type BroadcastTarget, type JobTarget } from './types';
+import { MAX_BROADCAST_USERS, type BatchTarget, type BroadcastTarget, type JobTarget } from './types';
+
+export type AnyTarget = JobTarget | BroadcastTarget | BatchTarget;
 
 export interface TargetForm {
   /** The field that names the form: exactly one form's key may be present in `to`. */
   readonly key: string;
+  /**
+   * When several forms share a key (`batch`), the key's value that names this one. parseTarget
+   * then picks the form by value, and names the values when none matches.
+   */
+  readonly value?: string;
+  /** Other fields the form needs (its parser says when one is missing). */
+  readonly required?: readonly string[];
   /** The other fields the form takes, all optional. Any other field is a problem. */
   readonly optional: readonly string[];
   /**
    * Reads the form's fields, pushing a problem for each bad one. parseTarget keeps the result only
    * when this pushed none.
    */
-  readonly parse: (to: Json, problems: Problem[]) => JobTarget | BroadcastTarget | undefined;
+  readonly parse: (to: Json, problems: Problem[]) => AnyTarget | undefined;
 }
 
 export const TARGET_FORMS: readonly TargetForm[] = [
@@ -26,6 +36,10 @@ export const TARGET_FORMS: readonly TargetForm[] = [
   { key: 'channelId', optional: ['threadId'], parse: toChannelTarget },
   { key: 'aadObjectIds', optional: ['tenantId'], parse: toUsersTarget },
   { key: 'allInstalled', optional: ['tenantId', 'conversationType'], parse: toAllInstalledTarget },
+  { key: 'batch', value: 'users', required: ['users', 'tenantId'], optional: [], parse: toBatchUsersTarget },
+  { key: 'batch', value: 'tenant', required: ['tenantId'], optional: [], parse: toBatchTenantTarget },
+  { key: 'batch', value: 'team', required: ['teamId'], optional: ['tenantId'], parse: toBatchTeamTarget },
+  { key: 'batch', value: 'channels', required: ['channelIds'], optional: ['tenantId'], parse: toBatchChannelsTarget },
 ];
 
 function toConversationTarget(to: Json, problems: Problem[]): JobTarget | undefined {

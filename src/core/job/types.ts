@@ -1,4 +1,5 @@
 /** The job forms flows write to the queue (schemas/job.schema.json), as parseJob returns them. */
+import { BATCH_MIN_MEMBERS_PER_REQUEST } from '../batch';
 
 export type TextFormat = 'markdown' | 'plain' | 'xml';
 export const TEXT_FORMATS: readonly TextFormat[] = ['markdown', 'plain', 'xml'];
@@ -32,6 +33,21 @@ export type BroadcastTarget =
       readonly conversationType?: 'personal' | 'groupChat' | 'channel';
     };
 
+/**
+ * Teams' batch messaging (docs/flows.md, "Batch jobs"): one request per list, and Teams fans the
+ * message out itself. `to.batch` names the form.
+ */
+export type BatchTarget =
+  | { readonly kind: 'batch'; readonly batch: 'users'; readonly users: readonly string[]; readonly tenantId: string }
+  | { readonly kind: 'batch'; readonly batch: 'tenant'; readonly tenantId: string }
+  | { readonly kind: 'batch'; readonly batch: 'team'; readonly teamId: string; readonly tenantId?: string }
+  | {
+      readonly kind: 'batch';
+      readonly batch: 'channels';
+      readonly channelIds: readonly string[];
+      readonly tenantId?: string;
+    };
+
 interface JobBase {
   /** Idempotency key: a job id that was delivered is never sent again. */
   readonly id: string;
@@ -61,7 +77,23 @@ export interface BroadcastJob extends JobBase, MessageContent {
   readonly to: BroadcastTarget;
 }
 
+/**
+ * One message to many recipients through Teams' batch operations: the sender POSTs a request per
+ * chunk and follows each operation (src/outbound/batchSend.ts, batchPoll.ts). No per-recipient
+ * records, no activity ids: it cannot be updated or deleted, and it has no mentions.
+ */
+export interface TeamsBatchJob extends JobBase, MessageContent {
+  readonly kind: 'teamsBatch';
+  readonly to: BatchTarget;
+}
+
+/**
+ * The jobs the per-conversation sender and the fan-out handle (src/outbound/senderTypes.ts derives
+ * its SingleJob from this union). A batch job goes its own way: ParsedJob is everything parseJob
+ * returns.
+ */
 export type Job = MessageJob | UpdateJob | DeleteJob | BroadcastJob;
+export type ParsedJob = Job | TeamsBatchJob;
 
 /** The id and schedule every job form has. */
 export type JobTiming = Pick<JobBase, 'id' | 'notBefore'>;
@@ -70,3 +102,7 @@ export type JobTiming = Pick<JobBase, 'id' | 'notBefore'>;
 export const MAX_SCHEDULE_MS = 7 * 24 * 60 * 60 * 1000;
 /** A queue message is at most 64 KB; a recipient list must fit in one job. */
 export const MAX_BROADCAST_USERS = 1000;
+/** Teams' fewest members in one batch request (src/core/batch.ts): a shorter list is refused. */
+export const MIN_BATCH_MEMBERS = BATCH_MIN_MEMBERS_PER_REQUEST;
+/** Longest user id in a batch list: an Entra object id, or a `29:` id. */
+export const MAX_BATCH_MEMBER_ID_LENGTH = 256;
