@@ -44,14 +44,16 @@ const CONVERSATION_REFUSALS = new Set([
 ]);
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
-function header(headers: ConnectorAnswer['headers'], name: string): string | undefined {
-  const value = headers[name] ?? headers[name.toLowerCase()];
+/** A header of the answer; undici (and every client here) gives header names in lower case. */
+function header(headers: ConnectorAnswer['headers'], lowerCaseName: string): string | undefined {
+  const value = headers[lowerCaseName];
   return Array.isArray(value) ? value[0] : value;
 }
 
 /** `Retry-After` in seconds or as an HTTP date (RFC 9110 §10.2.3). */
 export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined) return undefined;
+  // A blank value matches neither form below.
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.min(Math.round(Number(trimmed) * 1000), MAX_RETRY_AFTER_MS);
   const date = Date.parse(trimmed);
@@ -77,16 +79,13 @@ export function errorCodeOf(body: unknown): { code?: string; message?: string } 
     };
   }
   if (typeof body.message === 'string') {
-    const trimmed = body.message.trim();
-    if (trimmed.startsWith('{')) {
-      try {
-        const nested = JSON.parse(trimmed) as unknown;
-        if (isRecord(nested) && typeof nested.subCode === 'string') {
-          return { code: nested.subCode, message: typeof nested.details === 'string' ? nested.details : undefined };
-        }
-      } catch {
-        // Not JSON after all: fall through to the plain shape.
+    try {
+      const nested = JSON.parse(body.message) as unknown;
+      if (isRecord(nested) && typeof nested.subCode === 'string') {
+        return { code: nested.subCode, message: typeof nested.details === 'string' ? nested.details : undefined };
       }
+    } catch {
+      // A plain message, not JSON: the plain shape below.
     }
     return { code: typeof body.code === 'string' ? body.code : undefined, message: body.message };
   }
