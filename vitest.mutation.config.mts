@@ -20,6 +20,7 @@ export default defineConfig({
       'test/integration/openIdKeys.test.ts',
       // the claim (src/store/deliveryStore.ts), against Azurite
       'test/integration/deliveryStore.test.ts',
+      'test/integration/tableRest.test.ts',
     ],
     globalSetup: ['test/host/globalSetup.ts'],
     pool: 'forks',
