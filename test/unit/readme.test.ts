@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config';
@@ -16,5 +16,25 @@ describe('README', () => {
     expect(readme).toContain('npm start');
     expect(readme).toContain('npm test');
     expect(readFileSync(path.resolve(__dirname, '../../.ci/run'), 'utf8')).toMatch(/^npm test\b/m);
+  });
+
+  describe('the project layout names what is there', () => {
+    const root = path.resolve(__dirname, '../..');
+    const block = readme.slice(readme.indexOf('## Project layout'));
+    const layout = block.slice(block.indexOf('```'), block.indexOf('```', block.indexOf('```') + 3));
+    const entries = (dir: string, dirs: boolean) =>
+      readdirSync(path.join(root, dir), { withFileTypes: true })
+        .filter((e) => e.isDirectory() === dirs)
+        .map((e) => e.name);
+
+    it.each(entries('src', true))('src/%s/', (name) => {
+      expect(layout).toContain(`src/${name}/`);
+    });
+    it.each(entries('src/functions', false))('src/functions/%s', (name) => {
+      expect(layout).toContain(name);
+    });
+    it.each(entries('docs', false).map((f) => f.replace(/\.md$/, '')))('docs/%s.md', (name) => {
+      expect(layout).toMatch(new RegExp(`docs/.*\\b${name}\\b`));
+    });
   });
 });
