@@ -63,7 +63,7 @@ export async function deliver(
   if (claim.kind === 'done') {
     // A crash between the outcome and the parent's count is repaired by the redelivery.
     if (ctx.envelope?.parentId !== undefined && (claim.record.status === 'sent' || claim.record.status === 'failed')) {
-      await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, claim.record.status);
+      await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, claim.record.status, claim.record.installed);
     }
     ctx.log.info('job.skipped', { existing: claim.record.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: claim.record.status };

@@ -75,7 +75,7 @@ export async function processJobMessage(input: unknown, meta: QueueMessageMeta, 
   if ((existing?.status === 'sent' && job.kind !== 'broadcast') || existing?.status === 'failed') {
     // A crash between the outcome and the parent's count is repaired by the redelivery.
     if (envelope?.parentId !== undefined)
-      await deps.deliveries.setChildOutcome(envelope.parentId, job.id, existing.status);
+      await deps.deliveries.setChildOutcome(envelope.parentId, job.id, existing.status, existing.installed);
     ctx.log.info('job.skipped', { existing: existing.status, reason: 'job id already handled' });
     return { status: 'skipped', jobId: job.id, existing: existing.status };
   }

@@ -77,7 +77,7 @@ export async function failJob(ctx: JobContext, deps: SenderDeps, failure: Failur
     ...(caller === undefined ? {} : { caller }),
     ...(parentId === undefined ? {} : { parentId }),
   });
-  if (parentId !== undefined) await deps.deliveries.setChildOutcome(parentId, job.id, 'failed');
+  if (parentId !== undefined) await deps.deliveries.setChildOutcome(parentId, job.id, 'failed', installed);
   const tenantId = failure.tenantId ?? namedTenant(job);
   deps.stats?.record({ kind: 'failed', at: deps.now(), code, ...(tenantId === undefined ? {} : { tenantId }) });
   return { status: 'failed', jobId: job.id, code, reason };
@@ -127,7 +127,7 @@ export async function recordOutcome(
         ),
       );
       if (ctx.envelope?.parentId !== undefined)
-        await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent');
+        await deps.deliveries.setChildOutcome(ctx.envelope.parentId, job.id, 'sent', attempt.installed);
       // From enqueue (or notBefore, or a replay) to sent: what the stats and the alerts call queuedMs.
       const enqueuedAt = enqueueTime(claimed.record, deps.stats?.queuedAt, job.notBefore);
       const queuedMs = enqueuedAt === undefined ? undefined : Math.max(0, now.getTime() - enqueuedAt.getTime());

@@ -9,8 +9,8 @@
  */
 import { odata } from '@azure/data-tables';
 import { toTableKey } from '../core/tableKeys';
-import { ROW, type ChildCounts } from './deliveryRecord';
-import { guardStorage, readEntity, type TableClient } from './tableClients';
+import type { ChildCounts } from './deliveryRecord';
+import { guardStorage, type TableClient } from './tableClients';
 
 const CHILD_PREFIX = 'child:';
 /** The first RowKey after every `child:` row (`;` follows `:`). */
@@ -30,17 +30,16 @@ export async function addChildren(table: TableClient, parentId: string, childIds
 }
 
 /**
- * Sets a child's status on its parent (idempotent). `pending` when a replay re-arms it. A finished
- * child's `installed` is copied from its own record (one point read), which the sender wrote just
- * before: every caller (the sender, the repair of a redelivered child, a batch) gets it right.
+ * Sets a child's status on its parent (idempotent). `pending` when a replay re-arms it. `installed`:
+ * the child's DeliveryRecord.installed, which its caller has at hand (no read here).
  */
 export async function setChildStatus(
   table: TableClient,
   parentId: string,
   childId: string,
   status: 'sent' | 'failed' | 'pending',
+  installed?: 'new' | 'already',
 ): Promise<void> {
-  const installed = status === 'pending' ? undefined : await installedOf(table, childId);
   await guardStorage('upsertEntity', () =>
     table.upsertEntity(
       {
@@ -54,13 +53,6 @@ export async function setChildStatus(
       'Merge',
     ),
   );
-}
-
-/** DeliveryRecord.installed of a job, from its own record. */
-async function installedOf(table: TableClient, jobId: string): Promise<'new' | 'already' | undefined> {
-  const entity = await readEntity(table, toTableKey(jobId), ROW);
-  const installed = entity?.installed;
-  return installed === 'new' || installed === 'already' ? installed : undefined;
 }
 
 /** Exact counts over the registered children. */

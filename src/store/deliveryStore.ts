@@ -114,9 +114,9 @@ export function createDeliveryStore(table: TableClient): DeliveryStore {
       await addChildren(table, parentId, childIds);
     },
 
-    async setChildOutcome(parentId, childId, status) {
+    async setChildOutcome(parentId, childId, status, installed) {
       await ensureReady();
-      await setChildStatus(table, parentId, childId, status);
+      await setChildStatus(table, parentId, childId, status, installed);
     },
 
     async countChildren(parentId) {

@@ -34,7 +34,12 @@ export interface DeliveryStore {
   /** Registers children of a broadcast or batch (idempotent: existing outcomes are kept). */
   addChildren(parentId: string, childIds: readonly string[]): Promise<void>;
   /** Records a child's final outcome on its parent (idempotent). */
-  setChildOutcome(parentId: string, childId: string, status: 'sent' | 'failed'): Promise<void>;
+  setChildOutcome(
+    parentId: string,
+    childId: string,
+    status: 'sent' | 'failed',
+    installed?: 'new' | 'already',
+  ): Promise<void>;
   /** Exact counts over the registered children: one single-partition query. */
   countChildren(parentId: string): Promise<ChildCounts>;
   /** Claims the job for one attempt, or says why not. `known`: what the caller read just before. */
