@@ -30,8 +30,10 @@ export function countsLine(body: Body): string {
   const failed = num(body.failed) ?? 0;
   const pending = num(body.pending) ?? 0;
   const total = num(body.total);
-  if (total !== undefined) return `sent ${sent}/${total}, failed ${failed}, pending ${pending}`;
-  return `sent ${sent}, failed ${failed}, pending ${pending} of ${num(body.queued) ?? 0} queued so far (fan-out continues)`;
+  const installed = num(body.installedByUs) ?? 0;
+  const byUs = installed > 0 ? `, app installed for ${installed}` : '';
+  if (total !== undefined) return `sent ${sent}/${total}, failed ${failed}, pending ${pending}${byUs}`;
+  return `sent ${sent}, failed ${failed}, pending ${pending}${byUs} of ${num(body.queued) ?? 0} queued so far (fan-out continues)`;
 }
 
 function errorText(body: Body): string | undefined {
@@ -91,6 +93,15 @@ export function renderStatus(view: StatusView): string[] {
     kv(lines, 'attempts', String(num(body.attempts) ?? 0));
     kv(lines, 'conversation', str(body.conversationId));
     kv(lines, 'activity', str(body.activityId));
+    kv(
+      lines,
+      'app',
+      body.installed === 'new'
+        ? 'installed for the user by teams-courier (Graph)'
+        : body.installed === 'already'
+          ? 'already installed for the user'
+          : undefined,
+    );
     kv(lines, 'part of', str(body.parentId));
   }
   kv(lines, 'error', errorText(body));
