@@ -13,7 +13,7 @@
  * batchRequests.ts, over batch.ts's operations; `connector/recorder.ts` keeps what it saw.
  */
 import type { Fault, RandomFaultOptions, TeamsErrorName } from './faults';
-import { type LocalServer, type TlsMaterial, startHttpsServer } from './localServer';
+import { type TlsMaterial, startStubServer } from './localServer';
 import { BatchBook, toBatchSettings, type BatchOperation, type BatchSettings } from './connector/batch';
 import { ConversationBook, type ConversationRegistration, type UserRegistration } from './connector/conversationBook';
 import { FaultInjector, type FaultContext, type FaultMatch, type FaultRule } from './connector/faultInjector';
@@ -115,10 +115,9 @@ export async function startConnectorServer(options: ConnectorServerOptions = {})
     batch,
   };
 
-  const server: LocalServer = await startHttpsServer((req, res) => handleConnectorRequest(state, req, res), {
-    name: 'connector',
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(log ? { log } : {}),
+  const server = await startStubServer('connector', (req, res) => handleConnectorRequest(state, req, res), {
+    tls: options.tls,
+    log,
   });
   origin = server.origin;
 

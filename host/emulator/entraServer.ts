@@ -30,15 +30,7 @@
 import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import {
-  type LocalServer,
-  type TlsMaterial,
-  header,
-  readBody,
-  sendJson,
-  splitUrl,
-  startHttpsServer,
-} from './localServer';
+import { type TlsMaterial, header, readBody, sendJson, splitUrl, startStubServer } from './localServer';
 import { generateSigningKey, nowSeconds, type PublishedJwks, type SigningKey } from './tokens';
 
 /** Tenant names that Entra resolves to a fixed GUID (the Bot Framework tenant of §2.1). */
@@ -581,11 +573,7 @@ export async function startEntraServer(options: EntraServerOptions = {}): Promis
     sendJson(res, 404, oauthError('invalid_request', 90002, `No emulated endpoint for ${method} ${pathname}.`));
   };
 
-  const server: LocalServer = await startHttpsServer(handler, {
-    name: 'entra',
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.log ? { log: options.log } : {}),
-  });
+  const server = await startStubServer('entra', handler, options);
   origin = server.origin;
 
   return {

@@ -18,15 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt, type JWTPayload } from 'jose';
-import {
-  type LocalServer,
-  type TlsMaterial,
-  header,
-  readBody,
-  sendJson,
-  splitUrl,
-  startHttpsServer,
-} from './localServer';
+import { type TlsMaterial, header, readBody, sendJson, splitUrl, startStubServer } from './localServer';
 
 export type GraphScenario =
   'ok' | 'alreadyInstalled' | 'consentMissing' | 'notManageable' | 'throttled' | 'unknownUser' | 'unknownApp';
@@ -306,11 +298,7 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     });
   };
 
-  const server: LocalServer = await startHttpsServer(handler, {
-    name: 'graph',
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.log ? { log: options.log } : {}),
-  });
+  const server = await startStubServer('graph', handler, options);
   origin = server.origin;
 
   return {

@@ -171,6 +171,21 @@ export async function startHttpsServer(
   };
 }
 
+/** What a stub's own options say about its server. */
+export interface StubServerOptions {
+  readonly tls?: TlsMaterial;
+  readonly log?: (line: string) => void;
+}
+
+/** Starts a stub's server (startHttpsServer): `name` in its log lines, the stub's certificate and log. */
+export function startStubServer(
+  name: string,
+  handler: RequestHandler,
+  options: StubServerOptions,
+): Promise<LocalServer> {
+  return startHttpsServer(handler, { name, tls: options.tls, log: options.log });
+}
+
 export class BodyTooLargeError extends Error {}
 
 /** Reads the whole request body; rejects with BodyTooLargeError above `limitBytes`. */

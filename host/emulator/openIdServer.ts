@@ -7,7 +7,7 @@
  * endpoints fail so the app's "keep using cached keys / fail closed" behaviour can be checked.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type LocalServer, type TlsMaterial, sendJson, splitUrl, startHttpsServer } from './localServer';
+import { type TlsMaterial, sendJson, splitUrl, startStubServer } from './localServer';
 import { ChannelTokenIssuer, type GenerateSigningKeyOptions, type SigningKey } from './tokens';
 
 export const OPENID_METADATA_PATH = '/v1/.well-known/openidconfiguration';
@@ -120,11 +120,7 @@ export async function startOpenIdServer(options: OpenIdServerOptions = {}): Prom
     }
   };
 
-  const server: LocalServer = await startHttpsServer(handler, {
-    name: 'openid',
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.log ? { log: options.log } : {}),
-  });
+  const server = await startStubServer('openid', handler, options);
   origin = server.origin;
 
   return {

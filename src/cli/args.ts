@@ -118,3 +118,30 @@ export function parseCount(raw: string | undefined, name: string, min = 1): numb
     throw new UsageError(`--${name} must be a whole number of at least ${min} (got "${raw}")`);
   return value;
 }
+
+export interface JobArgs {
+  readonly id: string;
+  readonly json: boolean;
+  readonly watch: boolean;
+  /** --timeout of --watch, in ms (default 60 s; 0 waits without limit). */
+  readonly timeoutMs: number;
+}
+
+const JOB_OPTIONS: OptionSpecs = {
+  json: { kind: 'boolean' },
+  watch: { kind: 'boolean' },
+  timeout: { kind: 'string', value: '<seconds>' },
+};
+
+/** `<command> <jobId> [--json] [--watch [--timeout <seconds>]]`, the form of `status` and `cancel`. */
+export function parseJobArgs(argv: readonly string[], command: string): JobArgs {
+  const args = parseArgs(argv, JOB_OPTIONS, command);
+  if (args.positionals.length === 0) throw new UsageError(`which job? teams-courier ${command} <jobId>`);
+  if (args.positionals.length > 1) throw new UsageError(`one job id at a time (got ${args.positionals.length})`);
+  const id = args.positionals[0]!;
+  if (id.trim() === '' || id.length > 512) throw new UsageError('a job id is 1-512 characters');
+  const watch = args.flags.has('watch');
+  if (!watch && args.strings.has('timeout')) throw new UsageError('--timeout goes with --watch');
+  const timeoutMs = parseSeconds(args.strings.get('timeout'), 'timeout', 60) * 1000;
+  return { id, json: args.flags.has('json'), watch, timeoutMs };
+}

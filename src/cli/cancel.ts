@@ -4,7 +4,7 @@
  * cancel the operations Teams is running.
  */
 import { cancelBatchJob } from '../flows/cancelJob';
-import { parseArgs, parseSeconds, UsageError, type OptionSpecs } from './args';
+import { parseJobArgs } from './args';
 import { fetchView, waitForJobs, type CliContext } from './context';
 import { progressLine, renderStatus } from './format';
 import { err, EXIT_FAILED, EXIT_OK, out } from './io';
@@ -25,24 +25,8 @@ Needs Storage Table Data Contributor (the record) and Storage Queue Data Message
 
 exit codes: 0 cancelled (or cancelling), 1 unknown, not a batch job, or already over, 2 usage error`;
 
-const OPTIONS: OptionSpecs = {
-  json: { kind: 'boolean' },
-  watch: { kind: 'boolean' },
-  timeout: { kind: 'string', value: '<seconds>' },
-};
-
 export async function cancelCommand(argv: readonly string[], ctx: CliContext): Promise<number> {
-  const args = parseArgs(argv, OPTIONS, 'cancel');
-  if (args.positionals.length !== 1)
-    throw new UsageError(
-      args.positionals.length === 0 ? 'which job? teams-courier cancel <jobId>' : 'one job id at a time',
-    );
-  const id = args.positionals[0]!;
-  if (id.trim() === '' || id.length > 512) throw new UsageError('a job id is 1-512 characters');
-  const json = args.flags.has('json');
-  const watch = args.flags.has('watch');
-  if (!watch && args.strings.has('timeout')) throw new UsageError('--timeout goes with --watch');
-  const timeoutMs = parseSeconds(args.strings.get('timeout'), 'timeout', 60) * 1000;
+  const { id, json, watch, timeoutMs } = parseJobArgs(argv, 'cancel');
 
   const storage = ctx.storage();
   const deliveries = storage.deliveries();

@@ -3,7 +3,7 @@
  * (toStatusView, with child counts for broadcasts and batches), read straight from the
  * `deliveries` table.
  */
-import { parseArgs, parseSeconds, UsageError, type OptionSpecs } from './args';
+import { parseJobArgs } from './args';
 import { fetchView, seconds, waitForJobs, type CliContext } from './context';
 import { notYetKnownLine, progressLine, renderStatus } from './format';
 import { err, EXIT_FAILED, EXIT_OK, out } from './io';
@@ -25,22 +25,8 @@ came through POST /api/notify. A record never shows the message text.
 exit codes: 0 found (with --watch: sent), 1 unknown, failed, partly failed or still pending after
 --timeout, 2 usage error`;
 
-const OPTIONS: OptionSpecs = {
-  json: { kind: 'boolean' },
-  watch: { kind: 'boolean' },
-  timeout: { kind: 'string', value: '<seconds>' },
-};
-
 export async function statusCommand(argv: readonly string[], ctx: CliContext): Promise<number> {
-  const args = parseArgs(argv, OPTIONS, 'status');
-  if (args.positionals.length === 0) throw new UsageError('which job? teams-courier status <jobId>');
-  if (args.positionals.length > 1) throw new UsageError(`one job id at a time (got ${args.positionals.length})`);
-  const id = args.positionals[0]!;
-  if (id.trim() === '' || id.length > 512) throw new UsageError('a job id is 1-512 characters');
-  const json = args.flags.has('json');
-  const watch = args.flags.has('watch');
-  if (!watch && args.strings.has('timeout')) throw new UsageError('--timeout goes with --watch');
-  const timeoutMs = parseSeconds(args.strings.get('timeout'), 'timeout', 60) * 1000;
+  const { id, json, watch, timeoutMs } = parseJobArgs(argv, 'status');
 
   if (watch) {
     const result = await waitForJobs(ctx, [id], timeoutMs, (views) => {

@@ -1,19 +1,78 @@
 /**
- * A Bot Connector answer read into a ConnectorAnswer (JSON when it parses, else the text, at most
- * `maxBytes` kept), and a failure below HTTP classified for core/deliveryDecision.ts.
- * Shared by the message client (connectorClient.ts, 16 KiB: an error body) and the batch client
- * (batchClient.ts, more: a failed-entries page).
+ * The HTTP plumbing every outbound REST client shares (the Bot Connector's message and batch
+ * clients, and src/graph/graphClient.ts): one keep-alive undici Agent with explicit timeouts, a
+ * bearer-token JSON request, an answer read into a ConnectorAnswer (JSON when it parses, else the
+ * text, at most `maxBytes` kept), and a failure below HTTP classified for core/deliveryDecision.ts.
  */
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { ConnectorAnswer, ConnectorFailure } from '../core/deliveryDecision';
 
-export function classifyNetworkError(err: unknown): ConnectorFailure {
+/**
+ * The caller's dispatcher, or a keep-alive Agent of `connections` with connect, headers and body
+ * timeouts of `timeoutMs` each; `close` closes only the Agent made here.
+ */
+export function clientDispatcher(
+  options: { readonly timeoutMs: number; readonly dispatcher?: Dispatcher },
+  connections: number,
+): { readonly dispatcher: Dispatcher; close(): Promise<void> } {
+  if (options.dispatcher !== undefined) return { dispatcher: options.dispatcher, close: async () => {} };
+  const agent = new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 60_000,
+    connections,
+    connectTimeout: options.timeoutMs,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+  });
+  return { dispatcher: agent, close: () => agent.close() };
+}
+
+export interface BearerRequest {
+  readonly method: string;
+  readonly token: string;
+  /** Sent as JSON with `contentType` when present. */
+  readonly body?: unknown;
+  readonly contentType: string;
+  /** False for a call the client must not replay on its own (the caller decides on retries). */
+  readonly idempotent: boolean;
+  /** How much of the answer's body is kept. */
+  readonly maxBytes: number;
+}
+
+/** One request with the token attached, its answer read; throws what undici throws below HTTP. */
+export async function requestWithToken(
+  url: URL,
+  dispatcher: Dispatcher,
+  call: BearerRequest,
+): Promise<ConnectorAnswer> {
+  const response = await request(url, {
+    method: call.method,
+    dispatcher,
+    headers: {
+      authorization: `Bearer ${call.token}`,
+      accept: 'application/json',
+      ...(call.body === undefined ? {} : { 'content-type': call.contentType }),
+    },
+    ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
+    idempotent: call.idempotent,
+  } as Parameters<typeof request>[1]);
+  return readAnswer(response, call.maxBytes);
+}
+
+/** The failures undici names by class: timeouts, and a socket closed early. */
+export function undiciFailure(err: unknown): ConnectorFailure | undefined {
   if (err instanceof undiciErrors.ConnectTimeoutError) return { kind: 'timeout', message: 'connect timeout' };
   if (err instanceof undiciErrors.HeadersTimeoutError)
     return { kind: 'timeout', message: 'no response headers before the timeout' };
   if (err instanceof undiciErrors.BodyTimeoutError) return { kind: 'timeout', message: 'response body timeout' };
   if (err instanceof undiciErrors.SocketError)
     return { kind: 'reset', message: 'connection closed before the response completed' };
+  return undefined;
+}
+
+export function classifyNetworkError(err: unknown): ConnectorFailure {
+  const named = undiciFailure(err);
+  if (named !== undefined) return named;
   const code = (err as { code?: unknown }).code;
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
     return { kind: 'reset', message: `connection reset (${code})` };
@@ -22,10 +81,7 @@ export function classifyNetworkError(err: unknown): ConnectorFailure {
   return { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : 'network error' };
 }
 
-export async function readAnswer(
-  response: Dispatcher.ResponseData<unknown>,
-  maxBytes = 16 * 1024,
-): Promise<ConnectorAnswer> {
+async function readAnswer(response: Dispatcher.ResponseData<unknown>, maxBytes: number): Promise<ConnectorAnswer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of response.body) {

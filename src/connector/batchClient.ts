@@ -9,7 +9,6 @@
  * answer becomes an outcome (core/deliveryDecision.ts's rules): nothing Teams or the network says
  * throws. A 401 refreshes the token once and InvalidBotApiHost moves to the GCC host once, in place.
  */
-import { Agent, request } from 'undici';
 import { decide, decideFailure, type ConnectorAnswer, type Decision } from '../core/deliveryDecision';
 import type { BatchKind, BatchRequestBody } from '../core/batch';
 import {
@@ -21,7 +20,7 @@ import {
 } from '../core/batchState';
 import { CourierError } from '../errors';
 import { assertTrustedServiceUrl, connectorUrl, type ConnectorClientOptions } from './connectorClient';
-import { classifyNetworkError, readAnswer } from './answerReader';
+import { classifyNetworkError, clientDispatcher, requestWithToken } from './answerReader';
 import { ConnectorNetworkError } from './networkError';
 
 export interface BatchClientOptions extends ConnectorClientOptions {
@@ -135,35 +134,22 @@ function fromError<T>(err: unknown, method: Method): BatchOutcome<T> {
 
 export function createBatchClient(options: BatchClientOptions): BatchClient {
   const now = options.now ?? (() => new Date());
-  const dispatcher =
-    options.dispatcher ??
-    new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      connections: 16,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
+  const { dispatcher, close } = clientDispatcher(options, 16);
 
   async function send(method: Method, serviceUrl: string, call: Call<unknown>): Promise<ConnectorAnswer> {
     const url = connectorUrl(assertTrustedServiceUrl(serviceUrl, options.trust), ...call.segments);
     for (const [key, value] of Object.entries(call.query ?? {})) url.searchParams.set(key, value);
     const token = await options.getToken();
     try {
-      const response = await request(url, {
+      return await requestWithToken(url, dispatcher, {
         method,
-        dispatcher,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(call.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-        },
-        ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
+        token,
+        body: call.body,
+        contentType: 'application/json; charset=utf-8',
         // A batch send must not be replayed by the client: it would message everyone again.
         idempotent: method !== 'POST',
-      } as Parameters<typeof request>[1]);
-      return await readAnswer(response, MAX_ANSWER_BYTES);
+        maxBytes: MAX_ANSWER_BYTES,
+      });
     } catch (err) {
       throw new ConnectorNetworkError(classifyNetworkError(err), { cause: err });
     }
@@ -221,8 +207,6 @@ export function createBatchClient(options: BatchClientOptions): BatchClient {
       }),
     cancelOperation: (serviceUrl, operationId) =>
       run(serviceUrl, { method: 'DELETE', segments: operation(operationId), read: () => true as const }),
-    close: async () => {
-      if (options.dispatcher === undefined) await dispatcher.close();
-    },
+    close,
   };
 }

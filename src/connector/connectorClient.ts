@@ -3,10 +3,10 @@
  * timeouts. The serviceUrl is checked against the trusted hosts BEFORE the bot's token is attached:
  * the token never leaves for a host we do not trust, whatever a stored reference says.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { CourierError } from '../errors';
 import type { ConnectorAnswer } from '../core/deliveryDecision';
-import { classifyNetworkError, readAnswer } from './answerReader';
+import { classifyNetworkError, clientDispatcher, requestWithToken } from './answerReader';
 import { ConnectorNetworkError } from './networkError';
 
 export { ConnectorNetworkError };
@@ -77,16 +77,7 @@ export interface ConnectorClient {
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 export function createConnectorClient(options: ConnectorClientOptions): ConnectorClient {
-  const dispatcher =
-    options.dispatcher ??
-    new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      connections: 64,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
+  const { dispatcher, close } = clientDispatcher(options, 64);
 
   async function call(
     method: 'POST' | 'PUT' | 'DELETE',
@@ -98,19 +89,15 @@ export function createConnectorClient(options: ConnectorClientOptions): Connecto
     const url = connectorUrl(base, ...segments);
     const token = await options.getToken();
     try {
-      const response = await request(url, {
+      // Non-idempotent POSTs must not be replayed by the client: the sender decides on retries.
+      return await requestWithToken(url, dispatcher, {
         method,
-        dispatcher,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-          accept: 'application/json',
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        // Non-idempotent POSTs must not be replayed by the client: the sender decides on retries.
+        token,
+        body,
+        contentType: 'application/json; charset=utf-8',
         idempotent: false,
-      } as Parameters<typeof request>[1]);
-      return await readAnswer(response, MAX_ERROR_BODY_BYTES);
+        maxBytes: MAX_ERROR_BODY_BYTES,
+      });
     } catch (err) {
       throw new ConnectorNetworkError(classifyNetworkError(err), { cause: err });
     }
@@ -124,8 +111,6 @@ export function createConnectorClient(options: ConnectorClientOptions): Connecto
       call('PUT', serviceUrl, ['conversations', conversationId, 'activities', activityId], activity),
     deleteActivity: (serviceUrl, conversationId, activityId) =>
       call('DELETE', serviceUrl, ['conversations', conversationId, 'activities', activityId]),
-    close: async () => {
-      if (options.dispatcher === undefined) await dispatcher.close();
-    },
+    close,
   };
 }

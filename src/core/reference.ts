@@ -37,6 +37,18 @@ const OBSERVED_FIELDS = [
   'locale',
 ] as const satisfies readonly (keyof ObservedReference & keyof ConversationReference)[];
 
+/** Every field of a stored reference, in the order a row holds them (src/store/conversationRows.ts). */
+export const REFERENCE_FIELDS = [
+  'conversationId',
+  ...OBSERVED_FIELDS,
+  'installed',
+  'installedChangedAt',
+  'firstSeenAt',
+  'lastSeenAt',
+  'undeliverableReason',
+  'undeliverableAt',
+] as const satisfies readonly (keyof ConversationReference)[];
+
 /**
  * Returns the reference to store after `observed`, or `undefined` when the stored one is already
  * up to date. Fields the activity did not carry keep their stored value (a conversationUpdate has no

@@ -1,10 +1,18 @@
-/** The HTTP API's answers shared by its routes (notifyApi.ts, notifyCancel.ts): errors, and ids as the caller knows them. */
+/** The HTTP API's answers shared by its routes (notifyApi.ts, notifyCancel.ts, retryApi.ts): errors, and ids as the caller knows them. */
 import { fromInternalId, type Submitter } from '../core/admission';
 import { AuthError, BadRequestError, CourierError } from '../errors';
 import type { MessagesResponse } from '../inbound/handleMessages';
 import type { Logger } from '../log';
 
-export function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
+/**
+ * An error as the API answers it. `unavailable`: the 503's message (what was done before storage
+ * or the key metadata failed).
+ */
+export function toErrorResponse(
+  err: unknown,
+  log: Logger,
+  unavailable = 'Service unavailable; nothing was queued for jobs not listed as accepted',
+): MessagesResponse {
   if (err instanceof BadRequestError) return { status: err.status, jsonBody: { error: err.message } };
   if (err instanceof AuthError) {
     // The reason goes to the log only; the caller learns no more than "no".
@@ -15,11 +23,7 @@ export function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
   }
   if (err instanceof CourierError && (err.code === 'STORAGE_UNAVAILABLE' || err.code === 'AUTH_METADATA_UNAVAILABLE')) {
     log.error('notify.unavailable', { reason: err.message });
-    return {
-      status: 503,
-      headers: { 'Retry-After': '5' },
-      jsonBody: { error: 'Service unavailable; nothing was queued for jobs not listed as accepted' },
-    };
+    return { status: 503, headers: { 'Retry-After': '5' }, jsonBody: { error: unavailable } };
   }
   log.error('notify.failed', { error: err });
   return { status: 500, jsonBody: { error: 'Internal error' } };

@@ -14,11 +14,11 @@
 import { toInternalId, type Submitter } from '../core/admission';
 import { MAX_JOB_ID_LENGTH } from '../core/job';
 import { NOT_REPLAYABLE_CODES, parsePoisonMessage, type PoisonEntry } from '../core/poison';
-import { AuthError, BadRequestError, CourierError } from '../errors';
+import { BadRequestError } from '../errors';
 import type { MessagesResponse } from '../inbound/handleMessages';
-import type { Logger } from '../log';
 import type { PoisonMessage, PoisonQueue } from '../store/poisonQueue';
 import type { NotifyDeps, NotifyRequest } from './notifyApi';
+import { toErrorResponse } from './notifyResponses';
 import { replayPoisoned } from './replayJob';
 
 /** How many poison messages one retry looks through. */
@@ -41,22 +41,6 @@ function accepted(request: NotifyRequest, id: string): MessagesResponse {
     headers: { Location: location, 'Retry-After': '2' },
     jsonBody: { id, status: 'pending', statusUrl: location },
   };
-}
-
-function toErrorResponse(err: unknown, log: Logger): MessagesResponse {
-  if (err instanceof BadRequestError) return { status: err.status, jsonBody: { error: err.message } };
-  if (err instanceof AuthError) {
-    log.warn('notify.unauthorized', { code: err.code, reason: err.message });
-    return err.status === 401
-      ? { status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, jsonBody: { error: 'Unauthorized' } }
-      : { status: 403, jsonBody: { error: 'Forbidden' } };
-  }
-  if (err instanceof CourierError && (err.code === 'STORAGE_UNAVAILABLE' || err.code === 'AUTH_METADATA_UNAVAILABLE')) {
-    log.error('notify.unavailable', { reason: err.message });
-    return { status: 503, headers: { 'Retry-After': '5' }, jsonBody: { error: 'Service unavailable; try again' } };
-  }
-  log.error('notify.failed', { error: err });
-  return { status: 500, jsonBody: { error: 'Internal error' } };
 }
 
 /** The poison entry is this caller's: the same internal id, written with this caller (or full trust). */
@@ -158,6 +142,6 @@ export async function handleNotifyRetry(
         return { status: 422, jsonBody: { error: `Job "${shownId}" cannot be retried: ${result.why}.` } };
     }
   } catch (err) {
-    return toErrorResponse(err, log);
+    return toErrorResponse(err, log, 'Service unavailable; try again');
   }
 }

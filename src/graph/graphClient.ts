@@ -13,10 +13,11 @@
  * Framework is refused. Never throws for what Graph or the network answered; throws GraphError only
  * for a URL off the base or a Bot Connector token.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { clientDispatcher, requestWithToken } from '../connector/answerReader';
 import type { CloudName } from '../clouds';
 import { assertOnGraphBase, graphBaseFor, graphUrl } from './graphHosts';
-import { networkFailure, readAnswer } from './graphHttp';
+import { networkFailure } from './graphHttp';
 import {
   failure,
   GraphError,
@@ -68,6 +69,9 @@ const CATALOG_ID = /^[0-9A-Za-z-]{1,64}$/;
 /** Installation ids are base64 (`<user>##<app>`), padded or not. */
 const INSTALLATION_ID = /^[A-Za-z0-9+/=_-]{1,512}$/;
 
+/** What is kept of an answer's body. */
+const MAX_BODY_BYTES = 64 * 1024;
+
 const BOT_AUDIENCES = new Set(['https://api.botframework.com', 'https://api.botframework.us']);
 
 /**
@@ -100,16 +104,7 @@ function invalidIds(ctx: GraphCallContext): GraphFailure | undefined {
 export function createGraphClient(options: GraphClientOptions): GraphClient {
   const base = graphBaseFor(options.cloud, options.baseUrl);
   const now = options.now ?? (() => new Date());
-  const dispatcher =
-    options.dispatcher ??
-    new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      connections: 16,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
+  const { dispatcher, close } = clientDispatcher(options, 16);
 
   /** One request; a 401 gets a fresh token and one more try (401 means Graph did not act). */
   async function call(
@@ -130,19 +125,15 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       assertNotBotToken(token);
       let answer: GraphAnswer;
       try {
-        const response = await request(target, {
+        answer = await requestWithToken(target, dispatcher, {
           method,
-          dispatcher,
-          headers: {
-            authorization: `Bearer ${token}`,
-            accept: 'application/json',
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          token,
+          body,
+          contentType: 'application/json',
           // The caller decides on retries (a POST after a reset is answered 409 if it had landed).
           idempotent: false,
-        } as Parameters<typeof request>[1]);
-        answer = await readAnswer(response);
+          maxBytes: MAX_BODY_BYTES,
+        });
       } catch (err) {
         return { failure: networkFailure(err) };
       }
@@ -200,8 +191,6 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
         }),
       };
     },
-    close: async () => {
-      if (options.dispatcher === undefined) await dispatcher.close();
-    },
+    close,
   };
 }

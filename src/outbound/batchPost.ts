@@ -6,16 +6,13 @@
 import { backoffMs } from '../core/deliveryDecision';
 import type { FailureCode } from '../core/failureCodes';
 import type { TeamsBatchJob } from '../core/job';
-import { StorageUnavailableError } from '../errors';
 import type { Logger } from '../log';
 import type { ChunkStatus } from '../store/batchRecord';
 import type { DeliveryRecord } from '../store/deliveryStore';
 import { withLastError, type BatchWriter } from './batchCommon';
 import { requestBody, withChunk } from './batchPlan';
-import { leaseFor, MAX_INLINE_WAIT_MS, type SenderDeps } from './senderTypes';
-
-/** How soon to look again when the shared budget's roster could not be read. */
-const BUDGET_UNAVAILABLE_RETRY_MS = 5_000;
+import { leaseFor, type SenderDeps } from './senderTypes';
+import { acquireSlot } from './sendSlot';
 
 export interface PostRetry {
   readonly delayMs: number;
@@ -153,24 +150,4 @@ export async function postChunks(
     break;
   }
   return {};
-}
-
-/** Takes a send slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
-async function acquireSlot(deps: SenderDeps, scope: string, tenantId: string, log: Logger): Promise<number> {
-  const deadline = deps.now().getTime() + MAX_INLINE_WAIT_MS;
-  const acquire = async (): Promise<number> => {
-    try {
-      return await deps.budget.acquire(scope, tenantId);
-    } catch (err) {
-      if (!(err instanceof StorageUnavailableError)) throw err;
-      log.warn('budget.unavailable', { reason: err.message });
-      return BUDGET_UNAVAILABLE_RETRY_MS;
-    }
-  };
-  let wait = await acquire();
-  for (let i = 0; wait > 0 && i < 1_000 && deps.now().getTime() + wait <= deadline + 50; i += 1) {
-    await deps.sleep(wait);
-    wait = await acquire();
-  }
-  return wait;
 }

@@ -7,8 +7,6 @@
  *   -> take a send slot (shared budget) -> call the Connector -> record the outcome
  */
 import type { KnownRecord } from '../store/deliveryStore';
-import { StorageUnavailableError } from '../errors';
-import type { Logger } from '../log';
 import { callConnector } from './connectorCalls';
 import { failJob, recordOutcome } from './recordOutcome';
 import { callerRefusal, resolveTarget, scopeKey, TargetError } from './resolveTarget';
@@ -22,9 +20,7 @@ import {
   type SenderDeps,
   type SingleJob,
 } from './senderTypes';
-
-/** How soon to look again when the shared budget's roster could not be read. */
-const BUDGET_UNAVAILABLE_RETRY_MS = 5_000;
+import { acquireSlot } from './sendSlot';
 
 export async function deliver(
   job: SingleJob,
@@ -97,7 +93,7 @@ export async function deliver(
 
   // 4. Take a send slot. Other jobs here took them meanwhile: nothing was sent, so the claim is
   // given back (no attempt used) and the job comes back when a slot is free.
-  const slotWait = await acquireSlot(deps, target, ctx.log);
+  const slotWait = await acquireSlot(deps, scopeKey(target), target.tenantId, ctx.log);
   if (slotWait > 0) {
     await deps.deliveries.release(job.id, claimed.etag, existing);
     return defer(ctx, slotWait, 'rate limit');
@@ -115,26 +111,4 @@ async function defer(ctx: JobContext, delayMs: number, why: string): Promise<Job
   await ctx.putBack(delayMs, { deferred: true });
   ctx.log.info('job.deferred', { why, delayMs });
   return { status: 'deferred', jobId: ctx.job.id, delayMs, why };
-}
-
-/** Takes a send slot, waiting in process up to about MAX_INLINE_WAIT_MS; returns 0 or the wait still needed. */
-async function acquireSlot(deps: SenderDeps, target: ResolvedTarget, log: Logger): Promise<number> {
-  const deadline = deps.now().getTime() + MAX_INLINE_WAIT_MS;
-  const acquire = async (): Promise<number> => {
-    try {
-      return await deps.budget.acquire(scopeKey(target), target.tenantId);
-    } catch (err) {
-      // Without the roster no instance may assume its share: give the claim back and come back.
-      if (!(err instanceof StorageUnavailableError)) throw err;
-      log.warn('budget.unavailable', { reason: err.message });
-      return BUDGET_UNAVAILABLE_RETRY_MS;
-    }
-  };
-  let wait = await acquire();
-  // Bounded by time; the count only guards against a clock that does not move.
-  for (let i = 0; wait > 0 && i < 1_000 && deps.now().getTime() + wait <= deadline + 50; i += 1) {
-    await deps.sleep(wait);
-    wait = await acquire();
-  }
-  return wait;
 }

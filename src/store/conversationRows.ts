@@ -2,35 +2,11 @@
  * A conversation reference as a row of table `conversations` (PartitionKey = toTableKey(conversation
  * id), RowKey "ref"): one entity holds the whole reference (docs/storage.md).
  */
-import type { ConversationReference } from '../core/reference';
+import { REFERENCE_FIELDS, type ConversationReference } from '../core/reference';
 import { toTableKey } from '../core/tableKeys';
 import type { Entity, NewEntity } from './tableClients';
 
 export const REF_ROW = 'ref';
-
-const REFERENCE_FIELDS = [
-  'conversationId',
-  'conversationType',
-  'tenantId',
-  'serviceUrl',
-  'botId',
-  'botName',
-  'userId',
-  'userAadObjectId',
-  'userName',
-  'teamId',
-  'teamName',
-  'teamAadGroupId',
-  'channelId',
-  'channelName',
-  'locale',
-  'installed',
-  'installedChangedAt',
-  'firstSeenAt',
-  'lastSeenAt',
-  'undeliverableReason',
-  'undeliverableAt',
-] as const;
 
 export function toEntity(reference: ConversationReference): NewEntity {
   const entity: NewEntity = {

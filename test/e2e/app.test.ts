@@ -8,23 +8,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteInstance } from '../../host/azurite';
+import type { AzuriteInstance } from '../../host/azurite';
 import {
   FIXTURE_NAMES,
   StopWaiting,
   ensureLocalCertificate,
   fixtureActivity,
-  startStubWorld,
   waitFor,
   type ChannelTokenIssuer,
   type ConnectorServer,
-  type StubWorld,
 } from '../../host/emulator';
 import { toTableKey } from '../../src/core/tableKeys';
 import { createConversationStore } from '../../src/store/conversationStore';
 import { freePort } from '../chaos/harness';
+import { startStubs, type Stubs } from './appWorld';
 
 const ROOT = path.resolve(__dirname, '../..');
 const APP_ID = '00000000-0000-4000-8000-0000000000b0';
@@ -32,21 +31,19 @@ const BOT_TENANT = '00000000-0000-4000-8000-0000000b07e0';
 const SECRET = 'e2e-test-secret-value';
 
 let azurite: AzuriteInstance;
-let world: StubWorld;
 let issuer: ChannelTokenIssuer;
 let connector: ConnectorServer;
+let agent: Agent;
+let stubs: Stubs;
 let app: ChildProcess;
 let baseUrl = '';
 let output = '';
 let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-const agent = new Agent({ keepAliveTimeout: 5_000 });
 
 beforeAll(async () => {
-  [azurite, world] = await Promise.all([
-    startAzurite(),
-    startStubWorld({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: SECRET } }),
-  ]);
-  ({ issuer, connector } = world);
+  stubs = await startStubs({ bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: SECRET } });
+  ({ azurite, agent } = stubs);
+  ({ issuer, connector } = stubs.world);
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
 
@@ -57,7 +54,7 @@ beforeAll(async () => {
       PORT: String(port),
       // The app's clients take no `ca` option: the child trusts the stubs' loopback-only certificate this way.
       NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath,
-      ...world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: 'outbound-messages' }),
+      ...stubs.appSettings(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a signal reaches npm, sh and the host together, as Ctrl-C in a
@@ -83,9 +80,7 @@ afterAll(async () => {
     await Promise.race([exit, new Promise((r) => setTimeout(r, 20_000))]);
     if (app.exitCode === null) signalGroup('SIGKILL');
   }
-  await agent.close();
-  await world?.close();
-  await azurite?.stop();
+  await stubs?.close();
 }, 60_000);
 
 function signalGroup(signal: NodeJS.Signals): void {

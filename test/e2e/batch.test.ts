@@ -4,98 +4,46 @@
  * of users through POST /api/notify and its status URL, a tenant through the queue cancelled with
  * the compiled CLI, and a team and channels.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { QueueClient } from '@azure/storage-queue';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import {
-  StopWaiting,
-  ensureLocalCertificate,
-  fixtureActivity,
-  startStubWorld,
-  waitFor,
-  type Activity,
-  type StubWorld,
-} from '../../host/emulator';
+import type { AzuriteInstance } from '../../host/azurite';
+import { fixtureActivity, waitFor, type Activity, type StubWorld } from '../../host/emulator';
 import { createDeliveryStore } from '../../src/store/deliveryStore';
 import { createTableClient } from '../../src/store/tableClients';
 import { TABLES } from '../../src/store/tables';
-import { ensureBuilt, freePort, MAIN_JS, ROOT } from '../chaos/harness';
+import { ROOT } from '../chaos/harness';
+import { QUEUE, startAppWorld, type AppWorld } from './appWorld';
 
 const APP_ID = '00000000-0000-4000-8000-0000000000b0';
 const BOT_TENANT = '00000000-0000-4000-8000-0000000b07e0';
 const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
 const BIG_TENANT = '00000000-0000-4000-8000-00000000b1b1';
 const TEAM = '19:e2eBatchTeamGeneral@thread.tacv2';
-const QUEUE = 'outbound-messages';
 
 let azurite: AzuriteInstance;
 let world: StubWorld;
-let app: ChildProcess;
+let agent: Agent;
 let baseUrl = '';
-let output = '';
-let exit: Promise<unknown>;
-const agent = new Agent({ keepAliveTimeout: 5_000 });
+let e2e: AppWorld;
 
 beforeAll(async () => {
-  ensureBuilt();
-  [azurite, world] = await Promise.all([
-    startAzurite(),
-    startStubWorld({
+  e2e = await startAppWorld({
+    name: 'batch',
+    world: {
       bot: { appId: APP_ID, tenantId: BOT_TENANT, secret: 'e2e-batch-secret-value' },
       connector: { batch: { entriesPerPoll: 5, pageSize: 2, retryAfterMs: 500 } },
-    }),
-  ]);
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  app = spawn(process.execPath, [MAIN_JS], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      NODE_EXTRA_CA_CERTS: ensureLocalCertificate().certPath,
-      ...world.appSettings({
-        AzureWebJobsStorage: azurite.connectionString,
-        OUTBOUND_QUEUE: QUEUE,
-        BATCH_MEMBERS_PER_REQUEST: '10',
-        BATCH_POLL_INTERVAL_MS: '1000',
-      }),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
+    settings: { BATCH_MEMBERS_PER_REQUEST: '10', BATCH_POLL_INTERVAL_MS: '1000' },
   });
-  app.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  app.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  exit = new Promise((resolve) => app.once('exit', resolve));
-  await waitFor('the app to serve', 120_000, async () => {
-    if (app.exitCode !== null) throw new StopWaiting(`the app exited with ${app.exitCode}:\n${output.slice(-3000)}`);
-    const res = await request(`${baseUrl}/admin/host/status`, { dispatcher: agent });
-    const body = (await res.body.json()) as { state?: string };
-    return body.state === 'Running' ? true : undefined;
-  });
+  ({ azurite, world, agent } = e2e);
+  baseUrl = e2e.app.url;
 }, 300_000);
 
-afterAll(async () => {
-  if (app && app.exitCode === null) {
-    signalGroup('SIGTERM');
-    await Promise.race([exit, new Promise((r) => setTimeout(r, 20_000))]);
-    if (app.exitCode === null) signalGroup('SIGKILL');
-  }
-  await agent.close();
-  await world?.close();
-  await azurite?.stop();
-}, 60_000);
-
-function signalGroup(signal: NodeJS.Signals): void {
-  try {
-    process.kill(-app.pid!, signal);
-  } catch {
-    // already gone
-  }
-}
+afterAll(() => e2e?.close(), 60_000);
 
 /** Posts a signed activity, as Teams would: the app learns the conversation and its tenant's serviceUrl. */
 async function capture(activity: Activity): Promise<void> {

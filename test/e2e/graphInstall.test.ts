@@ -7,16 +7,12 @@
  * GET /api/notify/{id} says `installed: new`. A broadcast counts `installedByUs`; a tenant without
  * admin consent fails with the reason.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import { GRAPH_INSTALL_PERMISSION, startStubWorld, waitFor, type StubWorld } from '../../host/emulator';
+import type { AzuriteInstance } from '../../host/azurite';
+import { GRAPH_INSTALL_PERMISSION, type StubWorld } from '../../host/emulator';
 import { createConversationStore } from '../../src/store/conversationStore';
-import { AppProcess, ensureBuilt, freePort, LogCapture } from '../chaos/harness';
+import { startAppWorld, type AppWorld } from './appWorld';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2ea1';
 const TENANT = '00000000-0000-4000-8000-0000000b07e0';
@@ -26,15 +22,12 @@ const U = { newcomer: user(1), bc1: user(2), bc2: user(3), noConsent: user(4) };
 
 let azurite: AzuriteInstance;
 let world: StubWorld;
-let app: AppProcess | undefined;
-let log: LogCapture;
-const agent = new Agent({ keepAliveTimeout: 5_000 });
+let e2e: AppWorld;
 
 beforeAll(async () => {
-  ensureBuilt();
-  [azurite, world] = await Promise.all([
-    startAzurite(),
-    startStubWorld({
+  e2e = await startAppWorld({
+    name: 'graph',
+    world: (appUrl) => ({
       bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET },
       graph: {
         users: [
@@ -44,45 +37,21 @@ beforeAll(async () => {
           { aadObjectId: U.noConsent, scenario: 'consentMissing' },
         ],
         // Teams tells the app about each installation, as it does after a Graph install.
-        appBaseUrl: () => app?.url,
+        appBaseUrl: appUrl,
       },
     }),
-  ]);
-  log = new LogCapture(path.join(mkdtempSync(path.join(tmpdir(), 'courier-graph-')), 'app.log'));
-  const env = world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: 'outbound-messages' });
-  expect(env).toMatchObject({
+  });
+  ({ azurite, world } = e2e);
+  expect(e2e.env).toMatchObject({
     TEAMS_APP_CATALOG_ID: world.graph!.catalogId,
     GRAPH_BASE_URL: world.graph!.server.baseUrl,
   });
-  app = new AppProcess({ port: await freePort(), log, env });
-  await app.start();
 }, 180_000);
 
-afterAll(async () => {
-  await app?.stop();
-  log?.close();
-  await agent.close();
-  await world?.close();
-  await azurite?.stop();
-}, 60_000);
+afterAll(() => e2e?.close(), 60_000);
 
-async function http(method: 'GET' | 'POST', route: string, body?: unknown) {
-  const res = await request(`${app!.url}/api/${route}`, {
-    method,
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
-}
-
-async function statusOf(id: string): Promise<Record<string, unknown>> {
-  return waitFor(`job ${id} to be done`, 60_000, async () => {
-    const answer = await http('GET', `notify/${encodeURIComponent(id)}`);
-    return answer.status === 200 ? answer.body : undefined;
-  });
-}
+const http = (method: 'GET' | 'POST', route: string, body?: unknown) => e2e.api(method, route, body);
+const statusOf = (id: string) => e2e.statusOf(id);
 
 const installs = (userId: string) =>
   world.graph!.server.requests.filter((r) => r.userId === userId && r.operation === 'install');

@@ -12,72 +12,34 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { QueueClient } from '@azure/storage-queue';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import {
-  Faults,
-  fixtureActivity,
-  startStubWorld,
-  waitFor,
-  type ChannelTokenIssuer,
-  type ConnectorServer,
-  type StubWorld,
-} from '../../host/emulator';
-import { AppProcess, ensureBuilt, freePort, LogCapture, ROOT } from '../chaos/harness';
+import type { AzuriteInstance } from '../../host/azurite';
+import { Faults, fixtureActivity, waitFor, type ChannelTokenIssuer, type ConnectorServer } from '../../host/emulator';
+import { ROOT, type AppProcess } from '../chaos/harness';
+import { QUEUE, startAppWorld, type AppWorld } from './appWorld';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2e0b';
 const TENANT = '00000000-0000-4000-8000-0000000b07e0';
 const SECRET = 'operate-e2e-secret';
-const QUEUE = 'outbound-messages';
 
 let azurite: AzuriteInstance;
-let world: StubWorld;
 let issuer: ChannelTokenIssuer;
 let connector: ConnectorServer;
 let app: AppProcess;
-let log: LogCapture;
-const agent = new Agent({ keepAliveTimeout: 5_000 });
+let agent: Agent;
+let e2e: AppWorld;
 const run = promisify(execFile);
 
 beforeAll(async () => {
-  ensureBuilt();
-  [azurite, world] = await Promise.all([
-    startAzurite(),
-    startStubWorld({ bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET } }),
-  ]);
-  ({ issuer, connector } = world);
-  log = new LogCapture(path.join(mkdtempSync(path.join(tmpdir(), 'courier-operate-')), 'app.log'));
-  app = new AppProcess({
-    port: await freePort(),
-    log,
-    env: world.appSettings({ AzureWebJobsStorage: azurite.connectionString, OUTBOUND_QUEUE: QUEUE }),
-  });
-  await app.start();
+  e2e = await startAppWorld({ name: 'operate', world: { bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET } } });
+  ({ azurite, app, agent } = e2e);
+  ({ issuer, connector } = e2e.world);
 }, 180_000);
 
-afterAll(async () => {
-  await app?.stop();
-  log?.close();
-  await agent.close();
-  await world?.close();
-  await azurite?.stop();
-}, 60_000);
+afterAll(() => e2e?.close(), 60_000);
 
-async function http(method: 'GET' | 'POST', route: string, body?: unknown) {
-  const res = await request(`${app.url}/api/${route}`, {
-    method,
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return {
-    status: res.statusCode,
-    headers: res.headers,
-    body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
-  };
-}
+const http = (method: 'GET' | 'POST', route: string, body?: unknown) => e2e.api(method, route, body);
 
 /** `teams-courier <args>` as an operator runs it, with the app's storage settings. */
 async function teamsCourier(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -94,12 +56,7 @@ async function teamsCourier(...args: string[]): Promise<{ code: number; stdout: 
   }
 }
 
-async function statusOf(id: string): Promise<Record<string, unknown>> {
-  return waitFor(`job ${id} to be done`, 60_000, async () => {
-    const answer = await http('GET', `notify/${encodeURIComponent(id)}`);
-    return answer.status === 200 ? answer.body : undefined;
-  });
-}
+const statusOf = (id: string) => e2e.statusOf(id);
 
 describe('operating it through the running app', () => {
   const conversationId = 'a:operate-e2e-1';

@@ -4,23 +4,12 @@
  * real access tokens from the local Entra authority through @azure/identity, jobs delivered to the
  * Bot Connector stub. (Function-key mode, and the key never echoed, are in app.test.ts.)
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { ClientSecretCredential } from '@azure/identity';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteInstance } from '../../host/azurite';
-import {
-  Faults,
-  fixtureActivity,
-  startStubWorld,
-  waitFor,
-  type ChannelTokenIssuer,
-  type ConnectorServer,
-  type StubWorld,
-} from '../../host/emulator';
-import { AppProcess, ensureBuilt, freePort, LogCapture } from '../chaos/harness';
+import { Faults, fixtureActivity, waitFor, type ChannelTokenIssuer, type ConnectorServer } from '../../host/emulator';
+import type { AppProcess } from '../chaos/harness';
+import { startAppWorld, type AppWorld } from './appWorld';
 
 const APP_ID = '00000000-0000-4000-8000-0000000e2e01';
 const TENANT = '00000000-0000-4000-8000-0000000b07e0';
@@ -42,74 +31,43 @@ const STRANGER = {
   clientSecret: 'stranger-secret',
 };
 
-let azurite: AzuriteInstance;
-let world: StubWorld;
 let issuer: ChannelTokenIssuer;
 let connector: ConnectorServer;
 let app: AppProcess;
-let log: LogCapture;
-const agent = new Agent({ keepAliveTimeout: 5_000 });
+let agent: Agent;
+let e2e: AppWorld;
 const tokens = new Map<string, string>();
 
 beforeAll(async () => {
-  ensureBuilt();
-  [azurite, world] = await Promise.all([
-    startAzurite(),
-    startStubWorld({
+  e2e = await startAppWorld({
+    name: 'trust',
+    world: {
       bot: { appId: APP_ID, tenantId: TENANT, secret: SECRET },
       entra: { apps: [BILLING, HR, STRANGER].map((c) => ({ ...c, tenantId: TENANT })), apis: [API] },
-    }),
-  ]);
-  ({ issuer, connector } = world);
-  log = new LogCapture(path.join(mkdtempSync(path.join(tmpdir(), 'courier-trust-')), 'app.log'));
-  app = new AppProcess({
-    port: await freePort(),
-    log,
-    env: world.appSettings({
-      AzureWebJobsStorage: azurite.connectionString,
-      OUTBOUND_QUEUE: 'outbound-messages',
+    },
+    settings: {
       FLOW_AUTH_AUDIENCE: API.identifierUri,
       FLOW_CALLERS: JSON.stringify([
         { name: 'billing', objectId: BILLING.objectId },
         { name: 'hr', objectId: HR.objectId, tenants: [TENANT] },
       ]),
-    }),
+    },
   });
-  await app.start();
+  ({ app, agent } = e2e);
+  ({ issuer, connector } = e2e.world);
   for (const caller of [BILLING, HR, STRANGER]) {
     const credential = new ClientSecretCredential(TENANT, caller.clientId, caller.clientSecret, {
-      authorityHost: world.entra.authorityHost,
+      authorityHost: e2e.world.entra.authorityHost,
       disableInstanceDiscovery: true,
     });
     tokens.set(caller.clientId, (await credential.getToken(`${API.identifierUri}/.default`)).token);
   }
 }, 180_000);
 
-afterAll(async () => {
-  await app?.stop();
-  log?.close();
-  await agent.close();
-  await world?.close();
-  await azurite?.stop();
-}, 60_000);
+afterAll(() => e2e?.close(), 60_000);
 
-async function call(method: 'GET' | 'POST', route: string, caller: { clientId: string } | undefined, body?: unknown) {
-  const res = await request(`${app.url}/api/${route}`, {
-    method,
-    dispatcher: agent,
-    headers: {
-      'content-type': 'application/json',
-      ...(caller === undefined ? {} : { authorization: `Bearer ${tokens.get(caller.clientId)}` }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return {
-    status: res.statusCode,
-    headers: res.headers,
-    body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>),
-  };
-}
+const call = (method: 'GET' | 'POST', route: string, caller: { clientId: string } | undefined, body?: unknown) =>
+  e2e.api(method, route, body, caller === undefined ? {} : { authorization: `Bearer ${tokens.get(caller.clientId)}` });
 
 let chats = 0;
 async function capture(

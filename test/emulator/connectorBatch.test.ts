@@ -1,14 +1,24 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConnectorServer, type ConnectorServer } from '../../host/emulator/connectorServer';
-import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
+import type { ConnectorServer } from '../../host/emulator/connectorServer';
+import type { EntraServer } from '../../host/emulator/entraServer';
 import { Faults, TEAMS_ERRORS } from '../../host/emulator/faults';
-import { APP_ID, TENANT_ID, botToken, call, keepAliveAgent, type HttpResult } from './helpers';
+import {
+  APP_ID,
+  TENANT_ID,
+  botToken,
+  call,
+  keepAliveAgent,
+  startConnectorStub,
+  type ConnectorStub,
+  type HttpResult,
+} from './helpers';
 
 const OTHER_APP = '00000000-0000-4000-8000-0000000000b9';
 const message = { type: 'message', text: 'Quarterly update' };
 const users = (...ids: string[]) => ids.map((id) => ({ id }));
 
 describe("Bot Connector stub: Teams' batch operations", () => {
+  let stub: ConnectorStub;
   let entra: EntraServer;
   let connector: ConnectorServer;
   let token: string;
@@ -16,15 +26,10 @@ describe("Bot Connector stub: Teams' batch operations", () => {
   const agent = keepAliveAgent();
 
   beforeAll(async () => {
-    entra = await startEntraServer();
-    connector = await startConnectorServer({ auth: { jwks: () => entra.jwks() }, log: (line) => lines.push(line) });
-    token = await botToken(entra);
+    stub = await startConnectorStub({ log: (line) => lines.push(line) }, agent);
+    ({ entra, connector, token } = stub);
   });
-  afterAll(async () => {
-    await agent.close();
-    await connector.close();
-    await entra.close();
-  });
+  afterAll(() => stub.close());
   beforeEach(() => {
     connector.reset();
     connector.clearFaults();

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConnectorServer, type ConnectorServer } from '../../host/emulator/connectorServer';
-import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
+import type { ConnectorServer } from '../../host/emulator/connectorServer';
 import {
   Faults,
   mulberry32,
@@ -10,10 +9,10 @@ import {
   type TeamsErrorName,
 } from '../../host/emulator/faults';
 import { SlidingWindowLimiter } from '../../host/emulator/rateLimiter';
-import { TENANT_ID, botToken, call, keepAliveAgent, type HttpResult } from './helpers';
+import { TENANT_ID, call, keepAliveAgent, startConnectorStub, type ConnectorStub, type HttpResult } from './helpers';
 
 describe('Bot Connector stub: rate limits and faults', () => {
-  let entra: EntraServer;
+  let stub: ConnectorStub;
   let connector: ConnectorServer;
   let token: string;
   /** Fake clock: rate limits see only what the test advances. */
@@ -21,15 +20,10 @@ describe('Bot Connector stub: rate limits and faults', () => {
   const agent = keepAliveAgent();
 
   beforeAll(async () => {
-    entra = await startEntraServer();
-    connector = await startConnectorServer({ auth: { jwks: () => entra.jwks() }, now: () => clock });
-    token = await botToken(entra);
+    stub = await startConnectorStub({ now: () => clock }, agent);
+    ({ connector, token } = stub);
   });
-  afterAll(async () => {
-    await agent.close();
-    await connector.close();
-    await entra.close();
-  });
+  afterAll(() => stub.close());
   beforeEach(() => {
     connector.reset();
     connector.clearFaults();

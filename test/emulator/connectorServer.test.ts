@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConnectorServer, type ConnectorServer } from '../../host/emulator/connectorServer';
-import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
+import type { ConnectorServer } from '../../host/emulator/connectorServer';
+import type { EntraServer } from '../../host/emulator/entraServer';
 import { TEAMS_ERRORS } from '../../host/emulator/faults';
 import { generateSigningKey } from '../../host/emulator/tokens';
-import { APP_ID, TENANT_ID, botToken, call, keepAliveAgent } from './helpers';
+import { APP_ID, TENANT_ID, call, keepAliveAgent, startConnectorStub, type ConnectorStub } from './helpers';
 
 describe('Bot Connector stub', () => {
+  let stub: ConnectorStub;
   let entra: EntraServer;
   let connector: ConnectorServer;
   let token: string;
@@ -13,19 +14,10 @@ describe('Bot Connector stub', () => {
   const agent = keepAliveAgent();
 
   beforeAll(async () => {
-    entra = await startEntraServer();
-    connector = await startConnectorServer({
-      auth: { jwks: () => entra.jwks() },
-      rateLimit: false,
-      log: (line) => lines.push(line),
-    });
-    token = await botToken(entra);
+    stub = await startConnectorStub({ rateLimit: false, log: (line) => lines.push(line) }, agent);
+    ({ entra, connector, token } = stub);
   });
-  afterAll(async () => {
-    await agent.close();
-    await connector.close();
-    await entra.close();
-  });
+  afterAll(() => stub.close());
   beforeEach(() => {
     connector.reset();
     connector.clearFaults();

@@ -1,8 +1,14 @@
 /**
- * Test helpers for the emulator self-tests: a keep-alive undici client and a bot-token shortcut.
+ * Test helpers for the emulator self-tests: a keep-alive undici client, a bot-token shortcut, and
+ * the Connector stub with the Entra stub whose tokens it takes.
  */
 import { Agent, request } from 'undici';
-import type { EntraServer } from '../../host/emulator/entraServer';
+import {
+  startConnectorServer,
+  type ConnectorServer,
+  type ConnectorServerOptions,
+} from '../../host/emulator/connectorServer';
+import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
 
 export const APP_ID = '00000000-0000-4000-8000-0000000000b0';
 export const TENANT_ID = '72f988bf-0000-4000-8000-00000000c0de';
@@ -52,4 +58,33 @@ export async function call(
 /** A valid bot -> connector token from the Entra stub (no MSAL in the loop). */
 export function botToken(entra: EntraServer, appId = APP_ID): Promise<string> {
   return entra.issueToken({ clientId: appId, tenantId: TENANT_ID });
+}
+
+export interface ConnectorStub {
+  readonly entra: EntraServer;
+  /** Takes the bot tokens `entra` issues. */
+  readonly connector: ConnectorServer;
+  /** A bot token from `entra` for APP_ID. */
+  readonly token: string;
+  /** Closes `closeToo` (a client of the stubs), then the stubs. */
+  close(): Promise<void>;
+}
+
+/** The Entra stub and a Connector stub that checks tokens against its keys. */
+export async function startConnectorStub(
+  options: Omit<ConnectorServerOptions, 'auth'> = {},
+  closeToo?: { close(): Promise<void> },
+): Promise<ConnectorStub> {
+  const entra = await startEntraServer();
+  const connector = await startConnectorServer({ ...options, auth: { jwks: () => entra.jwks() } });
+  return {
+    entra,
+    connector,
+    token: await botToken(entra),
+    async close() {
+      await closeToo?.close();
+      await connector.close();
+      await entra.close();
+    },
+  };
 }

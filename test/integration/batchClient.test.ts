@@ -4,8 +4,8 @@
  * GCC, trust, unreadable bodies).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConnectorServer, type ConnectorServer } from '../../host/emulator/connectorServer';
-import { startEntraServer, type EntraServer } from '../../host/emulator/entraServer';
+import type { ConnectorServer } from '../../host/emulator/connectorServer';
+import type { EntraServer } from '../../host/emulator/entraServer';
 import { Faults } from '../../host/emulator/faults';
 import { createBatchClient, type BatchClient, type BatchOutcome } from '../../src/connector/batchClient';
 import { batchRequestBody, chunkMembers } from '../../src/core/batch';
@@ -17,6 +17,7 @@ import {
   type OperationState,
 } from '../../src/core/batchState';
 import { CourierError } from '../../src/errors';
+import { startConnectorStub, type ConnectorStub } from '../emulator/helpers';
 
 const APP_ID = '00000000-0000-4000-8000-0000000000b0';
 const TENANT_ID = '72f988bf-0000-4000-8000-00000000c0de';
@@ -28,6 +29,7 @@ function ok<T>(outcome: BatchOutcome<T>): T {
 }
 
 describe('batch client against the emulator Connector', () => {
+  let stub: ConnectorStub;
   let entra: EntraServer;
   let connector: ConnectorServer;
   let client: BatchClient;
@@ -36,8 +38,8 @@ describe('batch client against the emulator Connector', () => {
   let invalidations = 0;
 
   beforeAll(async () => {
-    entra = await startEntraServer();
-    connector = await startConnectorServer({ auth: { jwks: () => entra.jwks() } });
+    stub = await startConnectorStub();
+    ({ entra, connector } = stub);
     serviceUrl = connector.serviceUrl('amer');
     client = createBatchClient({
       trust: { trustedHosts: [], trustedOrigins: [connector.origin] },
@@ -54,8 +56,7 @@ describe('batch client against the emulator Connector', () => {
   });
   afterAll(async () => {
     await client.close();
-    await connector.close();
-    await entra.close();
+    await stub.close();
   });
   beforeEach(() => {
     connector.reset();
