@@ -92,9 +92,8 @@ describe('createBotTokenProvider', () => {
   });
 
   it('reports a failed or empty answer as TOKEN_UNAVAILABLE with the first line of the reason, and tries again next time', async () => {
-    let fail: Error | 'null' | undefined = new Error(
-      'AADSTS7000215: Invalid client secret provided.\nTrace ID: 1234\nsecret=hunter2',
-    );
+    const invalidSecret = new Error('AADSTS7000215: Invalid client secret provided.\nTrace ID: 1234\nsecret=hunter2');
+    let fail: Error | 'null' | undefined = invalidSecret;
     const credential: TokenCredential = {
       getToken: async () => {
         if (fail === 'null') return null;
@@ -109,6 +108,8 @@ describe('createBotTokenProvider', () => {
       code: 'TOKEN_UNAVAILABLE',
       message: 'could not get a Bot Connector token: AADSTS7000215: Invalid client secret provided.',
     });
+    // The credential's own error stays reachable (its trace id, for support) as the cause.
+    expect((error as CourierError).cause).toBe(invalidSecret);
     fail = 'null';
     await expect(provider.getToken()).rejects.toMatchObject({
       code: 'TOKEN_UNAVAILABLE',

@@ -238,6 +238,21 @@ describe('channel tokens (Bot Framework -> bot)', () => {
     expect(err).toMatchObject({ code: 'AUTH_INVALID', message });
   });
 
+  it('keeps the underlying failure as the cause of an entra_issuer refusal', async () => {
+    const entraIssuer = 'https://sts.windows.net/72f988bf-0000-4000-8000-00000000c0de/';
+    const wrongIssuer = await refusal(async () =>
+      channelVerifier().verify(`Bearer ${await sign(channelClaims({ iss: entraIssuer }))}`),
+    );
+    expect(wrongIssuer.message).toMatch(/^entra_issuer: /);
+    expect(wrongIssuer.cause).toBeInstanceOf(jose.errors.JWTClaimValidationFailed);
+    expect(wrongIssuer.cause).toMatchObject({ claim: 'iss', reason: 'check_failed' });
+    const badSignature = await refusal(async () =>
+      channelVerifier().verify(`Bearer ${await sign(channelClaims({ iss: entraIssuer }), { key: other.privateKey })}`),
+    );
+    expect(badSignature.message).toMatch(/^entra_issuer: /);
+    expect(badSignature.cause).toBeInstanceOf(jose.errors.JWSSignatureVerificationFailed);
+  });
+
   it('allows 5 minutes of clock skew on exp and nbf', async () => {
     expect(CLOCK_TOLERANCE_SECONDS).toBe(300);
     await expect(

@@ -307,6 +307,21 @@ describe('issuers per cloud', () => {
     expect(entraIssuers(authorityHost, TENANT.toUpperCase())).toEqual({ v2, v1 });
   });
 
+  it("names a known cloud's own issuers, not the authority URL's origin, even when that URL carries a port", () => {
+    // Entra's issuers never carry a port; the issuer follows the cloud the host belongs to.
+    for (const host of ['login.microsoftonline.com', 'login.windows.net', 'login.microsoft.com', 'sts.windows.net']) {
+      expect(entraIssuers(`https://${host}:8443`, TENANT), host).toEqual({
+        v2: `https://login.microsoftonline.com/${TENANT}/v2.0`,
+        v1: [`https://sts.windows.net/${TENANT}/`],
+      });
+    }
+    expect(entraIssuers('https://login.microsoftonline.us:8443', TENANT).v2).toBe(
+      `https://login.microsoftonline.us/${TENANT}/v2.0`,
+    );
+    // A host that is no Entra cloud's keeps its origin, port included.
+    expect(entraIssuers('https://127.0.0.1:8443', TENANT).v2).toBe(`https://127.0.0.1:8443/${TENANT}/v2.0`);
+  });
+
   it('accepts both v1 issuer spellings in the US Government cloud, and its v2 issuer', async () => {
     const gov = 'https://login.microsoftonline.us';
     for (const iss of [`${gov}/${TENANT}/`, `https://sts.windows.net/${TENANT}/`]) {
