@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { toTableKey } from '../../src/core/tableKeys';
 import { StorageUnavailableError } from '../../src/errors';
@@ -95,5 +98,49 @@ describe('the direct table client against Azurite', () => {
     };
     const client = createTableClient(dead, 'deadtable');
     await expect(readEntity(client, 'p', 'job')).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+
+  it('identity-based storage: a bearer token for storage.azure.com, fetched once and reused, no shared key', async () => {
+    const seen: { authorization?: string; version?: string; url?: string }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({
+        authorization: req.headers.authorization,
+        version: req.headers['x-ms-version'] as string,
+        url: req.url,
+      });
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"odata.error":{"code":"ResourceNotFound"}}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const scopes: string[] = [];
+      const credential: TokenCredential = {
+        getToken: async (scope): Promise<AccessToken> => {
+          scopes.push(String(scope));
+          return { token: 'storage-token', expiresOnTimestamp: Date.now() + 3_600_000 };
+        },
+      };
+      const port = (server.address() as AddressInfo).port;
+      const rest = createTableRest({ name: 'acct', endpoint: `http://127.0.0.1:${port}/` }, 'deliveries', {
+        credential: () => credential,
+      });
+      expect(await rest.get('job-1', 'job')).toBeUndefined();
+      expect(await rest.get('job-2', 'job')).toBeUndefined();
+      expect(scopes).toEqual(['https://storage.azure.com/.default']);
+      expect(seen).toEqual([
+        {
+          authorization: 'Bearer storage-token',
+          version: '2019-02-02',
+          url: "/deliveries(PartitionKey='job-1',RowKey='job')",
+        },
+        {
+          authorization: 'Bearer storage-token',
+          version: '2019-02-02',
+          url: "/deliveries(PartitionKey='job-2',RowKey='job')",
+        },
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
