@@ -49,8 +49,6 @@ export default {
       'async claim(',
       'async finish(',
       'async recordRejected(',
-      'async modify(',
-      'async rearm(',
     ]),
     // The conditional reads and writes under them, and the direct REST calls they go through.
     ...ranges('src/store/tableClients.ts', [

@@ -106,7 +106,7 @@ export function fromEntity(jobId: string, e: Entity): DeliveryRecord {
     const parsed = JSON.parse(str('history') ?? '[]') as unknown;
     if (Array.isArray(parsed)) history = parsed as AttemptRecord[];
   } catch {
-    history = [];
+    // A history that does not parse reads as none (it is only ever shown).
   }
   const record: Record<string, unknown> = {
     jobId,

@@ -98,6 +98,14 @@ describe('the direct table client against Azurite', () => {
     };
     const client = createTableClient(dead, 'deadtable');
     await expect(readEntity(client, 'p', 'job')).rejects.toBeInstanceOf(StorageUnavailableError);
+    // The error names the operation that could not be done.
+    await expect(readEntity(client, 'p', 'job')).rejects.toThrow(/during getEntity/);
+    await expect(writeConditional(client, { partitionKey: 'p', rowKey: 'job' }, undefined)).rejects.toThrow(
+      /Table Storage unavailable during createEntity/,
+    );
+    await expect(writeConditional(client, { partitionKey: 'p', rowKey: 'job' }, 'W/"1"')).rejects.toThrow(
+      /Table Storage unavailable during updateEntity/,
+    );
   });
 
   it('identity-based storage: a bearer token for storage.azure.com, fetched once and reused, no shared key', async () => {

@@ -183,7 +183,8 @@ describe('rejectedRecord, rearmedRecord, pendingRecord', () => {
     expect(next.history.at(-1)).toEqual({ attempt: 4, at: NOW.toISOString(), outcome: 'replayed', code: 'BotBlocked' });
   });
   it('a pending record carries only the fields given', () => {
-    expect(pendingRecord('j1', { kind: 'broadcast', total: 3, fanOutComplete: false }, NOW)).toEqual({
+    // toStrictEqual: a field not given must be absent, not present as undefined.
+    expect(pendingRecord('j1', { kind: 'broadcast', total: 3, fanOutComplete: false }, NOW)).toStrictEqual({
       jobId: 'j1',
       status: 'pending',
       kind: 'broadcast',
@@ -195,6 +196,11 @@ describe('rejectedRecord, rearmedRecord, pendingRecord', () => {
       total: 3,
       fanOutComplete: false,
     });
+    const child = pendingRecord('c1', { kind: 'message', parentId: 'b1', notBefore: NOW }, NOW);
+    expect(child).toMatchObject({ parentId: 'b1', notBefore: NOW.toISOString() });
+    expect(Object.keys(child)).not.toContain('total');
+    expect(Object.keys(child)).not.toContain('fanOutComplete');
+    expect(Object.keys(pendingRecord('j2', { kind: 'message' }, NOW))).not.toContain('parentId');
   });
 });
 
