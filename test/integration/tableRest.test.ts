@@ -151,4 +151,78 @@ describe('the direct table client against Azurite', () => {
       server.close();
     }
   });
+
+  it('retries what may pass (5xx, 429, no answer) twice, 200 then 400 ms apart, and then says what Table Storage answered', async () => {
+    const answers: [number, string][] = [];
+    const seen: { method?: string; headers: Record<string, unknown> }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method, headers: req.headers });
+      const [status, body] = answers.shift() ?? [500, ''];
+      res.writeHead(status, { 'content-type': 'application/json', etag: 'W/"e1"' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const slept: number[] = [];
+      const rest = createTableRest(
+        { name: 'acct', endpoint: `http://127.0.0.1:${port}`, key: Buffer.from('key') },
+        'deliveries',
+        { sleep: async (ms) => void slept.push(ms) },
+      );
+      answers.push([503, ''], [429, ''], [200, '{"PartitionKey":"p","RowKey":"job","v":1}']);
+      expect(await rest.get('p', 'job')).toMatchObject({ partitionKey: 'p', rowKey: 'job', v: 1, etag: 'W/"e1"' });
+      expect(seen).toHaveLength(3);
+      expect(slept).toEqual([200, 400]);
+      expect(seen[0]!.headers).toMatchObject({
+        'x-ms-version': '2019-02-02',
+        dataserviceversion: '3.0',
+        accept: 'application/json;odata=nometadata',
+      });
+      expect(String(seen[0]!.headers.authorization)).toMatch(/^SharedKeyLite acct:/);
+
+      seen.length = 0;
+      slept.length = 0;
+      answers.push([503, ''], [503, ''], [503, '{"odata.error":{"code":"ServerBusy"}}']);
+      const busy = await rest.get('p', 'job').catch((err: unknown) => err);
+      expect(busy).toBeInstanceOf(TableRestError);
+      expect(busy).toMatchObject({
+        name: 'TableRestError',
+        statusCode: 503,
+        code: 'ServerBusy',
+        message: 'Table Storage answered 503 ServerBusy',
+      });
+      expect(seen).toHaveLength(3);
+      expect(slept).toEqual([200, 400]);
+
+      // Not retried: a refusal. No code in the body: none in the error.
+      seen.length = 0;
+      answers.push([400, 'not json']);
+      const refused = await rest.create({ partitionKey: 'p', rowKey: 'job' }).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ statusCode: 400, message: 'Table Storage answered 400' });
+      expect((refused as TableRestError).code).toBeUndefined();
+      expect(seen.map((r) => r.method)).toEqual(['POST']);
+      // A create that does not say "created" is not taken for one.
+      answers.push([200, '{}']);
+      await expect(rest.create({ partitionKey: 'p', rowKey: 'job' })).rejects.toMatchObject({ statusCode: 200 });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('no answer at all: tried three times in all, then the network error', async () => {
+    const slept: number[] = [];
+    const rest = createTableRest(
+      { name: 'acct', endpoint: 'http://127.0.0.1:9/', key: Buffer.from('key') },
+      'deliveries',
+      {
+        sleep: async (ms) => void slept.push(ms),
+      },
+    );
+    const observed: string[] = [];
+    rest.observe((method, status) => observed.push(`${method} ${status}`));
+    await expect(rest.get('p', 'job')).rejects.toThrow();
+    expect(slept).toEqual([200, 400]);
+    expect(observed).toEqual(['GET error', 'GET error', 'GET error']);
+  });
 });
