@@ -57,8 +57,11 @@ export function createBotTokenProvider(options: {
   createCredential: () => TokenCredential;
   scope: string;
   now?: () => number;
+  /** Whose token, for the error message; default the Bot Connector's. */
+  audience?: string;
 }): BotTokenProvider {
   const now = options.now ?? Date.now;
+  const audience = options.audience ?? 'Bot Connector';
   let credential = options.createCredential();
   let cached: AccessToken | undefined;
   let inFlight: Promise<AccessToken> | undefined;
@@ -71,12 +74,12 @@ export function createBotTokenProvider(options: {
       // @azure/identity messages name the tenant and app, never the secret.
       throw new CourierError(
         'TOKEN_UNAVAILABLE',
-        `could not get a Bot Connector token: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`,
+        `could not get a ${audience} token: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`,
         { cause: err },
       );
     }
     if (token === null)
-      throw new CourierError('TOKEN_UNAVAILABLE', 'could not get a Bot Connector token: the credential returned none');
+      throw new CourierError('TOKEN_UNAVAILABLE', `could not get a ${audience} token: the credential returned none`);
     return token;
   }
 

@@ -12,7 +12,8 @@
  * that fit Edm.Int32 or Edm.Double only: what the stores that use this client write.
  */
 import { createHmac } from 'node:crypto';
-import type { AccessToken, TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
+import { createBotTokenProvider } from '../auth/botTokenProvider';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Entity, NewEntity } from './tableClients';
 import type { TableAccount } from './tableAccount';
@@ -65,19 +66,6 @@ export function sharedKeyLite(account: string, key: Buffer, date: string, path: 
   return `SharedKeyLite ${account}:${signature}`;
 }
 
-function bearerSource(credential: TokenCredential): () => Promise<string> {
-  let cached: AccessToken | undefined;
-  let pending: Promise<AccessToken | null> | undefined;
-  return async () => {
-    if (cached !== undefined && cached.expiresOnTimestamp - Date.now() > 5 * 60_000) return cached.token;
-    pending ??= credential.getToken(STORAGE_SCOPE).finally(() => (pending = undefined));
-    const token = await pending;
-    if (token === null) throw new Error('no token for Table Storage from the storage credential');
-    cached = token;
-    return token.token;
-  };
-}
-
 export function createTableRest(
   account: TableAccount,
   table: string,
@@ -85,7 +73,7 @@ export function createTableRest(
 ): TableRest {
   const base = new URL(account.endpoint.endsWith('/') ? account.endpoint : `${account.endpoint}/`);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  let bearer: (() => Promise<string>) | undefined;
+  let bearer: { getToken(): Promise<string> } | undefined;
   let observer: ((method: string, status: string) => void) | undefined;
   const authorize = async (path: string, headers: Record<string, string>): Promise<void> => {
     if (account.key !== undefined) {
@@ -93,8 +81,14 @@ export function createTableRest(
       return;
     }
     if (options.credential === undefined) throw new Error('identity-based storage needs a credential');
-    bearer ??= bearerSource(options.credential());
-    headers.authorization = `Bearer ${await bearer()}`;
+    const credential = options.credential;
+    // The same cache as the bot's token: until 5 minutes before expiry, one request for concurrent callers.
+    bearer ??= createBotTokenProvider({
+      createCredential: credential,
+      scope: STORAGE_SCOPE,
+      audience: 'Table Storage',
+    });
+    headers.authorization = `Bearer ${await bearer.getToken()}`;
   };
 
   async function send(
