@@ -17,6 +17,7 @@
  * Prints one result message and exits.
  */
 import { QueueClient } from '@azure/storage-queue';
+import { QueueClients, type HostQueue } from '../host/queueClients';
 import { SETTINGS } from '../src/config';
 import { createSendBudget, type SendBudget } from '../src/outbound/sendBudget';
 import { createBudgetRoster } from '../src/store/budgetRoster';
@@ -48,6 +49,11 @@ export interface OutboundWorkerConfig {
   readonly batchSize?: number;
   readonly newBatchThreshold?: number;
   readonly maxPollingMs?: number;
+  /**
+   * Broadcast: who receives and deletes the messages in the host's stead. `host` (the default): the
+   * local host's own queue client (host/queueClients.ts, direct HTTP calls); `sdk`: @azure/storage-queue's.
+   */
+  readonly hostQueue?: 'host' | 'sdk';
   readonly deadlineMs: number;
 }
 
@@ -109,7 +115,7 @@ function buildDeps(
   logs: Record<LogLevel, number>,
   samples: string[],
   acquired: Record<string, number[]>,
-): { deps: SenderDeps; jobs: QueueClient; close(): void } {
+): { deps: SenderDeps; jobs: Promise<HostQueue>; close(): void } {
   // Hermetic: only the settings given here, whatever the parent's environment holds.
   for (const setting of SETTINGS) delete process.env[setting.name];
   Object.assign(process.env, {
@@ -135,7 +141,17 @@ function buildDeps(
       : appDeps.budget;
   const deps: SenderDeps = { ...appDeps, budget: recordingAcquisitions(budget, acquired) };
   // The host's view of the job queue (receive / delete), separate from the app's own queue client.
-  const jobs = new QueueClient(config.connectionString, outbound.queueName);
+  const jobs: Promise<HostQueue> =
+    config.hostQueue === 'sdk'
+      ? Promise.resolve(new QueueClient(config.connectionString, outbound.queueName))
+      : new QueueClients().get({
+          connection: {
+            kind: 'connectionString',
+            settingName: 'AzureWebJobsStorage',
+            connectionString: config.connectionString,
+          },
+          queueName: outbound.queueName,
+        });
   return { deps, jobs, close: () => resetRuntime() };
 }
 
@@ -223,7 +239,9 @@ async function broadcast(): Promise<Record<string, unknown>> {
   const logs: Record<LogLevel, number> = { debug: 0, info: 0, warn: 0, error: 0 };
   const samples: string[] = [];
   const acquired: Record<string, number[]> = {};
-  const { deps, jobs, close } = buildDeps(requests, logs, samples, acquired);
+  const built = buildDeps(requests, logs, samples, acquired);
+  const { deps, close } = built;
+  const jobs = await built.jobs;
   const batchSize = config.batchSize ?? 16;
   const threshold = config.newBatchThreshold ?? 8;
   const maxPollingMs = config.maxPollingMs ?? 2_000;

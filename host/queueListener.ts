@@ -20,7 +20,7 @@
  *   when storage does not answer at all (connection refused, a timeout), the listener waits for it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
+import type { HostMessage, HostQueue } from './queueClients';
 import { describeError, type InvocationOutcome } from './functionsCore';
 import type { HostLogger } from './log';
 import type { RpcInvocationRequest, RpcTypedData } from './rpcTypes';
@@ -325,9 +325,9 @@ export interface QueueListenerOptions {
   readonly functionName: string;
   /** The trigger binding's name, used as the input's name. */
   readonly triggerBindingName: string;
-  readonly queue: QueueClient;
+  readonly queue: HostQueue;
   /** `undefined` when the queue has no poison queue (its name ends in -poison or is too long). */
-  readonly poisonQueue: QueueClient | undefined;
+  readonly poisonQueue: HostQueue | undefined;
   readonly options: QueueOptions;
   /** Visibility given to a dequeued message and renewed at half; whole seconds, at least 1 s. Default 10 min. */
   readonly messageLeaseMs?: number;
@@ -510,7 +510,7 @@ export class QueueListener {
   async #run(): Promise<void> {
     const { queue, options } = this.#o;
     while (!this.#stopping) {
-      let messages: DequeuedMessageItem[];
+      let messages: HostMessage[];
       try {
         if (!this.#queueReady) {
           await queue.createIfNotExists({ abortSignal: this.#pollAbort.signal });
@@ -624,7 +624,7 @@ export class QueueListener {
     this.#outage = undefined;
   }
 
-  async #process(message: DequeuedMessageItem): Promise<void> {
+  async #process(message: HostMessage): Promise<void> {
     const { functionName, options, log } = this.#o;
     const started = performance.now();
     let popReceipt = message.popReceipt;
@@ -812,7 +812,7 @@ export class QueueListener {
     }
   }
 
-  async #moveToPoison(message: DequeuedMessageItem, popReceipt: string, reason: string): Promise<void> {
+  async #moveToPoison(message: HostMessage, popReceipt: string, reason: string): Promise<void> {
     const poison = this.#o.poisonQueue;
     if (!poison) return;
     this.#o.log.warn('queue.message.poisoned', {

@@ -1,5 +1,5 @@
 /**
- * Where the table service is and how to sign for it, from the same storage setting the SDK clients
+ * Where the table (or queue) service is and how to sign for it, from the same storage setting the SDK clients
  * use (`AzureWebJobsStorage`): an account key from a connection string, or none for identity-based
  * storage (a bearer token then). A connection string with a SAS, or one this does not understand,
  * gives undefined: those stay on the SDK, which knows every form.
@@ -27,25 +27,40 @@ function parseConnectionString(text: string): Map<string, string> {
   return fields;
 }
 
+const DEV_PORTS = { table: 10002, queue: 10001 } as const;
+
 export function tableAccountOf(storage: StorageConfig): TableAccount | undefined {
-  if (storage.kind === 'identity') {
-    const url = new URL(storage.tableServiceUri);
-    const name = url.hostname.split('.')[0] ?? '';
-    return name === '' ? undefined : { name, endpoint: url.toString() };
-  }
+  return storageAccountOf(storage, 'table');
+}
+
+/** Identity-based storage: the service's URI; requests carry a bearer token, no key. */
+export function accountOfServiceUri(serviceUri: string): TableAccount | undefined {
+  const url = new URL(serviceUri);
+  const name = url.hostname.split('.')[0] ?? '';
+  return name === '' ? undefined : { name, endpoint: url.toString() };
+}
+
+/** The same for any service of the account: the queue service's endpoint for `queue`. */
+export function storageAccountOf(storage: StorageConfig, service: 'table' | 'queue'): TableAccount | undefined {
+  if (storage.kind === 'identity')
+    return accountOfServiceUri(service === 'table' ? storage.tableServiceUri : storage.queueServiceUri);
   const fields = parseConnectionString(storage.connectionString);
   if (fields.has('sharedaccesssignature')) return undefined;
   if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
     const proxy = fields.get('developmentstorageproxyuri');
     const origin = proxy === undefined ? 'http://127.0.0.1' : proxy.replace(/\/+$/, '');
-    return { name: DEV_ACCOUNT, endpoint: `${origin}:10002/${DEV_ACCOUNT}/`, key: Buffer.from(DEV_KEY, 'base64') };
+    return {
+      name: DEV_ACCOUNT,
+      endpoint: `${origin}:${DEV_PORTS[service]}/${DEV_ACCOUNT}/`,
+      key: Buffer.from(DEV_KEY, 'base64'),
+    };
   }
   const name = fields.get('accountname');
   const key = fields.get('accountkey');
   if (name === undefined || key === undefined) return undefined;
-  const explicit = fields.get('tableendpoint');
+  const explicit = fields.get(`${service}endpoint`);
   const endpoint =
     explicit ??
-    `${fields.get('defaultendpointsprotocol') ?? 'https'}://${name}.table.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
+    `${fields.get('defaultendpointsprotocol') ?? 'https'}://${name}.${service}.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
   return { name, endpoint: endpoint.endsWith('/') ? endpoint : `${endpoint}/`, key: Buffer.from(key, 'base64') };
 }

@@ -11,19 +11,15 @@
  * or an Entra bearer token for identity-based storage. Entities hold strings, booleans and numbers
  * that fit Edm.Int32 or Edm.Double only: what the stores that use this client write.
  */
-import { createHmac } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
-import { createBotTokenProvider } from '../auth/botTokenProvider';
-import { Agent, request, type Dispatcher } from 'undici';
+import { createStorageRequester } from './storageRest';
 import type { Entity, NewEntity } from './tableClients';
 import type { TableAccount } from './tableAccount';
 
+export { sharedKeyLite } from './storageRest';
+
 const VERSION = '2019-02-02';
-const STORAGE_SCOPE = 'https://storage.azure.com/.default';
-/** As the SDK's client is configured (tableClients.ts RETRY_OPTIONS): a few quick retries, then fail over. */
-const RETRIES = 2;
-const RETRY_DELAY_MS = 200;
-const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+const JSON_HEADERS = { accept: 'application/json;odata=nometadata', dataserviceversion: '3.0' } as const;
 
 /** An HTTP failure, shaped like the SDK's RestError for `statusOf` and `guardStorage`. */
 export class TableRestError extends Error {
@@ -48,22 +44,10 @@ export interface TableRest {
   observe(observer: ((method: string, status: string) => void) | undefined): void;
 }
 
-let sharedDispatcher: Dispatcher | undefined;
-function dispatcher(): Dispatcher {
-  sharedDispatcher ??= new Agent({ keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
-  return sharedDispatcher;
-}
-
 /** The quoted, escaped key segment of an entity URL: `(PartitionKey='…',RowKey='…')`. */
 export function entityPath(table: string, partitionKey: string, rowKey: string): string {
   const quote = (key: string): string => encodeURIComponent(key.replace(/'/g, "''"));
   return `${table}(PartitionKey='${quote(partitionKey)}',RowKey='${quote(rowKey)}')`;
-}
-
-/** Shared Key Lite for the table service: HMAC-SHA256 over the date and `/<account><path>`. */
-export function sharedKeyLite(account: string, key: Buffer, date: string, path: string): string {
-  const signature = createHmac('sha256', key).update(`${date}\n/${account}${path}`, 'utf8').digest('base64');
-  return `SharedKeyLite ${account}:${signature}`;
 }
 
 export function createTableRest(
@@ -71,70 +55,13 @@ export function createTableRest(
   table: string,
   options: { credential?: () => TokenCredential; sleep?: (ms: number) => Promise<void> } = {},
 ): TableRest {
-  const base = new URL(account.endpoint.endsWith('/') ? account.endpoint : `${account.endpoint}/`);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  let bearer: { getToken(): Promise<string> } | undefined;
-  let observer: ((method: string, status: string) => void) | undefined;
-  const authorize = async (path: string, headers: Record<string, string>): Promise<void> => {
-    if (account.key !== undefined) {
-      headers.authorization = sharedKeyLite(account.name, account.key, headers['x-ms-date']!, path);
-      return;
-    }
-    if (options.credential === undefined) throw new Error('identity-based storage needs a credential');
-    const credential = options.credential;
-    // The same cache as the bot's token: until 5 minutes before expiry, one request for concurrent callers.
-    bearer ??= createBotTokenProvider({
-      createCredential: credential,
-      scope: STORAGE_SCOPE,
-      audience: 'Table Storage',
-    });
-    headers.authorization = `Bearer ${await bearer.getToken()}`;
-  };
-
-  async function send(
-    method: 'GET' | 'POST' | 'PUT',
-    relative: string,
-    extra: Record<string, string>,
-    body?: string,
-  ): Promise<{ status: number; etag: string | undefined; text: string }> {
-    const url = new URL(relative, base);
-    for (let attempt = 0; ; attempt += 1) {
-      const headers: Record<string, string> = {
-        'x-ms-version': VERSION,
-        'x-ms-date': new Date().toUTCString(),
-        accept: 'application/json;odata=nometadata',
-        dataserviceversion: '3.0',
-        ...extra,
-      };
-      await authorize(url.pathname, headers);
-      try {
-        const response = await request(url, {
-          method,
-          headers,
-          dispatcher: dispatcher(),
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
-          ...(body === undefined ? {} : { body }),
-        });
-        const text = await response.body.text();
-        observer?.(method, String(response.statusCode));
-        if (RETRYABLE.has(response.statusCode) && attempt < RETRIES) {
-          await sleep(RETRY_DELAY_MS * 2 ** attempt);
-          continue;
-        }
-        const etag = response.headers.etag;
-        return { status: response.statusCode, etag: typeof etag === 'string' ? etag : undefined, text };
-      } catch (err) {
-        observer?.(method, 'error');
-        // No answer (reset, timeout, refused): the SDK retries these too, and so do we.
-        if (attempt < RETRIES) {
-          await sleep(RETRY_DELAY_MS * 2 ** attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
-  }
+  const requester = createStorageRequester(account, 'table', {
+    ...options,
+    version: VERSION,
+    audience: 'Table Storage',
+  });
+  const send = (method: 'GET' | 'POST' | 'PUT', relative: string, extra: Record<string, string>, body?: string) =>
+    requester.send(method, relative, { ...JSON_HEADERS, ...extra }, body === undefined ? {} : { body });
 
   const fail = (status: number, text: string): never => {
     let code: string | undefined;
@@ -152,9 +79,7 @@ export function createTableRest(
   };
 
   return {
-    observe(next) {
-      observer = next;
-    },
+    observe: (next) => requester.observe(next),
     async get(partitionKey, rowKey) {
       const answer = await send('GET', entityPath(table, partitionKey, rowKey), {});
       if (answer.status === 404) return undefined;
