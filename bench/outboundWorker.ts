@@ -98,8 +98,9 @@ function recordingAcquisitions(inner: SendBudget, into: Record<string, number[]>
     waitTime: (conversationId, tenantId) => inner.waitTime(conversationId, tenantId),
     throttled: (conversationId, tenantId, untilMs) => inner.throttled(conversationId, tenantId, untilMs),
     close: () => inner.close(),
-    acquire: async (conversationId, tenantId) => {
-      const wait = await inner.acquire(conversationId, tenantId);
+    settle: (conversationId, tenantId, slot) => inner.settle(conversationId, tenantId, slot),
+    acquire: async (conversationId, tenantId, slot) => {
+      const wait = await inner.acquire(conversationId, tenantId, slot);
       if (wait === 0) (into[conversationId] ??= []).push(Date.now());
       return wait;
     },

@@ -39,10 +39,17 @@ export function tenantWindows(perSecond: number): readonly Window[] {
 }
 
 interface Scope {
-  /** Send times, oldest first, kept for the longest window. */
+  /** Send times (when the slot was granted), oldest first, kept for the longest window. */
   times: number[];
+  /** For each send time, when the request was answered (Infinity until then): it had arrived by then. */
+  answered: number[];
   pausedUntil: number;
   lastUsed: number;
+}
+
+/** Filled in by `tryAcquire` when it grants a slot: the grant to name in `settle`. */
+export interface GrantedSlot {
+  grantedAt?: number;
 }
 
 export interface ScopeWindows {
@@ -67,7 +74,12 @@ export interface RateLimiter {
    * Reserves a send to `conversationId` in `tenantId` if both scopes allow it now (returns 0 and
    * records it), else returns how many ms to wait before asking again (records nothing).
    */
-  tryAcquire(conversationId: string, tenantId: string): number;
+  tryAcquire(conversationId: string, tenantId: string, slot?: GrantedSlot): number;
+  /**
+   * The request of the slot granted at `grantedAt` was answered now, so it reached Teams by now:
+   * from here on it counts from the earlier of now and its grant plus the safety margin.
+   */
+  settle(conversationId: string, tenantId: string, grantedAt: number): void;
   /** How long `tryAcquire` would ask to wait right now; records nothing. */
   waitTime(conversationId: string, tenantId: string): number;
   /** A 429: stop sending to this scope until `untilMs`. */
@@ -82,7 +94,8 @@ export interface RateLimiter {
  * Teams counts requests when they arrive, we count them when they leave: jitter on the way can put
  * one more request into Teams' window than into ours. Each window is treated as this much longer:
  * more for a conversation (7 per second leaves no slack, and a 429 there stalls one chat) than for
- * a tenant (50 per second, where the margin costs throughput).
+ * a tenant (50 per second, where the margin costs throughput). A request answered sooner than its
+ * margin needs no more of it: it arrived before its answer (`settle`).
  */
 // Measured (npm run bench, broadcast): slot-to-arrival p99 55-67 ms on a busy 2-core machine.
 export const WINDOW_SAFETY_MS = 75;
@@ -94,15 +107,21 @@ function waitFor(scope: Scope | undefined, windows: readonly Window[], now: numb
   if (none !== undefined) return none.windowMs;
   if (scope === undefined) return 0;
   let wait = Math.max(0, scope.pausedUntil - now);
-  const times = scope.times;
-  for (const { limit, windowMs: declared, marginMs } of windows) {
-    const windowMs = declared + (marginMs ?? safetyMs);
-    // Count sends inside (now - windowMs, now]; if at the limit, wait until the oldest of them leaves.
-    let inWindow = 0;
-    for (let i = times.length - 1; i >= 0 && times[i]! > now - windowMs; i -= 1) inWindow += 1;
-    if (inWindow >= limit) {
-      const oldestInWindow = times[times.length - limit]!;
-      wait = Math.max(wait, oldestInWindow + windowMs - now);
+  const { times, answered } = scope;
+  for (const { limit, windowMs, marginMs } of windows) {
+    const margin = marginMs ?? safetyMs;
+    // A send counts until its window has passed since it surely arrived: its grant plus the margin,
+    // or its answer if that came first. Times are sorted, so the scan stops at the first send that
+    // counts no more even with the whole margin.
+    const until: number[] = [];
+    for (let i = times.length - 1; i >= 0 && times[i]! + margin + windowMs > now; i -= 1) {
+      const end = Math.min(times[i]! + margin, answered[i]!) + windowMs;
+      if (end > now) until.push(end);
+    }
+    // At the limit: wait until enough of them leave the window.
+    if (until.length >= limit) {
+      until.sort((a, b) => a - b);
+      wait = Math.max(wait, until[until.length - limit]! - now);
     }
   }
   return wait;
@@ -135,17 +154,22 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   function record(map: Map<string, Scope>, key: string, t: number, windows: readonly Window[]): void {
     let scope = map.get(key);
     if (scope === undefined) {
-      scope = { times: [], pausedUntil: 0, lastUsed: t };
+      scope = { times: [], answered: [], pausedUntil: 0, lastUsed: t };
       map.set(key, scope);
     }
     scope.times.push(t);
+    scope.answered.push(Infinity);
     scope.lastUsed = t;
     const keepMs = longest(windows) + CONVERSATION_WINDOW_SAFETY_MS;
-    const maxKeep = Math.max(...windows.map((w) => w.limit));
+    // Twice the largest limit: an older send answered late can count longer than newer ones.
+    const maxKeep = 2 * Math.max(...windows.map((w) => w.limit));
     let drop = 0;
     while (drop < scope.times.length && (scope.times[drop]! <= t - keepMs || scope.times.length - drop > maxKeep))
       drop += 1;
-    if (drop > 0) scope.times.splice(0, drop);
+    if (drop > 0) {
+      scope.times.splice(0, drop);
+      scope.answered.splice(0, drop);
+    }
     // Refresh recency for the LRU bound.
     map.delete(key);
     map.set(key, scope);
@@ -163,7 +187,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         waitFor(tenants.get(tenantId), windows.tenant, t, WINDOW_SAFETY_MS),
       );
     },
-    tryAcquire(conversationId, tenantId) {
+    tryAcquire(conversationId, tenantId, slot) {
       const t = now();
       sweep(t);
       const wait = this.waitTime(conversationId, tenantId);
@@ -171,7 +195,21 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       // Keep as many times as the full (unshared) windows need: a share may grow later.
       record(conversations, conversationId, t, conversationWindows);
       record(tenants, tenantId, t, options.tenantWindows);
+      if (slot !== undefined) slot.grantedAt = t;
       return 0;
+    },
+    settle(conversationId, tenantId, grantedAt) {
+      const t = now();
+      for (const scope of [conversations.get(conversationId), tenants.get(tenantId)]) {
+        if (scope === undefined) continue;
+        // Sends granted in the same millisecond are alike: any one of them not answered yet.
+        for (let i = scope.times.length - 1; i >= 0 && scope.times[i]! >= grantedAt; i -= 1) {
+          if (scope.times[i] === grantedAt && scope.answered[i] === Infinity) {
+            scope.answered[i] = Math.max(t, grantedAt);
+            break;
+          }
+        }
+      }
     },
     recentSends(conversationId, windowMs) {
       const times = conversations.get(conversationId)?.times ?? [];
@@ -187,7 +225,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         [tenants, scope.tenantId],
       ] as const) {
         if (key === undefined) continue;
-        const existing = map.get(key) ?? { times: [], pausedUntil: 0, lastUsed: t };
+        const existing = map.get(key) ?? { times: [], answered: [], pausedUntil: 0, lastUsed: t };
         existing.pausedUntil = Math.max(existing.pausedUntil, untilMs);
         existing.lastUsed = t;
         map.set(key, existing);

@@ -6,6 +6,7 @@
  *   -> claim the job id (ETag + lease; the shared budget's roster write runs alongside)
  *   -> take a send slot (shared budget) -> call the Connector -> record the outcome
  */
+import type { GrantedSlot } from '../core/rateLimiter';
 import type { KnownRecord } from '../store/deliveryStore';
 import { callConnector } from './connectorCalls';
 import { failJob, recordOutcome } from './recordOutcome';
@@ -93,7 +94,8 @@ export async function deliver(
 
   // 4. Take a send slot. Other jobs here took them meanwhile: nothing was sent, so the claim is
   // given back (no attempt used) and the job comes back when a slot is free.
-  const slotWait = await acquireSlot(deps, scopeKey(target), target.tenantId, ctx.log);
+  const slot: GrantedSlot = {};
+  const slotWait = await acquireSlot(deps, scopeKey(target), target.tenantId, ctx.log, slot);
   if (slotWait > 0) {
     await deps.deliveries.release(job.id, claimed.etag, existing);
     return defer(ctx, slotWait, 'rate limit');
@@ -103,6 +105,8 @@ export async function deliver(
   // An earlier attempt's Graph installation counts: a retried job never installs twice.
   const installedBefore = claim.record.installed;
   const acted = await callConnector(job, target, ctx, deps, installedBefore === undefined ? {} : { installedBefore });
+  // Answered: it reached Teams by now, so the budget need not keep its whole safety margin.
+  if (acted.httpStatus !== undefined) deps.budget.settle(scopeKey(target), target.tenantId, slot);
   return recordOutcome(job, ctx, deps, { ...acted, claimed, attempts, ambiguous: claim.ambiguous });
 }
 

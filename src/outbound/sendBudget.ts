@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { conversationWindowsFor, tenantShare, tenantWindowsFor } from '../core/budgetShare';
-import { createRateLimiter, type ScopeWindows } from '../core/rateLimiter';
+import { createRateLimiter, type GrantedSlot, type ScopeWindows } from '../core/rateLimiter';
 import type { Logger } from '../log';
 import type { BudgetRoster } from '../store/budgetRoster';
 import {
@@ -49,8 +49,13 @@ export interface SendBudget {
   prepare(tenantId: string): void;
   /** A local estimate of the wait for a slot; no I/O. */
   waitTime(conversationId: string, tenantId: string): number;
-  /** Takes a send slot (0), or says how many ms to wait. May wait for the roster (one read). */
-  acquire(conversationId: string, tenantId: string): Promise<number>;
+  /**
+   * Takes a send slot (0), or says how many ms to wait. May wait for the roster (one read). A slot
+   * granted is described in `slot`, for `settle`.
+   */
+  acquire(conversationId: string, tenantId: string, slot?: GrantedSlot): Promise<number>;
+  /** Teams answered the request of that slot: it arrived by now (rateLimiter.ts `settle`). */
+  settle(conversationId: string, tenantId: string, slot: GrantedSlot): void;
   /** Teams answered 429: pause the conversation, or the whole tenant, here and on every instance. */
   throttled(conversationId: string, tenantId: string, untilMs: number): Promise<void>;
   /** Leaves every roster (best effort) and stops the timers. */
@@ -189,7 +194,7 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
       );
     },
 
-    async acquire(conversationId, tenantId) {
+    async acquire(conversationId, tenantId, slot) {
       const state = stateOf(tenantId);
       state.lastUsed = now();
       const age = now() - state.viewReadAt;
@@ -204,7 +209,14 @@ export function createSendBudget(options: SendBudgetOptions): SendBudget {
       const t = now();
       const wait = Math.max(state.mayStartAt - t, remoteWait(state, conversationId, t));
       if (wait > 0) return wait;
-      return limiter.tryAcquire(conversationId, tenantId);
+      return limiter.tryAcquire(conversationId, tenantId, slot);
+    },
+
+    settle(conversationId, tenantId, slot) {
+      if (slot.grantedAt === undefined) return;
+      limiter.settle(conversationId, tenantId, slot.grantedAt);
+      // Once per slot: a second answer for it must not settle another send of the same millisecond.
+      delete slot.grantedAt;
     },
 
     async throttled(conversationId, tenantId, untilMs) {

@@ -47,11 +47,12 @@ export function storageAccountOf(storage: StorageConfig, service: 'table' | 'que
   const fields = parseConnectionString(storage.connectionString);
   if (fields.has('sharedaccesssignature')) return undefined;
   if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
-    const proxy = fields.get('developmentstorageproxyuri');
-    const origin = proxy === undefined ? 'http://127.0.0.1' : proxy.replace(/\/+$/, '');
+    // The SDKs send through DevelopmentStorageProxyUri as an HTTP proxy; the direct client has none,
+    // so such a connection stays on the SDK.
+    if (fields.has('developmentstorageproxyuri')) return undefined;
     return {
       name: DEV_ACCOUNT,
-      endpoint: `${origin}:${DEV_PORTS[service]}/${DEV_ACCOUNT}/`,
+      endpoint: `http://127.0.0.1:${DEV_PORTS[service]}/${DEV_ACCOUNT}/`,
       key: Buffer.from(DEV_KEY, 'base64'),
     };
   }

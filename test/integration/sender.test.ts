@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Faults, fixtureActivity, loadTestCertificate } from '../../host/emulator';
 import { toTableKey } from '../../src/core/tableKeys';
 import { processJobMessage, type JobResult, type SenderDeps } from '../../src/outbound/processJob';
-import { createSendBudget } from '../../src/outbound/sendBudget';
+import { createSendBudget, type SendBudget } from '../../src/outbound/sendBudget';
 import { createBudgetRoster } from '../../src/store/budgetRoster';
 import type { DeliveryStore } from '../../src/store/deliveryStore';
 import { createJobQueue } from '../../src/store/jobQueue';
@@ -480,6 +480,27 @@ describe('transient failures and recoveries', () => {
       outcome: 'retry',
       code: 'NetworkReset',
     });
+  });
+
+  it('tells the budget when Teams answered a send (it had arrived by then), and not when nothing answered', async () => {
+    const e = env();
+    const { conversationId } = await personalChat();
+    const settled: { conversationId: string; grantedAt: number | undefined }[] = [];
+    const budget: SendBudget = {
+      ...e.budget,
+      acquire: (c, t, slot) => e.budget.acquire(c, t, slot),
+      settle: (c, t, slot) => {
+        settled.push({ conversationId: c, grantedAt: slot.grantedAt });
+        e.budget.settle(c, t, slot);
+      },
+    };
+    e.connector.injectFault(Faults.dropAfterAccept(), { match: { conversationId }, times: 1 });
+    await e.enqueue({ id: 'job-settle', to: { conversationId }, text: 'x' });
+    const before = Date.now();
+    expect((await e.drain({ deps: { budget } })).map((r) => r.status)).toEqual(['retrying', 'sent']);
+    // The dropped attempt is not settled; the answered one is, with the grant it was given.
+    expect(settled).toEqual([{ conversationId, grantedAt: expect.any(Number) }]);
+    expect(settled[0]!.grantedAt).toBeGreaterThanOrEqual(before);
   });
 
   it('a response slower than the client timeout is retried; Teams may have it already (ambiguous)', async () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CONVERSATION_WINDOW_SAFETY_MS, createRateLimiter, tenantWindows } from '../../src/core/rateLimiter';
+import {
+  CONVERSATION_WINDOW_SAFETY_MS,
+  createRateLimiter,
+  tenantWindows,
+  WINDOW_SAFETY_MS,
+  type GrantedSlot,
+} from '../../src/core/rateLimiter';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -64,5 +70,89 @@ describe('rate limiter', () => {
     const limiter = createRateLimiter({ tenantWindows: tenantWindows(1_000_000), now: c.now, maxScopes: 100 });
     for (let i = 0; i < 1000; i += 1) limiter.tryAcquire(`a:${i}`, 't');
     expect(limiter.size).toBeLessThanOrEqual(101);
+  });
+
+  describe('settle: a send Teams answered had arrived by then', () => {
+    // Two sends per second for the tenant, with the default safety margin; a roomy conversation scope.
+    const twoPerSecond = [{ limit: 2, windowMs: 1_000 }];
+    const roomy = [{ limit: 100, windowMs: 1_000 }];
+    const limiter = (c: ReturnType<typeof clock>) =>
+      createRateLimiter({ tenantWindows: twoPerSecond, conversationWindows: roomy, now: c.now });
+
+    it('an answer sooner than the margin frees the slot a window after the answer; a later one changes nothing', () => {
+      const c = clock();
+      const l = limiter(c);
+      const first: GrantedSlot = {};
+      const second: GrantedSlot = {};
+      expect(l.tryAcquire('a:1', 't', first)).toBe(0);
+      expect(l.tryAcquire('a:2', 't', second)).toBe(0);
+      expect(first.grantedAt).toBe(c.now());
+      expect(l.tryAcquire('a:3', 't')).toBe(1_000 + WINDOW_SAFETY_MS);
+      c.advance(10);
+      l.settle('a:1', 't', first.grantedAt!);
+      // The first now counts until 10 + 1,000 ms after its grant: 1,000 ms from now.
+      expect(l.tryAcquire('a:3', 't')).toBe(1_000);
+      c.advance(WINDOW_SAFETY_MS + 100);
+      l.settle('a:2', 't', second.grantedAt!); // answered after its margin: the margin stands
+      c.advance(1_000 - WINDOW_SAFETY_MS - 100);
+      expect(l.tryAcquire('a:3', 't')).toBe(0);
+      expect(l.tryAcquire('a:4', 't')).toBe(WINDOW_SAFETY_MS - 10);
+    });
+
+    it('an answer in the same millisecond still counts the send for a whole window from its grant', () => {
+      const c = clock();
+      const l = limiter(c);
+      for (const id of ['a:1', 'a:2']) {
+        const slot: GrantedSlot = {};
+        l.tryAcquire(id, 't', slot);
+        l.settle(id, 't', slot.grantedAt!);
+      }
+      expect(l.tryAcquire('a:3', 't')).toBe(1_000);
+    });
+
+    it('sends granted in the same millisecond settle one at a time', () => {
+      const c = clock();
+      const l = limiter(c);
+      const slot: GrantedSlot = {};
+      l.tryAcquire('a:1', 't', slot);
+      l.tryAcquire('a:2', 't');
+      c.advance(5);
+      l.settle('a:1', 't', slot.grantedAt!);
+      // One send counts until 1,005, the other until 1,000 + margin: still 2 in the window until 1,005.
+      expect(l.tryAcquire('a:3', 't')).toBe(1_000);
+      c.advance(1_000);
+      expect(l.tryAcquire('a:3', 't')).toBe(0);
+      expect(l.tryAcquire('a:4', 't')).toBe(WINDOW_SAFETY_MS - 5);
+    });
+
+    it('a send never answered keeps counting after more than its limit of newer, answered sends', () => {
+      const c = clock();
+      const l = limiter(c);
+      l.tryAcquire('a:0', 't'); // no answer: counts until its grant + margin + window
+      c.advance(1);
+      const quick = (id: string): void => {
+        const slot: GrantedSlot = {};
+        expect(l.tryAcquire(id, 't', slot)).toBe(0);
+        l.settle(id, 't', slot.grantedAt!);
+      };
+      quick('a:1');
+      c.advance(1_000);
+      quick('a:2');
+      // a:1 has left the window, a:0 has not: two still count.
+      expect(l.tryAcquire('a:3', 't')).toBe(WINDOW_SAFETY_MS - 1);
+      c.advance(WINDOW_SAFETY_MS - 1);
+      expect(l.tryAcquire('a:3', 't')).toBe(0);
+    });
+
+    it('leaves our own smoothing window (no margin) as it was', () => {
+      const c = clock();
+      const l = createRateLimiter({ tenantWindows: tenantWindows(50), now: c.now });
+      for (let i = 0; i < 5; i += 1) {
+        const slot: GrantedSlot = {};
+        l.tryAcquire(`a:${i}`, 't', slot);
+        l.settle(`a:${i}`, 't', slot.grantedAt!);
+      }
+      expect(l.tryAcquire('a:5', 't')).toBe(100);
+    });
   });
 });

@@ -13,6 +13,7 @@ import {
   type SendBudget,
 } from '../../src/outbound/sendBudget';
 import type { BudgetRoster, RosterSnapshot } from '../../src/store/budgetRoster';
+import { WINDOW_SAFETY_MS, type GrantedSlot } from '../../src/core/rateLimiter';
 
 describe('tenantShare', () => {
   it('divides the rate so that every view of the same members sums to at most the rate', () => {
@@ -126,6 +127,29 @@ describe('createSendBudget', () => {
     expect(await a.acquire('c1', 't1')).toBe(0);
     expect(w.ops).toMatchObject({ renew: 1, read: 1 });
     expect(await grantedInOneSecond(w, a)).toBe(49); // and the first one: 50
+  });
+
+  it('describes the slot it grants; a send answered at once frees its second sooner, settled once', async () => {
+    // A second's worth of sends (5 per 100 ms), answered at once or never; then one more.
+    const oneMoreAfterASecond = async (answered: boolean): Promise<number> => {
+      const w = world();
+      const a = w.budget('a');
+      for (let i = 0; i < 50; i += 1) {
+        const slot: GrantedSlot = {};
+        expect(await a.acquire(`c${i}`, 't1', slot)).toBe(0);
+        expect(slot.grantedAt).toBe(w.now());
+        if (answered) {
+          a.settle(`c${i}`, 't1', slot);
+          expect(slot.grantedAt).toBeUndefined(); // a second answer for the slot settles nothing
+        }
+        if (i % 5 === 4) w.advance(100);
+      }
+      const wait = await a.acquire('next', 't1');
+      await w.close();
+      return wait;
+    };
+    expect(await oneMoreAfterASecond(false)).toBe(WINDOW_SAFETY_MS);
+    expect(await oneMoreAfterASecond(true)).toBe(0);
   });
 
   it('a second instance waits until the first has read the roster again, then each takes its share', async () => {
