@@ -91,14 +91,17 @@ function countRequests(client: TableClient, into: Record<string, number>, label:
  * with its time, per scope key (the conversation id), so the delay from slot to arrival at the
  * Connector can be measured.
  */
-function recordingAcquisitions(inner: SendBudget, into: Record<string, number[]>): SendBudget {
+function recordingAcquisitions(inner: SendBudget, into: Record<string, number[]>, answeredAfter: number[]): SendBudget {
   return {
     instanceId: inner.instanceId,
     prepare: (tenantId) => inner.prepare(tenantId),
     waitTime: (conversationId, tenantId) => inner.waitTime(conversationId, tenantId),
     throttled: (conversationId, tenantId, untilMs) => inner.throttled(conversationId, tenantId, untilMs),
     close: () => inner.close(),
-    settle: (conversationId, tenantId, slot) => inner.settle(conversationId, tenantId, slot),
+    settle: (conversationId, tenantId, slot) => {
+      if (slot.grantedAt !== undefined) answeredAfter.push(Date.now() - slot.grantedAt);
+      inner.settle(conversationId, tenantId, slot);
+    },
     acquire: async (conversationId, tenantId, slot) => {
       const wait = await inner.acquire(conversationId, tenantId, slot);
       if (wait === 0) (into[conversationId] ??= []).push(Date.now());
@@ -116,6 +119,7 @@ function buildDeps(
   logs: Record<LogLevel, number>,
   samples: string[],
   acquired: Record<string, number[]>,
+  answeredAfter: number[] = [],
 ): { deps: SenderDeps; jobs: Promise<HostQueue>; close(): void } {
   // Hermetic: only the settings given here, whatever the parent's environment holds.
   for (const setting of SETTINGS) delete process.env[setting.name];
@@ -140,7 +144,7 @@ function buildDeps(
           ratePerSecond: config.tenantRatePerSecond,
         })
       : appDeps.budget;
-  const deps: SenderDeps = { ...appDeps, budget: recordingAcquisitions(budget, acquired) };
+  const deps: SenderDeps = { ...appDeps, budget: recordingAcquisitions(budget, acquired, answeredAfter) };
   // The host's view of the job queue (receive / delete), separate from the app's own queue client.
   const jobs: Promise<HostQueue> =
     config.hostQueue === 'sdk'
@@ -240,7 +244,8 @@ async function broadcast(): Promise<Record<string, unknown>> {
   const logs: Record<LogLevel, number> = { debug: 0, info: 0, warn: 0, error: 0 };
   const samples: string[] = [];
   const acquired: Record<string, number[]> = {};
-  const built = buildDeps(requests, logs, samples, acquired);
+  const answeredAfter: number[] = [];
+  const built = buildDeps(requests, logs, samples, acquired, answeredAfter);
   const { deps, close } = built;
   const jobs = await built.jobs;
   const batchSize = config.batchSize ?? 16;
@@ -346,6 +351,7 @@ async function broadcast(): Promise<Record<string, unknown>> {
     samples,
     errors,
     acquired,
+    answeredAfterMs: answeredAfter,
   };
 }
 
