@@ -54,6 +54,11 @@ export interface OutboundWorkerConfig {
    * local host's own queue client (host/queueClients.ts, direct HTTP calls); `sdk`: @azure/storage-queue's.
    */
   readonly hostQueue?: 'host' | 'sdk';
+  /**
+   * Broadcast: the floor of the loop. Each job is POSTed with the connector client alone, no
+   * reference read, claim or record: what is left when the once-only record and the lookup go.
+   */
+  readonly connectorOnly?: boolean;
   readonly deadlineMs: number;
 }
 
@@ -120,7 +125,7 @@ function buildDeps(
   samples: string[],
   acquired: Record<string, number[]>,
   answeredAfter: number[] = [],
-): { deps: SenderDeps; jobs: Promise<HostQueue>; close(): void } {
+): { deps: SenderDeps; jobs: Promise<HostQueue>; close(): Promise<void> } {
   // Hermetic: only the settings given here, whatever the parent's environment holds.
   for (const setting of SETTINGS) delete process.env[setting.name];
   Object.assign(process.env, {
@@ -157,7 +162,16 @@ function buildDeps(
           },
           queueName: outbound.queueName,
         });
-  return { deps, jobs, close: () => resetRuntime() };
+  return {
+    deps,
+    jobs,
+    // Leave the budget's roster before exiting, as a host does on shutdown: the next worker of the
+    // run would otherwise see this one as a live member and wait to join its tenant.
+    close: async () => {
+      await deps.budget.close();
+      resetRuntime();
+    },
+  };
 }
 
 function jobText(prefix: string, i: number): string {
@@ -166,6 +180,18 @@ function jobText(prefix: string, i: number): string {
     to: { conversationId: benchConversationId(prefix, i) },
     text: `Benchmark message ${i}: the build passed.`,
   });
+}
+
+/** What the sender POSTs for a plain text job (src/core/outgoing.ts), straight to the connector client. */
+function postDirectly(deps: SenderDeps, conversationId: string, text: string): Promise<{ status: number }> {
+  const activity = {
+    type: 'message',
+    from: { id: `28:${BENCH_APP_ID}`, name: BENCH_BOT_NAME },
+    conversation: { id: conversationId, tenantId: BENCH_USER_TENANT },
+    text,
+    textFormat: 'markdown',
+  };
+  return deps.connector.sendToConversation(config.serviceUrl, conversationId, activity);
 }
 
 type Tally = Record<string, number>;
@@ -193,16 +219,11 @@ async function throughput(): Promise<Record<string, unknown>> {
     const { timedOut } = await runPool(n, config.concurrency, deadline, async (i) => {
       try {
         if (config.mode === 'connector') {
-          // What the sender POSTs for a plain text job (src/core/outgoing.ts), straight to the client.
-          const conversationId = benchConversationId(prefix, i);
-          const activity = {
-            type: 'message',
-            from: { id: `28:${BENCH_APP_ID}`, name: BENCH_BOT_NAME },
-            conversation: { id: conversationId, tenantId: BENCH_USER_TENANT },
-            text: `Benchmark message ${i}: the build passed.`,
-            textFormat: 'markdown',
-          };
-          const answer = await deps.connector.sendToConversation(config.serviceUrl, conversationId, activity);
+          const answer = await postDirectly(
+            deps,
+            benchConversationId(prefix, i),
+            `Benchmark message ${i}: the build passed.`,
+          );
           const key = answer.status >= 200 && answer.status < 300 ? 'sent' : `http:${answer.status}`;
           tally[key] = (tally[key] ?? 0) + 1;
           return;
@@ -226,7 +247,7 @@ async function throughput(): Promise<Record<string, unknown>> {
   for (const key of Object.keys(requests)) delete requests[key];
   for (const key of Object.keys(logs) as LogLevel[]) logs[key] = 0;
   const measured = await run(config.prefix, config.count);
-  close();
+  await close();
   return {
     mode: config.mode,
     warmup,
@@ -279,7 +300,9 @@ async function broadcast(): Promise<Record<string, unknown>> {
     }
     invocations += 1;
     try {
-      const result = await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps);
+      const result = config.connectorOnly
+        ? await postOnly(input)
+        : await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps);
       tallyResult(tally, result);
       if (result.status === 'sent') {
         sentAt.push(Date.now());
@@ -293,6 +316,13 @@ async function broadcast(): Promise<Record<string, unknown>> {
       thrown += 1;
       if (errors.length < 5) errors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     }
+  };
+
+  const postOnly = async (input: unknown): Promise<JobResult> => {
+    const job = input as { id: string; to: { conversationId: string }; text: string };
+    const answer = await postDirectly(deps, job.to.conversationId, job.text);
+    if (answer.status >= 300) throw new Error(`the stub answered ${answer.status}`);
+    return { status: 'sent', jobId: job.id, conversationId: job.to.conversationId, ambiguous: false };
   };
 
   let pollDelay = 100;
@@ -327,7 +357,7 @@ async function broadcast(): Promise<Record<string, unknown>> {
   // Let what is running finish (each job is bounded by the connector timeout).
   await Promise.race([Promise.allSettled([...inflight]), sleep(20_000)]);
   const cpuMs = cpuMsSince(cpu);
-  close();
+  await close();
   const firstSent = sentAt.length > 0 ? Math.min(...sentAt) : undefined;
   const lastSent = sentAt.length > 0 ? Math.max(...sentAt) : undefined;
   return {

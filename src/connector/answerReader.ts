@@ -4,8 +4,9 @@
  * bearer-token JSON request, an answer read into a ConnectorAnswer (JSON when it parses, else the
  * text, at most `maxBytes` kept), and a failure below HTTP classified for core/deliveryDecision.ts.
  */
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { ConnectorAnswer, ConnectorFailure } from '../core/deliveryDecision';
+import { exchange } from '../httpExchange';
 
 /**
  * The caller's dispatcher, or a keep-alive Agent of `connections` with connect, headers and body
@@ -45,9 +46,8 @@ export async function requestWithToken(
   dispatcher: Dispatcher,
   call: BearerRequest,
 ): Promise<ConnectorAnswer> {
-  const response = await request(url, {
-    method: call.method,
-    dispatcher,
+  const answer = await exchange(dispatcher, url, {
+    method: call.method as Dispatcher.HttpMethod,
     headers: {
       authorization: `Bearer ${call.token}`,
       accept: 'application/json',
@@ -55,8 +55,17 @@ export async function requestWithToken(
     },
     ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
     idempotent: call.idempotent,
-  } as Parameters<typeof request>[1]);
-  return readAnswer(response, call.maxBytes);
+    maxBytes: call.maxBytes,
+  });
+  let body: unknown = answer.text;
+  if (answer.text.trim() !== '') {
+    try {
+      body = JSON.parse(answer.text) as unknown;
+    } catch {
+      body = answer.text;
+    }
+  }
+  return { status: answer.status, headers: answer.headers, body };
 }
 
 /** The failures undici names by class: timeouts, and a socket closed early. */
@@ -79,24 +88,4 @@ export function classifyNetworkError(err: unknown): ConnectorFailure {
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH')
     return { kind: 'connect', message: `cannot connect (${code})` };
   return { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : 'network error' };
-}
-
-async function readAnswer(response: Dispatcher.ResponseData<unknown>, maxBytes: number): Promise<ConnectorAnswer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of response.body) {
-    const buffer = chunk as Buffer;
-    if (total < maxBytes) chunks.push(buffer);
-    total += buffer.length;
-  }
-  const text = Buffer.concat(chunks).toString('utf8').slice(0, maxBytes);
-  let body: unknown = text;
-  if (text.trim() !== '') {
-    try {
-      body = JSON.parse(text) as unknown;
-    } catch {
-      body = text;
-    }
-  }
-  return { status: response.statusCode, headers: response.headers, body };
 }

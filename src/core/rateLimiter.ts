@@ -113,13 +113,19 @@ function waitFor(scope: Scope | undefined, windows: readonly Window[], now: numb
     // A send counts until its window has passed since it surely arrived: its grant plus the margin,
     // or its answer if that came first. Times are sorted, so the scan stops at the first send that
     // counts no more even with the whole margin.
-    const until: number[] = [];
+    let counted = 0;
+    let first = times.length;
     for (let i = times.length - 1; i >= 0 && times[i]! + margin + windowMs > now; i -= 1) {
-      const end = Math.min(times[i]! + margin, answered[i]!) + windowMs;
-      if (end > now) until.push(end);
+      first = i;
+      if (Math.min(times[i]! + margin, answered[i]!) + windowMs > now) counted += 1;
     }
     // At the limit: wait until enough of them leave the window.
-    if (until.length >= limit) {
+    if (counted >= limit) {
+      const until: number[] = [];
+      for (let i = first; i < times.length; i += 1) {
+        const end = Math.min(times[i]! + margin, answered[i]!) + windowMs;
+        if (end > now) until.push(end);
+      }
       until.sort((a, b) => a - b);
       wait = Math.max(wait, until[until.length - limit]! - now);
     }

@@ -9,10 +9,11 @@
  * also the verb, the content type and the `x-ms-` headers), or an Entra bearer token for
  * identity-based storage, fetched through the bot token provider's cache.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { createBotTokenProvider } from '../auth/botTokenProvider';
+import { exchange } from '../httpExchange';
 import type { TableAccount } from './tableAccount';
 
 export type StorageService = 'table' | 'queue';
@@ -53,9 +54,20 @@ function dispatcher(): Dispatcher {
   return sharedDispatcher;
 }
 
+/** The account key as a KeyObject, made once per key (an HMAC per request otherwise imports it). */
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+function keyObject(key: Buffer): KeyObject {
+  let made = keyObjects.get(key);
+  if (made === undefined) {
+    made = createSecretKey(key);
+    keyObjects.set(key, made);
+  }
+  return made;
+}
+
 /** Shared Key Lite for the table service: HMAC-SHA256 over the date and `/<account><path>`. */
 export function sharedKeyLite(account: string, key: Buffer, date: string, path: string): string {
-  const signature = createHmac('sha256', key).update(`${date}\n/${account}${path}`, 'utf8').digest('base64');
+  const signature = createHmac('sha256', keyObject(key)).update(`${date}\n/${account}${path}`, 'utf8').digest('base64');
   return `SharedKeyLite ${account}:${signature}`;
 }
 
@@ -77,7 +89,7 @@ export function sharedKeyLiteQueue(
     .map((name) => `${name}:${headers[name]}\n`)
     .join('');
   const toSign = `${method}\n\n${headers['content-type'] ?? ''}\n\n${canonical}/${account}${path}`;
-  const signature = createHmac('sha256', key).update(toSign, 'utf8').digest('base64');
+  const signature = createHmac('sha256', keyObject(key)).update(toSign, 'utf8').digest('base64');
   return `SharedKeyLite ${account}:${signature}`;
 }
 
@@ -129,24 +141,23 @@ export function createStorageRequester(
         };
         await authorize(method, url.pathname, headers);
         try {
-          const response = await request(url, {
+          const response = await exchange(dispatcher(), url, {
             method,
             headers,
-            dispatcher: dispatcher(),
             headersTimeout: 30_000,
             bodyTimeout: 30_000,
             ...(body === undefined ? {} : { body }),
             ...(signal === undefined ? {} : { signal }),
           });
-          const text = await response.body.text();
-          observer?.(method, String(response.statusCode));
-          if (RETRYABLE.has(response.statusCode) && attempt < RETRIES) {
+          const text = response.text;
+          observer?.(method, String(response.status));
+          if (RETRYABLE.has(response.status) && attempt < RETRIES) {
             await sleep(RETRY_DELAY_MS * 2 ** attempt);
             continue;
           }
           const { etag, 'x-ms-error-code': errorCode } = response.headers;
           return {
-            status: response.statusCode,
+            status: response.status,
             etag: typeof etag === 'string' ? etag : undefined,
             errorCode: typeof errorCode === 'string' ? errorCode : undefined,
             headers: response.headers,
