@@ -28,7 +28,13 @@ export interface Exchanged {
 
 const aborted = (): DOMException => new DOMException('The request was aborted', 'AbortError');
 
-export function exchange(dispatcher: Dispatcher, url: URL, request: ExchangeRequest): Promise<Exchanged> {
+/** `path` is the request target: the encoded path and query, as sent. */
+export function exchange(
+  dispatcher: Dispatcher,
+  origin: string,
+  path: string,
+  request: ExchangeRequest,
+): Promise<Exchanged> {
   const { signal, maxBytes = Infinity } = request;
   return new Promise<Exchanged>((resolve, reject) => {
     if (signal?.aborted === true) {
@@ -45,8 +51,8 @@ export function exchange(dispatcher: Dispatcher, url: URL, request: ExchangeRequ
     let kept = 0;
     dispatcher.dispatch(
       {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin,
+        path,
         method: request.method,
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),

@@ -46,7 +46,7 @@ export async function requestWithToken(
   dispatcher: Dispatcher,
   call: BearerRequest,
 ): Promise<ConnectorAnswer> {
-  const answer = await exchange(dispatcher, url, {
+  const answer = await exchange(dispatcher, url.origin, `${url.pathname}${url.search}`, {
     method: call.method as Dispatcher.HttpMethod,
     headers: {
       authorization: `Bearer ${call.token}`,

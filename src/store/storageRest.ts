@@ -37,7 +37,7 @@ export interface StorageAnswer {
 }
 
 export interface StorageRequester {
-  /** `relative` is resolved against the account's service endpoint; a query string may follow. */
+  /** `relative` (encoded, no leading slash) follows the account's service endpoint; a query string may follow. */
   send(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     relative: string,
@@ -105,6 +105,7 @@ export function createStorageRequester(
   },
 ): StorageRequester {
   const base = new URL(account.endpoint.endsWith('/') ? account.endpoint : `${account.endpoint}/`);
+  const { origin, pathname: basePath } = base;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let bearer: { getToken(): Promise<string> } | undefined;
   let observer: ((method: string, status: string) => void) | undefined;
@@ -132,16 +133,19 @@ export function createStorageRequester(
       observer = next;
     },
     async send(method, relative, extra, { body, signal } = {}) {
-      const url = new URL(relative, base);
+      // `relative` is already encoded (entityPath, queueRest): joined, not parsed again.
+      const target = `${basePath}${relative}`;
+      const query = target.indexOf('?');
+      const path = query === -1 ? target : target.slice(0, query);
       for (let attempt = 0; ; attempt += 1) {
         const headers: Record<string, string> = {
           'x-ms-version': options.version,
           'x-ms-date': new Date().toUTCString(),
           ...extra,
         };
-        await authorize(method, url.pathname, headers);
+        await authorize(method, path, headers);
         try {
-          const response = await exchange(dispatcher(), url, {
+          const response = await exchange(dispatcher(), origin, target, {
             method,
             headers,
             headersTimeout: 30_000,
