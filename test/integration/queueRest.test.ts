@@ -28,6 +28,18 @@ interface Seen {
 }
 
 /** A loopback HTTP server standing in for Queue Storage; `close` also ends kept-alive and held connections. */
+/** The stub server's account key. */
+const key = Buffer.from('stub account key');
+
+/** A client of queue `jobs` at `endpoint` whose pauses and requests are noted instead of waited for. */
+function watchedClient(endpoint: string) {
+  const slept: number[] = [];
+  const observed: string[] = [];
+  const rest = createQueueRest({ name: 'acct', endpoint, key }, 'jobs', { sleep: async (ms) => void slept.push(ms) });
+  rest.observe((method, status) => observed.push(`${method} ${status}`));
+  return { rest, slept, observed };
+}
+
 async function stubServer(handler: (req: IncomingMessage, res: ServerResponse, index: number) => void) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
@@ -199,8 +211,6 @@ describe('the direct queue client against Azurite', () => {
 });
 
 describe('the direct queue client against a stub server', () => {
-  const key = Buffer.from('stub account key');
-
   it('signs each request (Shared Key Lite, queue format) and retries a 503: two requests, one 200 ms pause', async () => {
     const stub = await stubServer((_req, res, index) => {
       if (index === 0) {
@@ -212,12 +222,7 @@ describe('the direct queue client against a stub server', () => {
       }
     });
     try {
-      const slept: number[] = [];
-      const rest = createQueueRest({ name: 'acct', endpoint: stub.endpoint, key }, 'jobs', {
-        sleep: async (ms) => void slept.push(ms),
-      });
-      const observed: string[] = [];
-      rest.observe((method, status) => observed.push(`${method} ${status}`));
+      const { rest, slept, observed } = watchedClient(stub.endpoint);
       await expect(rest.delete('msg-1', 'pop/receipt+=')).resolves.toBeUndefined();
       expect(stub.seen).toHaveLength(2);
       expect(slept).toEqual([200]);
@@ -246,10 +251,7 @@ describe('the direct queue client against a stub server', () => {
       res.end(body);
     });
     try {
-      const slept: number[] = [];
-      const rest = createQueueRest({ name: 'acct', endpoint: stub.endpoint, key }, 'jobs', {
-        sleep: async (ms) => void slept.push(ms),
-      });
+      const { rest, slept } = watchedClient(stub.endpoint);
       answers.push([503, 'ServerBusy', ''], [503, 'ServerBusy', ''], [503, 'ServerBusy', '']);
       const busy = await rest.receive(4, 30).catch((err: unknown) => err);
       expect(busy).toBeInstanceOf(QueueRestError);
@@ -308,12 +310,7 @@ describe('the direct queue client against a stub server', () => {
   it('storage that never answers (the socket closed): REQUEST_SEND_ERROR, no status, after 3 tries', async () => {
     const stub = await stubServer((req) => req.socket.destroy());
     try {
-      const slept: number[] = [];
-      const rest = createQueueRest({ name: 'acct', endpoint: stub.endpoint, key }, 'jobs', {
-        sleep: async (ms) => void slept.push(ms),
-      });
-      const observed: string[] = [];
-      rest.observe((method, status) => observed.push(`${method} ${status}`));
+      const { rest, slept, observed } = watchedClient(stub.endpoint);
       const error = await rest.receive(1, 30).catch((err: unknown) => err);
       expect(error).toBeInstanceOf(QueueRestError);
       expect((error as QueueRestError).code).toBe('REQUEST_SEND_ERROR');
@@ -334,11 +331,8 @@ describe('the direct queue client against a stub server', () => {
   });
 
   it('nothing listening: REQUEST_SEND_ERROR after 3 tries', async () => {
-    const slept: number[] = [];
     // Port 9 (discard): nothing listens on loopback there.
-    const rest = createQueueRest({ name: 'acct', endpoint: 'http://127.0.0.1:9/acct/', key }, 'jobs', {
-      sleep: async (ms) => void slept.push(ms),
-    });
+    const { rest, slept } = watchedClient('http://127.0.0.1:9/acct/');
     const error = await rest.delete('m', 'p').catch((err: unknown) => err);
     expect(error).toBeInstanceOf(QueueRestError);
     expect(error).toMatchObject({ code: 'REQUEST_SEND_ERROR' });
@@ -401,12 +395,7 @@ describe('the direct queue client against a stub server', () => {
     // Holds every request unanswered until closed.
     const stub = await stubServer(() => undefined);
     try {
-      const slept: number[] = [];
-      const rest = createQueueRest({ name: 'acct', endpoint: stub.endpoint, key }, 'jobs', {
-        sleep: async (ms) => void slept.push(ms),
-      });
-      const observed: string[] = [];
-      rest.observe((method, status) => observed.push(`${method} ${status}`));
+      const { rest, slept, observed } = watchedClient(stub.endpoint);
 
       // Aborted while waiting for the answer.
       const controller = new AbortController();
