@@ -113,22 +113,22 @@ function waitFor(scope: Scope | undefined, windows: readonly Window[], now: numb
     // A send counts until its window has passed since it surely arrived: its grant plus the margin,
     // or its answer if that came first. Times are sorted, so the scan stops at the first send that
     // counts no more even with the whole margin.
+    // Most calls end at this count, without allocating: fewer sends in the window than the limit.
     let counted = 0;
     let first = times.length;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,LogicalOperator: equivalent, the scan only bounds the work; sends before it count no more
     for (let i = times.length - 1; i >= 0 && times[i]! + margin + windowMs > now; i -= 1) {
       first = i;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,MethodExpression: equivalent, a prefilter; the ends below decide
       if (Math.min(times[i]! + margin, answered[i]!) + windowMs > now) counted += 1;
     }
-    // At the limit: wait until enough of them leave the window.
-    if (counted >= limit) {
-      const until: number[] = [];
-      for (let i = first; i < times.length; i += 1) {
-        const end = Math.min(times[i]! + margin, answered[i]!) + windowMs;
-        if (end > now) until.push(end);
-      }
-      until.sort((a, b) => a - b);
-      wait = Math.max(wait, until[until.length - limit]! - now);
-    }
+    if (counted < limit) continue;
+    // At the limit: wait until the limit-th latest end has passed (ends already past change nothing;
+    // there are at least `counted` of them).
+    const ends: number[] = [];
+    for (let i = first; i < times.length; i += 1) ends.push(Math.min(times[i]! + margin, answered[i]!) + windowMs);
+    ends.sort((a, b) => a - b);
+    wait = Math.max(wait, ends[ends.length - limit]! - now);
   }
   return wait;
 }

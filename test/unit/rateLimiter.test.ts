@@ -144,6 +144,23 @@ describe('rate limiter', () => {
       expect(l.tryAcquire('a:3', 't')).toBe(0);
     });
 
+    it('keeps each send with its own answer when older sends are forgotten', () => {
+      const c = clock();
+      const l = limiter(c);
+      // Four seconds of sends answered at once, 600 ms apart: the older ones are dropped as time moves on.
+      for (let k = 0; k < 7; k += 1) {
+        const slot: GrantedSlot = {};
+        expect(l.tryAcquire(`a:${k}`, 't', slot)).toBe(0);
+        l.settle(`a:${k}`, 't', slot.grantedAt!);
+        c.advance(600);
+      }
+      c.advance(2_000);
+      // Two sends never answered: each counts for its window and the whole margin.
+      expect(l.tryAcquire('x', 't')).toBe(0);
+      expect(l.tryAcquire('y', 't')).toBe(0);
+      expect(l.tryAcquire('z', 't')).toBe(1_000 + WINDOW_SAFETY_MS);
+    });
+
     it('leaves our own smoothing window (no margin) as it was', () => {
       const c = clock();
       const l = createRateLimiter({ tenantWindows: tenantWindows(50), now: c.now });
