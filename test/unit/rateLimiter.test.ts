@@ -144,6 +144,23 @@ describe('rate limiter', () => {
       expect(l.tryAcquire('a:3', 't')).toBe(0);
     });
 
+    it('settles the send it names, not a newer one', () => {
+      const c = clock();
+      const t0 = c.now();
+      const l = limiter(c);
+      const older: GrantedSlot = {};
+      l.tryAcquire('a:1', 't', older);
+      c.advance(20);
+      l.tryAcquire('a:2', 't');
+      c.advance(10);
+      l.settle('a:1', 't', older.grantedAt!);
+      // a:1 counts until t0 + 30 + 1,000; a:2, unanswered, until t0 + 20 + margin + 1,000.
+      expect(l.tryAcquire('a:3', 't')).toBe(1_000);
+      c.advance(1_000);
+      expect(l.tryAcquire('a:3', 't')).toBe(0);
+      expect(l.tryAcquire('a:4', 't')).toBe(t0 + 20 + WINDOW_SAFETY_MS + 1_000 - c.now());
+    });
+
     it('keeps each send with its own answer when older sends are forgotten', () => {
       const c = clock();
       const l = limiter(c);
