@@ -110,21 +110,6 @@ describe('rate limiter', () => {
       expect(l.tryAcquire('a:3', 't')).toBe(1_000);
     });
 
-    it('sends granted in the same millisecond settle one at a time', () => {
-      const c = clock();
-      const l = limiter(c);
-      const slot: GrantedSlot = {};
-      l.tryAcquire('a:1', 't', slot);
-      l.tryAcquire('a:2', 't');
-      c.advance(5);
-      l.settle('a:1', 't', slot.grantedAt!);
-      // One send counts until 1,005, the other until 1,000 + margin: still 2 in the window until 1,005.
-      expect(l.tryAcquire('a:3', 't')).toBe(1_000);
-      c.advance(1_000);
-      expect(l.tryAcquire('a:3', 't')).toBe(0);
-      expect(l.tryAcquire('a:4', 't')).toBe(WINDOW_SAFETY_MS - 5);
-    });
-
     it('a send never answered keeps counting after more than its limit of newer, answered sends', () => {
       const c = clock();
       const l = limiter(c);
@@ -144,21 +129,25 @@ describe('rate limiter', () => {
       expect(l.tryAcquire('a:3', 't')).toBe(0);
     });
 
-    it('settles the send it names, not a newer one', () => {
+    it.each([
+      ['in the same millisecond as another', 0],
+      ['20 ms before a newer one', 20],
+    ])('settles the send it names, granted %s, and that one only', (_label, gap) => {
       const c = clock();
       const t0 = c.now();
       const l = limiter(c);
-      const older: GrantedSlot = {};
-      l.tryAcquire('a:1', 't', older);
-      c.advance(20);
+      const named: GrantedSlot = {};
+      l.tryAcquire('a:1', 't', named);
+      c.advance(gap);
       l.tryAcquire('a:2', 't');
       c.advance(10);
-      l.settle('a:1', 't', older.grantedAt!);
-      // a:1 counts until t0 + 30 + 1,000; a:2, unanswered, until t0 + 20 + margin + 1,000.
+      l.settle('a:1', 't', named.grantedAt!);
+      // The named send counts until its answer + 1,000; the other, unanswered, until its grant +
+      // margin + 1,000.
       expect(l.tryAcquire('a:3', 't')).toBe(1_000);
       c.advance(1_000);
       expect(l.tryAcquire('a:3', 't')).toBe(0);
-      expect(l.tryAcquire('a:4', 't')).toBe(t0 + 20 + WINDOW_SAFETY_MS + 1_000 - c.now());
+      expect(l.tryAcquire('a:4', 't')).toBe(t0 + gap + WINDOW_SAFETY_MS + 1_000 - c.now());
     });
 
     it('keeps each send with its own answer when older sends are forgotten', () => {
