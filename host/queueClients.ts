@@ -12,7 +12,7 @@ import {
 } from '@azure/storage-queue';
 import type { TokenCredential } from '@azure/identity';
 import { createQueueRest, type QueueRest } from '../src/store/queueRest';
-import { accountOfServiceUri, storageAccountOf } from '../src/store/tableAccount';
+import { accountOfServiceUri, storageAccountOf } from '../src/store/storageAccount';
 import type { QueueTarget } from './indexing';
 import type { StorageConnection } from './settings';
 

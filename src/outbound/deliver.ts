@@ -94,8 +94,9 @@ export async function deliver(
 
   // 4. Take a send slot. Other jobs here took them meanwhile: nothing was sent, so the claim is
   // given back (no attempt used) and the job comes back when a slot is free.
+  const scope = scopeKey(target);
   const slot: GrantedSlot = {};
-  const slotWait = await acquireSlot(deps, scopeKey(target), target.tenantId, ctx.log, slot);
+  const slotWait = await acquireSlot(deps, scope, target.tenantId, ctx.log, slot);
   if (slotWait > 0) {
     await deps.deliveries.release(job.id, claimed.etag, existing);
     return defer(ctx, slotWait, 'rate limit');
@@ -106,7 +107,7 @@ export async function deliver(
   const installedBefore = claim.record.installed;
   const acted = await callConnector(job, target, ctx, deps, installedBefore === undefined ? {} : { installedBefore });
   // Answered: it reached Teams by now, so the budget need not keep its whole safety margin.
-  if (acted.httpStatus !== undefined) deps.budget.settle(scopeKey(target), target.tenantId, slot);
+  if (acted.httpStatus !== undefined) deps.budget.settle(scope, target.tenantId, slot);
   return recordOutcome(job, ctx, deps, { ...acted, claimed, attempts, ambiguous: claim.ambiguous });
 }
 

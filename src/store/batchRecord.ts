@@ -4,6 +4,7 @@
  * Pure: reading it defensively from the table, and summing it up for the status.
  */
 import type { BatchKind } from '../core/batch';
+import type { BatchProgress } from '../core/batchState';
 
 /**
  * One request of the plan. `new`: not sent yet; `posting`: the POST went out and its answer is not
@@ -133,18 +134,13 @@ export interface OperationView {
   readonly code?: string;
 }
 
-export interface BatchSummary {
-  readonly total: number;
-  readonly sent: number;
-  readonly failed: number;
-  readonly throttled: number;
-  /** Not processed yet: in running operations, or in requests not sent yet. */
-  readonly pending: number;
-  /** Never processed and never will be: the job was cancelled, or an operation ended or was lost first. */
-  readonly skipped: number;
+/**
+ * Teams' counts summed over every request. Here `pending` includes requests not sent yet, and
+ * `skipped` the members of a cancelled job or of an operation lost before its last poll.
+ */
+export interface BatchSummary extends BatchProgress {
   /** Members of requests that failed as a whole (refused, or ambiguous: see the operation's code). */
   readonly notSent: number;
-  readonly finished: boolean;
   readonly operations: readonly OperationView[];
 }
 

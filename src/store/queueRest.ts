@@ -11,7 +11,8 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import { XMLParser } from 'fast-xml-parser';
-import { createStorageRequester, type StorageAccount, type StorageAnswer } from './storageRest';
+import type { StorageAccount } from './storageAccount';
+import { createStorageRequester, type StorageAnswer } from './storageRest';
 
 const VERSION = '2021-12-02';
 

@@ -14,12 +14,9 @@ import type { TokenCredential } from '@azure/identity';
 import { Agent, type Dispatcher } from 'undici';
 import { createBotTokenProvider } from '../auth/botTokenProvider';
 import { exchange } from '../httpExchange';
-import type { TableAccount } from './tableAccount';
+import type { StorageAccount } from './storageAccount';
 
 export type StorageService = 'table' | 'queue';
-
-/** Where a service of the account is and how to sign for it: `TableAccount`'s shape, for any service. */
-export type StorageAccount = TableAccount;
 
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 /** As the SDK's clients are configured (tableClients.ts RETRY_OPTIONS): a few quick retries, then fail over. */

@@ -6,7 +6,7 @@ import { TableClient, RestError, type TableEntityResult } from '@azure/data-tabl
 import type { TokenCredential } from '@azure/identity';
 import type { StorageConfig } from '../config';
 import { StorageUnavailableError } from '../errors';
-import { tableAccountOf } from './tableAccount';
+import { tableAccountOf } from './storageAccount';
 import { createTableRest, type TableRest } from './tableRest';
 import { createUndiciHttpClient } from './undiciHttpClient';
 

@@ -14,7 +14,7 @@
 import type { TokenCredential } from '@azure/identity';
 import { createStorageRequester } from './storageRest';
 import type { Entity, NewEntity } from './tableClients';
-import type { TableAccount } from './tableAccount';
+import type { StorageAccount } from './storageAccount';
 
 export { sharedKeyLite } from './storageRest';
 
@@ -51,7 +51,7 @@ export function entityPath(table: string, partitionKey: string, rowKey: string):
 }
 
 export function createTableRest(
-  account: TableAccount,
+  account: StorageAccount,
   table: string,
   options: { credential?: () => TokenCredential; sleep?: (ms: number) => Promise<void> } = {},
 ): TableRest {

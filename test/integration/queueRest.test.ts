@@ -5,7 +5,7 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { QueueClients } from '../../host/queueClients';
 import { createQueueRest, QueueRestError } from '../../src/store/queueRest';
-import { storageAccountOf } from '../../src/store/tableAccount';
+import { storageAccountOf } from '../../src/store/storageAccount';
 import { useAzurite } from '../helpers/storage';
 
 const storage = useAzurite();

@@ -4,7 +4,7 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
 import { toTableKey } from '../../src/core/tableKeys';
 import { StorageUnavailableError } from '../../src/errors';
-import { tableAccountOf } from '../../src/store/tableAccount';
+import { tableAccountOf } from '../../src/store/storageAccount';
 import {
   createTableClient,
   ensureTable,

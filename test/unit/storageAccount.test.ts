@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StorageConfig } from '../../src/config';
-import { accountOfServiceUri, storageAccountOf, tableAccountOf } from '../../src/store/tableAccount';
+import { accountOfServiceUri, storageAccountOf, tableAccountOf } from '../../src/store/storageAccount';
 import { entityPath, sharedKeyLite } from '../../src/store/tableRest';
 
 const KEY = Buffer.from('a test account key').toString('base64');

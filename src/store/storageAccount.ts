@@ -1,12 +1,12 @@
 /**
- * Where the table (or queue) service is and how to sign for it, from the same storage setting the SDK clients
- * use (`AzureWebJobsStorage`): an account key from a connection string, or none for identity-based
+ * Where a service of the storage account (tables, queues) is and how to sign for it, from the same
+ * storage setting the SDK clients use (`AzureWebJobsStorage`): an account key from a connection string, or none for identity-based
  * storage (a bearer token then). A connection string with a SAS, or one this does not understand,
  * gives undefined: those stay on the SDK, which knows every form.
  */
 import type { StorageConfig } from '../config';
 
-export interface TableAccount {
+export interface StorageAccount {
   readonly name: string;
   /** `https://<account>.table.core.windows.net/` or Azurite's `http://127.0.0.1:10002/<account>/`. */
   readonly endpoint: string;
@@ -29,19 +29,19 @@ function parseConnectionString(text: string): Map<string, string> {
 
 const DEV_PORTS = { table: 10002, queue: 10001 } as const;
 
-export function tableAccountOf(storage: StorageConfig): TableAccount | undefined {
+export function tableAccountOf(storage: StorageConfig): StorageAccount | undefined {
   return storageAccountOf(storage, 'table');
 }
 
 /** Identity-based storage: the service's URI; requests carry a bearer token, no key. */
-export function accountOfServiceUri(serviceUri: string): TableAccount | undefined {
+export function accountOfServiceUri(serviceUri: string): StorageAccount | undefined {
   const url = new URL(serviceUri);
   const name = url.hostname.split('.')[0] ?? '';
   return name === '' ? undefined : { name, endpoint: url.toString() };
 }
 
 /** The same for any service of the account: the queue service's endpoint for `queue`. */
-export function storageAccountOf(storage: StorageConfig, service: 'table' | 'queue'): TableAccount | undefined {
+export function storageAccountOf(storage: StorageConfig, service: 'table' | 'queue'): StorageAccount | undefined {
   if (storage.kind === 'identity')
     return accountOfServiceUri(service === 'table' ? storage.tableServiceUri : storage.queueServiceUri);
   const fields = parseConnectionString(storage.connectionString);
