@@ -231,15 +231,7 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
   if (bbErrors?.length) print(`botbuilder error samples: ${bbErrors.join(' | ')}`);
   const samples = appResult.samples as string[] | undefined;
   if (samples?.length) print(`teams-courier warning samples: ${samples.join(' | ')}`);
-  const worker = await queueWorkers(
-    p,
-    rig,
-    storage.connectionString,
-    serviceUrl,
-    ready.appSettings,
-    ready.authorityHost,
-    store,
-  );
+  const worker = await queueWorkers(p, rig, serviceUrl, ready.appSettings, ready.authorityHost);
   return met && worker;
 }
 
@@ -271,98 +263,134 @@ async function enqueueJobs(
  * (receive 16 + 8, claim, send, record, delete), next to a Bot Framework SDK worker (receive 32, one
  * table read, continueConversationAsync + sendActivity, delete), same number of jobs, each from its
  * own queue, no Teams limits.
+ *
+ * Every run gets an Azurite of its own, seeded with the same n references and filled with its n
+ * jobs: Azurite's point operations scan the rows that share a RowKey, so a table that grew round by
+ * round would slow later runs (and teams-courier's deliveries table grows by n a run), and its
+ * queue garbage collector, every 60 s, deletes the extents of earlier runs' messages one at a time
+ * with an index rebuild each, which blocked it for 40-120 s in one round of five.
  */
 async function queueWorkers(
   p: OutboundParams,
   rig: BenchRig,
-  connectionString: string,
   serviceUrl: string,
   appSettings: Readonly<Record<string, string>>,
   authorityHost: string,
-  store: ReturnType<typeof conversationStore>,
 ): Promise<boolean> {
   const n = p.workerJobs;
   const runId = `w${Date.now().toString(36)}`;
-  await seedPersonalChats(store, n, { prefix: 'wk', serviceUrl, salt: 6 });
-  await seedPersonalChats(store, n, { prefix: 'wb', serviceUrl, salt: 7 });
-  await seedPersonalChats(store, n, { prefix: 'ws', serviceUrl, salt: 8 });
-  const runOurs = async (prefix: string, hostQueue: 'host' | 'sdk', round: number, connectorOnly = false) => {
-    await enqueueJobs(connectionString, 'outbound-messages', prefix, n, `${runId}r${round}`);
-    const child = rig.child({
-      label: `teams-courier queue worker (${hostQueue})`,
-      args: [path.join(BENCH_DIST, 'outboundWorker.js')],
-      env: stubClientEnv(),
-      config: {
-        mode: 'broadcast',
-        connectionString,
-        appSettings,
-        serviceUrl,
-        runId,
-        prefix,
-        count: n,
-        concurrency: 24,
-        // The most BOT_TENANT_RATE_PER_SECOND allows: no run here reaches it.
-        tenantRatePerSecond: 1_000,
-        batchSize: 16,
-        newBatchThreshold: 8,
-        maxPollingMs: 2_000,
-        hostQueue,
-        connectorOnly,
-        deadlineMs: 240_000,
-      } satisfies OutboundWorkerConfig,
-      firstTimeoutMs: 300_000,
-    });
-    return (await child.first) as Message & {
-      cpuMs: number;
-      sent: number;
-      wallMs: number;
-      tally: Record<string, number>;
-    };
+  /** Runs `run` on a fresh, seeded and filled Azurite; adds Azurite's CPU meanwhile: storage's share of the jobs. */
+  const onFreshAzurite = async <T>(
+    prefix: string,
+    queueName: string,
+    round: number,
+    run: (connectionString: string) => Promise<T>,
+  ): Promise<T & { azuriteCpuMs: number }> => {
+    const azurite = await rig.azurite();
+    try {
+      await seedPersonalChats(conversationStore(azurite.connectionString), n, { prefix, serviceUrl, salt: 6 });
+      await enqueueJobs(azurite.connectionString, queueName, prefix, n, `${runId}r${round}`);
+      const before = processCpuMs(azurite.process.pid) ?? NaN;
+      const result = await run(azurite.connectionString);
+      return { ...result, azuriteCpuMs: (processCpuMs(azurite.process.pid) ?? NaN) - before };
+    } finally {
+      await azurite.stop();
+    }
   };
-  const runTheirs = async (round: number): Promise<RunFigures> => {
-    await enqueueJobs(connectionString, 'bench-botbuilder', 'wb', n, `${runId}r${round}`);
-    const theirs = rig.child({
-      label: 'botbuilder queue worker',
-      args: [path.join(BASELINE_DIR, 'botbuilderWorker.js')],
-      cwd: BASELINE_DIR,
-      env: stubClientEnv(),
-      config: {
-        authorityHost,
-        tenantId: BENCH_BOT_TENANT,
-        appId: BENCH_APP_ID,
-        appSecret: BENCH_APP_SECRET,
-        connectionString,
-        queueName: 'bench-botbuilder',
-        tableName: 'conversations',
-        count: n,
-        deadlineMs: 240_000,
-        botName: BENCH_BOT_NAME,
-      },
-      firstTimeoutMs: 300_000,
+  const runOurs = (prefix: string, hostQueue: 'host' | 'sdk', round: number, floor?: 'post' | 'lookup') =>
+    onFreshAzurite(prefix, 'outbound-messages', round, async (connectionString) => {
+      const child = rig.child({
+        label: `teams-courier queue worker (${hostQueue})`,
+        args: [path.join(BENCH_DIST, 'outboundWorker.js')],
+        env: stubClientEnv(),
+        config: {
+          mode: 'broadcast',
+          connectionString,
+          appSettings,
+          serviceUrl,
+          runId,
+          prefix,
+          count: n,
+          concurrency: 24,
+          // The most BOT_TENANT_RATE_PER_SECOND allows: no run here reaches it.
+          tenantRatePerSecond: 1_000,
+          batchSize: 16,
+          newBatchThreshold: 8,
+          maxPollingMs: 2_000,
+          hostQueue,
+          ...(floor === undefined ? {} : { floor }),
+          deadlineMs: 240_000,
+        } satisfies OutboundWorkerConfig,
+        firstTimeoutMs: 300_000,
+      });
+      return (await child.first) as Message & {
+        cpuMs: number;
+        sent: number;
+        wallMs: number;
+        tally: Record<string, number>;
+      };
     });
-    return (await theirs.first).measured as RunFigures;
-  };
+  const runTheirs = (round: number) =>
+    onFreshAzurite('wb', 'bench-botbuilder', round, async (connectionString) => {
+      const theirs = rig.child({
+        label: 'botbuilder queue worker',
+        args: [path.join(BASELINE_DIR, 'botbuilderWorker.js')],
+        cwd: BASELINE_DIR,
+        env: stubClientEnv(),
+        config: {
+          authorityHost,
+          tenantId: BENCH_BOT_TENANT,
+          appId: BENCH_APP_ID,
+          appSecret: BENCH_APP_SECRET,
+          connectionString,
+          queueName: 'bench-botbuilder',
+          tableName: 'conversations',
+          count: n,
+          deadlineMs: 240_000,
+          botName: BENCH_BOT_NAME,
+        },
+        firstTimeoutMs: 300_000,
+      });
+      return (await theirs.first).measured as RunFigures;
+    });
 
   const s = await runOurs('ws', 'sdk', 0);
   // Alternated rounds, each worker a fresh process on its own freshly filled queue; medians decide.
-  const ours: { cpuPer: number; rate: number; sent: number }[] = [];
-  const baseline: { cpuPer: number; rate: number; sent: number }[] = [];
-  const runOne = async (round: number, which: 'ours' | 'theirs'): Promise<void> => {
-    if (which === 'ours') {
-      const a = await runOurs('wk', 'host', round);
-      ours.push({ cpuPer: a.cpuMs / a.sent, rate: (a.sent / a.wallMs) * 1000, sent: a.sent });
+  interface Round {
+    readonly cpuPer: number;
+    readonly rate: number;
+    readonly sent: number;
+    readonly azuritePer: number;
+  }
+  const ours: Round[] = [];
+  const lookupFloor: Round[] = [];
+  const baseline: Round[] = [];
+  const runOne = async (round: number, which: 'ours' | 'lookup' | 'theirs'): Promise<void> => {
+    if (which !== 'theirs') {
+      const a = await runOurs('wk', 'host', round, which === 'lookup' ? 'lookup' : undefined);
+      (which === 'ours' ? ours : lookupFloor).push({
+        cpuPer: a.cpuMs / a.sent,
+        rate: (a.sent / a.wallMs) * 1000,
+        sent: a.sent,
+        azuritePer: a.azuriteCpuMs / a.sent,
+      });
       return;
     }
     const b = await runTheirs(round);
     const bSent = sentCount(b.tally);
-    baseline.push({ cpuPer: b.cpuMs / bSent, rate: (bSent / b.wallMs) * 1000, sent: bSent });
+    baseline.push({
+      cpuPer: b.cpuMs / bSent,
+      rate: (bSent / b.wallMs) * 1000,
+      sent: bSent,
+      azuritePer: b.azuriteCpuMs / bSent,
+    });
   };
   for (let round = 0; round < p.workerRounds; round += 1) {
-    // Who goes first alternates too: Azurite grows slower as a run goes on.
-    const order = round % 2 === 0 ? (['ours', 'theirs'] as const) : (['theirs', 'ours'] as const);
-    for (const which of order) await runOne(round, which);
+    // Who goes first rotates too: the machine's load drifts.
+    const kinds = ['ours', 'theirs', 'lookup'] as const;
+    for (let i = 0; i < kinds.length; i += 1) await runOne(round, kinds[(round + i) % kinds.length]!);
   }
-  const floor = await runOurs('wk', 'host', p.workerRounds, true);
+  const floor = await runOurs('wk', 'host', p.workerRounds, 'post');
   const median = (values: number[]): number => {
     const sorted = [...values].sort((x, y) => x - y);
     const mid = Math.floor(sorted.length / 2);
@@ -372,43 +400,57 @@ async function queueWorkers(
   const bCpuPer = median(baseline.map((r) => r.cpuPer));
   const aRate = median(ours.map((r) => r.rate));
   const bRate = median(baseline.map((r) => r.rate));
+  const aAzurite = median(ours.map((r) => r.azuritePer));
+  const lRate = median(lookupFloor.map((r) => r.rate));
+  const bAzurite = median(baseline.map((r) => r.azuritePer));
   const allSent = [...ours, ...baseline].every((r) => r.sent === n);
   const cpuRatio = bCpuPer / aCpuPer;
   const met = allSent && cpuRatio >= OUTBOUND_MIN_PER_CORE_RATIO && aRate > bRate;
-  const each = (runs: { cpuPer: number; rate: number }[]): string =>
-    runs.map((r) => `${fmtInt(r.rate)} jobs/s at ${fmt(r.cpuPer, 3)} ms`).join(', ');
+  const each = (runs: Round[]): string =>
+    runs.map((r) => `${fmtInt(r.rate)} jobs/s at ${fmt(r.cpuPer, 3)} ms (Azurite ${fmt(r.azuritePer, 2)})`).join(', ');
   print(
     renderTable(
       `3b. Queue workers: ${fmtInt(n)} jobs from a queue to ${fmtInt(n)} conversations, stub without delay or limits`,
-      ['Worker (own process; median of the rounds)', 'jobs/s', 'CPU ms/job'],
+      ['Worker (own process; median of the rounds)', 'jobs/s', 'CPU ms/job', 'Azurite CPU ms/job'],
       [
         [
           'teams-courier sender, host-like loop (receive 16 + 8, claim, send, record, delete)',
           fmtInt(aRate),
           fmt(aCpuPer, 3),
+          fmt(aAzurite, 2),
         ],
         [
           'botbuilder worker (receive 32, table read, continueConversationAsync + sendActivity, delete)',
           fmtInt(bRate),
           fmt(bCpuPer, 3),
+          fmt(bAzurite, 2),
         ],
-        ['botbuilder / teams-courier', fmt(aRate / bRate, 2), fmt(cpuRatio, 2)],
+        ['botbuilder / teams-courier', fmt(aRate / bRate, 2), fmt(cpuRatio, 2), fmt(bAzurite / aAzurite, 2)],
         [
           'breakdown: teams-courier, the same loop receiving and deleting through @azure/storage-queue (one round)',
           fmtInt((s.sent / s.wallMs) * 1000),
           fmt(s.cpuMs / s.sent, 3),
+          fmt(s.azuriteCpuMs / s.sent, 2),
+        ],
+        [
+          "floor without the record: the same loop reading the reference, then POSTing with the connector client (no claim or record; the botbuilder worker's work)",
+          fmtInt(lRate),
+          fmt(median(lookupFloor.map((r) => r.cpuPer)), 3),
+          fmt(median(lookupFloor.map((r) => r.azuritePer)), 2),
         ],
         [
           'floor: the same loop POSTing each job with the connector client alone (no reference read, claim or record; one round)',
           fmtInt((floor.sent / floor.wallMs) * 1000),
           fmt(floor.cpuMs / floor.sent, 3),
+          fmt(floor.azuriteCpuMs / floor.sent, 2),
         ],
       ],
       [
         `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x less CPU per job than the botbuilder worker, and more jobs/s -> ${verdict(met)} (${fmt(cpuRatio, 2)}x less CPU, ${fmt(aRate / bRate, 2)}x the jobs/s).`,
         "teams-courier does more per job: the claim and the outcome record (once per job id, the status API) on top of the reference read. Both read the same seeded reference rows and talk to the same stubs; CPU is each worker process's own (process.cpuUsage), from its first receive to its last delete.",
         `The loop plays the Functions host: it receives and deletes with the local host's queue client (host/queueClients.ts: direct HTTP calls, src/store/queueRest.ts), as \`npm start\` does. In Azure the host is a .NET process and does this outside the Node worker; the breakdown row is the same worker with the SDK's queue client instead, ${fmt(s.cpuMs / s.sent - aCpuPer, 3)} ms/job more.`,
-        `${p.workerRounds} alternated rounds of ${fmtInt(n)} jobs each. teams-courier: ${each(ours)}; botbuilder: ${each(baseline)}.`,
+        `Every run has a fresh Azurite, seeded with the same ${fmtInt(n)} references (see queueWorkers). Azurite CPU is the emulator's own while the worker runs: storage's share of each job. Azurite serves requests on one thread; when that thread is busy throughout, jobs/s is 1,000 / Azurite's ms per job, whatever the worker does.`,
+        `${p.workerRounds} rounds of ${fmtInt(n)} jobs each, the order rotating. teams-courier: ${each(ours)}; botbuilder: ${each(baseline)}; without the record: ${each(lookupFloor)}.`,
         `Outcomes of the one-round rows: SDK queue client ${JSON.stringify(s.tally)} (polls ${String(s.polls)}, empty ${String(s.emptyPolls)}), floor ${JSON.stringify(floor.tally)}.`,
       ],
     ),

@@ -55,10 +55,12 @@ export interface OutboundWorkerConfig {
    */
   readonly hostQueue?: 'host' | 'sdk';
   /**
-   * Broadcast: the floor of the loop. Each job is POSTed with the connector client alone, no
-   * reference read, claim or record: what is left when the once-only record and the lookup go.
+   * Broadcast: the floors of the loop, what is left when parts of the sender go. `post`: each job is
+   * POSTed with the connector client alone, no reference read, claim or record. `lookup`: the
+   * reference is read through the app's conversation store first (the botbuilder worker's work),
+   * still no claim or record: what the once-only record alone costs is the distance to the full loop.
    */
-  readonly connectorOnly?: boolean;
+  readonly floor?: 'post' | 'lookup';
   readonly deadlineMs: number;
 }
 
@@ -300,9 +302,10 @@ async function broadcast(): Promise<Record<string, unknown>> {
     }
     invocations += 1;
     try {
-      const result = config.connectorOnly
-        ? await postOnly(input)
-        : await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps);
+      const result =
+        config.floor !== undefined
+          ? await postOnly(input, config.floor)
+          : await processJobMessage(input, { messageId: m.messageId, dequeueCount: m.dequeueCount }, deps);
       tallyResult(tally, result);
       if (result.status === 'sent') {
         sentAt.push(Date.now());
@@ -318,8 +321,10 @@ async function broadcast(): Promise<Record<string, unknown>> {
     }
   };
 
-  const postOnly = async (input: unknown): Promise<JobResult> => {
+  const postOnly = async (input: unknown, floor: 'post' | 'lookup'): Promise<JobResult> => {
     const job = input as { id: string; to: { conversationId: string }; text: string };
+    if (floor === 'lookup' && (await deps.conversations.get(job.to.conversationId)) === undefined)
+      throw new Error(`no reference for ${job.to.conversationId}`);
     const answer = await postDirectly(deps, job.to.conversationId, job.text);
     if (answer.status >= 300) throw new Error(`the stub answered ${answer.status}`);
     return { status: 'sent', jobId: job.id, conversationId: job.to.conversationId, ambiguous: false };
