@@ -56,8 +56,8 @@ export const OUTBOUND_QUICK: OutboundParams = {
   workerRounds: 1,
 };
 
-/** The target from the issue, on CPU per job: the botbuilder worker's over teams-courier's. */
-export const OUTBOUND_MIN_PER_CORE_RATIO = 1.5;
+/** Issue 12's target on CPU per job (section 3b): the botbuilder worker's over teams-courier's. */
+export const OUTBOUND_MIN_CPU_RATIO = 1.5;
 
 interface RunFigures {
   readonly tally: Record<string, number>;
@@ -158,7 +158,7 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
   const aRate = (aSent / a.wallMs) * 1000;
   const bRate = (bSent / b.wallMs) * 1000;
   const perCoreRatio = 1000 / aCpuPer / (1000 / bCpuPer);
-  const met = aSent === p.messages && bSent === p.messages && perCoreRatio >= OUTBOUND_MIN_PER_CORE_RATIO;
+  const complete = aSent === p.messages && bSent === p.messages;
 
   const requests = appResult.requests as Record<string, number>;
   const tableOps = Object.values(requests).reduce((sum, v) => sum + v, 0);
@@ -215,7 +215,7 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
         ),
       ],
       [
-        `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x the baseline per core -> ${verdict(met)} (${fmt(perCoreRatio, 2)}x). "msgs/s per core" = 1000 / CPU ms per message of the sender's own process (user + system, process.cpuUsage).`,
+        `No target of its own: the delivery path with its lookup and record, against botbuilder's send alone, is a breakdown. Issue 3 set "3x the baseline per core" here; issue 12 replaced it with whole queue workers doing comparable work (section 3b). Every job sent: ${complete ? 'yes' : 'NO'}. "msgs/s per core" = 1000 / CPU ms per message of the sender's own process (user + system, process.cpuUsage).`,
         `Not equal work: the teams-courier path also does its store lookup and delivery-record writes on Azurite (${fmt(tableOps / p.messages, 2)} table requests per message: ${opsDetail}) and one structured log line per job; botbuilder only POSTs. Each sends one POST per message to the stub over HTTPS with a cached bot token.`,
         `Other processes during the runs: Azurite ${fmt(azCpu / p.messages, 3)} CPU ms/msg (teams-courier run only); Bot Connector + Entra stub ${fmt(stubCpuApp / p.messages, 3)} ms/msg (teams-courier run), ${fmt(stubCpuBb / p.messages, 3)} ms/msg (botbuilder run).`,
         `The breakdown row sends the same messages through the app's connector client only (token cache, trust check, keep-alive undici POST; no store, no delivery record, no limiter, no log): teams-courier's CPU beyond it, ${fmt(aCpuPer - t.cpuMs / tSent, 3)} ms/msg, is the store lookup, the claim and the record.`,
@@ -232,7 +232,7 @@ export async function outbound(p: OutboundParams, rig: BenchRig): Promise<boolea
   const samples = appResult.samples as string[] | undefined;
   if (samples?.length) print(`teams-courier warning samples: ${samples.join(' | ')}`);
   const worker = await queueWorkers(p, rig, serviceUrl, ready.appSettings, ready.authorityHost);
-  return met && worker;
+  return complete && worker;
 }
 
 /** Puts `count` plain jobs for benchConversationId(prefix, i) on `queueName`. */
@@ -405,7 +405,7 @@ async function queueWorkers(
   const bAzurite = median(baseline.map((r) => r.azuritePer));
   const allSent = [...ours, ...baseline].every((r) => r.sent === n);
   const cpuRatio = bCpuPer / aCpuPer;
-  const met = allSent && cpuRatio >= OUTBOUND_MIN_PER_CORE_RATIO && aRate > bRate;
+  const met = allSent && cpuRatio >= OUTBOUND_MIN_CPU_RATIO && aRate > bRate;
   const each = (runs: Round[]): string =>
     runs.map((r) => `${fmtInt(r.rate)} jobs/s at ${fmt(r.cpuPer, 3)} ms (Azurite ${fmt(r.azuritePer, 2)})`).join(', ');
   print(
@@ -446,7 +446,7 @@ async function queueWorkers(
         ],
       ],
       [
-        `Target: at least ${OUTBOUND_MIN_PER_CORE_RATIO}x less CPU per job than the botbuilder worker, and more jobs/s -> ${verdict(met)} (${fmt(cpuRatio, 2)}x less CPU, ${fmt(aRate / bRate, 2)}x the jobs/s).`,
+        `Target: at least ${OUTBOUND_MIN_CPU_RATIO}x less CPU per job than the botbuilder worker, and more jobs/s -> ${verdict(met)} (${fmt(cpuRatio, 2)}x less CPU, ${fmt(aRate / bRate, 2)}x the jobs/s).`,
         "teams-courier does more per job: the claim and the outcome record (once per job id, the status API) on top of the reference read. Both read the same seeded reference rows and talk to the same stubs; CPU is each worker process's own (process.cpuUsage), from its first receive to its last delete.",
         `The loop plays the Functions host: it receives and deletes with the local host's queue client (host/queueClients.ts: direct HTTP calls, src/store/queueRest.ts), as \`npm start\` does. In Azure the host is a .NET process and does this outside the Node worker; the breakdown row is the same worker with the SDK's queue client instead, ${fmt(s.cpuMs / s.sent - aCpuPer, 3)} ms/job more.`,
         `Every run has a fresh Azurite, seeded with the same ${fmtInt(n)} references (see queueWorkers). Azurite CPU is the emulator's own while the worker runs: storage's share of each job. Azurite serves requests on one thread; when that thread is busy throughout, jobs/s is 1,000 / Azurite's ms per job, whatever the worker does.`,
