@@ -13,17 +13,53 @@ import { guardStorage, type TableClient } from './tableClients';
  */
 export const TENANT_PARTITION = '%tenants';
 
+/** How long an instance takes the tenant row it wrote as current. */
+export const TENANT_ROW_FRESH_MS = 10 * 60_000;
+/** Tenants remembered at most; past that the memory starts again (a write each, nothing lost). */
+export const TENANT_ROWS_REMEMBERED = 10_000;
+
+/**
+ * The tenant rows this instance wrote, and when. Every new chat in a tenant would otherwise write
+ * the same row again: in an install wave that is one write per new chat, all into the one
+ * `%tenants` partition (Azure's target: 2,000 entities per second per partition). A row another
+ * instance rewrote meanwhile holds a serviceUrl Teams used there just as well, and the sender's
+ * reader rebuilds a missing row from the references.
+ */
+export class TenantRowMemory {
+  private readonly rows = new Map<string, { readonly serviceUrl: string; readonly at: number }>();
+
+  isCurrent(tenantId: string, serviceUrl: string, now: Date): boolean {
+    const row = this.rows.get(tenantId);
+    if (row?.serviceUrl !== serviceUrl) return false;
+    const age = now.getTime() - row.at;
+    return age >= 0 && age < TENANT_ROW_FRESH_MS;
+  }
+
+  wrote(tenantId: string, serviceUrl: string, now: Date): void {
+    if (this.rows.size >= TENANT_ROWS_REMEMBERED && !this.rows.has(tenantId)) this.rows.clear();
+    this.rows.set(tenantId, { serviceUrl, at: now.getTime() });
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+}
+
 export async function rememberTenantServiceUrl(
   conversations: TableClient,
   reference: ConversationReference,
   previous: ConversationReference | undefined,
+  memory: TenantRowMemory,
+  now: Date,
 ): Promise<void> {
   if (
     !reference.installed ||
     (previous?.serviceUrl === reference.serviceUrl && previous.tenantId === reference.tenantId && previous.installed)
   )
     return;
+  if (memory.isCurrent(reference.tenantId, reference.serviceUrl, now)) return;
   await writeTenantServiceUrl(conversations, reference.tenantId, reference.serviceUrl);
+  memory.wrote(reference.tenantId, reference.serviceUrl, now);
 }
 
 export async function writeTenantServiceUrl(

@@ -19,6 +19,7 @@ import {
   indexPersonalChat,
   rememberTenantServiceUrl,
   TENANT_PARTITION,
+  TenantRowMemory,
   writeTenantServiceUrl,
 } from './conversationIndexes';
 import { fromEntity, REF_ROW, toEntity } from './conversationRows';
@@ -64,6 +65,7 @@ export function createConversationStore(clients: {
   userChats: TableClient;
 }): ConversationStore {
   const { conversations, userChats } = clients;
+  const tenantRows = new TenantRowMemory();
   let ready: Promise<void> | undefined;
   const ensureReady = (): Promise<void> => {
     ready ??= Promise.all([ensureTable(conversations), ensureTable(userChats)]).then(
@@ -106,15 +108,14 @@ export function createConversationStore(clients: {
    * What must exist whenever a reference does: the user -> chat index for personal chats, and the
    * tenant's latest serviceUrl (a point read when the sender creates a chat for a user never seen).
    */
-  async function beforeReferenceWrite(
-    reference: ConversationReference,
-    previous: ConversationReference | undefined,
-  ): Promise<void> {
-    await Promise.all([
-      indexPersonalChat(userChats, reference, previous),
-      rememberTenantServiceUrl(conversations, reference, previous),
-    ]);
-  }
+  const beforeReferenceWrite =
+    (now: Date) =>
+    async (reference: ConversationReference, previous: ConversationReference | undefined): Promise<void> => {
+      await Promise.all([
+        indexPersonalChat(userChats, reference, previous),
+        rememberTenantServiceUrl(conversations, reference, previous, tenantRows, now),
+      ]);
+    };
 
   async function setTeamInstallState(
     teamId: string,
@@ -148,7 +149,7 @@ export function createConversationStore(clients: {
       const { outcome } = await update(
         plan.reference.conversationId,
         (existing) => mergeReference(existing, plan.reference, now),
-        beforeReferenceWrite,
+        beforeReferenceWrite(now),
       );
       const teamUpdated =
         plan.team === undefined
@@ -218,7 +219,10 @@ export function createConversationStore(clients: {
         for await (const r of rows) if (typeof r.serviceUrl === 'string' && r.serviceUrl !== '') return r.serviceUrl;
         return undefined;
       });
-      if (found !== undefined) await writeTenantServiceUrl(conversations, tenantId, found);
+      if (found !== undefined) {
+        await writeTenantServiceUrl(conversations, tenantId, found);
+        tenantRows.wrote(tenantId, found, new Date());
+      }
       return found;
     },
 
@@ -227,7 +231,7 @@ export function createConversationStore(clients: {
       await update(
         reference.conversationId,
         (existing) => (existing === undefined ? reference : undefined),
-        beforeReferenceWrite,
+        beforeReferenceWrite(new Date()),
       );
     },
   };

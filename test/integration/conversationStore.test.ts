@@ -52,6 +52,42 @@ describe('conversation store against Azurite', () => {
     expect(await conversations.findServiceUrlForTenant('tenant-never-seen')).toBeUndefined();
   });
 
+  it("writes a tenant's row once per serviceUrl and instance, not for every new chat, and again after 10 minutes", async () => {
+    const s = storage();
+    const { conversations } = storesFor(s);
+    const table = s.table(TABLES.conversations);
+    const tenantId = 'tenant-row-memory';
+    const emea = 'https://smba.trafficmanager.net/emea/';
+    const amer = 'https://smba.trafficmanager.net/amer/';
+    const MARKER = 'https://marker.invalid/';
+    const tenantRow = async () => (await table.getEntity('%tenants', toTableKey(tenantId))).serviceUrl;
+    const overwrite = () =>
+      table.upsertEntity({ partitionKey: '%tenants', rowKey: toTableKey(tenantId), serviceUrl: MARKER }, 'Replace');
+    const newChat = (suffix: string, serviceUrl: string) => {
+      const body = unique('message.groupChat', `tenant-memory-${suffix}`);
+      (body.conversation as Record<string, string>).tenantId = tenantId;
+      (body.channelData as Record<string, unknown>).tenant = { id: tenantId };
+      body.serviceUrl = serviceUrl;
+      return captureOf(body);
+    };
+
+    await conversations.capture(newChat('a', emea), t0);
+    expect(await tenantRow()).toBe(emea);
+    // Another writer's value stands: this instance wrote emea a second ago and does not write it again.
+    await overwrite();
+    expect((await conversations.capture(newChat('b', emea), at(1_000))).outcome).toBe('created');
+    expect(await tenantRow()).toBe(MARKER);
+    // A serviceUrl this instance has not written is written at once.
+    await conversations.capture(newChat('c', amer), at(2_000));
+    expect(await tenantRow()).toBe(amer);
+    // After 10 minutes the row is written again, even for a serviceUrl it wrote before.
+    await overwrite();
+    await conversations.capture(newChat('d', amer), at(2_000 + 9 * 60_000));
+    expect(await tenantRow()).toBe(MARKER);
+    await conversations.capture(newChat('e', amer), at(2_000 + 10 * 60_000));
+    expect(await tenantRow()).toBe(amer);
+  });
+
   it('captures every Teams fixture', async () => {
     const { conversations } = storesFor(storage());
     const names = [
