@@ -9,10 +9,9 @@
  * sent, entities decoded); `Delete Message` and `Update Message` answer 204, the latter with the new
  * pop receipt in `x-ms-popreceipt`.
  */
-import type { TokenCredential } from '@azure/identity';
 import { XMLParser } from 'fast-xml-parser';
 import type { StorageAccount } from './storageAccount';
-import { createStorageRequester, type StorageAnswer } from './storageRest';
+import { createStorageRequester, type StorageAnswer, type StorageClientOptions } from './storageRest';
 
 const VERSION = '2021-12-02';
 
@@ -91,7 +90,7 @@ export function parseMessagesList(xml: string): ReceivedQueueMessage[] {
 export function createQueueRest(
   account: StorageAccount,
   queueName: string,
-  options: { credential?: () => TokenCredential; sleep?: (ms: number) => Promise<void> } = {},
+  options: StorageClientOptions = {},
 ): QueueRest {
   const requester = createStorageRequester(account, 'queue', {
     ...options,

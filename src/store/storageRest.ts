@@ -90,13 +90,17 @@ export function sharedKeyLiteQueue(
   return `SharedKeyLite ${account}:${signature}`;
 }
 
+/** What a table or queue client built on the requester may be given: a bearer credential, and a sleep for tests. */
+export interface StorageClientOptions {
+  readonly credential?: () => TokenCredential;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
 export function createStorageRequester(
   account: StorageAccount,
   service: StorageService,
-  options: {
+  options: StorageClientOptions & {
     version: string;
-    credential?: () => TokenCredential;
-    sleep?: (ms: number) => Promise<void>;
     /** Named in the bearer token's error messages: `Table Storage`, `Queue Storage`. */
     audience: string;
   },

@@ -11,8 +11,7 @@
  * or an Entra bearer token for identity-based storage. Entities hold strings, booleans and numbers
  * that fit Edm.Int32 or Edm.Double only: what the stores that use this client write.
  */
-import type { TokenCredential } from '@azure/identity';
-import { createStorageRequester } from './storageRest';
+import { createStorageRequester, type StorageClientOptions } from './storageRest';
 import type { Entity, NewEntity } from './tableClients';
 import type { StorageAccount } from './storageAccount';
 
@@ -50,11 +49,7 @@ export function entityPath(table: string, partitionKey: string, rowKey: string):
   return `${table}(PartitionKey='${quote(partitionKey)}',RowKey='${quote(rowKey)}')`;
 }
 
-export function createTableRest(
-  account: StorageAccount,
-  table: string,
-  options: { credential?: () => TokenCredential; sleep?: (ms: number) => Promise<void> } = {},
-): TableRest {
+export function createTableRest(account: StorageAccount, table: string, options: StorageClientOptions = {}): TableRest {
   const requester = createStorageRequester(account, 'table', {
     ...options,
     version: VERSION,
